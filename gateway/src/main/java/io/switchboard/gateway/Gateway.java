@@ -1,0 +1,115 @@
+package io.switchboard.gateway;
+
+import io.switchboard.gateway.auth.Authenticator;
+import io.switchboard.gateway.channel.ChannelHub;
+import io.switchboard.gateway.channel.ChannelService;
+import io.switchboard.gateway.channel.LocalBroker;
+import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.health.HealthService;
+import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.gateway.metrics.GatewayMetrics;
+import io.switchboard.gateway.session.LocalSessionRegistry;
+import io.switchboard.gateway.session.SessionContext;
+import io.switchboard.gateway.session.SessionRegistry;
+import io.switchboard.gateway.transport.EventLoops;
+import io.switchboard.gateway.transport.GatewayServer;
+import io.switchboard.gateway.transport.HttpApi;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.netty.DisposableServer;
+
+/**
+ * One running gateway: builds every component from a {@link GatewayConfig}, binds the port, and owns and
+ * closes everything it started, in reverse order. Tests start it in-process on port 0.
+ */
+public final class Gateway implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+    /** How often idle channel histories are dropped (at most; never more often than their TTL). */
+    private static final long EVICTION_PERIOD_MS = 30_000;
+
+    private final GatewayConfig config;
+    private final GatewayMetrics metrics;
+    private final EventLoops loops;
+    private final HealthService health;
+    private final SessionRegistry registry;
+    private final ChannelService channels;
+    private final LocalBroker broker;
+    private final ScheduledFuture<?> eviction;
+    private final DisposableServer server;
+
+    private Gateway(GatewayConfig config) {
+        this.config = config;
+        metrics = new GatewayMetrics();
+        loops = new EventLoops("switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()));
+        Ids ids = new Ids(new SecureRandom());
+        registry = new LocalSessionRegistry();
+        ChannelHub hub = new ChannelHub(loops, metrics);
+        MemoryHistory history = new MemoryHistory(config.historySize(), config.historyTtlMs(), System::nanoTime,
+                ids);
+        broker = new LocalBroker(history, hub);
+        channels = new ChannelService(hub, broker, history);
+        InboxService inbox = new InboxService(channels, registry);
+        health = new HealthService(config.nodeId(), "embedded", List.of(), metrics, registry);
+        metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
+        metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held",
+                history::channels);
+        metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
+                history::messages);
+        metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
+        long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
+        eviction = loops.loop(0).scheduleAtFixedRate(() -> history.evictIdle(hub::hasSubscribers), period, period,
+                TimeUnit.MILLISECONDS);
+        SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), registry,
+                channels, inbox, metrics, ids, loops, System::nanoTime);
+        HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry);
+        server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
+    }
+
+    /** Starts a gateway; fails when the port cannot be bound. */
+    public static Gateway start(GatewayConfig config) {
+        return new Gateway(config);
+    }
+
+    /** The bound port (the chosen one when configured with 0). */
+    public int port() {
+        return server.port();
+    }
+
+    public GatewayConfig config() {
+        return config;
+    }
+
+    public GatewayMetrics metrics() {
+        return metrics;
+    }
+
+    public HealthService health() {
+        return health;
+    }
+
+    public SessionRegistry registry() {
+        return registry;
+    }
+
+    /** Completes when the server has been disposed. */
+    public reactor.core.publisher.Mono<Void> onDispose() {
+        return server.onDispose();
+    }
+
+    @Override
+    public void close() {
+        health.startDraining();
+        server.disposeNow(Duration.ofSeconds(10));
+        eviction.cancel(false);
+        broker.close();
+        loops.close();
+        metrics.close();
+        log.info("Gateway {} stopped", config.nodeId());
+    }
+}

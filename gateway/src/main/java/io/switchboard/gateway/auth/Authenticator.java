@@ -1,0 +1,87 @@
+package io.switchboard.gateway.auth;
+
+import com.nimbusds.jose.JOSEException;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.jwk.source.ImmutableSecret;
+import com.nimbusds.jose.proc.BadJOSEException;
+import com.nimbusds.jose.proc.JWSVerificationKeySelector;
+import com.nimbusds.jose.proc.SecurityContext;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.proc.BadJWTException;
+import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier;
+import com.nimbusds.jwt.proc.DefaultJWTProcessor;
+import io.switchboard.protocol.Channels;
+import io.switchboard.protocol.Limits;
+import java.nio.charset.StandardCharsets;
+import java.text.ParseException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Verifies client JWTs (HS256 with the configured secret; unsigned and otherwise signed tokens are refused) and
+ * turns their claims into an {@link Identity}: {@code sub} is the user id, {@code exp} is enforced,
+ * {@code subscribe} and {@code publish} are arrays of channel patterns.
+ */
+public final class Authenticator {
+    /** Tolerated clock difference between the token issuer and this gateway. */
+    public static final int MAX_CLOCK_SKEW_SECONDS = 5;
+    private static final int MAX_USER_ID_LENGTH = Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length();
+
+    private final DefaultJWTProcessor<SecurityContext> processor;
+
+    /** @param secret the HS256 secret, or null to refuse every token */
+    public Authenticator(String secret) {
+        if (secret == null) {
+            processor = null;
+            return;
+        }
+        processor = new DefaultJWTProcessor<>();
+        processor.setJWSKeySelector(new JWSVerificationKeySelector<>(JWSAlgorithm.HS256,
+                new ImmutableSecret<>(secret.getBytes(StandardCharsets.UTF_8))));
+        DefaultJWTClaimsVerifier<SecurityContext> verifier = new DefaultJWTClaimsVerifier<>(null, Set.of("sub"));
+        verifier.setMaxClockSkew(MAX_CLOCK_SKEW_SECONDS);
+        processor.setJWTClaimsSetVerifier(verifier);
+    }
+
+    public Identity authenticate(String token) throws AuthException {
+        if (processor == null) {
+            throw new AuthException("this gateway accepts no tokens (SWITCHBOARD_JWT_SECRET is not set)");
+        }
+        JWTClaimsSet claims;
+        try {
+            claims = processor.process(token, null);
+        } catch (ParseException e) {
+            throw new AuthException("token is not a JWT");
+        } catch (BadJWTException e) {
+            throw new AuthException("token rejected: " + e.getMessage());
+        } catch (BadJOSEException e) {
+            throw new AuthException("token rejected: " + e.getMessage());
+        } catch (JOSEException e) {
+            throw new AuthException("token could not be verified");
+        }
+        String sub = claims.getSubject();
+        if (sub == null || sub.isEmpty() || sub.length() > MAX_USER_ID_LENGTH) {
+            throw new AuthException("claim 'sub' must be a user id of 1 to " + MAX_USER_ID_LENGTH + " characters");
+        }
+        return new Identity(sub, false, patterns(claims, "subscribe"), patterns(claims, "publish"));
+    }
+
+    private static ChannelPatterns patterns(JWTClaimsSet claims, String name) throws AuthException {
+        Object value = claims.getClaim(name);
+        if (value == null) {
+            return ChannelPatterns.NONE;
+        }
+        if (!(value instanceof List<?> list)) {
+            throw new AuthException("claim '" + name + "' must be an array of channel patterns");
+        }
+        List<String> out = new ArrayList<>(list.size());
+        for (Object o : list) {
+            if (!(o instanceof String s)) {
+                throw new AuthException("claim '" + name + "' must be an array of channel patterns");
+            }
+            out.add(s);
+        }
+        return new ChannelPatterns(out);
+    }
+}

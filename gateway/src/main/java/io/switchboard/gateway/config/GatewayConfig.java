@@ -1,0 +1,241 @@
+package io.switchboard.gateway.config;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything the gateway is told at start-up. Read from environment variables by {@link #fromEnvironment(Map)},
+ * which checks every setting and reports all problems at once. The {@code DEFAULT_*} constants are the values
+ * used when a variable is not set.
+ *
+ * @param host address to bind ({@code SWITCHBOARD_HOST})
+ * @param port TCP port; 0 picks a free one ({@code PORT})
+ * @param nodeId this instance's name in {@code welcome.node} and logs ({@code SWITCHBOARD_NODE_ID})
+ * @param jwtSecret HS256 secret for client tokens, at least 32 bytes; null refuses every token
+ *                  ({@code SWITCHBOARD_JWT_SECRET})
+ * @param apiKey bearer key for {@code /api/*}; null disables the API ({@code SWITCHBOARD_API_KEY})
+ * @param guests whether connections without a token are accepted ({@code SWITCHBOARD_GUESTS})
+ * @param helloTimeoutMs time allowed for the first frame ({@code SWITCHBOARD_HELLO_TIMEOUT_MS})
+ * @param pingIntervalMs time between server pings ({@code SWITCHBOARD_PING_INTERVAL_MS})
+ * @param pingTimeoutMs extra time a client has to show life ({@code SWITCHBOARD_PING_TIMEOUT_MS})
+ * @param maxFrame largest inbound frame in bytes ({@code SWITCHBOARD_MAX_FRAME})
+ * @param rate frames per second per connection ({@code SWITCHBOARD_RATE})
+ * @param burst token bucket size ({@code SWITCHBOARD_BURST})
+ * @param maxSubscriptions channels per connection ({@code SWITCHBOARD_MAX_SUBSCRIPTIONS})
+ * @param historySize messages kept per channel ({@code SWITCHBOARD_HISTORY_SIZE})
+ * @param historyTtlMs how long kept messages stay recoverable ({@code SWITCHBOARD_HISTORY_TTL_MS})
+ * @param outboundBytes pending outbound bytes per connection before it is closed with 4004
+ *                      ({@code SWITCHBOARD_OUTBOUND_BYTES})
+ */
+public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
+                            long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
+                            int burst, int maxSubscriptions, int historySize, long historyTtlMs,
+                            int outboundBytes) {
+
+    public static final String DEFAULT_HOST = "0.0.0.0";
+    public static final int DEFAULT_PORT = 8080;
+    public static final boolean DEFAULT_GUESTS = true;
+    public static final long DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+    public static final long DEFAULT_PING_INTERVAL_MS = 25_000;
+    public static final long DEFAULT_PING_TIMEOUT_MS = 10_000;
+    public static final int DEFAULT_MAX_FRAME = 65_536;
+    public static final int DEFAULT_RATE = 100;
+    public static final int DEFAULT_BURST = 200;
+    public static final int DEFAULT_MAX_SUBSCRIPTIONS = 1000;
+    public static final int DEFAULT_HISTORY_SIZE = 100;
+    public static final long DEFAULT_HISTORY_TTL_MS = 120_000;
+    public static final int DEFAULT_OUTBOUND_BYTES = 1 << 20;
+    /** HS256 needs a key of at least 256 bits. */
+    public static final int MIN_JWT_SECRET_BYTES = 32;
+
+    public GatewayConfig {
+        List<String> problems = validate(host, port, nodeId, jwtSecret, apiKey, helloTimeoutMs, pingIntervalMs,
+                pingTimeoutMs, maxFrame, rate, burst, maxSubscriptions, historySize, historyTtlMs, outboundBytes);
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+    }
+
+    /** The defaults, with the given node id; for tests and embedding. */
+    public static GatewayConfig defaults() {
+        return fromEnvironment(Map.of());
+    }
+
+    /** Reads the configuration from environment variables, reporting every bad setting at once. */
+    public static GatewayConfig fromEnvironment(Map<String, String> env) {
+        Reader r = new Reader(env);
+        String host = r.string("SWITCHBOARD_HOST", DEFAULT_HOST);
+        int port = r.integer("PORT", DEFAULT_PORT, 0, 65_535);
+        String node = r.string("SWITCHBOARD_NODE_ID", defaultNodeId());
+        String secret = r.string("SWITCHBOARD_JWT_SECRET", null);
+        String apiKey = r.string("SWITCHBOARD_API_KEY", null);
+        boolean guests = r.bool("SWITCHBOARD_GUESTS", DEFAULT_GUESTS);
+        long hello = r.integer("SWITCHBOARD_HELLO_TIMEOUT_MS", DEFAULT_HELLO_TIMEOUT_MS, 1, 3_600_000);
+        long ping = r.integer("SWITCHBOARD_PING_INTERVAL_MS", DEFAULT_PING_INTERVAL_MS, 1, 3_600_000);
+        long pingTimeout = r.integer("SWITCHBOARD_PING_TIMEOUT_MS", DEFAULT_PING_TIMEOUT_MS, 1, 3_600_000);
+        int maxFrame = r.integer("SWITCHBOARD_MAX_FRAME", DEFAULT_MAX_FRAME, 1, 16 << 20);
+        int rate = r.integer("SWITCHBOARD_RATE", DEFAULT_RATE, 1, 1_000_000);
+        int burst = r.integer("SWITCHBOARD_BURST", DEFAULT_BURST, 1, 10_000_000);
+        int maxSubs = r.integer("SWITCHBOARD_MAX_SUBSCRIPTIONS", DEFAULT_MAX_SUBSCRIPTIONS, 1, 1_000_000);
+        int historySize = r.integer("SWITCHBOARD_HISTORY_SIZE", DEFAULT_HISTORY_SIZE, 0, 1_000_000);
+        long historyTtl = r.integer("SWITCHBOARD_HISTORY_TTL_MS", DEFAULT_HISTORY_TTL_MS, 1, 30L * 24 * 3_600_000);
+        int outbound = r.integer("SWITCHBOARD_OUTBOUND_BYTES", DEFAULT_OUTBOUND_BYTES, 1, 1 << 30);
+        List<String> problems = new ArrayList<>(r.problems);
+        problems.addAll(validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate, burst,
+                maxSubs, historySize, historyTtl, outbound));
+        if (!problems.isEmpty()) {
+            throw new ConfigException(problems);
+        }
+        return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
+                burst, maxSubs, historySize, historyTtl, outbound);
+    }
+
+    private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
+                                         long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame,
+                                         int rate, int burst, int maxSubscriptions, int historySize,
+                                         long historyTtlMs, int outboundBytes) {
+        List<String> p = new ArrayList<>();
+        if (host == null || host.isBlank()) {
+            p.add("SWITCHBOARD_HOST is empty: expected an address to bind, such as 0.0.0.0");
+        }
+        if (port < 0 || port > 65_535) {
+            p.add("PORT=" + port + ": expected a TCP port from 0 to 65535");
+        }
+        if (nodeId == null || !nodeId.matches("[A-Za-z0-9_.-]{1,64}")) {
+            p.add("SWITCHBOARD_NODE_ID=" + nodeId + ": expected 1 to 64 characters of A-Z a-z 0-9 _ . -");
+        }
+        if (jwtSecret != null && jwtSecret.getBytes(StandardCharsets.UTF_8).length < MIN_JWT_SECRET_BYTES) {
+            p.add("SWITCHBOARD_JWT_SECRET is " + jwtSecret.getBytes(StandardCharsets.UTF_8).length
+                    + " bytes long: HS256 needs at least " + MIN_JWT_SECRET_BYTES + " bytes");
+        }
+        if (apiKey != null && apiKey.length() < 16) {
+            p.add("SWITCHBOARD_API_KEY is " + apiKey.length() + " characters long: expected at least 16");
+        }
+        if (helloTimeoutMs < 1 || pingIntervalMs < 1 || pingTimeoutMs < 1 || historyTtlMs < 1) {
+            p.add("timeouts must be positive: SWITCHBOARD_HELLO_TIMEOUT_MS=" + helloTimeoutMs
+                    + ", SWITCHBOARD_PING_INTERVAL_MS=" + pingIntervalMs + ", SWITCHBOARD_PING_TIMEOUT_MS="
+                    + pingTimeoutMs + ", SWITCHBOARD_HISTORY_TTL_MS=" + historyTtlMs);
+        }
+        if (maxFrame < 1024) {
+            p.add("SWITCHBOARD_MAX_FRAME=" + maxFrame + ": expected at least 1024 bytes");
+        }
+        if (rate < 1 || burst < 1) {
+            p.add("SWITCHBOARD_RATE=" + rate + ", SWITCHBOARD_BURST=" + burst + ": both must be at least 1");
+        }
+        if (maxSubscriptions < 1) {
+            p.add("SWITCHBOARD_MAX_SUBSCRIPTIONS=" + maxSubscriptions + ": expected at least 1");
+        }
+        if (historySize < 0) {
+            p.add("SWITCHBOARD_HISTORY_SIZE=" + historySize + ": expected 0 or more");
+        }
+        if (outboundBytes < 2L * maxFrame) {
+            p.add("SWITCHBOARD_OUTBOUND_BYTES=" + outboundBytes + " is less than twice SWITCHBOARD_MAX_FRAME="
+                    + maxFrame + ": a connection could not hold one largest message; raise it to at least "
+                    + 2L * maxFrame);
+        }
+        return p;
+    }
+
+    private static String defaultNodeId() {
+        try {
+            String name = InetAddress.getLocalHost().getHostName().replaceAll("[^A-Za-z0-9_.-]", "-");
+            return name.isEmpty() ? "gw-1" : name.substring(0, Math.min(64, name.length()));
+        } catch (UnknownHostException e) {
+            return "gw-1";
+        }
+    }
+
+    /** Whether clients may present tokens (a secret is configured). */
+    public boolean tokensEnabled() {
+        return jwtSecret != null;
+    }
+
+    /** Whether {@code /api/*} is enabled (a key is configured). */
+    public boolean apiEnabled() {
+        return apiKey != null;
+    }
+
+    /** The settings as name=value lines for the start-up log, secrets masked. */
+    public Map<String, String> describe() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("SWITCHBOARD_HOST", host);
+        m.put("PORT", String.valueOf(port));
+        m.put("SWITCHBOARD_NODE_ID", nodeId);
+        m.put("SWITCHBOARD_JWT_SECRET", jwtSecret == null ? "(unset: tokens refused)" : "****");
+        m.put("SWITCHBOARD_API_KEY", apiKey == null ? "(unset: /api disabled)" : "****");
+        m.put("SWITCHBOARD_GUESTS", String.valueOf(guests));
+        m.put("SWITCHBOARD_HELLO_TIMEOUT_MS", String.valueOf(helloTimeoutMs));
+        m.put("SWITCHBOARD_PING_INTERVAL_MS", String.valueOf(pingIntervalMs));
+        m.put("SWITCHBOARD_PING_TIMEOUT_MS", String.valueOf(pingTimeoutMs));
+        m.put("SWITCHBOARD_MAX_FRAME", String.valueOf(maxFrame));
+        m.put("SWITCHBOARD_RATE", String.valueOf(rate));
+        m.put("SWITCHBOARD_BURST", String.valueOf(burst));
+        m.put("SWITCHBOARD_MAX_SUBSCRIPTIONS", String.valueOf(maxSubscriptions));
+        m.put("SWITCHBOARD_HISTORY_SIZE", String.valueOf(historySize));
+        m.put("SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(historyTtlMs));
+        m.put("SWITCHBOARD_OUTBOUND_BYTES", String.valueOf(outboundBytes));
+        return m;
+    }
+
+    @Override
+    public String toString() {
+        return "GatewayConfig" + describe();
+    }
+
+    /** Parses variables, collecting a problem line for each that cannot be read. */
+    private static final class Reader {
+        private final Map<String, String> env;
+        private final List<String> problems = new ArrayList<>();
+
+        Reader(Map<String, String> env) {
+            this.env = env;
+        }
+
+        String string(String name, String fallback) {
+            String v = env.get(name);
+            return v == null || v.isEmpty() ? fallback : v;
+        }
+
+        int integer(String name, int fallback, int min, int max) {
+            return (int) integer(name, (long) fallback, min, max);
+        }
+
+        long integer(String name, long fallback, long min, long max) {
+            String v = env.get(name);
+            if (v == null || v.isBlank()) {
+                return fallback;
+            }
+            try {
+                long n = Long.parseLong(v.trim());
+                if (n < min || n > max) {
+                    problems.add(name + "=" + v + ": expected a whole number from " + min + " to " + max);
+                    return fallback;
+                }
+                return n;
+            } catch (NumberFormatException e) {
+                problems.add(name + "=" + v + ": expected a whole number from " + min + " to " + max);
+                return fallback;
+            }
+        }
+
+        boolean bool(String name, boolean fallback) {
+            String v = env.get(name);
+            if (v == null || v.isBlank()) {
+                return fallback;
+            }
+            return switch (v.trim().toLowerCase()) {
+                case "true", "on", "yes", "1" -> true;
+                case "false", "off", "no", "0" -> false;
+                default -> {
+                    problems.add(name + "=" + v + ": expected true or false");
+                    yield fallback;
+                }
+            };
+        }
+    }
+}

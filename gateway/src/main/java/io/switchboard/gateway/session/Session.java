@@ -1,0 +1,590 @@
+package io.switchboard.gateway.session;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.ContinuationWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.CorruptedWebSocketFrameException;
+import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketFrame;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.switchboard.gateway.auth.AuthException;
+import io.switchboard.gateway.auth.Identity;
+import io.switchboard.gateway.channel.HistoryRead;
+import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.transport.WireFrames;
+import io.switchboard.protocol.Channels;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.CloseCodes;
+import io.switchboard.protocol.ErrorCodes;
+import io.switchboard.protocol.FrameCodec;
+import io.switchboard.protocol.FrameDecodeException;
+import io.switchboard.protocol.Limits;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.StreamPosition;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+import reactor.netty.http.websocket.WebsocketInbound;
+import reactor.netty.http.websocket.WebsocketOutbound;
+
+/**
+ * One client connection after the WebSocket upgrade: the {@code hello} handshake, requests answered in order,
+ * heartbeats, rate limits, subscriptions and the bounded outbound buffer (PROTOCOL.md sections 1 to 5 and 7).
+ *
+ * <p>All state is confined to the connection's I/O loop: frames arrive there, replies of asynchronous
+ * operations are brought back there, and fan-out delivers there. Requests are processed one after the other,
+ * so replies come in request order; at most {@link #MAX_QUEUED_REQUESTS} wait, after which reading pauses.
+ */
+public final class Session {
+    private static final Logger log = LoggerFactory.getLogger(Session.class);
+    /** Frames read ahead while an earlier request is still being answered; then TCP back-pressure applies. */
+    public static final int MAX_QUEUED_REQUESTS = 32;
+    /** How long a connection may take to send its close frame (a stalled reader never does) before it is cut. */
+    public static final long CLOSE_GRACE_MS = 5_000;
+    /** A client sending at more than this many times the rate limit is closed with 1008. */
+    public static final int ABUSE_FACTOR = 10;
+    /** WebSocket close reasons are at most 123 bytes. */
+    private static final int MAX_CLOSE_REASON = 120;
+    private static final ByteBuf PING = WireFrames.constant(new ServerFrame.Ping());
+    /** Suggested wait before retrying a request whose feature or dependency is not available. */
+    private static final long UNAVAILABLE_RETRY_MS = 1_000;
+
+    private enum State { AWAITING_HELLO, OPEN, CLOSING, CLOSED }
+
+    private final SessionContext ctx;
+    private final GatewayConfig config;
+    private final Channel channel;
+    private final WebsocketOutbound out;
+    private final EventExecutor loop;
+    private final int loopIndex;
+    private final Scheduler scheduler;
+    private final String id;
+    private final Runnable flushTask = this::flushNow;
+    private final Map<String, Subscription> subscriptions = new HashMap<>();
+
+    private volatile String userId;
+    private Identity identity;
+    private State state = State.AWAITING_HELLO;
+    private Subscription inbox;
+    private long lastSeenNanos;
+    private long nextPingNanos;
+    private ScheduledFuture<?> timer;
+    private TokenBucket bucket;
+    private TokenBucket abuseBucket;
+    private boolean flushScheduled;
+    private boolean writesStopped;
+    private CompositeByteBuf fragments;
+    private int closeCode;
+
+    public Session(SessionContext ctx, Channel channel, WebsocketOutbound out, int loopIndex) {
+        this.ctx = ctx;
+        this.config = ctx.config();
+        this.channel = channel;
+        this.out = out;
+        this.loop = channel.eventLoop();
+        this.loopIndex = loopIndex;
+        this.scheduler = ctx.loops().scheduler(loopIndex);
+        this.id = ctx.ids().session();
+    }
+
+    /** Serves the connection; completes when it is closed. */
+    public Mono<Void> run(WebsocketInbound in) {
+        ctx.metrics().connectionOpened();
+        lastSeenNanos = ctx.nanoTime().getAsLong();
+        channel.closeFuture().addListener(f -> onClosed());
+        in.receiveCloseStatus().subscribe(s -> {
+            if (closeCode == 0) {
+                closeCode = s.code();
+            }
+        });
+        timer = loop.schedule(this::helloTimeout, config.helloTimeoutMs(), TimeUnit.MILLISECONDS);
+        return in.receiveFrames()
+                .mapNotNull(this::read)
+                .concatMap(this::process, MAX_QUEUED_REQUESTS)
+                .onErrorResume(e -> {
+                    if (e instanceof CorruptedWebSocketFrameException c && closeCode == 0) {
+                        closeCode = c.closeStatus().code();
+                    } else {
+                        log.debug("Connection {} ended with {}", id, e.toString());
+                    }
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    public String id() {
+        return id;
+    }
+
+    /** The user id, or null before {@code hello} was accepted. Readable from any thread. */
+    public String userId() {
+        return userId;
+    }
+
+    public boolean guest() {
+        return identity != null && identity.guest();
+    }
+
+    int loopIndex() {
+        return loopIndex;
+    }
+
+    long outboundLimit() {
+        return config.outboundBytes();
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    /** Reads a frame as it arrives: sign of life, frame kind and size, rate. Null when nothing is to be done. */
+    private Inbound read(WebSocketFrame frame) {
+        lastSeenNanos = ctx.nanoTime().getAsLong();
+        if (state == State.CLOSING || state == State.CLOSED) {
+            return null;
+        }
+        String text;
+        if (frame instanceof TextWebSocketFrame t) {
+            if (!t.isFinalFragment()) {
+                releaseFragments();
+                fragments = channel.alloc().compositeBuffer();
+                fragments.addComponent(true, t.content().retain());
+                return null;
+            }
+            text = t.text();
+        } else if (frame instanceof ContinuationWebSocketFrame c) {
+            if (fragments == null) {
+                close(CloseCodes.BINARY_FRAME, "binary frames are not accepted");
+                return null;
+            }
+            if (fragments.readableBytes() + c.content().readableBytes() > config.maxFrame()) {
+                releaseFragments();
+                close(CloseCodes.FRAME_TOO_BIG, "message larger than " + config.maxFrame() + " bytes");
+                return null;
+            }
+            fragments.addComponent(true, c.content().retain());
+            if (!c.isFinalFragment()) {
+                return null;
+            }
+            text = fragments.toString(StandardCharsets.UTF_8);
+            releaseFragments();
+        } else if (frame instanceof BinaryWebSocketFrame) {
+            close(CloseCodes.BINARY_FRAME, "binary frames are not accepted; send JSON in text frames");
+            return null;
+        } else {
+            return null; // pings are answered by the transport; pongs only show life
+        }
+        if (bucket == null) {
+            return new Inbound(text, false, 0);
+        }
+        if (!abuseBucket.tryTake()) {
+            close(CloseCodes.POLICY_VIOLATION, "sending at more than " + ABUSE_FACTOR + " times the rate limit");
+            return null;
+        }
+        if (!bucket.tryTake()) {
+            return new Inbound(text, true, bucket.millisUntilToken());
+        }
+        return new Inbound(text, false, 0);
+    }
+
+    private Mono<Void> process(Inbound in) {
+        if (state == State.CLOSING || state == State.CLOSED) {
+            return Mono.empty();
+        }
+        ClientFrame frame;
+        try {
+            frame = FrameCodec.decodeClient(in.text());
+        } catch (FrameDecodeException e) {
+            ctx.metrics().frameIn("invalid");
+            if (state == State.AWAITING_HELLO) {
+                error(e.id(), ErrorCodes.BAD_REQUEST, "the first frame must be hello: " + e.getMessage());
+                close(CloseCodes.PROTOCOL_ERROR, "expected hello");
+            } else if (in.limited()) {
+                rateLimited(e.id(), in.retryAfter());
+            } else {
+                error(e.id(), e.code(), e.getMessage());
+            }
+            return Mono.empty();
+        }
+        ctx.metrics().frameIn(frame.type());
+        try {
+            return dispatch(frame, in);
+        } catch (RuntimeException e) {
+            log.warn("Connection {} of user {}: {} frame failed: {}", id, userId, frame.type(), e.toString());
+            error(frame.id(), ErrorCodes.INTERNAL, "the gateway failed to handle this " + frame.type());
+            return Mono.empty();
+        }
+    }
+
+    private Mono<Void> dispatch(ClientFrame frame, Inbound in) {
+        if (state == State.AWAITING_HELLO) {
+            if (frame instanceof ClientFrame.Hello hello) {
+                return hello(hello);
+            }
+            error(frame.id(), ErrorCodes.BAD_REQUEST, "the first frame must be hello, not " + frame.type());
+            close(CloseCodes.PROTOCOL_ERROR, "expected hello");
+            return Mono.empty();
+        }
+        if (frame instanceof ClientFrame.Hello) {
+            error(null, ErrorCodes.BAD_REQUEST, "hello was already received on this connection");
+            close(CloseCodes.PROTOCOL_ERROR, "second hello");
+            return Mono.empty();
+        }
+        if (frame instanceof ClientFrame.Pong) {
+            return Mono.empty();
+        }
+        if (in.limited()) {
+            rateLimited(frame.id(), in.retryAfter());
+            return Mono.empty();
+        }
+        if (frame instanceof ClientFrame.Subscribe s) {
+            return subscribe(s);
+        }
+        if (frame instanceof ClientFrame.Unsubscribe u) {
+            unsubscribe(u);
+            return Mono.empty();
+        }
+        if (frame instanceof ClientFrame.Publish p) {
+            return publish(p);
+        }
+        if (frame instanceof ClientFrame.Send s) {
+            return send(s);
+        }
+        error(frame.id(), ErrorCodes.UNAVAILABLE, "random connect (" + frame.type()
+                + ") is not enabled on this gateway", UNAVAILABLE_RETRY_MS);
+        return Mono.empty();
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    private Mono<Void> hello(ClientFrame.Hello hello) {
+        cancelTimer();
+        if (hello.v() != 1) {
+            error(null, ErrorCodes.BAD_REQUEST, "protocol version " + hello.v()
+                    + " is not supported; this gateway speaks version 1");
+            close(CloseCodes.PROTOCOL_ERROR, "unsupported protocol version");
+            return Mono.empty();
+        }
+        Identity who;
+        if (hello.token() != null) {
+            try {
+                who = ctx.authenticator().authenticate(hello.token());
+            } catch (AuthException e) {
+                error(null, ErrorCodes.UNAUTHORIZED, e.getMessage());
+                close(CloseCodes.UNAUTHORIZED, "unauthorized");
+                return Mono.empty();
+            }
+        } else if (!config.guests()) {
+            error(null, ErrorCodes.UNAUTHORIZED, "this gateway does not accept guests: hello needs a token");
+            close(CloseCodes.UNAUTHORIZED, "unauthorized");
+            return Mono.empty();
+        } else {
+            who = Identity.guest(ctx.ids().guest());
+        }
+        identity = who;
+        userId = who.userId();
+        state = State.OPEN;
+        bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
+        abuseBucket = new TokenBucket((double) ABUSE_FACTOR * config.rate(), (double) ABUSE_FACTOR * config.burst(),
+                ctx.nanoTime());
+        ctx.registry().register(this);
+        startHeartbeat();
+        String inboxChannel = Channels.inboxOf(who.userId());
+        Subscription sub = new Subscription(this, inboxChannel);
+        inbox = sub;
+        return ctx.channels().subscribe(inboxChannel, sub, null)
+                .publishOn(scheduler)
+                .doOnNext(read -> sub.ready(welcome(read), read))
+                .onErrorResume(e -> {
+                    log.warn("Connection {} of user {}: inbox unavailable: {}", id, userId, e.toString());
+                    error(null, ErrorCodes.UNAVAILABLE, "the inbox is unavailable, try again", UNAVAILABLE_RETRY_MS);
+                    close(CloseCodes.INTERNAL_ERROR, "inbox unavailable");
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private ServerFrame.Welcome welcome(HistoryRead inboxRead) {
+        Limits limits = ctx.limits();
+        return new ServerFrame.Welcome(id, userId, identity.guest(), null, false, false,
+                new StreamPosition(inboxRead.latest(), inboxRead.epoch()), config.pingIntervalMs(),
+                config.pingTimeoutMs(), limits, config.nodeId());
+    }
+
+    private Mono<Void> subscribe(ClientFrame.Subscribe s) {
+        String channelName = s.channel();
+        if (!identity.maySubscribe(channelName)) {
+            error(s.id(), ErrorCodes.FORBIDDEN, "cannot subscribe to " + channelName + ": "
+                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes"
+                    : "only public: channels and those the token's subscribe claim grants are allowed"));
+            return Mono.empty();
+        }
+        Subscription existing = subscriptions.get(channelName);
+        if (existing != null) {
+            if (s.id() != null) {
+                Boolean recovered = s.since() == null ? null : s.since().epoch().equals(existing.epoch());
+                write(new ServerFrame.Ack(s.id(), channelName, existing.lastOffset(), existing.epoch(), recovered,
+                        null, null));
+            }
+            return Mono.empty();
+        }
+        if (subscriptions.size() >= config.maxSubscriptions()) {
+            error(s.id(), ErrorCodes.TOO_MANY, "cannot subscribe to " + channelName + ": at most "
+                    + config.maxSubscriptions() + " subscriptions per connection");
+            return Mono.empty();
+        }
+        Subscription sub = new Subscription(this, channelName);
+        subscriptions.put(channelName, sub);
+        return ctx.channels().subscribe(channelName, sub, s.since())
+                .publishOn(scheduler)
+                .doOnNext(read -> sub.ready(s.id() == null ? null : new ServerFrame.Ack(s.id(), channelName,
+                        read.latest(), read.epoch(), s.since() == null ? null : read.recovered(), null, null), read))
+                .onErrorResume(e -> {
+                    subscriptions.remove(channelName, sub);
+                    sub.cancel();
+                    ctx.channels().unsubscribe(channelName, sub);
+                    unavailable(s.id(), "subscribe to " + channelName, e);
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private void unsubscribe(ClientFrame.Unsubscribe u) {
+        Subscription sub = subscriptions.remove(u.channel());
+        if (sub != null) {
+            sub.cancel();
+            ctx.channels().unsubscribe(u.channel(), sub);
+        }
+        ack(u.id());
+    }
+
+    private Mono<Void> publish(ClientFrame.Publish p) {
+        String channelName = p.channel();
+        if (!identity.mayPublish(channelName)) {
+            error(p.id(), ErrorCodes.FORBIDDEN, "cannot publish to " + channelName + ": "
+                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes, use send"
+                    : "only public: channels and those the token's publish claim grants are allowed"));
+            return Mono.empty();
+        }
+        return ctx.channels().publish(channelName, Publication.MESSAGE, userId, p.data())
+                .publishOn(scheduler)
+                .doOnNext(pub -> {
+                    if (p.id() != null) {
+                        write(new ServerFrame.Ack(p.id(), null, pub.offset(), pub.epoch(), null, null, null));
+                    }
+                })
+                .onErrorResume(e -> {
+                    unavailable(p.id(), "publish to " + channelName, e);
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private Mono<Void> send(ClientFrame.Send s) {
+        return ctx.inbox().send(userId, s.to(), s.data())
+                .publishOn(scheduler)
+                .doOnNext(delivered -> {
+                    if (s.id() != null) {
+                        write(new ServerFrame.Ack(s.id(), null, null, null, null, delivered, null));
+                    }
+                })
+                .onErrorResume(e -> {
+                    unavailable(s.id(), "send to " + s.to(), e);
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private void ack(Long requestId) {
+        if (requestId != null) {
+            write(ServerFrame.Ack.of(requestId));
+        }
+    }
+
+    private void error(Long requestId, String code, String message) {
+        error(requestId, code, message, null);
+    }
+
+    private void error(Long requestId, String code, String message, Long retryAfter) {
+        ctx.metrics().error(code);
+        write(new ServerFrame.Error(requestId, code, message, retryAfter));
+    }
+
+    private void rateLimited(Long requestId, long retryAfter) {
+        error(requestId, ErrorCodes.RATE_LIMITED, "more than " + config.rate() + " frames per second (burst "
+                + config.burst() + ")", retryAfter);
+    }
+
+    private void unavailable(Long requestId, String what, Throwable cause) {
+        log.debug("Connection {} of user {}: {} failed: {}", id, userId, what, cause.toString());
+        error(requestId, ErrorCodes.UNAVAILABLE, what + " is unavailable right now, try again",
+                UNAVAILABLE_RETRY_MS);
+    }
+
+    // ---------------------------------------------------------------- heartbeat and timers
+
+    private void helloTimeout() {
+        if (state == State.AWAITING_HELLO) {
+            close(CloseCodes.HELLO_TIMEOUT, "no hello within " + config.helloTimeoutMs() + " ms");
+        }
+    }
+
+    private void startHeartbeat() {
+        nextPingNanos = ctx.nanoTime().getAsLong() + TimeUnit.MILLISECONDS.toNanos(config.pingIntervalMs());
+        heartbeat();
+    }
+
+    /** Sends a ping when one is due and closes a connection silent for {@code ping.interval + ping.timeout}. */
+    private void heartbeat() {
+        if (state != State.OPEN) {
+            return;
+        }
+        long now = ctx.nanoTime().getAsLong();
+        long silentLimit = TimeUnit.MILLISECONDS.toNanos(config.pingIntervalMs() + config.pingTimeoutMs());
+        long deadline = lastSeenNanos + silentLimit;
+        if (now - deadline >= 0) {
+            close(CloseCodes.HEARTBEAT_TIMEOUT, "nothing received for "
+                    + (config.pingIntervalMs() + config.pingTimeoutMs()) + " ms");
+            return;
+        }
+        if (now - nextPingNanos >= 0) {
+            ctx.metrics().framesOut(ServerFrame.Ping.TYPE, 1);
+            writeWire(PING.duplicate());
+            nextPingNanos = now + TimeUnit.MILLISECONDS.toNanos(config.pingIntervalMs());
+        }
+        long wait = Math.max(1, Math.min(nextPingNanos, deadline) - now);
+        timer = loop.schedule(this::heartbeat, wait, TimeUnit.NANOSECONDS);
+    }
+
+    private void cancelTimer() {
+        if (timer != null) {
+            timer.cancel(false);
+            timer = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- outbound
+
+    /** Encodes and queues one frame; flushed at the end of this loop iteration. */
+    void write(ServerFrame frame) {
+        if (writesStopped || !channel.isActive()) {
+            return;
+        }
+        ctx.metrics().framesOut(frame.type(), 1);
+        writeWire(WireFrames.encode(channel.alloc(), frame));
+    }
+
+    /** Queues wire bytes (ownership passes here); closes the connection with 4004 when too much is pending. */
+    void writeWire(ByteBuf wire) {
+        if (writesStopped || !channel.isActive()) {
+            wire.release();
+            return;
+        }
+        channel.write(wire, channel.voidPromise());
+        if (!channel.isWritable()) {
+            slowConsumer();
+            return;
+        }
+        if (!flushScheduled) {
+            flushScheduled = true;
+            loop.execute(flushTask);
+        }
+    }
+
+    private void flushNow() {
+        flushScheduled = false;
+        channel.flush();
+    }
+
+    /** The client reads too slowly: stop writing to it and close it with 4004. */
+    void slowConsumer() {
+        if (state == State.CLOSING || state == State.CLOSED) {
+            return;
+        }
+        writesStopped = true;
+        ctx.metrics().slowConsumerClosed();
+        log.debug("Connection {} of user {}: more than {} bytes pending, closing with 4004", id, userId,
+                config.outboundBytes());
+        close(CloseCodes.SLOW_CONSUMER, "slow consumer: more than " + config.outboundBytes() + " bytes pending");
+    }
+
+    // ---------------------------------------------------------------- closing
+
+    /** A newer connection of the same user took over: {@code session_replaced}, then close 4002. */
+    public void replaced() {
+        onLoop(() -> {
+            if (state == State.OPEN) {
+                error(null, ErrorCodes.SESSION_REPLACED, "a newer connection of user " + userId
+                        + " replaced this one");
+                close(CloseCodes.SESSION_REPLACED, "session replaced");
+            }
+        });
+    }
+
+    /** Closes with 4002 on the operator's request ({@code POST /api/disconnect}). */
+    public void disconnect() {
+        onLoop(() -> close(CloseCodes.SESSION_REPLACED, "disconnected by the server"));
+    }
+
+    /** Sends a close frame with {@code code} and cuts the connection if it is not flushed within the grace. */
+    public void close(int code, String reason) {
+        if (!loop.inEventLoop()) {
+            loop.execute(() -> close(code, reason));
+            return;
+        }
+        if (state == State.CLOSING || state == State.CLOSED) {
+            return;
+        }
+        state = State.CLOSING;
+        closeCode = code;
+        cancelTimer();
+        String shortReason = reason.length() <= MAX_CLOSE_REASON ? reason : reason.substring(0, MAX_CLOSE_REASON);
+        out.sendClose(code, shortReason).subscribe(null, e -> channel.close());
+        timer = loop.schedule(() -> {
+            channel.close();
+        }, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+    }
+
+    private void onLoop(Runnable task) {
+        if (loop.inEventLoop()) {
+            task.run();
+        } else {
+            loop.execute(task);
+        }
+    }
+
+    private void onClosed() {
+        State was = state;
+        state = State.CLOSED;
+        cancelTimer();
+        releaseFragments();
+        for (Subscription sub : new ArrayList<>(subscriptions.values())) {
+            sub.cancel();
+            ctx.channels().unsubscribe(sub.channel(), sub);
+        }
+        subscriptions.clear();
+        if (inbox != null) {
+            inbox.cancel();
+            ctx.channels().unsubscribe(inbox.channel(), inbox);
+        }
+        if (was != State.AWAITING_HELLO && userId != null) {
+            ctx.registry().unregister(this);
+        }
+        ctx.metrics().connectionClosed(closeCode == 0 ? CloseCodes.ABNORMAL : closeCode);
+    }
+
+    private void releaseFragments() {
+        if (fragments != null) {
+            fragments.release();
+            fragments = null;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+package io.switchboard.gateway.session;
+
+import java.util.Collection;
+import reactor.core.publisher.Mono;
+
+/**
+ * Who is connected: at most one live session per user. The embedded registry knows this instance; the cluster
+ * one also leases ownership in Redis so that a user connecting on another instance replaces this one.
+ */
+public interface SessionRegistry {
+
+    /** Makes {@code session} the user's live session; the one it replaces, if any, is closed with 4002. */
+    void register(Session session);
+
+    /** Forgets {@code session} if it is still its user's live session. */
+    void unregister(Session session);
+
+    /** The user's live session on this instance, or null. */
+    Session local(String userId);
+
+    /** Whether the user has a live connection anywhere. */
+    Mono<Boolean> isConnected(String userId);
+
+    /** Authenticated sessions on this instance. */
+    int size();
+
+    /** Every authenticated session on this instance. */
+    Collection<Session> sessions();
+}

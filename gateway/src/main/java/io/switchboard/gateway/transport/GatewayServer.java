@@ -1,0 +1,109 @@
+package io.switchboard.gateway.transport;
+
+import io.netty.channel.Channel;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.websocketx.Utf8FrameValidator;
+import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.health.HealthService;
+import io.switchboard.gateway.metrics.GatewayMetrics;
+import io.switchboard.gateway.session.Session;
+import io.switchboard.gateway.session.SessionContext;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import reactor.core.publisher.Mono;
+import reactor.netty.DisposableServer;
+import reactor.netty.http.server.HttpServer;
+import reactor.netty.http.server.HttpServerRequest;
+import reactor.netty.http.server.HttpServerResponse;
+import reactor.netty.http.server.WebsocketServerSpec;
+import reactor.netty.http.websocket.WebsocketInbound;
+import reactor.netty.http.websocket.WebsocketOutbound;
+
+/**
+ * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics and the API (PROTOCOL.md sections 1
+ * and 9), on the gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes
+ * with 1007) and a write-buffer bound equal to the outbound limit, and is handed to a {@link Session}.
+ */
+public final class GatewayServer {
+    public static final String SUBPROTOCOL = "switchboard.v1";
+    private static final String WS_DECODER = "wsdecoder";
+    private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
+    private final GatewayConfig config;
+    private final EventLoops loops;
+    private final SessionContext sessions;
+    private final HealthService health;
+    private final GatewayMetrics metrics;
+    private final HttpApi api;
+
+    public GatewayServer(GatewayConfig config, EventLoops loops, SessionContext sessions, HealthService health,
+                         GatewayMetrics metrics, HttpApi api) {
+        this.config = config;
+        this.loops = loops;
+        this.sessions = sessions;
+        this.health = health;
+        this.metrics = metrics;
+        this.api = api;
+    }
+
+    /** Binds the port; the caller owns the returned server and disposes it. */
+    public DisposableServer bind() {
+        WebsocketServerSpec ws = WebsocketServerSpec.builder()
+                .protocols(SUBPROTOCOL)
+                .maxFramePayloadLength(config.maxFrame())
+                .build();
+        return HttpServer.create()
+                .runOn(loops.resources())
+                .host(config.host())
+                .port(config.port())
+                .route(routes -> routes
+                        .ws("/ws", this::websocket, ws)
+                        .get("/health/live", (req, res) -> text(res, HttpResponseStatus.OK, "live\n"))
+                        .get("/health/ready", this::ready)
+                        .get("/health", this::report)
+                        .get("/metrics", this::metrics)
+                        .post("/api/publish", api::publish)
+                        .post("/api/send", api::send)
+                        .post("/api/disconnect", api::disconnect))
+                .bindNow(Duration.ofSeconds(10));
+    }
+
+    private Mono<Void> websocket(WebsocketInbound in, WebsocketOutbound out) {
+        Channel[] holder = new Channel[1];
+        in.withConnection(c -> holder[0] = c.channel());
+        Channel channel = holder[0];
+        if (channel.pipeline().get(WS_DECODER) != null) {
+            channel.pipeline().addAfter(WS_DECODER, "utf8validator", new Utf8FrameValidator(true));
+        }
+        int limit = config.outboundBytes();
+        channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(limit / 2, limit));
+        int loopIndex = loops.indexOf(channel.eventLoop());
+        return new Session(sessions, channel, out, loopIndex).run(in);
+    }
+
+    private Mono<Void> ready(HttpServerRequest req, HttpServerResponse res) {
+        return health.ready().flatMap(ok -> ok
+                ? text(res, HttpResponseStatus.OK, "ready\n")
+                : text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, health.draining() ? "draining\n"
+                        : "a required dependency is down\n"));
+    }
+
+    private Mono<Void> report(HttpServerRequest req, HttpServerResponse res) {
+        return health.report().flatMap(doc -> HttpApi.json(res, HttpResponseStatus.OK, doc));
+    }
+
+    private Mono<Void> metrics(HttpServerRequest req, HttpServerResponse res) {
+        return res.header(HttpHeaderNames.CONTENT_TYPE, PROMETHEUS_TEXT)
+                .sendString(Mono.fromCallable(metrics::scrape), StandardCharsets.UTF_8)
+                .then();
+    }
+
+    private static Mono<Void> text(HttpServerResponse res, HttpResponseStatus status, String body) {
+        return res.status(status)
+                .header(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8")
+                .sendString(Mono.just(body))
+                .then();
+    }
+}

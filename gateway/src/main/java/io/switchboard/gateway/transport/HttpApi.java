@@ -1,0 +1,243 @@
+package io.switchboard.gateway.transport;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.switchboard.gateway.channel.ChannelService;
+import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.gateway.session.Session;
+import io.switchboard.gateway.session.SessionRegistry;
+import io.switchboard.protocol.Channels;
+import io.switchboard.protocol.FrameCodec;
+import io.switchboard.protocol.Limits;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+import reactor.netty.http.server.HttpServerRequest;
+import reactor.netty.http.server.HttpServerResponse;
+
+/**
+ * The server-side HTTP API (PROTOCOL.md section 9): publish to a channel, send to a user's inbox, disconnect a
+ * user. Every call needs {@code Authorization: Bearer <api key>}; without a configured key every call answers
+ * 401. Bodies are JSON objects, bounded in size; a bad one gets 400 with the field named, and nothing happens.
+ */
+public final class HttpApi {
+    private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
+    private static final ObjectMapper MAPPER = FrameCodec.mapper();
+    private static final int MAX_USER_ID = Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length();
+    /** Suggested wait before retrying when a dependency is down. */
+    private static final long RETRY_AFTER_SECONDS = 1;
+
+    private final byte[] apiKey;
+    private final int maxBody;
+    private final ChannelService channels;
+    private final InboxService inbox;
+    private final SessionRegistry registry;
+
+    /** @param apiKey the bearer key, or null to refuse every call */
+    public HttpApi(String apiKey, int maxBody, ChannelService channels, InboxService inbox,
+                   SessionRegistry registry) {
+        this.apiKey = apiKey == null ? null : apiKey.getBytes(StandardCharsets.UTF_8);
+        this.maxBody = maxBody;
+        this.channels = channels;
+        this.inbox = inbox;
+        this.registry = registry;
+    }
+
+    /** {@code POST /api/publish {"channel","data"}} → {@code {"offset","epoch"}}. */
+    public Mono<Void> publish(HttpServerRequest req, HttpServerResponse res) {
+        return call(req, res, body -> {
+            String channel = requireString(body, "channel");
+            String problem = Channels.problem(channel);
+            if (problem != null) {
+                throw new BadRequest("channel", problem);
+            }
+            if (Channels.isInbox(channel)) {
+                throw new BadRequest("channel", "user: channels are inboxes; use /api/send");
+            }
+            String data = requireData(body);
+            return channels.publish(channel, Publication.MESSAGE, null, data).map(p -> {
+                ObjectNode out = MAPPER.createObjectNode();
+                out.put("offset", p.offset());
+                out.put("epoch", p.epoch());
+                return out;
+            });
+        });
+    }
+
+    /** {@code POST /api/send {"to","data"}} → {@code {"delivered"}}. */
+    public Mono<Void> send(HttpServerRequest req, HttpServerResponse res) {
+        return call(req, res, body -> {
+            String to = requireUser(body, "to");
+            String data = requireData(body);
+            return inbox.send(null, to, data).map(delivered -> {
+                ObjectNode out = MAPPER.createObjectNode();
+                out.put("delivered", delivered);
+                return out;
+            });
+        });
+    }
+
+    /** {@code POST /api/disconnect {"user"}} → {@code {"disconnected"}}: closes the user's connection with 4002. */
+    public Mono<Void> disconnect(HttpServerRequest req, HttpServerResponse res) {
+        return call(req, res, body -> {
+            String user = requireUser(body, "user");
+            Session session = registry.local(user);
+            if (session != null) {
+                session.disconnect();
+            }
+            ObjectNode out = MAPPER.createObjectNode();
+            out.put("disconnected", session != null);
+            return Mono.just(out);
+        });
+    }
+
+    private Mono<Void> call(HttpServerRequest req, HttpServerResponse res,
+                            Function<JsonNode, Mono<ObjectNode>> action) {
+        if (apiKey == null) {
+            return unauthorized(res, "the HTTP API is disabled: SWITCHBOARD_API_KEY is not set on this gateway");
+        }
+        String header = req.requestHeaders().get(HttpHeaderNames.AUTHORIZATION);
+        if (header == null || !header.startsWith("Bearer ")) {
+            return unauthorized(res, "missing Authorization: Bearer <api key>");
+        }
+        byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
+        if (!MessageDigest.isEqual(given, apiKey)) {
+            return unauthorized(res, "wrong API key");
+        }
+        return readBody(req)
+                .flatMap(bytes -> {
+                    JsonNode body;
+                    try {
+                        body = MAPPER.readTree(bytes);
+                    } catch (java.io.IOException e) {
+                        return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body",
+                                "body is not valid JSON");
+                    }
+                    if (body == null || !body.isObject()) {
+                        return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body",
+                                "body must be a JSON object");
+                    }
+                    Mono<ObjectNode> result;
+                    try {
+                        result = action.apply(body);
+                    } catch (BadRequest e) {
+                        return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", e.field, e.getMessage());
+                    }
+                    return result
+                            .flatMap(out -> json(res, HttpResponseStatus.OK, out))
+                            .onErrorResume(e -> {
+                                log.debug("{} {} failed: {}", req.method(), req.uri(), e.toString());
+                                res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(RETRY_AFTER_SECONDS));
+                                return error(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", null,
+                                        "a dependency is unavailable, try again");
+                            });
+                })
+                .onErrorResume(BodyTooLarge.class, e -> error(res, HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE,
+                        "bad_request", "body", "body is larger than " + maxBody + " bytes"));
+    }
+
+    private Mono<byte[]> readBody(HttpServerRequest req) {
+        return req.receive()
+                .reduceWith(ByteArrayOutputStream::new, (acc, buf) -> append(acc, buf))
+                .map(ByteArrayOutputStream::toByteArray)
+                .defaultIfEmpty(new byte[0]);
+    }
+
+    private ByteArrayOutputStream append(ByteArrayOutputStream acc, ByteBuf buf) {
+        int n = buf.readableBytes();
+        if (acc.size() + n > maxBody) {
+            throw new BodyTooLarge();
+        }
+        byte[] bytes = new byte[n];
+        buf.readBytes(bytes);
+        acc.writeBytes(bytes);
+        return acc;
+    }
+
+    private static String requireString(JsonNode body, String field) {
+        JsonNode n = body.get(field);
+        if (n == null || n.isNull()) {
+            throw new BadRequest(field, "missing field '" + field + "'");
+        }
+        if (!n.isTextual()) {
+            throw new BadRequest(field, "field '" + field + "' must be a string");
+        }
+        return n.textValue();
+    }
+
+    private static String requireUser(JsonNode body, String field) {
+        String user = requireString(body, field);
+        if (user.isEmpty() || user.length() > MAX_USER_ID) {
+            throw new BadRequest(field, "field '" + field + "' must be a user id of 1 to " + MAX_USER_ID
+                    + " characters");
+        }
+        return user;
+    }
+
+    private static String requireData(JsonNode body) {
+        JsonNode data = body.get("data");
+        if (data == null) {
+            throw new BadRequest("data", "missing field 'data' (any JSON value)");
+        }
+        try {
+            return MAPPER.writeValueAsString(data);
+        } catch (JsonProcessingException e) {
+            throw new BadRequest("data", "field 'data' cannot be encoded: " + e.getOriginalMessage());
+        }
+    }
+
+    private static Mono<Void> unauthorized(HttpServerResponse res, String message) {
+        res.header(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer");
+        return error(res, HttpResponseStatus.UNAUTHORIZED, "unauthorized", null, message);
+    }
+
+    static Mono<Void> error(HttpServerResponse res, HttpResponseStatus status, String code, String field,
+                            String message) {
+        ObjectNode out = MAPPER.createObjectNode();
+        out.put("error", code);
+        if (field != null) {
+            out.put("field", field);
+        }
+        out.put("message", message);
+        return json(res, status, out);
+    }
+
+    static Mono<Void> json(HttpServerResponse res, HttpResponseStatus status, JsonNode body) {
+        byte[] bytes;
+        try {
+            bytes = MAPPER.writeValueAsBytes(body);
+        } catch (JsonProcessingException e) {
+            return Mono.error(e);
+        }
+        return res.status(status)
+                .header(HttpHeaderNames.CONTENT_TYPE, "application/json")
+                .sendByteArray(Mono.just(bytes))
+                .then();
+    }
+
+    /** A request body field that is missing or wrong; {@code field} is named in the 400 answer. */
+    private static final class BadRequest extends RuntimeException {
+        final String field;
+
+        BadRequest(String field, String message) {
+            super(message, null, false, false);
+            this.field = field;
+        }
+    }
+
+    private static final class BodyTooLarge extends RuntimeException {
+        BodyTooLarge() {
+            super(null, null, false, false);
+        }
+    }
+}

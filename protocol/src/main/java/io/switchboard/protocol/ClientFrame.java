@@ -1,0 +1,144 @@
+package io.switchboard.protocol;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A frame a client sends. {@code id} is null when the frame carries none; JSON values ({@code data}) are kept
+ * as their raw JSON text so that they are relayed byte for byte.
+ */
+public sealed interface ClientFrame {
+
+    /** The frame's {@code type} on the wire. */
+    String type();
+
+    /** The request id, or null. */
+    Long id();
+
+    record Hello(int v, String token, String resume, StreamPosition inboxSince, String client) implements ClientFrame {
+        public static final String TYPE = "hello";
+
+        public String type() {
+            return TYPE;
+        }
+
+        public Long id() {
+            return null;
+        }
+    }
+
+    record Pong() implements ClientFrame {
+        public static final String TYPE = "pong";
+
+        public String type() {
+            return TYPE;
+        }
+
+        public Long id() {
+            return null;
+        }
+    }
+
+    record Subscribe(Long id, String channel, StreamPosition since) implements ClientFrame {
+        public static final String TYPE = "subscribe";
+
+        public Subscribe {
+            Objects.requireNonNull(channel, "channel");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record Unsubscribe(Long id, String channel) implements ClientFrame {
+        public static final String TYPE = "unsubscribe";
+
+        public Unsubscribe {
+            Objects.requireNonNull(channel, "channel");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record Publish(Long id, String channel, String data) implements ClientFrame {
+        public static final String TYPE = "publish";
+
+        public Publish {
+            Objects.requireNonNull(channel, "channel");
+            Objects.requireNonNull(data, "data");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record Send(Long id, String to, String data) implements ClientFrame {
+        public static final String TYPE = "send";
+
+        public Send {
+            Objects.requireNonNull(to, "to");
+            Objects.requireNonNull(data, "data");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record MatchJoin(Long id, List<String> interests) implements ClientFrame {
+        public static final String TYPE = "match.join";
+
+        public MatchJoin {
+            interests = interests == null ? List.of() : List.copyOf(interests);
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record MatchSignal(Long id, String match, String data) implements ClientFrame {
+        public static final String TYPE = "match.signal";
+
+        public MatchSignal {
+            Objects.requireNonNull(match, "match");
+            Objects.requireNonNull(data, "data");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record MatchNext(Long id) implements ClientFrame {
+        public static final String TYPE = "match.next";
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record MatchLeave(Long id) implements ClientFrame {
+        public static final String TYPE = "match.leave";
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    record Block(Long id, String user) implements ClientFrame {
+        public static final String TYPE = "block";
+
+        public Block {
+            Objects.requireNonNull(user, "user");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+}

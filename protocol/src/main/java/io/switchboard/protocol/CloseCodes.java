@@ -1,0 +1,42 @@
+package io.switchboard.protocol;
+
+/** WebSocket close codes of PROTOCOL.md section 8, and whether a client should reconnect after each. */
+public final class CloseCodes {
+    public static final int NORMAL = 1000;
+    public static final int GOING_AWAY = 1001;
+    public static final int BINARY_FRAME = 1003;
+    public static final int ABNORMAL = 1006;
+    public static final int INVALID_UTF8 = 1007;
+    public static final int POLICY_VIOLATION = 1008;
+    public static final int FRAME_TOO_BIG = 1009;
+    public static final int INTERNAL_ERROR = 1011;
+    public static final int SERVICE_RESTART = 1012;
+    public static final int PROTOCOL_ERROR = 4000;
+    public static final int UNAUTHORIZED = 4001;
+    public static final int SESSION_REPLACED = 4002;
+    public static final int HEARTBEAT_TIMEOUT = 4003;
+    public static final int SLOW_CONSUMER = 4004;
+    public static final int HELLO_TIMEOUT = 4005;
+
+    private CloseCodes() {
+    }
+
+    /** Whether a client reconnects after a close with this code (the table of section 8). */
+    public static boolean shouldReconnect(int code) {
+        return switch (code) {
+            case GOING_AWAY, ABNORMAL, INTERNAL_ERROR, SERVICE_RESTART, HEARTBEAT_TIMEOUT, SLOW_CONSUMER,
+                    HELLO_TIMEOUT -> true;
+            default -> false;
+        };
+    }
+
+    /** The codes the protocol defines; anything else is reported as "other" in metrics. */
+    public static boolean isKnown(int code) {
+        return switch (code) {
+            case NORMAL, GOING_AWAY, BINARY_FRAME, ABNORMAL, INVALID_UTF8, POLICY_VIOLATION, FRAME_TOO_BIG,
+                    INTERNAL_ERROR, SERVICE_RESTART, PROTOCOL_ERROR, UNAUTHORIZED, SESSION_REPLACED,
+                    HEARTBEAT_TIMEOUT, SLOW_CONSUMER, HELLO_TIMEOUT -> true;
+            default -> false;
+        };
+    }
+}
