@@ -3,6 +3,7 @@ package io.switchboard.gateway.transport;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.EventExecutor;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -71,6 +72,6 @@ public final class EventLoops implements AutoCloseable {
         for (Scheduler s : schedulers) {
             s.dispose();
         }
-        resources.disposeLater().block(java.time.Duration.ofSeconds(10));
+        resources.disposeLater(Duration.ZERO, Duration.ofSeconds(10)).block(Duration.ofSeconds(15));
     }
 }

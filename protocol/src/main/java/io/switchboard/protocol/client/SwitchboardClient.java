@@ -200,6 +200,17 @@ public final class SwitchboardClient implements AutoCloseable {
         }
     }
 
+    /** Reads from the socket again after {@link #pauseReading()}. */
+    public void resumeReading() {
+        Channel ch = channel;
+        if (ch != null) {
+            ch.eventLoop().execute(() -> {
+                ch.config().setAutoRead(true);
+                ch.read();
+            });
+        }
+    }
+
     public boolean isClosed() {
         return closed;
     }

@@ -1,0 +1,168 @@
+package io.switchboard.gateway.support;
+
+import io.switchboard.gateway.Gateway;
+import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.protocol.client.SwitchboardClientOptions;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.UnaryOperator;
+
+/**
+ * A real gateway in the test JVM on a free loopback port, with the clients a test opened against it; closing
+ * it closes them all. Settings start from the defaults plus a JWT secret and an API key; a test overrides any
+ * environment variable it needs.
+ */
+public final class TestGateway implements AutoCloseable {
+    public static final String JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
+    public static final String API_KEY = "test-api-key-0123456789";
+    public static final Duration TIMEOUT = Duration.ofSeconds(10);
+
+    private final Gateway gateway;
+    private final List<SwitchboardClient> clients = new ArrayList<>();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
+
+    private TestGateway(Gateway gateway) {
+        this.gateway = gateway;
+    }
+
+    public static TestGateway start() {
+        return start(Map.of());
+    }
+
+    /** Starts a gateway with the test defaults overridden by {@code env} (a null value unsets a variable). */
+    public static TestGateway start(Map<String, String> env) {
+        Map<String, String> all = new HashMap<>();
+        all.put("PORT", "0");
+        all.put("SWITCHBOARD_HOST", "127.0.0.1");
+        all.put("SWITCHBOARD_NODE_ID", "gw-test");
+        all.put("SWITCHBOARD_JWT_SECRET", JWT_SECRET);
+        all.put("SWITCHBOARD_API_KEY", API_KEY);
+        env.forEach((k, v) -> {
+            if (v == null) {
+                all.remove(k);
+            } else {
+                all.put(k, v);
+            }
+        });
+        return new TestGateway(Gateway.start(GatewayConfig.fromEnvironment(all)));
+    }
+
+    public Gateway gateway() {
+        return gateway;
+    }
+
+    public int port() {
+        return gateway.port();
+    }
+
+    public URI wsUri() {
+        return URI.create("ws://127.0.0.1:" + port() + "/ws");
+    }
+
+    public URI httpUri(String path) {
+        return URI.create("http://127.0.0.1:" + port() + path);
+    }
+
+    public SwitchboardClientOptions options() {
+        return SwitchboardClientOptions.of(wsUri()).withConnectTimeout(TIMEOUT);
+    }
+
+    /** A guest connection past its {@code welcome}. */
+    public SwitchboardClient connect() {
+        return connect(options());
+    }
+
+    /** A connection with {@code token}, past its {@code welcome}. */
+    public SwitchboardClient connect(String token) {
+        return connect(options().withToken(token));
+    }
+
+    public SwitchboardClient connect(SwitchboardClientOptions options) {
+        return connect(options, o -> o);
+    }
+
+    public SwitchboardClient connect(SwitchboardClientOptions options, UnaryOperator<SwitchboardClientOptions> f) {
+        SwitchboardClient c = SwitchboardClient.connect(f.apply(options)).block(TIMEOUT);
+        track(c);
+        return c;
+    }
+
+    /** An open WebSocket that has not said {@code hello}. */
+    public SwitchboardClient open() {
+        return open(options());
+    }
+
+    public SwitchboardClient open(SwitchboardClientOptions options) {
+        SwitchboardClient c = SwitchboardClient.open(options).block(TIMEOUT);
+        track(c);
+        return c;
+    }
+
+    /** Sends {@code hello} on an opened client and waits for the welcome. */
+    public static ServerFrame.Welcome hello(SwitchboardClient c, String token) {
+        return c.hello(new ClientFrame.Hello(1, token, null, null, "test")).block(TIMEOUT);
+    }
+
+    private synchronized void track(SwitchboardClient c) {
+        clients.add(c);
+    }
+
+    /** POSTs {@code json} with {@code apiKey} (null: no Authorization header). */
+    public HttpResponse<String> post(String path, String json, String apiKey) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json));
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        return send(b.build());
+    }
+
+    public HttpResponse<String> post(String path, String json) {
+        return post(path, json, API_KEY);
+    }
+
+    public HttpResponse<String> get(String path) {
+        return send(HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT).GET().build());
+    }
+
+    private HttpResponse<String> send(HttpRequest request) {
+        try {
+            return http.send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() {
+        List<SwitchboardClient> open;
+        synchronized (this) {
+            open = new ArrayList<>(clients);
+        }
+        for (SwitchboardClient c : open) {
+            if (!c.isClosed()) {
+                try {
+                    c.close();
+                } catch (RuntimeException ignored) {
+                    // the gateway is going away anyway
+                }
+            }
+        }
+        gateway.close();
+    }
+}
