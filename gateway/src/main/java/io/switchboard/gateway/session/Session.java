@@ -3,7 +3,9 @@ package io.switchboard.gateway.session;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.ContinuationWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CorruptedWebSocketFrameException;
 import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
@@ -35,7 +37,6 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.netty.http.websocket.WebsocketInbound;
-import reactor.netty.http.websocket.WebsocketOutbound;
 
 /**
  * One client connection after the WebSocket upgrade: the {@code hello} handshake, requests answered in order,
@@ -64,7 +65,6 @@ public final class Session {
     private final SessionContext ctx;
     private final GatewayConfig config;
     private final Channel channel;
-    private final WebsocketOutbound out;
     private final EventExecutor loop;
     private final int loopIndex;
     private final Scheduler scheduler;
@@ -86,11 +86,10 @@ public final class Session {
     private CompositeByteBuf fragments;
     private int closeCode;
 
-    public Session(SessionContext ctx, Channel channel, WebsocketOutbound out, int loopIndex) {
+    public Session(SessionContext ctx, Channel channel, int loopIndex) {
         this.ctx = ctx;
         this.config = ctx.config();
         this.channel = channel;
-        this.out = out;
         this.loop = channel.eventLoop();
         this.loopIndex = loopIndex;
         this.scheduler = ctx.loops().scheduler(loopIndex);
@@ -534,7 +533,7 @@ public final class Session {
         onLoop(() -> close(CloseCodes.SESSION_REPLACED, "disconnected by the server"));
     }
 
-    /** Sends a close frame with {@code code} and cuts the connection if it is not flushed within the grace. */
+    /** Sends a close frame with {@code code}, half-closes, and cuts the connection if the client has not closed it within {@link #CLOSE_GRACE_MS}. */
     public void close(int code, String reason) {
         if (!loop.inEventLoop()) {
             loop.execute(() -> close(code, reason));
@@ -547,7 +546,15 @@ public final class Session {
         closeCode = code;
         cancelTimer();
         String shortReason = reason.length() <= MAX_CLOSE_REASON ? reason : reason.substring(0, MAX_CLOSE_REASON);
-        out.sendClose(code, shortReason).subscribe(null, e -> channel.close());
+        // Half-close after the close frame and keep reading until the client answers: closing the socket
+        // while the client still sends would reset the connection and lose the close frame on its side.
+        channel.writeAndFlush(new CloseWebSocketFrame(code, shortReason)).addListener(f -> {
+            if (f.isSuccess() && channel instanceof DuplexChannel duplex) {
+                duplex.shutdownOutput();
+            } else {
+                channel.close();
+            }
+        });
         timer = loop.schedule(() -> {
             channel.close();
         }, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);

@@ -80,7 +80,7 @@ public final class GatewayServer {
         int limit = config.outboundBytes();
         channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(limit / 2, limit));
         int loopIndex = loops.indexOf(channel.eventLoop());
-        return new Session(sessions, channel, out, loopIndex).run(in);
+        return new Session(sessions, channel, loopIndex).run(in);
     }
 
     private Mono<Void> ready(HttpServerRequest req, HttpServerResponse res) {

@@ -1,0 +1,96 @@
+package io.switchboard.gateway.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.core.instrument.Counter;
+import io.switchboard.gateway.support.Await;
+import io.switchboard.gateway.support.EventRecorder;
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.protocol.CloseCodes;
+import io.switchboard.protocol.ErrorCodes;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.SwitchboardClient;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+/** Rate limits and the bounded outbound buffer (PROTOCOL.md section 7). */
+class LimitsIntegrationTests {
+    private static final java.time.Duration T = TestGateway.TIMEOUT;
+    private TestGateway gw;
+
+    @AfterEach
+    void stop() {
+        if (gw != null) {
+            gw.close();
+        }
+    }
+
+    @Test
+    @DisplayName("section 7: frames over the rate get rate_limited with retryAfter; the connection stays open")
+    void overRateGetsRateLimited() {
+        gw = TestGateway.start(Map.of("SWITCHBOARD_RATE", "2", "SWITCHBOARD_BURST", "5"));
+        SwitchboardClient c = gw.connect();
+        EventRecorder events = EventRecorder.of(c);
+        for (int id = 1; id <= 8; id++) {
+            c.sendText("{\"type\":\"publish\",\"id\":" + id + ",\"channel\":\"public:r\",\"data\":" + id + "}");
+        }
+        List<ServerFrame> replies = new ArrayList<>();
+        while (replies.size() < 8) {
+            ServerFrame f = events.next();
+            if (f instanceof ServerFrame.Ack || f instanceof ServerFrame.Error) {
+                replies.add(f);
+            }
+        }
+        assertThat(replies.subList(0, 5)).allMatch(f -> f instanceof ServerFrame.Ack);
+        ServerFrame.Error limited = (ServerFrame.Error) replies.get(5);
+        assertThat(limited.code()).isEqualTo(ErrorCodes.RATE_LIMITED);
+        assertThat(limited.id()).isEqualTo(6L);
+        assertThat(limited.retryAfter()).isPositive().isLessThanOrEqualTo(500L);
+        assertThat(replies.subList(5, 8)).allMatch(f -> f instanceof ServerFrame.Error e
+                && e.code().equals(ErrorCodes.RATE_LIMITED));
+        assertThat(c.isClosed()).isFalse();
+    }
+
+    @Test
+    @DisplayName("section 7: a client that keeps sending at more than 10 times the rate is closed with 1008")
+    void floodClosedWith1008() {
+        gw = TestGateway.start(Map.of("SWITCHBOARD_RATE", "2", "SWITCHBOARD_BURST", "5"));
+        SwitchboardClient c = gw.connect();
+        for (int i = 0; i < 500 && !c.isClosed(); i++) {
+            c.sendText("{\"type\":\"pong\"}");
+        }
+        assertThat(c.closed().block(T).code()).isEqualTo(CloseCodes.POLICY_VIOLATION);
+    }
+
+    @Test
+    @DisplayName("section 7: a client that stops reading is closed with 4004; other subscribers get everything")
+    void slowConsumerClosedWith4004() {
+        gw = TestGateway.start(Map.of("SWITCHBOARD_OUTBOUND_BYTES", "131072"));
+        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        SwitchboardClient slow = gw.connect();
+        SwitchboardClient fast = gw.connect();
+        long[] fastReceived = {0};
+        fast.events().ofType(ServerFrame.Message.class).subscribe(m -> fastReceived[0] = m.offset());
+        slow.subscribe("public:firehose").block(T);
+        fast.subscribe("public:firehose").block(T);
+        slow.pauseReading();
+        String payload = "\"" + "x".repeat(4000) + "\"";
+        long published = 0;
+        while (slowCloses.count() < 1 && published < 50_000) {
+            for (int i = 0; i < 100; i++) {
+                gw.post("/api/publish", "{\"channel\":\"public:firehose\",\"data\":" + payload + "}");
+                published++;
+            }
+        }
+        assertThat(slowCloses.count()).as("slow consumer closes after %d messages", published).isEqualTo(1.0);
+        slow.resumeReading();
+        assertThat(slow.closed().block(T).code()).isEqualTo(CloseCodes.SLOW_CONSUMER);
+        long total = published;
+        Await.until("the fast subscriber to get every message", T, () -> fastReceived[0] == total);
+        assertThat(fast.isClosed()).isFalse();
+    }
+}
