@@ -533,7 +533,10 @@ public final class Session {
         onLoop(() -> close(CloseCodes.SESSION_REPLACED, "disconnected by the server"));
     }
 
-    /** Sends a close frame with {@code code}, half-closes, and cuts the connection if the client has not closed it within {@link #CLOSE_GRACE_MS}. */
+    /**
+     * Sends a close frame with {@code code}, half-closes, and cuts the connection if the client has not closed
+     * it within {@link #CLOSE_GRACE_MS}.
+     */
     public void close(int code, String reason) {
         if (!loop.inEventLoop()) {
             loop.execute(() -> close(code, reason));
