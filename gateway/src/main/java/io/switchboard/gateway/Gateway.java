@@ -15,13 +15,14 @@ import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.gateway.transport.EventLoops;
 import io.switchboard.gateway.transport.GatewayServer;
 import io.switchboard.gateway.transport.HttpApi;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
 import reactor.netty.DisposableServer;
 
 /**
@@ -40,7 +41,7 @@ public final class Gateway implements AutoCloseable {
     private final SessionRegistry registry;
     private final ChannelService channels;
     private final LocalBroker broker;
-    private final ScheduledFuture<?> eviction;
+    private final Scheduler housekeeping;
     private final DisposableServer server;
 
     private Gateway(GatewayConfig config) {
@@ -63,7 +64,8 @@ public final class Gateway implements AutoCloseable {
                 history::messages);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
         long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
-        eviction = loops.loop(0).scheduleAtFixedRate(() -> history.evictIdle(hub::hasSubscribers), period, period,
+        housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);
+        housekeeping.schedulePeriodically(() -> history.evictIdle(hub::hasSubscribers), period, period,
                 TimeUnit.MILLISECONDS);
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), registry,
                 channels, inbox, metrics, ids, loops, System::nanoTime);
@@ -106,7 +108,7 @@ public final class Gateway implements AutoCloseable {
     public void close() {
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
-        eviction.cancel(false);
+        housekeeping.dispose();
         broker.close();
         loops.close();
         metrics.close();

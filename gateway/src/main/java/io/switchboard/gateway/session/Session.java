@@ -8,6 +8,8 @@ import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.ContinuationWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CorruptedWebSocketFrameException;
+import io.netty.handler.codec.http.websocketx.PingWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.PongWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.WebSocketFrame;
 import io.netty.util.concurrent.EventExecutor;
@@ -178,8 +180,11 @@ public final class Session {
         } else if (frame instanceof BinaryWebSocketFrame) {
             close(CloseCodes.BINARY_FRAME, "binary frames are not accepted; send JSON in text frames");
             return null;
+        } else if (frame instanceof PingWebSocketFrame ping) {
+            channel.writeAndFlush(new PongWebSocketFrame(ping.content().retain()), channel.voidPromise());
+            return null;
         } else {
-            return null; // pings are answered by the transport; pongs only show life
+            return null; // a pong control frame only shows life
         }
         if (bucket == null) {
             return new Inbound(text, false, 0);

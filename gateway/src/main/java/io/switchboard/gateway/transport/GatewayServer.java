@@ -53,6 +53,7 @@ public final class GatewayServer {
         WebsocketServerSpec ws = WebsocketServerSpec.builder()
                 .protocols(SUBPROTOCOL)
                 .maxFramePayloadLength(config.maxFrame())
+                .handlePing(true)
                 .build();
         return HttpServer.create()
                 .runOn(loops.resources())
