@@ -231,15 +231,15 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 4: id 2^53-1 is the largest accepted id; 1 the smallest")
         void idBounds() {
-            assertThat(decode("{\"type\":\"ping\",\"id\":9007199254740991}").id()).isEqualTo(Limits.MAX_ID);
+            assertThat(decode("{\"type\":\"match.next\",\"id\":9007199254740991}").id()).isEqualTo(Limits.MAX_ID);
             assertThat(Limits.MAX_ID).isEqualTo(9007199254740991L);
-            assertThat(decode("{\"type\":\"ping\",\"id\":1}").id()).isEqualTo(1L);
+            assertThat(decode("{\"type\":\"match.next\",\"id\":1}").id()).isEqualTo(1L);
         }
 
         @Test
         @DisplayName("section 4: id null is the same as no id")
         void idNull() {
-            assertThat(decode("{\"type\":\"ping\",\"id\":null}").id()).isNull();
+            assertThat(decode("{\"type\":\"match.next\",\"id\":null}").id()).isNull();
         }
 
         @Test
