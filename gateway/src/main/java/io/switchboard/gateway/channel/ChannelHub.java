@@ -2,7 +2,6 @@ package io.switchboard.gateway.channel;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
-import io.netty.util.concurrent.EventExecutor;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.transport.EventLoops;
 import io.switchboard.gateway.transport.WireFrames;
@@ -108,19 +107,16 @@ public final class ChannelHub {
                     continue;
                 }
                 total += subs.length;
-                EventExecutor loop = loops.loop(i);
-                if (loop.inEventLoop()) {
-                    deliverAll(subs, publication, wire);
-                } else {
-                    ByteBuf shared = wire.retain();
-                    loop.execute(() -> {
-                        try {
-                            deliverAll(subs, publication, shared);
-                        } finally {
-                            shared.release();
-                        }
-                    });
-                }
+                // Always a task, even for the current loop: the caller may hold the channel's lock, which must
+                // not wait for a long fan-out; tasks keep the dispatch order, so offsets stay in order.
+                ByteBuf shared = wire.retain();
+                loops.loop(i).execute(() -> {
+                    try {
+                        deliverAll(subs, publication, shared);
+                    } finally {
+                        shared.release();
+                    }
+                });
             }
         } finally {
             wire.release();

@@ -102,6 +102,14 @@ class HandshakeIntegrationTests {
     }
 
     @Test
+    @DisplayName("section 2: an HS256 token with its signature stripped gets unauthorized and close 4001")
+    void strippedSignature() {
+        gw = TestGateway.start();
+        String token = Tokens.user("u_x");
+        assertRefusedWith4001(token.substring(0, token.lastIndexOf('.') + 1));
+    }
+
+    @Test
     @DisplayName("section 2: a token signed with HS512 instead of HS256 gets unauthorized and close 4001")
     void otherAlgorithm() {
         gw = TestGateway.start();
