@@ -20,7 +20,8 @@ import java.util.Set;
 
 /**
  * Verifies client JWTs (HS256 with the configured secret; unsigned and otherwise signed tokens are refused) and
- * turns their claims into an {@link Identity}: {@code sub} is the user id, {@code exp} is enforced,
+ * turns their claims into an {@link Identity}: {@code sub} is the user id, {@code exp} is required and enforced
+ * (a token without it would be good forever),
  * {@code subscribe} and {@code publish} are arrays of channel patterns.
  */
 public final class Authenticator {
@@ -39,7 +40,7 @@ public final class Authenticator {
         processor = new DefaultJWTProcessor<>();
         processor.setJWSKeySelector(new JWSVerificationKeySelector<>(JWSAlgorithm.HS256,
                 new ImmutableSecret<>(secret.getBytes(StandardCharsets.UTF_8))));
-        DefaultJWTClaimsVerifier<SecurityContext> verifier = new DefaultJWTClaimsVerifier<>(null, Set.of("sub"));
+        DefaultJWTClaimsVerifier<SecurityContext> verifier = new DefaultJWTClaimsVerifier<>(null, Set.of("sub", "exp"));
         verifier.setMaxClockSkew(MAX_CLOCK_SKEW_SECONDS);
         processor.setJWTClaimsSetVerifier(verifier);
     }

@@ -61,7 +61,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
     }
 
-    /** The defaults, with the given node id; for tests and embedding. */
+    /** The defaults of every setting; for tests and embedding. */
     public static GatewayConfig defaults() {
         return fromEnvironment(Map.of());
     }
@@ -86,8 +86,13 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         long historyTtl = r.integer("SWITCHBOARD_HISTORY_TTL_MS", DEFAULT_HISTORY_TTL_MS, 1, 30L * 24 * 3_600_000);
         int outbound = r.integer("SWITCHBOARD_OUTBOUND_BYTES", DEFAULT_OUTBOUND_BYTES, 1, 1 << 30);
         List<String> problems = new ArrayList<>(r.problems);
-        problems.addAll(validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate, burst,
-                maxSubs, historySize, historyTtl, outbound));
+        // A setting that could not be read is reported once; checks that would use its default are left out.
+        for (String p : validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate, burst,
+                maxSubs, historySize, historyTtl, outbound)) {
+            if (r.unreadable.stream().noneMatch(p::contains)) {
+                problems.add(p);
+            }
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -191,6 +196,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     private static final class Reader {
         private final Map<String, String> env;
         private final List<String> problems = new ArrayList<>();
+        private final List<String> unreadable = new ArrayList<>();
 
         Reader(Map<String, String> env) {
             this.env = env;
@@ -214,11 +220,13 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
                 long n = Long.parseLong(v.trim());
                 if (n < min || n > max) {
                     problems.add(name + "=" + v + ": expected a whole number from " + min + " to " + max);
+                    unreadable.add(name);
                     return fallback;
                 }
                 return n;
             } catch (NumberFormatException e) {
                 problems.add(name + "=" + v + ": expected a whole number from " + min + " to " + max);
+                unreadable.add(name);
                 return fallback;
             }
         }
@@ -233,6 +241,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
                 case "false", "off", "no", "0" -> false;
                 default -> {
                     problems.add(name + "=" + v + ": expected true or false");
+                    unreadable.add(name);
                     yield fallback;
                 }
             };

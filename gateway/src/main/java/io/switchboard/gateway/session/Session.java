@@ -297,7 +297,7 @@ public final class Session {
         userId = who.userId();
         state = State.OPEN;
         bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
-        abuseBucket = new TokenBucket((double) ABUSE_FACTOR * config.rate(), (double) ABUSE_FACTOR * config.burst(),
+        abuseBucket = new TokenBucket((long) ABUSE_FACTOR * config.rate(), (long) ABUSE_FACTOR * config.burst(),
                 ctx.nanoTime());
         ctx.registry().register(this);
         startHeartbeat();

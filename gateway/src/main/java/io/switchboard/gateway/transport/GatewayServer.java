@@ -12,6 +12,7 @@ import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import reactor.core.publisher.Mono;
 import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
@@ -37,6 +38,8 @@ public final class GatewayServer {
     private final HealthService health;
     private final GatewayMetrics metrics;
     private final HttpApi api;
+    private final WebsocketServerSpec withSubprotocol;
+    private final WebsocketServerSpec withoutSubprotocol;
 
     public GatewayServer(GatewayConfig config, EventLoops loops, SessionContext sessions, HealthService health,
                          GatewayMetrics metrics, HttpApi api) {
@@ -46,21 +49,21 @@ public final class GatewayServer {
         this.health = health;
         this.metrics = metrics;
         this.api = api;
+        WebsocketServerSpec.Builder spec = WebsocketServerSpec.builder()
+                .maxFramePayloadLength(config.maxFrame())
+                .handlePing(true);
+        withoutSubprotocol = spec.build();
+        withSubprotocol = spec.protocols(SUBPROTOCOL).build();
     }
 
     /** Binds the port; the caller owns the returned server and disposes it. */
     public DisposableServer bind() {
-        WebsocketServerSpec ws = WebsocketServerSpec.builder()
-                .protocols(SUBPROTOCOL)
-                .maxFramePayloadLength(config.maxFrame())
-                .handlePing(true)
-                .build();
         return HttpServer.create()
                 .runOn(loops.resources())
                 .host(config.host())
                 .port(config.port())
                 .route(routes -> routes
-                        .ws("/ws", this::websocket, ws)
+                        .get("/ws", this::upgrade)
                         .get("/health/live", (req, res) -> text(res, HttpResponseStatus.OK, "live\n"))
                         .get("/health/ready", this::ready)
                         .get("/health", this::report)
@@ -69,6 +72,17 @@ public final class GatewayServer {
                         .post("/api/send", api::send)
                         .post("/api/disconnect", api::disconnect))
                 .bindNow(Duration.ofSeconds(10));
+    }
+
+    /**
+     * Upgrades to WebSocket, echoing {@code switchboard.v1} when the client offers it. A client that offers no
+     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1).
+     */
+    private Mono<Void> upgrade(HttpServerRequest req, HttpServerResponse res) {
+        String offered = req.requestHeaders().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL);
+        boolean offersOurs = offered != null && Arrays.stream(offered.split(","))
+                .anyMatch(p -> p.trim().equals(SUBPROTOCOL));
+        return res.sendWebsocket(this::websocket, offersOurs ? withSubprotocol : withoutSubprotocol);
     }
 
     private Mono<Void> websocket(WebsocketInbound in, WebsocketOutbound out) {

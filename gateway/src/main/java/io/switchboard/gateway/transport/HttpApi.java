@@ -107,7 +107,7 @@ public final class HttpApi {
             return unauthorized(res, "the HTTP API is disabled: SWITCHBOARD_API_KEY is not set on this gateway");
         }
         String header = req.requestHeaders().get(HttpHeaderNames.AUTHORIZATION);
-        if (header == null || !header.startsWith("Bearer ")) {
+        if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, "Bearer ".length())) {
             return unauthorized(res, "missing Authorization: Bearer <api key>");
         }
         byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);

@@ -1,0 +1,408 @@
+package io.switchboard.gateway.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import static org.assertj.core.api.InstanceOfAssertFactories.STRING;
+
+import io.switchboard.protocol.Limits;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Reading the gateway's settings from environment variables, and reporting every bad one at once. */
+class GatewayConfigUnitTests {
+
+    private static final String SECRET = "s3cr3t-0123456789-abcdefghij-XYZ!";
+    private static final String API_KEY = "key-0123456789-abcdef";
+
+    /** Every numeric variable with its accepted range, as documented in {@link GatewayConfig#fromEnvironment}. */
+    private static Stream<Arguments> numericVariables() {
+        return Stream.of(
+                Arguments.of("PORT", 0L, 65_535L),
+                Arguments.of("SWITCHBOARD_HELLO_TIMEOUT_MS", 1L, 3_600_000L),
+                Arguments.of("SWITCHBOARD_PING_INTERVAL_MS", 1L, 3_600_000L),
+                Arguments.of("SWITCHBOARD_PING_TIMEOUT_MS", 1L, 3_600_000L),
+                Arguments.of("SWITCHBOARD_MAX_FRAME", 1L, 16L << 20),
+                Arguments.of("SWITCHBOARD_RATE", 1L, 1_000_000L),
+                Arguments.of("SWITCHBOARD_BURST", 1L, 10_000_000L),
+                Arguments.of("SWITCHBOARD_MAX_SUBSCRIPTIONS", 1L, 1_000_000L),
+                Arguments.of("SWITCHBOARD_HISTORY_SIZE", 0L, 1_000_000L),
+                Arguments.of("SWITCHBOARD_HISTORY_TTL_MS", 1L, 30L * 24 * 3_600_000),
+                Arguments.of("SWITCHBOARD_OUTBOUND_BYTES", 1L, 1L << 30));
+    }
+
+    /** One variable, a value that differs from its default, and the setting it must produce. */
+    private static Stream<Arguments> everyVariable() {
+        return Stream.of(
+                variable("SWITCHBOARD_HOST", "127.0.0.1", GatewayConfig::host, "127.0.0.1"),
+                variable("PORT", "9090", GatewayConfig::port, 9090),
+                variable("SWITCHBOARD_NODE_ID", "gw-7", GatewayConfig::nodeId, "gw-7"),
+                variable("SWITCHBOARD_JWT_SECRET", SECRET, GatewayConfig::jwtSecret, SECRET),
+                variable("SWITCHBOARD_API_KEY", API_KEY, GatewayConfig::apiKey, API_KEY),
+                variable("SWITCHBOARD_GUESTS", "false", GatewayConfig::guests, false),
+                variable("SWITCHBOARD_HELLO_TIMEOUT_MS", "1500", GatewayConfig::helloTimeoutMs, 1500L),
+                variable("SWITCHBOARD_PING_INTERVAL_MS", "30000", GatewayConfig::pingIntervalMs, 30_000L),
+                variable("SWITCHBOARD_PING_TIMEOUT_MS", "4000", GatewayConfig::pingTimeoutMs, 4000L),
+                variable("SWITCHBOARD_MAX_FRAME", "4096", GatewayConfig::maxFrame, 4096),
+                variable("SWITCHBOARD_RATE", "7", GatewayConfig::rate, 7),
+                variable("SWITCHBOARD_BURST", "9", GatewayConfig::burst, 9),
+                variable("SWITCHBOARD_MAX_SUBSCRIPTIONS", "12", GatewayConfig::maxSubscriptions, 12),
+                variable("SWITCHBOARD_HISTORY_SIZE", "0", GatewayConfig::historySize, 0),
+                variable("SWITCHBOARD_HISTORY_TTL_MS", "60000", GatewayConfig::historyTtlMs, 60_000L),
+                variable("SWITCHBOARD_OUTBOUND_BYTES", "262144", GatewayConfig::outboundBytes, 262_144));
+    }
+
+    private static Arguments variable(String name, String value, Function<GatewayConfig, Object> setting,
+                                      Object expected) {
+        return Arguments.of(name, value, setting, expected);
+    }
+
+    private static ConfigException refused(Map<String, String> env) {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(env));
+        assertThat(e).as("configuration %s must be refused", env).isNotNull();
+        return e;
+    }
+
+    @Test
+    @DisplayName("PROTOCOL.md sections 2, 5 and 7: without variables every setting is its documented default")
+    void defaultsAreTheDocumentedValues() {
+        GatewayConfig config = GatewayConfig.defaults();
+
+        assertThat(config.host()).isEqualTo(GatewayConfig.DEFAULT_HOST).isEqualTo("0.0.0.0");
+        assertThat(config.port()).isEqualTo(GatewayConfig.DEFAULT_PORT).isEqualTo(8080);
+        assertThat(config.guests()).isEqualTo(GatewayConfig.DEFAULT_GUESTS).isTrue();
+        assertThat(config.helloTimeoutMs()).isEqualTo(GatewayConfig.DEFAULT_HELLO_TIMEOUT_MS).isEqualTo(10_000);
+        assertThat(config.pingIntervalMs()).isEqualTo(GatewayConfig.DEFAULT_PING_INTERVAL_MS).isEqualTo(25_000);
+        assertThat(config.pingTimeoutMs()).isEqualTo(GatewayConfig.DEFAULT_PING_TIMEOUT_MS).isEqualTo(10_000);
+        assertThat(config.maxFrame()).isEqualTo(GatewayConfig.DEFAULT_MAX_FRAME).isEqualTo(65_536)
+                .isEqualTo(Limits.DEFAULT_MAX_FRAME);
+        assertThat(config.rate()).isEqualTo(GatewayConfig.DEFAULT_RATE).isEqualTo(100)
+                .isEqualTo(Limits.DEFAULT_RATE);
+        assertThat(config.burst()).isEqualTo(GatewayConfig.DEFAULT_BURST).isEqualTo(200)
+                .isEqualTo(Limits.DEFAULT_BURST);
+        assertThat(config.maxSubscriptions()).isEqualTo(GatewayConfig.DEFAULT_MAX_SUBSCRIPTIONS).isEqualTo(1000)
+                .isEqualTo(Limits.DEFAULT_MAX_SUBSCRIPTIONS);
+        assertThat(config.historySize()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_SIZE).isEqualTo(100);
+        assertThat(config.historyTtlMs()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_TTL_MS).isEqualTo(120_000);
+        assertThat(config.outboundBytes()).isEqualTo(GatewayConfig.DEFAULT_OUTBOUND_BYTES).isEqualTo(1 << 20);
+    }
+
+    @Test
+    @DisplayName("without a secret or a key, tokens are refused and /api is disabled; the node id is usable")
+    void defaultsHaveNoSecretsAndAValidNodeId() {
+        GatewayConfig config = GatewayConfig.defaults();
+
+        assertThat(config.jwtSecret()).isNull();
+        assertThat(config.tokensEnabled()).isFalse();
+        assertThat(config.apiKey()).isNull();
+        assertThat(config.apiEnabled()).isFalse();
+        assertThat(config.nodeId()).matches("[A-Za-z0-9_.-]{1,64}");
+    }
+
+    @ParameterizedTest(name = "{0}={1}")
+    @MethodSource("everyVariable")
+    @DisplayName("each variable sets its own setting and no other")
+    void everyVariableIsRead(String name, String value, Function<GatewayConfig, Object> setting, Object expected) {
+        GatewayConfig config = GatewayConfig.fromEnvironment(Map.of(name, value));
+
+        assertThat(setting.apply(config)).isEqualTo(expected);
+        Map<String, String> changed = new HashMap<>(config.describe());
+        Map<String, String> defaults = new HashMap<>(GatewayConfig.defaults().describe());
+        changed.remove(name);
+        defaults.remove(name);
+        assertThat(changed).isEqualTo(defaults);
+        assertThat(config.describe()).containsKey(name);
+    }
+
+    @Test
+    @DisplayName("all variables set at once are all read")
+    void allVariablesTogetherAreRead() {
+        Map<String, String> env = new HashMap<>();
+        everyVariable().forEach(a -> env.put((String) a.get()[0], (String) a.get()[1]));
+        assertThat(env).hasSize(16);
+
+        GatewayConfig config = GatewayConfig.fromEnvironment(env);
+
+        everyVariable().forEach(a -> {
+            @SuppressWarnings("unchecked")
+            Function<GatewayConfig, Object> setting = (Function<GatewayConfig, Object>) a.get()[2];
+            assertThat(setting.apply(config)).as("%s", a.get()[0]).isEqualTo(a.get()[3]);
+        });
+        assertThat(config.tokensEnabled()).isTrue();
+        assertThat(config.apiEnabled()).isTrue();
+    }
+
+    @Test
+    @DisplayName("empty variables mean the default; numbers may have surrounding spaces")
+    void emptyMeansDefaultAndNumbersAreTrimmed() {
+        Map<String, String> env = new HashMap<>();
+        env.put("SWITCHBOARD_HOST", "");
+        env.put("SWITCHBOARD_JWT_SECRET", "");
+        env.put("SWITCHBOARD_API_KEY", "");
+        env.put("SWITCHBOARD_GUESTS", " ");
+        env.put("SWITCHBOARD_RATE", "");
+        env.put("SWITCHBOARD_BURST", " 250 ");
+
+        GatewayConfig config = GatewayConfig.fromEnvironment(env);
+
+        assertThat(config.host()).isEqualTo(GatewayConfig.DEFAULT_HOST);
+        assertThat(config.jwtSecret()).isNull();
+        assertThat(config.apiKey()).isNull();
+        assertThat(config.guests()).isEqualTo(GatewayConfig.DEFAULT_GUESTS);
+        assertThat(config.rate()).isEqualTo(GatewayConfig.DEFAULT_RATE);
+        assertThat(config.burst()).isEqualTo(250);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"true", "TRUE", "on", "yes", "1", " True "})
+    @DisplayName("SWITCHBOARD_GUESTS accepts the usual spellings of true")
+    void guestsAcceptsSpellingsOfTrue(String value) {
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value)).guests()).isTrue();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"false", "FALSE", "off", "no", "0", " No "})
+    @DisplayName("SWITCHBOARD_GUESTS accepts the usual spellings of false")
+    void guestsAcceptsSpellingsOfFalse(String value) {
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value)).guests()).isFalse();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("numericVariables")
+    @DisplayName("a numeric variable that is not a whole number is one problem naming the variable and the value")
+    void nonNumberIsOneProblemNamingVariableAndValue(String name) {
+        for (String value : List.of("abc", "12.5", "1e3", "0x10", "ten", "99999999999999999999")) {
+            ConfigException e = refused(Map.of(name, value));
+
+            assertThat(e.problems()).as("%s=%s", name, value).singleElement(STRING)
+                    .contains(name + "=" + value).contains("whole number");
+        }
+    }
+
+    @ParameterizedTest(name = "{0} in {1}..{2}")
+    @MethodSource("numericVariables")
+    @DisplayName("a numeric variable out of its range is one problem naming the variable, the value and the range")
+    void outOfRangeIsOneProblemNamingVariableAndValue(String name, long min, long max) {
+        for (long value : new long[] {min - 1, max + 1}) {
+            ConfigException e = refused(Map.of(name, String.valueOf(value)));
+
+            assertThat(e.problems()).as("%s=%d", name, value).singleElement(STRING)
+                    .contains(name + "=" + value).contains(String.valueOf(min)).contains(String.valueOf(max));
+        }
+    }
+
+    @ParameterizedTest(name = "{0} in {1}..{2}")
+    @MethodSource("numericVariables")
+    @DisplayName("the ends of every numeric range are accepted when the other settings allow them")
+    void rangeEndsAreAccepted(String name, long min, long max) {
+        for (long value : new long[] {min, max}) {
+            Map<String, String> env = new HashMap<>();
+            env.put(name, String.valueOf(value));
+            // keep the cross-setting checks satisfied so that only the range is under test
+            if (name.equals("SWITCHBOARD_MAX_FRAME")) {
+                env.put("SWITCHBOARD_OUTBOUND_BYTES", String.valueOf(1 << 30));
+            }
+            if (name.equals("SWITCHBOARD_OUTBOUND_BYTES")) {
+                env.put("SWITCHBOARD_MAX_FRAME", "1024");
+            }
+            if (name.equals("SWITCHBOARD_MAX_FRAME") && value < 1024) {
+                continue; // below the separate 1024-byte floor, tested on its own
+            }
+            if (name.equals("SWITCHBOARD_OUTBOUND_BYTES") && value < 2048) {
+                continue; // cannot hold twice the smallest allowed frame, tested on its own
+            }
+            GatewayConfig config = GatewayConfig.fromEnvironment(env);
+
+            assertThat(config.describe()).as("%s=%d", name, value).containsEntry(name, String.valueOf(value));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"maybe", "2", "tru", "y", "enabled", "-1"})
+    @DisplayName("a bad boolean is one problem naming SWITCHBOARD_GUESTS and the value")
+    void badBooleanIsOneProblem(String value) {
+        ConfigException e = refused(Map.of("SWITCHBOARD_GUESTS", value));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_GUESTS=" + value).contains("true or false");
+    }
+
+    @Test
+    @DisplayName("a frame limit under 1024 bytes is one problem naming the variable and the value")
+    void maxFrameUnder1024IsOneProblem() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "1023"));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_FRAME=1023").contains("1024");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_FRAME", "1024")).maxFrame()).isEqualTo(1024);
+    }
+
+    @ParameterizedTest(name = "<{0}>")
+    @ValueSource(strings = {"gw 1", "gw/1", "gw\u00e91", "node:1"})
+    @DisplayName("a node id with a character outside A-Z a-z 0-9 _ . - is one problem naming it")
+    void badNodeIdIsOneProblem(String value) {
+        ConfigException e = refused(Map.of("SWITCHBOARD_NODE_ID", value));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_NODE_ID=" + value);
+    }
+
+    @Test
+    @DisplayName("a node id longer than 64 characters is refused, 64 is accepted")
+    void nodeIdLengthLimit() {
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_NODE_ID", "n".repeat(64))).nodeId())
+                .hasSize(64);
+        ConfigException e = refused(Map.of("SWITCHBOARD_NODE_ID", "n".repeat(65)));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_NODE_ID=" + "n".repeat(65));
+    }
+
+    @Test
+    @DisplayName("a blank host is one problem naming SWITCHBOARD_HOST")
+    void blankHostIsOneProblem() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_HOST", "   "));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HOST");
+    }
+
+    @Test
+    @DisplayName("a JWT secret under 32 bytes is one problem that names the variable and its length, not its text")
+    void shortJwtSecretIsOneProblemWithoutTheSecret() {
+        String shortSecret = "abcdefghijklmnopqrstuvwxyz01234"; // 31 bytes
+
+        ConfigException e = refused(Map.of("SWITCHBOARD_JWT_SECRET", shortSecret));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_JWT_SECRET").contains("31 bytes").contains("32")
+                .doesNotContain(shortSecret);
+        assertThat(e.getMessage()).doesNotContain(shortSecret);
+    }
+
+    @Test
+    @DisplayName("a JWT secret of exactly 32 bytes is accepted; its length is counted in UTF-8 bytes")
+    void jwtSecretLengthIsCountedInBytes() {
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", "a".repeat(32))).tokensEnabled())
+                .isTrue();
+        String sixteenEAcute = "\u00e9".repeat(16); // 16 characters, 32 bytes
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", sixteenEAcute)).jwtSecret())
+                .isEqualTo(sixteenEAcute);
+        String fifteenEAcuteAndOne = "\u00e9".repeat(15) + "a"; // 16 characters, 31 bytes
+        assertThat(refused(Map.of("SWITCHBOARD_JWT_SECRET", fifteenEAcuteAndOne)).problems())
+                .singleElement(STRING).contains("31 bytes");
+    }
+
+    @Test
+    @DisplayName("an API key under 16 characters is one problem that names the variable, not the key")
+    void shortApiKeyIsOneProblemWithoutTheKey() {
+        String shortKey = "k-0123456789abc"; // 15 characters
+
+        ConfigException e = refused(Map.of("SWITCHBOARD_API_KEY", shortKey));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_API_KEY").contains("15").contains("16")
+                .doesNotContain(shortKey);
+        assertThat(e.getMessage()).doesNotContain(shortKey);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_API_KEY", shortKey + "d")).apiEnabled())
+                .isTrue();
+    }
+
+    @Test
+    @DisplayName("PROTOCOL.md section 7: outbound bytes under twice the frame limit is one problem naming both")
+    void outboundBytesUnderTwiceMaxFrameIsOneProblem() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "65536", "SWITCHBOARD_OUTBOUND_BYTES", "131071"));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_OUTBOUND_BYTES=131071").contains("SWITCHBOARD_MAX_FRAME=65536")
+                .contains("131072");
+        GatewayConfig exactlyTwice = GatewayConfig.fromEnvironment(
+                Map.of("SWITCHBOARD_MAX_FRAME", "65536", "SWITCHBOARD_OUTBOUND_BYTES", "131072"));
+        assertThat(exactlyTwice.outboundBytes()).isEqualTo(131_072);
+    }
+
+    @Test
+    @DisplayName("a frame limit above half the default outbound bytes contradicts the default and is reported")
+    void largeMaxFrameContradictsDefaultOutboundBytes() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "1000000"));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_OUTBOUND_BYTES=" + GatewayConfig.DEFAULT_OUTBOUND_BYTES)
+                .contains("SWITCHBOARD_MAX_FRAME=1000000");
+    }
+
+    @Test
+    @DisplayName("several bad settings are all reported together, one line each")
+    void severalProblemsAreReportedTogether() {
+        Map<String, String> env = new LinkedHashMap<>();
+        env.put("PORT", "http");
+        env.put("SWITCHBOARD_RATE", "0");
+        env.put("SWITCHBOARD_GUESTS", "maybe");
+        env.put("SWITCHBOARD_JWT_SECRET", "too-short");
+        env.put("SWITCHBOARD_API_KEY", "k3y-XQ");
+        env.put("SWITCHBOARD_NODE_ID", "gw 1");
+        env.put("SWITCHBOARD_HISTORY_TTL_MS", "-5");
+
+        ConfigException e = refused(env);
+
+        assertThat(e.problems()).hasSize(7);
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("PORT=http"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_RATE=0"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_GUESTS=maybe"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_JWT_SECRET"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_API_KEY"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_NODE_ID=gw 1"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_HISTORY_TTL_MS=-5"));
+        assertThat(e.getMessage()).contains(e.problems().toArray(String[]::new))
+                .doesNotContain("too-short").doesNotContain("k3y-XQ");
+    }
+
+    @Test
+    @DisplayName("problems() cannot be changed by the caller")
+    void problemsAreImmutable() {
+        ConfigException e = refused(Map.of("PORT", "x"));
+
+        assertThat(e.problems()).isUnmodifiable();
+    }
+
+    @Test
+    @DisplayName("the record's constructor checks the same rules as fromEnvironment")
+    void constructorValidates() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20));
+
+        assertThat(e).isNotNull();
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
+    }
+
+    @Test
+    @DisplayName("describe() and toString() mask the JWT secret and the API key")
+    void describeMasksSecrets() {
+        GatewayConfig config = GatewayConfig.fromEnvironment(
+                Map.of("SWITCHBOARD_JWT_SECRET", SECRET, "SWITCHBOARD_API_KEY", API_KEY));
+
+        assertThat(config.describe())
+                .containsEntry("SWITCHBOARD_JWT_SECRET", "****")
+                .containsEntry("SWITCHBOARD_API_KEY", "****");
+        assertThat(config.describe().values()).noneSatisfy(v -> assertThat(v).contains(SECRET));
+        assertThat(config.describe().values()).noneSatisfy(v -> assertThat(v).contains(API_KEY));
+        assertThat(config.toString()).doesNotContain(SECRET).doesNotContain(API_KEY);
+    }
+
+    @Test
+    @DisplayName("describe() names every variable, and says when the secret or the key is unset")
+    void describeNamesEveryVariable() {
+        Map<String, String> described = GatewayConfig.defaults().describe();
+
+        assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(
+                everyVariable().map(a -> (String) a.get()[0]).toList());
+        assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
+        assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");
+    }
+}
