@@ -1,7 +1,15 @@
 package io.switchboard.gateway;
 
 import io.switchboard.gateway.auth.Authenticator;
+import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
+import io.switchboard.gateway.channel.History;
+import io.switchboard.gateway.cluster.RedisBroker;
+import io.switchboard.gateway.cluster.RedisConnections;
+import io.switchboard.gateway.cluster.RedisHistory;
+import io.switchboard.gateway.cluster.RedisSessionRegistry;
+import io.switchboard.gateway.config.RedisConfig;
+import io.switchboard.gateway.health.DependencyCheck;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
@@ -33,6 +41,8 @@ public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
     /** How often idle channel histories are dropped (at most; never more often than their TTL). */
     private static final long EVICTION_PERIOD_MS = 30_000;
+    /** How long a channel's offset counter and epoch stay in Redis after its last message. */
+    private static final long META_TTL_MS = 24L * 3_600_000;
 
     private final GatewayConfig config;
     private final GatewayMetrics metrics;
@@ -40,7 +50,9 @@ public final class Gateway implements AutoCloseable {
     private final HealthService health;
     private final SessionRegistry registry;
     private final ChannelService channels;
-    private final LocalBroker broker;
+    private final Broker broker;
+    private final RedisConnections redis;
+    private final AutoCloseable ownedRegistry;
     private final Scheduler housekeeping;
     private final DisposableServer server;
 
@@ -49,24 +61,46 @@ public final class Gateway implements AutoCloseable {
         metrics = new GatewayMetrics();
         loops = new EventLoops("switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()));
         Ids ids = new Ids(new SecureRandom());
-        registry = new LocalSessionRegistry();
         ChannelHub hub = new ChannelHub(loops, metrics);
-        MemoryHistory history = new MemoryHistory(config.historySize(), config.historyTtlMs(), System::nanoTime,
-                ids);
-        broker = new LocalBroker(history, hub);
+        housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);
+        List<DependencyCheck> checks;
+        History history;
+        if (config.clustered()) {
+            RedisConfig rc = config.redis();
+            redis = new RedisConnections(rc, metrics.registry());
+            long metaTtl = Math.max(config.historyTtlMs(), META_TTL_MS);
+            RedisHistory redisHistory = new RedisHistory(redis, ids, config.nodeId(), metaTtl);
+            history = redisHistory;
+            broker = new RedisBroker(redis, redisHistory, hub, ids, config.nodeId(), config.historySize(),
+                    config.historyTtlMs(), metaTtl, metrics.registry());
+            RedisSessionRegistry clusterRegistry = new RedisSessionRegistry(redis, config.nodeId(),
+                    rc.nodeLeaseMs());
+            registry = clusterRegistry;
+            ownedRegistry = clusterRegistry;
+            checks = List.of(redis);
+        } else {
+            redis = null;
+            ownedRegistry = null;
+            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(), System::nanoTime,
+                    ids);
+            history = memory;
+            broker = new LocalBroker(memory, hub);
+            registry = new LocalSessionRegistry();
+            checks = List.of();
+            metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held",
+                    memory::channels);
+            metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
+                    memory::messages);
+            long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
+            housekeeping.schedulePeriodically(() -> memory.evictIdle(hub::hasSubscribers), period, period,
+                    TimeUnit.MILLISECONDS);
+        }
         channels = new ChannelService(hub, broker, history);
         InboxService inbox = new InboxService(channels, registry);
-        health = new HealthService(config.nodeId(), "embedded", List.of(), metrics, registry);
+        health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
+                registry);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
-        metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held",
-                history::channels);
-        metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
-                history::messages);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
-        long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
-        housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);
-        housekeeping.schedulePeriodically(() -> history.evictIdle(hub::hasSubscribers), period, period,
-                TimeUnit.MILLISECONDS);
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), registry,
                 channels, inbox, metrics, ids, loops, System::nanoTime);
         HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry);
@@ -110,6 +144,16 @@ public final class Gateway implements AutoCloseable {
         server.disposeNow(Duration.ofSeconds(10));
         housekeeping.dispose();
         broker.close();
+        if (ownedRegistry != null) {
+            try {
+                ownedRegistry.close();
+            } catch (Exception e) {
+                log.debug("Closing the session registry failed: {}", e.toString());
+            }
+        }
+        if (redis != null) {
+            redis.close();
+        }
         loops.close();
         metrics.close();
         log.info("Gateway {} stopped", config.nodeId());

@@ -24,7 +24,8 @@ public final class Switchboard {
             System.exit(2);
             return;
         }
-        log.info("Starting Switchboard node {} in embedded mode with:", config.nodeId());
+        log.info("Starting Switchboard node {} in {} mode with:", config.nodeId(),
+                config.clustered() ? "cluster" : "embedded");
         for (Map.Entry<String, String> e : config.describe().entrySet()) {
             log.info("  {}={}", e.getKey(), e.getValue());
         }

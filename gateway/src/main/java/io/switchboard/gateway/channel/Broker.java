@@ -11,7 +11,10 @@ public interface Broker extends AutoCloseable {
     /** Publishes; emits the publication once it has its offset and is durable in the history. */
     Mono<Publication> publish(String channel, String type, String from, String data);
 
-    /** This instance got its first local subscriber of {@code channel}: start receiving it. */
+    /**
+     * A local subscriber of {@code channel} arrived: make sure this instance receives the channel; completes
+     * once it does (at once when it already did).
+     */
     Mono<Void> attach(String channel);
 
     /** This instance's last local subscriber of {@code channel} left. */

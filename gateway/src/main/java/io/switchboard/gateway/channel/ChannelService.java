@@ -4,19 +4,29 @@ import io.switchboard.protocol.StreamPosition;
 import reactor.core.publisher.Mono;
 
 /**
- * Subscribing and publishing, whatever the broker: a new subscriber is indexed before the history is read, so
- * nothing published meanwhile is missed, and the broker is told when a channel gains its first or loses its
- * last local subscriber.
+ * Subscribing and publishing, whatever the broker: a new subscriber is indexed and the broker's subscription
+ * to the channel is confirmed before the history is read, so nothing published meanwhile is missed. Changes of
+ * one channel's local subscribers and the broker's subscription happen under one lock per channel (striped),
+ * so a channel's last subscriber leaving and a new one arriving can never leave the broker unsubscribed.
  */
 public final class ChannelService {
+    private static final int STRIPES = 256;
     private final ChannelHub hub;
     private final Broker broker;
     private final History history;
+    private final Object[] locks = new Object[STRIPES];
 
     public ChannelService(ChannelHub hub, Broker broker, History history) {
         this.hub = hub;
         this.broker = broker;
         this.history = history;
+        for (int i = 0; i < STRIPES; i++) {
+            locks[i] = new Object();
+        }
+    }
+
+    private Object lockOf(String channel) {
+        return locks[(channel.hashCode() & 0x7fffffff) % STRIPES];
     }
 
     /**
@@ -24,14 +34,20 @@ public final class ChannelService {
      * buffer what it is delivered until it has handled the read.
      */
     public Mono<HistoryRead> subscribe(String channel, Subscriber subscriber, StreamPosition since) {
-        Mono<Void> attached = hub.add(channel, subscriber) ? broker.attach(channel) : Mono.empty();
+        Mono<Void> attached;
+        synchronized (lockOf(channel)) {
+            hub.add(channel, subscriber);
+            attached = broker.attach(channel);
+        }
         return attached.then(history.read(channel, since))
                 .doOnError(e -> unsubscribe(channel, subscriber));
     }
 
     public void unsubscribe(String channel, Subscriber subscriber) {
-        if (hub.remove(channel, subscriber)) {
-            broker.detach(channel);
+        synchronized (lockOf(channel)) {
+            if (hub.remove(channel, subscriber)) {
+                broker.detach(channel);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 package io.switchboard.gateway.config;
 
+import io.switchboard.gateway.cluster.RedisTarget;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
@@ -31,11 +32,12 @@ import java.util.Map;
  * @param historyTtlMs how long kept messages stay recoverable ({@code SWITCHBOARD_HISTORY_TTL_MS})
  * @param outboundBytes pending outbound bytes per connection before it is closed with 4004
  *                      ({@code SWITCHBOARD_OUTBOUND_BYTES})
+ * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
-                            int outboundBytes) {
+                            int outboundBytes, RedisConfig redis) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -56,6 +58,10 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public GatewayConfig {
         List<String> problems = validate(host, port, nodeId, jwtSecret, apiKey, helloTimeoutMs, pingIntervalMs,
                 pingTimeoutMs, maxFrame, rate, burst, maxSubscriptions, historySize, historyTtlMs, outboundBytes);
+        if (redis != null) {
+            problems = new ArrayList<>(problems);
+            problems.addAll(redis.problems(pingTimeoutMs));
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -85,10 +91,22 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         int historySize = r.integer("SWITCHBOARD_HISTORY_SIZE", DEFAULT_HISTORY_SIZE, 0, 1_000_000);
         long historyTtl = r.integer("SWITCHBOARD_HISTORY_TTL_MS", DEFAULT_HISTORY_TTL_MS, 1, 30L * 24 * 3_600_000);
         int outbound = r.integer("SWITCHBOARD_OUTBOUND_BYTES", DEFAULT_OUTBOUND_BYTES, 1, 1 << 30);
+        String redisUrl = r.string("REDIS_URL", null);
+        String redisCa = r.string("SWITCHBOARD_REDIS_CA", null);
+        long redisTimeout = r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1,
+                600_000);
+        long nodeLease = r.integer("SWITCHBOARD_NODE_LEASE_MS", RedisConfig.DEFAULT_NODE_LEASE_MS, 1, 3_600_000);
+        RedisConfig redis = redisUrl == null ? null : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
-        for (String p : validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate, burst,
-                maxSubs, historySize, historyTtl, outbound)) {
+        List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
+                burst, maxSubs, historySize, historyTtl, outbound);
+        if (redis != null) {
+            checks.addAll(redis.problems(pingTimeout));
+        } else if (redisCa != null) {
+            checks.add("SWITCHBOARD_REDIS_CA is set but REDIS_URL is not: set REDIS_URL=rediss://... to use Redis");
+        }
+        for (String p : checks) {
             if (r.unreadable.stream().noneMatch(p::contains)) {
                 problems.add(p);
             }
@@ -97,7 +115,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             throw new ConfigException(problems);
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, outbound);
+                burst, maxSubs, historySize, historyTtl, outbound, redis);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -160,6 +178,11 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         return jwtSecret != null;
     }
 
+    /** Whether the gateway runs in cluster mode (Redis configured). */
+    public boolean clustered() {
+        return redis != null;
+    }
+
     /** Whether {@code /api/*} is enabled (a key is configured). */
     public boolean apiEnabled() {
         return apiKey != null;
@@ -184,6 +207,14 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_HISTORY_SIZE", String.valueOf(historySize));
         m.put("SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(historyTtlMs));
         m.put("SWITCHBOARD_OUTBOUND_BYTES", String.valueOf(outboundBytes));
+        if (redis == null) {
+            m.put("REDIS_URL", "(unset: embedded mode)");
+        } else {
+            m.put("REDIS_URL", RedisTarget.mask(redis.url()));
+            m.put("SWITCHBOARD_REDIS_CA", redis.caFile() == null ? "(unset)" : redis.caFile());
+            m.put("SWITCHBOARD_REDIS_TIMEOUT_MS", String.valueOf(redis.commandTimeoutMs()));
+            m.put("SWITCHBOARD_NODE_LEASE_MS", String.valueOf(redis.nodeLeaseMs()));
+        }
         return m;
     }
 

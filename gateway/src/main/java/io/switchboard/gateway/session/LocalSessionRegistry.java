@@ -33,6 +33,15 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
+    public Mono<Boolean> disconnect(String userId) {
+        Session s = byUser.get(userId);
+        if (s != null) {
+            s.disconnect();
+        }
+        return Mono.just(s != null);
+    }
+
+    @Override
     public int size() {
         return byUser.size();
     }

@@ -301,16 +301,34 @@ public final class Session {
                 ctx.nanoTime());
         ctx.registry().register(this);
         startHeartbeat();
-        String inboxChannel = Channels.inboxOf(who.userId());
-        Subscription sub = new Subscription(this, inboxChannel);
-        inbox = sub;
-        return ctx.channels().subscribe(inboxChannel, sub, null)
+        inbox = new Subscription(this, Channels.inboxOf(who.userId()));
+        return subscribeInbox(true);
+    }
+
+    /**
+     * Subscribes the inbox; the first time, the welcome follows. When the inbox cannot be read (Redis down) the
+     * connection is still welcomed, without an inbox position, and the inbox is subscribed again every
+     * {@link #UNAVAILABLE_RETRY_MS} until it works: local service goes on while a dependency is down.
+     */
+    private Mono<Void> subscribeInbox(boolean welcoming) {
+        Subscription sub = inbox;
+        return ctx.channels().subscribe(sub.channel(), sub, null)
                 .publishOn(scheduler)
-                .doOnNext(read -> sub.ready(welcome(read), read))
+                .doOnNext(read -> {
+                    if (state == State.OPEN) {
+                        sub.ready(welcoming ? welcome(read) : null, read);
+                    }
+                })
                 .onErrorResume(e -> {
-                    log.warn("Connection {} of user {}: inbox unavailable: {}", id, userId, e.toString());
-                    error(null, ErrorCodes.UNAVAILABLE, "the inbox is unavailable, try again", UNAVAILABLE_RETRY_MS);
-                    close(CloseCodes.INTERNAL_ERROR, "inbox unavailable");
+                    log.debug("Connection {} of user {}: inbox unavailable: {}", id, userId, e.toString());
+                    if (welcoming) {
+                        write(welcome(null));
+                    }
+                    loop.schedule(() -> {
+                        if (state == State.OPEN) {
+                            subscribeInbox(false).subscribe();
+                        }
+                    }, UNAVAILABLE_RETRY_MS, TimeUnit.MILLISECONDS);
                     return Mono.empty();
                 })
                 .then();
@@ -318,9 +336,10 @@ public final class Session {
 
     private ServerFrame.Welcome welcome(HistoryRead inboxRead) {
         Limits limits = ctx.limits();
-        return new ServerFrame.Welcome(id, userId, identity.guest(), null, false, false,
-                new StreamPosition(inboxRead.latest(), inboxRead.epoch()), config.pingIntervalMs(),
-                config.pingTimeoutMs(), limits, config.nodeId());
+        StreamPosition position = inboxRead == null ? null : new StreamPosition(inboxRead.latest(),
+                inboxRead.epoch());
+        return new ServerFrame.Welcome(id, userId, identity.guest(), null, false, false, position,
+                config.pingIntervalMs(), config.pingTimeoutMs(), limits, config.nodeId());
     }
 
     private Mono<Void> subscribe(ClientFrame.Subscribe s) {

@@ -21,6 +21,11 @@ public interface SessionRegistry {
     /** Whether the user has a live connection anywhere. */
     Mono<Boolean> isConnected(String userId);
 
+    /**
+     * Closes the user's connection with 4002, on whichever instance it is; emits whether there was one.
+     */
+    Mono<Boolean> disconnect(String userId);
+
     /** Authenticated sessions on this instance. */
     int size();
 

@@ -10,7 +10,6 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.inbox.InboxService;
-import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.FrameCodec;
@@ -91,13 +90,11 @@ public final class HttpApi {
     public Mono<Void> disconnect(HttpServerRequest req, HttpServerResponse res) {
         return call(req, res, body -> {
             String user = requireUser(body, "user");
-            Session session = registry.local(user);
-            if (session != null) {
-                session.disconnect();
-            }
-            ObjectNode out = MAPPER.createObjectNode();
-            out.put("disconnected", session != null);
-            return Mono.just(out);
+            return registry.disconnect(user).map(found -> {
+                ObjectNode out = MAPPER.createObjectNode();
+                out.put("disconnected", found);
+                return out;
+            });
         });
     }
 

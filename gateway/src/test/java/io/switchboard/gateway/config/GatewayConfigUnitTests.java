@@ -375,7 +375,7 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20));
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -400,9 +400,84 @@ class GatewayConfigUnitTests {
     void describeNamesEveryVariable() {
         Map<String, String> described = GatewayConfig.defaults().describe();
 
-        assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(
-                everyVariable().map(a -> (String) a.get()[0]).toList());
+        List<String> expected = new java.util.ArrayList<>(everyVariable().map(a -> (String) a.get()[0]).toList());
+        expected.add("REDIS_URL");
+        assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
         assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");
+        assertThat(described.get("REDIS_URL")).contains("embedded");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"redis://127.0.0.1:6379", "rediss://cache.example.com:6380/2",
+        "redis://:s3cret@localhost:6379", "redis-sentinel://127.0.0.1:26379#mymaster",
+        "redis-sentinel://h1:26379,h2:26379#main", "redis-cluster://127.0.0.1:7000,127.0.0.1:7001",
+        "rediss-cluster://user:pw@h1:7000,h2:7000"})
+    @DisplayName("REDIS_URL of every supported form turns the cluster mode on")
+    void redisUrlForms(String url) {
+        GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", url));
+
+        assertThat(config.clustered()).isTrue();
+        assertThat(config.redis().url()).isEqualTo(url);
+        assertThat(config.redis().commandTimeoutMs()).isEqualTo(RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS);
+        assertThat(config.redis().nodeLeaseMs()).isEqualTo(RedisConfig.DEFAULT_NODE_LEASE_MS);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"http://127.0.0.1:6379", "127.0.0.1:6379", "redis://", "redis-sentinel://127.0.0.1:26379",
+        "redis-cluster://127.0.0.1:7000,,127.0.0.1:7001", "redis://host:notaport"})
+    @DisplayName("a REDIS_URL that cannot be used is one line naming it and the forms expected")
+    void badRedisUrl(String url) {
+        ConfigException e = catchThrowableOfType(ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of("REDIS_URL", url)));
+
+        assertThat(e).isNotNull();
+        assertThat(e.problems()).singleElement(STRING).startsWith("REDIS_URL=").contains("expected");
+    }
+
+    @Test
+    @DisplayName("the password in REDIS_URL never appears in describe() or a problem line")
+    void redisPasswordMasked() {
+        GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://:hunter2hunter2@h:6379"));
+        assertThat(config.describe().get("REDIS_URL")).isEqualTo("redis://:****@h:6379");
+        assertThat(config.toString()).doesNotContain("hunter2");
+
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(
+                Map.of("REDIS_URL", "ftp://:hunter2hunter2@h:6379")));
+        assertThat(String.join("\n", e.problems())).doesNotContain("hunter2");
+    }
+
+    @Test
+    @DisplayName("Redis settings that contradict each other or the rest are reported together")
+    void contradictoryRedisSettings() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "REDIS_URL", "redis://127.0.0.1:6379",
+                "SWITCHBOARD_REDIS_CA", "/nonexistent/ca.pem",
+                "SWITCHBOARD_REDIS_TIMEOUT_MS", "20000",
+                "SWITCHBOARD_NODE_LEASE_MS", "90000")));
+
+        assertThat(e.problems()).hasSize(3);
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_REDIS_CA=/nonexistent/ca.pem"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("does not use TLS").contains("rediss://"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_REDIS_TIMEOUT_MS=20000")
+                .contains("SWITCHBOARD_PING_TIMEOUT_MS=10000"));
+    }
+
+    @Test
+    @DisplayName("a node lease shorter than three Redis timeouts is refused: a slow renewal would look like death")
+    void leaseTooShort() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_NODE_LEASE_MS", "2000")));
+
+        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_NODE_LEASE_MS=2000");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_REDIS_CA without REDIS_URL is a mistake worth a line")
+    void caWithoutRedis() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "SWITCHBOARD_REDIS_CA", "/etc/ca.pem")));
+
+        assertThat(e.problems()).singleElement(STRING).contains("REDIS_URL is not");
     }
 }

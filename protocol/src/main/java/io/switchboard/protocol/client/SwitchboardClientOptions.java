@@ -33,6 +33,11 @@ public record SwitchboardClientOptions(URI uri, String token, String clientName,
                 DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
     }
 
+    public SwitchboardClientOptions withUri(URI uri) {
+        return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout,
+                maxFramePayloadLength);
+    }
+
     public SwitchboardClientOptions withToken(String token) {
         return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout,
                 maxFramePayloadLength);

@@ -1,0 +1,227 @@
+package io.switchboard.gateway.cluster;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.switchboard.gateway.support.Await;
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
+import io.switchboard.gateway.support.redis.RedisServer;
+import io.switchboard.protocol.ErrorCodes;
+import io.switchboard.protocol.FrameCodec;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.protocol.client.SwitchboardException;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+
+/** Redis going away and coming back, and instances dying (issue 3, DESIGN.md failure model). */
+class RedisFailureIntegrationTests {
+    private static final Duration T = TestGateway.TIMEOUT;
+    private final List<AutoCloseable> owned = new ArrayList<>();
+
+    @AfterEach
+    void stop() throws Exception {
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            owned.get(i).close();
+        }
+    }
+
+    private TestGateway instance(RedisServer redis, String node, Map<String, String> extra) {
+        Map<String, String> env = new HashMap<>(extra);
+        env.put("REDIS_URL", redis.uri());
+        env.put("SWITCHBOARD_NODE_ID", node);
+        TestGateway gw = TestGateway.start(env);
+        owned.add(gw);
+        return gw;
+    }
+
+    private static JsonNode health(TestGateway gw) {
+        try {
+            return FrameCodec.mapper().readTree(gw.get("/health").body());
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static String status(TestGateway gw) {
+        return health(gw).path("status").asText();
+    }
+
+    @Test
+    @DisplayName("Redis unreachable at start: DEGRADED naming the cause, still ready, and it connects by itself later")
+    void startsDegradedAndConnectsLater() {
+        RedisServer redis = RedisServer.start();
+        owned.add(redis);
+        redis.kill();
+        TestGateway gw = instance(redis, "gw-a", Map.of());
+        Await.until("DEGRADED", T, () -> status(gw).equals("DEGRADED"));
+        JsonNode dep = health(gw).path("dependencies").path("redis");
+        assertThat(dep.path("status").asText()).isEqualTo("DOWN");
+        assertThat(dep.path("detail").asText()).contains("connection refused").contains("127.0.0.1");
+        assertThat(gw.get("/health/ready").statusCode()).isEqualTo(200);
+        SwitchboardClient c = gw.connect();
+        assertThatThrownBy(() -> c.publish("public:x", "1").block(T)).satisfies(e -> {
+            assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.UNAVAILABLE);
+            assertThat(((SwitchboardException) e).retryAfter()).isPositive();
+        });
+        redis.restart();
+        Await.until("UP after Redis appeared", T, () -> status(gw).equals("UP"));
+        assertThat(c.publish("public:x", "1").block(T).offset()).isEqualTo(1L);
+    }
+
+    @Test
+    @DisplayName("Redis killed mid-stream: unavailable within 1 s, connections stay, and on restart subscriptions"
+            + " come back with a new epoch")
+    void redisKilledAndRestarted() {
+        RedisServer redis = RedisServer.start();
+        owned.add(redis);
+        TestGateway a = instance(redis, "gw-a", Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        TestGateway b = instance(redis, "gw-b", Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        Await.until("both UP", T, () -> status(a).equals("UP") && status(b).equals("UP"));
+        SwitchboardClient subscriber = b.connect();
+        List<ServerFrame.Message> received = new CopyOnWriteArrayList<>();
+        subscriber.events().ofType(ServerFrame.Message.class).subscribe(received::add);
+        String epochBefore = subscriber.subscribe("public:stream").block(T).epoch();
+        SwitchboardClient publisher = a.connect();
+        for (int i = 1; i <= 20; i++) {
+            publisher.publish("public:stream", String.valueOf(i)).block(T);
+        }
+        Await.until("20 messages across instances", T, () -> received.size() == 20);
+
+        redis.kill();
+        long start = System.nanoTime();
+        SwitchboardException refused = null;
+        for (int i = 0; i < 50 && refused == null; i++) {
+            try {
+                publisher.publish("public:stream", "\"during\"").block(T);
+            } catch (SwitchboardException e) {
+                refused = e;
+            }
+        }
+        assertThat(refused).as("a publish is refused while Redis is down").isNotNull();
+        assertThat(refused.code()).isEqualTo(ErrorCodes.UNAVAILABLE);
+        assertThat(refused.retryAfter()).isPositive();
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).isLessThan(1_500);
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> publisher.publish("public:stream", "\"again\"").block(T))
+                .isInstanceOf(SwitchboardException.class);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)).as("answered within 1 s")
+                .isLessThan(1_000);
+        Await.until("DEGRADED on both", T, () -> status(a).equals("DEGRADED") && status(b).equals("DEGRADED"));
+        assertThat(subscriber.isClosed()).isFalse();
+        assertThat(publisher.isClosed()).isFalse();
+
+        redis.restart();
+        Await.until("UP on both after the restart", T, () -> status(a).equals("UP") && status(b).equals("UP"));
+        ServerFrame.Ack after = null;
+        for (int i = 0; i < 100 && after == null; i++) {
+            try {
+                after = publisher.publish("public:stream", "\"after\"").block(T);
+            } catch (SwitchboardException e) {
+                assertThat(e.code()).isEqualTo(ErrorCodes.UNAVAILABLE);
+            }
+        }
+        assertThat(after).isNotNull();
+        assertThat(after.offset()).as("Redis came back empty: offsets restart").isEqualTo(1L);
+        assertThat(after.epoch()).as("and the epoch says history was lost").isNotEqualTo(epochBefore);
+        String newEpoch = after.epoch();
+        Await.until("the subscriber on the other instance to get the message after the restart", T,
+                () -> received.stream().anyMatch(m -> m.epoch().equals(newEpoch)));
+        ServerFrame.Message m = received.get(received.size() - 1);
+        assertThat(m.data()).isEqualTo("\"after\"");
+        assertThat(received).hasSize(21);
+        assertThat(redis.cli("PUBSUB", "NUMSUB", "sb:{public:stream}")).endsWith("1");
+    }
+
+    @Test
+    @DisplayName("a dead instance's users are free once its lease runs out: delivered false, and they can connect")
+    void deadInstanceLeaseExpires() throws Exception {
+        RedisServer redis = RedisServer.start();
+        owned.add(redis);
+        Map<String, String> env = Map.of("SWITCHBOARD_NODE_LEASE_MS", "3000", "SWITCHBOARD_RATE", "100000",
+                "SWITCHBOARD_BURST", "100000");
+        TestGateway a = instance(redis, "gw-a", env);
+        Process doomed = startProcess(redis, "gw-doomed", env);
+        int port = portOf(doomed);
+        SwitchboardClient eve = SwitchboardClient.connect(a.options().withToken(Tokens.user("u_eve"))
+                .withUri(java.net.URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T);
+        SwitchboardClient alice = a.connect(Tokens.user("u_alice"));
+        Await.until("eve to be seen on the other instance", T,
+                () -> Boolean.TRUE.equals(alice.send("u_eve", "1").block(T).delivered()));
+        doomed.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        long killed = System.nanoTime();
+        Await.until("eve to be free after the lease", T,
+                () -> Boolean.FALSE.equals(alice.send("u_eve", "2").block(T).delivered()));
+        assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed)).isLessThan(3_000 + 2_000);
+        SwitchboardClient eveAgain = a.connect(Tokens.user("u_eve"));
+        assertThat(eveAgain.welcome().user()).isEqualTo("u_eve");
+        eve.closed().block(T);
+    }
+
+    private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
+
+    /** A gateway in its own JVM, to be killed without any goodbye. */
+    private Process startProcess(RedisServer redis, String node, Map<String, String> extra) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "io.switchboard.gateway.Switchboard");
+        pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
+                || k.equals("REDIS_URL"));
+        pb.environment().putAll(extra);
+        pb.environment().put("PORT", "0");
+        pb.environment().put("SWITCHBOARD_HOST", "127.0.0.1");
+        pb.environment().put("SWITCHBOARD_NODE_ID", node);
+        pb.environment().put("REDIS_URL", redis.uri());
+        pb.environment().put("SWITCHBOARD_JWT_SECRET", TestGateway.JWT_SECRET);
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        owned.add(() -> p.destroyForcibly().waitFor(10, TimeUnit.SECONDS));
+        return p;
+    }
+
+    private static int portOf(Process p) throws Exception {
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        CompletableFuture<Integer> port = CompletableFuture.supplyAsync(() -> {
+            try {
+                for (String line; (line = out.readLine()) != null; ) {
+                    Matcher m = LISTENING.matcher(line);
+                    if (m.find()) {
+                        int found = Integer.parseInt(m.group(1));
+                        Thread drain = new Thread(() -> {
+                            try {
+                                while (out.readLine() != null) {
+                                    // keep the pipe empty so the process never blocks on its log
+                                }
+                            } catch (java.io.IOException ignored) {
+                                // the process is gone
+                            }
+                        });
+                        drain.setDaemon(true);
+                        drain.start();
+                        return found;
+                    }
+                }
+                throw new IllegalStateException("the gateway process exited before listening");
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        return port.get(30, TimeUnit.SECONDS);
+    }
+}
