@@ -72,6 +72,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     public static final Duration PROBE_PERIOD = Duration.ofMillis(500);
     private static final Duration FIRST_RETRY = Duration.ofMillis(250);
     private static final Duration MAX_RETRY = Duration.ofSeconds(5);
+    /** Commands that may wait for a Redis Cluster node connection; more are refused at once. */
+    public static final int REQUEST_QUEUE_SIZE = 10_000;
 
     private final RedisConfig config;
     private final RedisTarget target;
@@ -130,7 +132,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     .socketOptions(socket)
                     .timeoutOptions(timeouts)
                     .sslOptions(sslOptions())
-                    .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+                    // Node connections open lazily, so commands wait for them rather than being refused; the
+                    // queue is bounded, the timeout and the breaker keep callers from waiting long.
+                    .disconnectedBehavior(ClientOptions.DisconnectedBehavior.DEFAULT)
+                    .requestQueueSize(REQUEST_QUEUE_SIZE)
                     .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
                             .enablePeriodicRefresh(Duration.ofSeconds(10))
                             .enableAllAdaptiveRefreshTriggers()
@@ -335,7 +340,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 return "connection refused by " + hosts();
             }
             if (t instanceof RedisCommandTimeoutException) {
-                return "no answer within " + timeout.toMillis() + " ms";
+                return "no answer within " + timeout.toMillis() + " ms"
+                        + (url.startsWith("rediss") && !everUp
+                        ? " over TLS; if this server does not speak TLS, the TLS handshake cannot complete: use redis://"
+                        : "");
             }
             if (t instanceof RedisCommandExecutionException) {
                 String m = String.valueOf(t.getMessage());
