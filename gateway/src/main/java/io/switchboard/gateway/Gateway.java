@@ -133,6 +133,11 @@ public final class Gateway implements AutoCloseable {
         return registry;
     }
 
+    /** The Redis connections in cluster mode; empty in the embedded mode. */
+    public java.util.Optional<RedisConnections> redis() {
+        return java.util.Optional.ofNullable(redis);
+    }
+
     /** Completes when the server has been disposed. */
     public reactor.core.publisher.Mono<Void> onDispose() {
         return server.onDispose();

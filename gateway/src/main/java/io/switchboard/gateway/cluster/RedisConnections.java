@@ -94,6 +94,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private volatile long latencyMs = -1;
     private volatile boolean closed;
     private volatile boolean everUp;
+    private final java.util.concurrent.atomic.AtomicLong probes = new java.util.concurrent.atomic.AtomicLong();
     private Disposable probe;
     private Duration retryDelay = FIRST_RETRY;
 
@@ -176,6 +177,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
 
     public boolean isUp() {
         return up;
+    }
+
+    /** How many times the connection has been probed since it first came up. */
+    public long probes() {
+        return probes.get();
     }
 
     /** Called for every pub/sub message: the Redis channel and the payload; on a Redis I/O thread, in order. */
@@ -280,6 +286,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if (c == null || closed) {
             return;
         }
+        probes.incrementAndGet();
         long start = System.nanoTime();
         try {
             c.ping().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);

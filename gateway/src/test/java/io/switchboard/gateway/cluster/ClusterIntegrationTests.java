@@ -182,4 +182,32 @@ class ClusterIntegrationTests {
         assertThat(res.body()).contains("\"disconnected\":true");
         assertThat(dan.closed().block(T).code()).isEqualTo(CloseCodes.SESSION_REPLACED);
     }
+
+    @Test
+    @DisplayName("issue 3: /metrics has Redis command latency, pub/sub messages in, subscriptions held, circuit state")
+    void redisMetrics() {
+        TestGateway a = instance("gw-a");
+        SwitchboardClient c = a.connect();
+        EventRecorder events = EventRecorder.of(c);
+        c.subscribe("public:metered").block(T);
+        c.publish("public:metered", "1").block(T);
+        events.next(ServerFrame.Message.class);
+        String text = a.get("/metrics").body();
+        assertThat(sample(text, "lettuce_command_completion_seconds_count", "command=\"EVALSHA\""))
+                .isPositive();
+        assertThat(sample(text, "switchboard_redis_pubsub_messages_total", "")).isPositive();
+        assertThat(sample(text, "switchboard_redis_subscriptions", "")).isGreaterThanOrEqualTo(2.0);
+        assertThat(sample(text, "resilience4j_circuitbreaker_state", "state=\"closed\"")).isEqualTo(1.0);
+    }
+
+    /** The value of the first sample of {@code name} whose labels contain {@code label}. */
+    private static double sample(String prometheus, String name, String label) {
+        for (String line : prometheus.split("\n")) {
+            if (line.startsWith(name) && (line.charAt(name.length()) == ' ' || line.charAt(name.length()) == '{')
+                    && line.contains(label)) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        throw new AssertionError("no sample " + name + " with " + label + " in /metrics");
+    }
 }

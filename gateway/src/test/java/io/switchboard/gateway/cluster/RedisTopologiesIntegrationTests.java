@@ -109,6 +109,18 @@ class RedisTopologiesIntegrationTests {
     }
 
     @Test
+    @DisplayName("a password Redis refuses: DEGRADED, and the cause says authentication failed")
+    void authenticationFailed() {
+        RedisServer redis = RedisServer.start();
+        owned.add(redis);
+        redis.cli("CONFIG", "SET", "requirepass", "right-password");
+        TestGateway gw = instance(redis.uri().replace("redis://", "redis://:wrong-password@"), "gw-a", Map.of());
+        Await.until("DEGRADED naming authentication", T, () -> health(gw).path("dependencies").path("redis")
+                .path("detail").asText().contains("authentication failed"));
+        assertThat(health(gw).toString()).doesNotContain("wrong-password");
+    }
+
+    @Test
     @DisplayName("a DNS name that does not resolve: DEGRADED, and the cause says so, naming the host")
     void unknownHost() {
         TestGateway gw = instance("redis://no-such-host.invalid:6379", "gw-a", Map.of());
