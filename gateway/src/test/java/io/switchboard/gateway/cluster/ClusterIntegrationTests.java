@@ -200,6 +200,34 @@ class ClusterIntegrationTests {
         assertThat(sample(text, "resilience4j_circuitbreaker_state", "state=\"closed\"")).isEqualTo(1.0);
     }
 
+    @Test
+    @DisplayName("issue 3: when an instance's pub/sub link drops while Redis stays up, what it missed is filled from"
+            + " history: every message arrives, in order, once")
+    void pubsubLinkLossIsFilledFromHistory() {
+        TestGateway a = instance("gw-a");
+        TestGateway b = instance("gw-b");
+        SwitchboardClient subscriber = b.connect();
+        List<ServerFrame.Message> received = new java.util.concurrent.CopyOnWriteArrayList<>();
+        subscriber.events().ofType(ServerFrame.Message.class).subscribe(received::add);
+        subscriber.subscribe("public:gappy").block(T);
+        SwitchboardClient publisher = a.connect();
+        for (int i = 1; i <= 20; i++) {
+            publisher.publish("public:gappy", String.valueOf(i)).block(T);
+        }
+        Await.until("the first 20", T, () -> received.size() == 20);
+        redis.server().cli("CLIENT", "KILL", "TYPE", "pubsub");
+        for (int i = 21; i <= 60; i++) {
+            publisher.publish("public:gappy", String.valueOf(i)).block(T);
+        }
+        Await.until("all 60, the missed ones from history", T, () -> received.size() >= 60);
+        assertThat(received).extracting(ServerFrame.Message::offset)
+                .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, 60).boxed().toList());
+        assertThat(received).extracting(ServerFrame.Message::data).endsWith("60");
+        double filled = b.gateway().metrics().registry().get("switchboard.redis.gaps").tag("outcome", "filled")
+                .counter().count();
+        assertThat(filled).as("messages were missed on the link and filled from history").isPositive();
+    }
+
     /** The value of the first sample of {@code name} whose labels contain {@code label}. */
     private static double sample(String prometheus, String name, String label) {
         for (String line : prometheus.split("\n")) {
