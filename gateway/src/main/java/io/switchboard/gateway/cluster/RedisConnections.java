@@ -205,22 +205,22 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if (closed) {
             return;
         }
+        StatefulConnection<String, String> cmd = null;
         try {
-            StatefulConnection<String, String> cmd;
             StatefulRedisPubSubConnection<String, String> ps;
             if (client instanceof RedisClusterClient c) {
                 var conn = c.connect(StringCodec.UTF8);
                 cmd = conn;
-                commandsFrom(conn.async());
                 StatefulRedisClusterPubSubConnection<String, String> cps = c.connectPubSub(StringCodec.UTF8);
                 cps.setNodeMessagePropagation(true);
                 ps = cps;
+                commandsFrom(conn.async());
             } else {
                 RedisClient c = (RedisClient) client;
                 var conn = c.connect(StringCodec.UTF8);
                 cmd = conn;
-                commandsFrom(conn.async());
                 ps = c.connectPubSub(StringCodec.UTF8);
+                commandsFrom(conn.async());
             }
             ps.addListener(new RedisPubSubAdapter<>() {
                 @Override
@@ -249,6 +249,9 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             probe = scheduler.schedulePeriodically(this::probe, PROBE_PERIOD.toMillis(), PROBE_PERIOD.toMillis(),
                     TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
+            if (cmd != null) {
+                cmd.closeAsync();
+            }
             markDown(describe(e));
             Duration wait = retryDelay;
             retryDelay = retryDelay.multipliedBy(2).compareTo(MAX_RETRY) > 0 ? MAX_RETRY : retryDelay.multipliedBy(2);
