@@ -55,7 +55,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         this.liveNodes = Set.of(node);
         redis.onMessage(this::onControl);
         redis.onReconnect(this::listen);
-        redis.onUp(() -> renewLease().subscribe(v -> { }, e -> { }));
+        redis.onUp(() -> renewLease().then(claimLocalSessions()).subscribe(v -> { }, e -> { }));
         leaseTask = Flux.interval(Duration.ZERO, Duration.ofMillis(Math.max(100, Math.min(1_000, leaseMs / 3))),
                         Schedulers.parallel())
                 .onBackpressureDrop()
@@ -107,6 +107,18 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
     private void listen() {
         listening = false;
+    }
+
+    /**
+     * Records the ownership of local sessions that Redis does not know: those that connected while it was
+     * unreachable, or all of them after it came back empty. A user owned by another instance meanwhile is
+     * left to it.
+     */
+    private Mono<Void> claimLocalSessions() {
+        return Flux.fromIterable(List.copyOf(local.sessions()))
+                .flatMap(s -> redis.execute(c -> c.set(ownerKey(s.userId()), owner(s, node),
+                        SetArgs.Builder.nx().px(OWNER_TTL))).onErrorResume(e -> Mono.empty()), 64)
+                .then();
     }
 
     private Mono<Void> renewOwners() {

@@ -2,11 +2,11 @@ package io.switchboard.gateway.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.switchboard.gateway.support.Await;
+import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.gateway.support.redis.RedisExtension;
+import io.switchboard.testing.redis.RedisExtension;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;

@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.switchboard.gateway.support.Await;
+import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.gateway.support.redis.RedisServer;
+import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.ServerFrame;

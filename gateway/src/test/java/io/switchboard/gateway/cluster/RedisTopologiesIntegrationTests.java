@@ -3,13 +3,13 @@ package io.switchboard.gateway.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.switchboard.gateway.support.Await;
+import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.gateway.support.redis.RedisCluster;
-import io.switchboard.gateway.support.redis.RedisSentinel;
-import io.switchboard.gateway.support.redis.RedisServer;
+import io.switchboard.testing.redis.RedisCluster;
+import io.switchboard.testing.redis.RedisSentinel;
+import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.ServerFrame;

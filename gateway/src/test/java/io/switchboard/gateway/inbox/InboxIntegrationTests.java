@@ -73,7 +73,7 @@ class InboxIntegrationTests {
         SwitchboardClient dave = gw.connect(Tokens.user("u_dave"));
         assertThat(alice.send("u_dave", "1").block(T).delivered()).isTrue();
         dave.close();
-        io.switchboard.gateway.support.Await.until("dave's session to end", T,
+        io.switchboard.testing.Await.until("dave's session to end", T,
                 () -> gw.gateway().registry().local("u_dave") == null);
         assertThat(alice.send("u_dave", "2").block(T).delivered()).isFalse();
     }

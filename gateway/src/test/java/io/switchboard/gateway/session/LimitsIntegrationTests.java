@@ -3,7 +3,7 @@ package io.switchboard.gateway.session;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.Counter;
-import io.switchboard.gateway.support.Await;
+import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.CloseCodes;

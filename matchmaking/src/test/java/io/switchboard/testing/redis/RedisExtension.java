@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support.redis;
+package io.switchboard.testing.redis;
 
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;

@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support;
+package io.switchboard.testing;
 
 import java.time.Duration;
 import java.util.function.BooleanSupplier;

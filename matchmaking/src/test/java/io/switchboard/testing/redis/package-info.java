@@ -1,2 +1,2 @@
 /** Real Redis processes for tests (a server, plain or TLS, a cluster, a sentinel) and the JUnit extension that runs them. */
-package io.switchboard.gateway.support.redis;
+package io.switchboard.testing.redis;

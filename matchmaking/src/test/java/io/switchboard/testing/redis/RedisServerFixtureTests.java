@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support.redis;
+package io.switchboard.testing.redis;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -11,7 +11,7 @@ import io.lettuce.core.RedisURI;
 import io.lettuce.core.SocketOptions;
 import io.lettuce.core.SslOptions;
 import io.lettuce.core.api.StatefulRedisConnection;
-import io.switchboard.gateway.support.Await;
+import io.switchboard.testing.Await;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;

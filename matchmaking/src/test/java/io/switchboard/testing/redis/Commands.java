@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support.redis;
+package io.switchboard.testing.redis;
 
 import java.io.File;
 import java.io.IOException;

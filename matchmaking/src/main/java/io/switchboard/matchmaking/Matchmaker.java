@@ -1,0 +1,61 @@
+package io.switchboard.matchmaking;
+
+import java.util.List;
+import reactor.core.publisher.Mono;
+
+/**
+ * Random connect's state and rules (PROTOCOL.md section 6), shared by every instance: who waits, who is matched
+ * with whom, recent partners and blocks. Pairing is fair (the longest-waiting compatible user first), prefers a
+ * shared interest until {@code interestWait} has passed for both, and never pairs a user with itself, with two
+ * partners at once, with one of its last {@code avoidRecent} partners left by {@code next} or {@code leave}, or
+ * with a user it blocked or that blocked it. Every operation is atomic; its {@link Outcome} says what happened so
+ * that the caller can tell the users.
+ *
+ * <p>{@code session} identifies one connection of a user: a drop of an older connection never touches the state
+ * of a newer one. {@code node} is the instance that holds the connection; entries of an instance whose lease ran
+ * out are released.
+ */
+public interface Matchmaker extends AutoCloseable {
+
+    /** Queues {@code user}, or matches it at once; {@link Outcome#CONFLICT} when already queued or matched. */
+    Mono<Outcome> join(String user, String session, String node, List<String> interests);
+
+    /** Ends the user's match (reason {@code next}) and queues it again; just queues it when it had none. */
+    Mono<Outcome> next(String user, String session, String node);
+
+    /** Leaves the queue, or ends the match (reason {@code left}); {@link Outcome#IDLE} afterwards either way. */
+    Mono<Outcome> leave(String user);
+
+    /** The partner in match {@code match} if it is the user's current match, else {@link Outcome#NOTHING}. */
+    Mono<Outcome> partnerOf(String user, String match);
+
+    /** {@code user} and {@code other} are never matched again; a current match between them ends (left). */
+    Mono<Outcome> block(String user, String other);
+
+    /**
+     * The user's connection {@code session} dropped: a queued user leaves the queue at once; a matched user
+     * keeps its match for the grace period ({@link Outcome#partner} is to be told {@code reconnecting}).
+     */
+    Mono<Outcome> dropped(String user, String session);
+
+    /**
+     * The user connected again as {@code session} on {@code node}: a match kept through a drop goes on
+     * ({@link Outcome#partner} is to be told {@code back}).
+     */
+    Mono<Outcome> returned(String user, String session, String node);
+
+    /** The grace after a drop of {@code session} ran out: if the user did not return, its match ends. */
+    Mono<Outcome> expire(String user, String session);
+
+    /**
+     * Periodic work: pairs users whose interest wait has passed, releases queue entries of dead instances and
+     * ends matches of users on dead instances whose grace ran out.
+     */
+    Mono<Outcome> sweep();
+
+    /** This instance ({@code node}) is alive; called every second or so. */
+    Mono<Void> renewLease(String node);
+
+    /** Users waiting now. */
+    Mono<Long> queueLength();
+}
