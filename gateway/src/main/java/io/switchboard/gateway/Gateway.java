@@ -8,7 +8,13 @@ import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisHistory;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
+import io.switchboard.gateway.cluster.RedisLuaRunner;
 import io.switchboard.gateway.config.RedisConfig;
+import io.switchboard.gateway.match.MatchService;
+import io.switchboard.matchmaking.Matchmaker;
+import io.switchboard.matchmaking.MatchmakerSettings;
+import io.switchboard.matchmaking.MemoryMatchmaker;
+import io.switchboard.matchmaking.RedisMatchmaker;
 import io.switchboard.gateway.health.DependencyCheck;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
@@ -53,6 +59,7 @@ public final class Gateway implements AutoCloseable {
     private final Broker broker;
     private final RedisConnections redis;
     private final AutoCloseable ownedRegistry;
+    private final MatchService matches;
     private final Scheduler housekeeping;
     private final DisposableServer server;
 
@@ -65,6 +72,7 @@ public final class Gateway implements AutoCloseable {
         housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);
         List<DependencyCheck> checks;
         History history;
+        Matchmaker matchmaker;
         if (config.clustered()) {
             RedisConfig rc = config.redis();
             redis = new RedisConnections(rc, metrics.registry());
@@ -78,6 +86,8 @@ public final class Gateway implements AutoCloseable {
             registry = clusterRegistry;
             ownedRegistry = clusterRegistry;
             checks = List.of(redis);
+            matchmaker = new RedisMatchmaker(new RedisLuaRunner(redis), matchSettings(config, rc.nodeLeaseMs()),
+                    System::currentTimeMillis);
         } else {
             redis = null;
             ownedRegistry = null;
@@ -87,6 +97,8 @@ public final class Gateway implements AutoCloseable {
             broker = new LocalBroker(memory, hub);
             registry = new LocalSessionRegistry();
             checks = List.of();
+            matchmaker = new MemoryMatchmaker(matchSettings(config, RedisConfig.DEFAULT_NODE_LEASE_MS),
+                    System::currentTimeMillis);
             metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held",
                     memory::channels);
             metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
@@ -97,14 +109,21 @@ public final class Gateway implements AutoCloseable {
         }
         channels = new ChannelService(hub, broker, history);
         InboxService inbox = new InboxService(channels, registry);
+        matches = new MatchService(matchmaker, channels, config.nodeId(), config.resumeGraceMs(), housekeeping,
+                metrics.registry());
         health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
                 registry);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), registry,
-                channels, inbox, metrics, ids, loops, System::nanoTime);
+                channels, inbox, matches, metrics, ids, loops, System::nanoTime);
         HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
+    }
+
+    private static MatchmakerSettings matchSettings(GatewayConfig config, long nodeLeaseMs) {
+        return new MatchmakerSettings(config.interestWaitMs(), config.avoidRecent(), config.resumeGraceMs(),
+                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT);
     }
 
     /** Starts a gateway; fails when the port cannot be bound. */
@@ -147,6 +166,7 @@ public final class Gateway implements AutoCloseable {
     public void close() {
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
+        matches.close();
         housekeeping.dispose();
         broker.close();
         if (ownedRegistry != null) {

@@ -32,12 +32,19 @@ import java.util.Map;
  * @param historyTtlMs how long kept messages stay recoverable ({@code SWITCHBOARD_HISTORY_TTL_MS})
  * @param outboundBytes pending outbound bytes per connection before it is closed with 4004
  *                      ({@code SWITCHBOARD_OUTBOUND_BYTES})
+ * @param resumeGraceMs how long a dropped user keeps its identity and random-connect match
+ *                      ({@code SWITCHBOARD_RESUME_GRACE_MS})
+ * @param interestWaitMs after this long in the random-connect queue, a partner without a shared interest is
+ *                       acceptable ({@code SWITCHBOARD_INTEREST_WAIT_MS})
+ * @param avoidRecent how many of the last partners left by next or leave are not matched again
+ *                    ({@code SWITCHBOARD_AVOID_RECENT})
  * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
-                            int outboundBytes, RedisConfig redis) {
+                            int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
+                            RedisConfig redis) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -52,6 +59,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final int DEFAULT_HISTORY_SIZE = 100;
     public static final long DEFAULT_HISTORY_TTL_MS = 120_000;
     public static final int DEFAULT_OUTBOUND_BYTES = 1 << 20;
+    public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
+    public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
+    public static final int DEFAULT_AVOID_RECENT = 3;
     /** HS256 needs a key of at least 256 bits. */
     public static final int MIN_JWT_SECRET_BYTES = 32;
 
@@ -91,6 +101,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         int historySize = r.integer("SWITCHBOARD_HISTORY_SIZE", DEFAULT_HISTORY_SIZE, 0, 1_000_000);
         long historyTtl = r.integer("SWITCHBOARD_HISTORY_TTL_MS", DEFAULT_HISTORY_TTL_MS, 1, 30L * 24 * 3_600_000);
         int outbound = r.integer("SWITCHBOARD_OUTBOUND_BYTES", DEFAULT_OUTBOUND_BYTES, 1, 1 << 30);
+        long grace = r.integer("SWITCHBOARD_RESUME_GRACE_MS", DEFAULT_RESUME_GRACE_MS, 1_000, 3_600_000);
+        long interestWait = r.integer("SWITCHBOARD_INTEREST_WAIT_MS", DEFAULT_INTEREST_WAIT_MS, 0, 3_600_000);
+        int avoidRecent = r.integer("SWITCHBOARD_AVOID_RECENT", DEFAULT_AVOID_RECENT, 0, 100);
         String redisUrl = r.string("REDIS_URL", null);
         String redisCa = r.string("SWITCHBOARD_REDIS_CA", null);
         long redisTimeout = r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1,
@@ -115,7 +128,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             throw new ConfigException(problems);
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, outbound, redis);
+                burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, redis);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -207,6 +220,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_HISTORY_SIZE", String.valueOf(historySize));
         m.put("SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(historyTtlMs));
         m.put("SWITCHBOARD_OUTBOUND_BYTES", String.valueOf(outboundBytes));
+        m.put("SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(resumeGraceMs));
+        m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
+        m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
         if (redis == null) {
             m.put("REDIS_URL", "(unset: embedded mode)");
         } else {

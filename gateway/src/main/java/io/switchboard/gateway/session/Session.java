@@ -20,6 +20,7 @@ import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.transport.WireFrames;
+import io.switchboard.matchmaking.Outcome;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.CloseCodes;
@@ -262,9 +263,93 @@ public final class Session {
         if (frame instanceof ClientFrame.Send s) {
             return send(s);
         }
-        error(frame.id(), ErrorCodes.UNAVAILABLE, "random connect (" + frame.type()
-                + ") is not enabled on this gateway", UNAVAILABLE_RETRY_MS);
+        if (frame instanceof ClientFrame.MatchJoin j) {
+            return matchJoin(j);
+        }
+        if (frame instanceof ClientFrame.MatchSignal m) {
+            return matchSignal(m);
+        }
+        if (frame instanceof ClientFrame.MatchNext n) {
+            return matchReply(n.id(), "match.next", ctx.matches().next(userId, id), true);
+        }
+        if (frame instanceof ClientFrame.MatchLeave l) {
+            return matchReply(l.id(), "match.leave", ctx.matches().leave(userId), false);
+        }
+        if (frame instanceof ClientFrame.Block b) {
+            if (b.user().equals(userId)) {
+                error(b.id(), ErrorCodes.BAD_REQUEST, "field 'user': a user cannot block itself");
+                return Mono.empty();
+            }
+            return matchReply(b.id(), "block", ctx.matches().block(userId, b.user()), false);
+        }
+        error(frame.id(), ErrorCodes.UNKNOWN_TYPE, "unknown frame type '" + frame.type() + "'");
         return Mono.empty();
+    }
+
+    // ---------------------------------------------------------------- random connect
+
+    /** Most interests a user may give, and the longest one. */
+    public static final int MAX_INTERESTS = 16;
+    public static final int MAX_INTEREST_LENGTH = 64;
+
+    private Mono<Void> matchJoin(ClientFrame.MatchJoin j) {
+        for (String interest : j.interests()) {
+            if (interest.isEmpty() || interest.length() > MAX_INTEREST_LENGTH
+                    || interest.chars().anyMatch(Character::isISOControl)) {
+                error(j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': each must be 1 to " + MAX_INTEREST_LENGTH
+                        + " characters without control characters");
+                return Mono.empty();
+            }
+        }
+        if (j.interests().size() > MAX_INTERESTS) {
+            error(j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': at most " + MAX_INTERESTS + " are allowed");
+            return Mono.empty();
+        }
+        return ctx.matches().join(userId, id, j.interests())
+                .publishOn(scheduler)
+                .doOnNext(o -> {
+                    if (Outcome.CONFLICT.equals(o.status())) {
+                        error(j.id(), ErrorCodes.CONFLICT, "already queued or matched; use match.next or match.leave");
+                    } else if (j.id() != null) {
+                        write(new ServerFrame.Ack(j.id(), null, null, null, null, null, true));
+                    }
+                })
+                .onErrorResume(e -> {
+                    unavailable(j.id(), "match.join", e);
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private Mono<Void> matchSignal(ClientFrame.MatchSignal m) {
+        return ctx.matches().signal(userId, m.match(), m.data())
+                .publishOn(scheduler)
+                .doOnNext(relayed -> {
+                    if (!relayed) {
+                        error(m.id(), ErrorCodes.NOT_FOUND, "match " + m.match() + " is not your current match");
+                    } else {
+                        ack(m.id());
+                    }
+                })
+                .onErrorResume(e -> {
+                    unavailable(m.id(), "match.signal", e);
+                    return Mono.empty();
+                })
+                .then();
+    }
+
+    private Mono<Void> matchReply(Long requestId, String what, Mono<Outcome> outcome, boolean queued) {
+        return outcome.publishOn(scheduler)
+                .doOnNext(o -> {
+                    if (requestId != null) {
+                        write(new ServerFrame.Ack(requestId, null, null, null, null, null, queued ? true : null));
+                    }
+                })
+                .onErrorResume(e -> {
+                    unavailable(requestId, what, e);
+                    return Mono.empty();
+                })
+                .then();
     }
 
     // ---------------------------------------------------------------- requests
@@ -299,6 +384,7 @@ public final class Session {
         bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
         abuseBucket = new TokenBucket((long) ABUSE_FACTOR * config.rate(), (long) ABUSE_FACTOR * config.burst(),
                 ctx.nanoTime());
+        ctx.matches().returned(userId, id);
         ctx.registry().register(this);
         startHeartbeat();
         inbox = new Subscription(this, Channels.inboxOf(who.userId()));
@@ -611,6 +697,7 @@ public final class Session {
         }
         if (was != State.AWAITING_HELLO && userId != null) {
             ctx.registry().unregister(this);
+            ctx.matches().dropped(userId, id);
         }
         ctx.metrics().connectionClosed(closeCode == 0 ? CloseCodes.ABNORMAL : closeCode);
     }

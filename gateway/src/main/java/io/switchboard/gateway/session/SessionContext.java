@@ -5,6 +5,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.transport.EventLoops;
 import io.switchboard.protocol.Limits;
@@ -12,7 +13,8 @@ import java.util.function.LongSupplier;
 
 /** What every session shares: configuration and the services it calls. Built once by the gateway. */
 public record SessionContext(GatewayConfig config, Authenticator authenticator, SessionRegistry registry,
-                             ChannelService channels, InboxService inbox, GatewayMetrics metrics, Ids ids,
+                             ChannelService channels, InboxService inbox, MatchService matches,
+                             GatewayMetrics metrics, Ids ids,
                              EventLoops loops, LongSupplier nanoTime) {
 
     /** The limits announced in {@code welcome}. */

@@ -1,0 +1,193 @@
+package io.switchboard.gateway.match;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.switchboard.gateway.channel.ChannelService;
+import io.switchboard.gateway.channel.Publication;
+import io.switchboard.matchmaking.Ended;
+import io.switchboard.matchmaking.Matchmaker;
+import io.switchboard.matchmaking.Outcome;
+import io.switchboard.matchmaking.Pairing;
+import io.switchboard.protocol.Channels;
+import io.switchboard.protocol.FrameCodec;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Scheduler;
+
+/**
+ * Random connect for this instance's sessions (PROTOCOL.md section 6): forwards requests to the
+ * {@link Matchmaker} and turns each {@link Outcome} into events in the users' inboxes ({@code match.found},
+ * {@code match.ended}, {@code match.partner}), so they reach users on any instance and are recovered like
+ * direct messages. Signals are relayed the same way, in order. Once a second it renews this instance's lease
+ * and runs the matchmaker's sweep; after a drop it ends the match when the grace runs out.
+ */
+public final class MatchService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(MatchService.class);
+    /** How often the lease is renewed and the sweep runs. */
+    public static final Duration SWEEP_PERIOD = Duration.ofSeconds(1);
+    public static final String RECONNECTING = "reconnecting";
+    public static final String BACK = "back";
+
+    private final Matchmaker matchmaker;
+    private final ChannelService channels;
+    private final String node;
+    private final long graceMs;
+    private final Scheduler scheduler;
+    private final Disposable sweeper;
+    private final AtomicLong queueLength = new AtomicLong();
+    private final Counter matches;
+    private final Timer timeToMatch;
+    private final Map<String, Counter> endedByReason;
+    private final Counter signals;
+
+    public MatchService(Matchmaker matchmaker, ChannelService channels, String node, long graceMs,
+                        Scheduler scheduler, MeterRegistry registry) {
+        this.matchmaker = matchmaker;
+        this.channels = channels;
+        this.node = node;
+        this.graceMs = graceMs;
+        this.scheduler = scheduler;
+        Gauge.builder("switchboard.match.queue", queueLength, AtomicLong::get)
+                .description("Users waiting for a random-connect partner").register(registry);
+        matches = Counter.builder("switchboard.match.made").description("Random-connect matches made")
+                .register(registry);
+        timeToMatch = Timer.builder("switchboard.match.time.to.match")
+                .description("How long users waited in the queue before being matched")
+                .publishPercentiles(0.5, 0.99).register(registry);
+        endedByReason = Map.of(Ended.NEXT, ended(registry, Ended.NEXT), Ended.LEFT, ended(registry, Ended.LEFT),
+                Ended.DISCONNECTED, ended(registry, Ended.DISCONNECTED));
+        signals = Counter.builder("switchboard.match.signals").description("match.signal frames relayed")
+                .register(registry);
+        sweeper = Flux.interval(Duration.ZERO, SWEEP_PERIOD, scheduler)
+                .onBackpressureDrop()
+                .concatMap(t -> matchmaker.renewLease(node)
+                        .then(matchmaker.sweep()).doOnNext(this::apply)
+                        .then(matchmaker.queueLength()).doOnNext(queueLength::set)
+                        .onErrorResume(e -> {
+                            log.debug("Random-connect sweep failed: {}", e.toString());
+                            return Mono.empty();
+                        }), 1)
+                .subscribe();
+    }
+
+    private static Counter ended(MeterRegistry registry, String reason) {
+        return Counter.builder("switchboard.match.ended").tag("reason", reason)
+                .description("Random-connect matches ended, by reason").register(registry);
+    }
+
+    /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
+    public Mono<Outcome> join(String user, String session, List<String> interests) {
+        return matchmaker.join(user, session, node, interests).doOnNext(this::apply);
+    }
+
+    public Mono<Outcome> next(String user, String session) {
+        return matchmaker.next(user, session, node).doOnNext(this::apply);
+    }
+
+    public Mono<Outcome> leave(String user) {
+        return matchmaker.leave(user).doOnNext(this::apply);
+    }
+
+    public Mono<Outcome> block(String user, String other) {
+        return matchmaker.block(user, other).doOnNext(this::apply);
+    }
+
+    /** Relays {@code data} (raw JSON) to the partner in {@code match}; emits false when it is not the current one. */
+    public Mono<Boolean> signal(String user, String match, String data) {
+        return matchmaker.partnerOf(user, match).flatMap(o -> {
+            if (o.partner() == null) {
+                return Mono.just(false);
+            }
+            return channels.publish(Channels.inboxOf(o.partner()), Publication.MATCH_SIGNAL, user,
+                    match + "\n" + data).doOnNext(p -> signals.increment()).thenReturn(true);
+        });
+    }
+
+    /** A session of {@code user} said hello: a match kept through a drop goes on. */
+    public void returned(String user, String session) {
+        matchmaker.returned(user, session, node).subscribe(o -> {
+            if (o.partner() != null) {
+                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), BACK));
+            }
+        }, e -> log.debug("Random-connect return of {} failed: {}", user, e.toString()));
+    }
+
+    /** A session of {@code user} closed: leave the queue, or keep the match for the grace. */
+    public void dropped(String user, String session) {
+        matchmaker.dropped(user, session).subscribe(o -> {
+            if (o.partner() != null) {
+                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), RECONNECTING));
+                scheduler.schedule(() -> matchmaker.expire(user, session).subscribe(this::apply,
+                        e -> log.debug("Random-connect expiry of {} failed: {}", user, e.toString())),
+                        graceMs, TimeUnit.MILLISECONDS);
+            }
+        }, e -> log.debug("Random-connect drop of {} failed: {}", user, e.toString()));
+    }
+
+    /** Tells everyone concerned what an operation did. */
+    private void apply(Outcome o) {
+        for (Ended e : o.ended()) {
+            Counter c = endedByReason.get(e.reason());
+            if (c != null) {
+                c.increment();
+            }
+            if (e.partner() != null) {
+                ObjectNode n = FrameCodec.mapper().createObjectNode();
+                n.put("match", e.match());
+                n.put("reason", e.reason());
+                event(e.partner(), Publication.MATCH_ENDED, n.toString());
+            }
+        }
+        for (Pairing p : o.pairings()) {
+            matches.increment();
+            timeToMatch.record(p.initiatorWaitedMs(), TimeUnit.MILLISECONDS);
+            timeToMatch.record(p.otherWaitedMs(), TimeUnit.MILLISECONDS);
+            event(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true));
+            event(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false));
+        }
+    }
+
+    private static String found(Pairing p, String partner, boolean initiator) {
+        ObjectNode n = FrameCodec.mapper().createObjectNode();
+        n.put("match", p.match());
+        n.put("partner", partner);
+        n.put("initiator", initiator);
+        ArrayNode interests = n.putArray("interests");
+        p.shared().forEach(interests::add);
+        return n.toString();
+    }
+
+    private static String partnerState(String match, String state) {
+        ObjectNode n = FrameCodec.mapper().createObjectNode();
+        n.put("match", match);
+        n.put("state", state);
+        return n.toString();
+    }
+
+    private void event(String user, String type, String data) {
+        channels.publish(Channels.inboxOf(user), type, null, data).subscribe(p -> { },
+                e -> log.warn("Could not deliver {} to user {}: {}", type, user, e.toString()));
+    }
+
+    @Override
+    public void close() {
+        sweeper.dispose();
+        try {
+            matchmaker.close();
+        } catch (Exception e) {
+            log.debug("Closing the matchmaker failed: {}", e.toString());
+        }
+    }
+}

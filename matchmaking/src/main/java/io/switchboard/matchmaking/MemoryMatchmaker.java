@@ -1,0 +1,367 @@
+package io.switchboard.matchmaking;
+
+import java.security.SecureRandom;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.function.LongSupplier;
+import reactor.core.publisher.Mono;
+
+/**
+ * The embedded mode's matchmaker: the whole state in this JVM, every operation under one lock. The queue keeps
+ * join order, which is waiting order.
+ */
+public final class MemoryMatchmaker implements Matchmaker {
+    /** An idle user (neither queued nor matched) is forgotten, recent partners included, after this long. */
+    public static final long FORGET_IDLE_MS = 600_000;
+    private static final char[] ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+            .toCharArray();
+
+    private final MatchmakerSettings settings;
+    private final LongSupplier clock;
+    private final SecureRandom random = new SecureRandom();
+    private final Map<String, User> users = new HashMap<>();
+    private final LinkedHashSet<String> queue = new LinkedHashSet<>();
+    private final Map<String, Long> leases = new HashMap<>();
+    private final Set<String> blocks = new HashSet<>();
+
+    /** @param clock wall-clock milliseconds */
+    public MemoryMatchmaker(MatchmakerSettings settings, LongSupplier clock) {
+        this.settings = settings;
+        this.clock = clock;
+    }
+
+    private static final class User {
+        final String id;
+        String session;
+        String node;
+        List<String> interests = List.of();
+        long joinedAt;
+        String match;
+        String partner;
+        long droppedAt = -1;
+        long touched;
+        final ArrayDeque<String> recent = new ArrayDeque<>();
+
+        User(String id) {
+            this.id = id;
+        }
+    }
+
+    private User user(String id) {
+        User u = users.computeIfAbsent(id, User::new);
+        u.touched = clock.getAsLong();
+        return u;
+    }
+
+    private <T> Mono<T> locked(Callable<T> action) {
+        return Mono.fromCallable(() -> {
+            synchronized (this) {
+                return action.call();
+            }
+        });
+    }
+
+    @Override
+    public Mono<Outcome> join(String user, String session, String node, List<String> interests) {
+        return locked(() -> {
+            User u = users.get(user);
+            if (u != null && (u.match != null || queue.contains(user))) {
+                return Outcome.of(Outcome.CONFLICT);
+            }
+            u = user(user);
+            u.session = session;
+            u.node = node;
+            u.interests = List.copyOf(new LinkedHashSet<>(interests));
+            return enqueue(u, new ArrayList<>());
+        });
+    }
+
+    private Outcome enqueue(User u, List<Ended> ended) {
+        u.joinedAt = clock.getAsLong();
+        queue.add(u.id);
+        Pairing p = tryPair(u, u.joinedAt);
+        if (p == null) {
+            return new Outcome(Outcome.QUEUED, ended, List.of(), null, null);
+        }
+        return new Outcome(Outcome.MATCHED, ended, List.of(p), u.partner, u.match);
+    }
+
+    @Override
+    public Mono<Outcome> next(String user, String session, String node) {
+        return locked(() -> {
+            User u = user(user);
+            u.session = session;
+            u.node = node;
+            List<Ended> ended = new ArrayList<>();
+            if (u.match != null) {
+                ended.add(end(u, Ended.NEXT, true));
+            } else if (queue.contains(user)) {
+                return new Outcome(Outcome.QUEUED, ended, List.of(), null, null);
+            }
+            return enqueue(u, ended);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> leave(String user) {
+        return locked(() -> {
+            User u = users.get(user);
+            List<Ended> ended = new ArrayList<>();
+            if (u != null) {
+                if (u.match != null) {
+                    ended.add(end(u, Ended.LEFT, true));
+                }
+                queue.remove(user);
+            }
+            return new Outcome(Outcome.IDLE, ended, List.of(), null, null);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> partnerOf(String user, String match) {
+        return locked(() -> {
+            User u = users.get(user);
+            if (u == null || u.match == null || !u.match.equals(match)) {
+                return Outcome.of(Outcome.NOTHING);
+            }
+            return new Outcome(Outcome.MATCHED, List.of(), List.of(), u.partner, u.match);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> block(String user, String other) {
+        return locked(() -> {
+            blocks.add(pairKey(user, other));
+            User u = users.get(user);
+            List<Ended> ended = new ArrayList<>();
+            if (u != null && other.equals(u.partner)) {
+                ended.add(end(u, Ended.LEFT, false));
+            }
+            return new Outcome(Outcome.NOTHING, ended, List.of(), null, null);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> dropped(String user, String session) {
+        return locked(() -> {
+            User u = users.get(user);
+            if (u == null || !session.equals(u.session)) {
+                return Outcome.of(Outcome.NOTHING);
+            }
+            if (queue.remove(user)) {
+                return Outcome.of(Outcome.IDLE);
+            }
+            if (u.match == null) {
+                return Outcome.of(Outcome.NOTHING);
+            }
+            u.droppedAt = clock.getAsLong();
+            return new Outcome(Outcome.MATCHED, List.of(), List.of(), u.partner, u.match);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> returned(String user, String session, String node) {
+        return locked(() -> {
+            User u = users.get(user);
+            if (u == null) {
+                return Outcome.of(Outcome.NOTHING);
+            }
+            u.session = session;
+            u.node = node;
+            if (u.match != null && u.droppedAt >= 0) {
+                u.droppedAt = -1;
+                return new Outcome(Outcome.MATCHED, List.of(), List.of(), u.partner, u.match);
+            }
+            return Outcome.of(Outcome.NOTHING);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> expire(String user, String session) {
+        return locked(() -> {
+            User u = users.get(user);
+            long now = clock.getAsLong();
+            if (u == null || !session.equals(u.session) || u.match == null || u.droppedAt < 0
+                    || now - u.droppedAt < settings.resumeGraceMs()) {
+                return Outcome.of(Outcome.NOTHING);
+            }
+            return new Outcome(Outcome.IDLE, List.of(end(u, Ended.DISCONNECTED, false)), List.of(), null, null);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> sweep() {
+        return locked(() -> {
+            long now = clock.getAsLong();
+            List<Ended> ended = new ArrayList<>();
+            for (Iterator<String> it = queue.iterator(); it.hasNext(); ) {
+                User u = users.get(it.next());
+                if (!alive(u.node, now)) {
+                    it.remove();
+                }
+            }
+            for (User u : new ArrayList<>(users.values())) {
+                if (u.match == null || alive(u.node, now)) {
+                    continue;
+                }
+                if (u.droppedAt < 0) {
+                    u.droppedAt = now;
+                } else if (now - u.droppedAt >= settings.resumeGraceMs()) {
+                    ended.add(end(u, Ended.DISCONNECTED, false));
+                }
+            }
+            users.values().removeIf(u -> u.match == null && !queue.contains(u.id)
+                    && now - u.touched > FORGET_IDLE_MS);
+            List<Pairing> pairings = new ArrayList<>();
+            for (String id : new ArrayList<>(queue)) {
+                User u = users.get(id);
+                if (queue.contains(id)) {
+                    Pairing p = tryPair(u, now);
+                    if (p != null) {
+                        pairings.add(p);
+                    }
+                }
+            }
+            return new Outcome(Outcome.NOTHING, ended, pairings, null, null);
+        });
+    }
+
+    @Override
+    public Mono<Void> renewLease(String node) {
+        return locked(() -> leases.put(node, clock.getAsLong() + settings.nodeLeaseMs())).then();
+    }
+
+    @Override
+    public Mono<Long> queueLength() {
+        return locked(() -> (long) queue.size());
+    }
+
+    @Override
+    public void close() {
+    }
+
+    // ---------------------------------------------------------------- rules
+
+    /** Pairs {@code u} with the best waiting partner; null when there is none yet. */
+    private Pairing tryPair(User u, long now) {
+        User shared = null;
+        User acceptable = null;
+        int scanned = 0;
+        for (String id : queue) {
+            if (scanned++ >= settings.scanLimit()) {
+                break;
+            }
+            if (id.equals(u.id)) {
+                continue;
+            }
+            User c = users.get(id);
+            if (!compatible(u, c, now)) {
+                continue;
+            }
+            if (sharesInterest(u, c)) {
+                shared = c;
+                break;
+            }
+            if (acceptable == null && acceptsAnyone(u, now) && acceptsAnyone(c, now)) {
+                acceptable = c;
+            }
+        }
+        User partner = shared != null ? shared : acceptable;
+        return partner == null ? null : pair(u, partner, now);
+    }
+
+    private boolean compatible(User a, User b, long now) {
+        return !a.id.equals(b.id) && b.match == null && a.match == null && alive(b.node, now)
+                && !blocks.contains(pairKey(a.id, b.id)) && !a.recent.contains(b.id) && !b.recent.contains(a.id);
+    }
+
+    private boolean acceptsAnyone(User u, long now) {
+        return u.interests.isEmpty() || now - u.joinedAt >= settings.interestWaitMs();
+    }
+
+    private static boolean sharesInterest(User a, User b) {
+        for (String i : a.interests) {
+            if (b.interests.contains(i)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean alive(String node, long now) {
+        Long until = leases.get(node);
+        return until == null || until > now;
+    }
+
+    private Pairing pair(User a, User b, long now) {
+        queue.remove(a.id);
+        queue.remove(b.id);
+        User initiator = a.joinedAt <= b.joinedAt ? a : b;
+        User other = initiator == a ? b : a;
+        String match = "m_" + randomId();
+        a.match = match;
+        b.match = match;
+        a.partner = b.id;
+        b.partner = a.id;
+        a.droppedAt = -1;
+        b.droppedAt = -1;
+        List<String> shared = new ArrayList<>();
+        for (String i : initiator.interests) {
+            if (other.interests.contains(i)) {
+                shared.add(i);
+            }
+        }
+        return new Pairing(match, initiator.id, other.id, shared, now - initiator.joinedAt, now - other.joinedAt);
+    }
+
+    /** Ends {@code u}'s match; with {@code recent}, each becomes one of the other's recent partners. */
+    private Ended end(User u, String reason, boolean recent) {
+        User p = users.get(u.partner);
+        u.touched = clock.getAsLong();
+        if (p != null) {
+            p.touched = u.touched;
+        }
+        String match = u.match;
+        u.match = null;
+        u.partner = null;
+        u.droppedAt = -1;
+        if (p != null) {
+            p.match = null;
+            p.partner = null;
+            p.droppedAt = -1;
+        }
+        if (recent && p != null) {
+            remember(u, p.id);
+            remember(p, u.id);
+        }
+        return new Ended(match, u.id, p == null ? null : p.id, reason);
+    }
+
+    private void remember(User u, String partner) {
+        u.recent.remove(partner);
+        u.recent.addFirst(partner);
+        while (u.recent.size() > settings.avoidRecent()) {
+            u.recent.removeLast();
+        }
+    }
+
+    private static String pairKey(String a, String b) {
+        return a.compareTo(b) < 0 ? a + '\n' + b : b + '\n' + a;
+    }
+
+    private String randomId() {
+        char[] c = new char[10];
+        for (int i = 0; i < c.length; i++) {
+            c[i] = ALPHABET[random.nextInt(ALPHABET.length)];
+        }
+        return new String(c);
+    }
+}
