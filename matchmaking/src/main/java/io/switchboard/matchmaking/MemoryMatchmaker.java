@@ -31,6 +31,7 @@ public final class MemoryMatchmaker implements Matchmaker {
     private final LinkedHashSet<String> queue = new LinkedHashSet<>();
     private final Map<String, Long> leases = new HashMap<>();
     private final Set<String> blocks = new HashSet<>();
+    private long enqueued;
 
     /** @param clock wall-clock milliseconds */
     public MemoryMatchmaker(MatchmakerSettings settings, LongSupplier clock) {
@@ -44,6 +45,7 @@ public final class MemoryMatchmaker implements Matchmaker {
         String node;
         List<String> interests = List.of();
         long joinedAt;
+        long seq;
         String match;
         String partner;
         long droppedAt = -1;
@@ -86,6 +88,7 @@ public final class MemoryMatchmaker implements Matchmaker {
 
     private Outcome enqueue(User u, List<Ended> ended) {
         u.joinedAt = clock.getAsLong();
+        u.seq = ++enqueued;
         queue.add(u.id);
         Pairing p = tryPair(u, u.joinedAt);
         if (p == null) {
@@ -304,7 +307,7 @@ public final class MemoryMatchmaker implements Matchmaker {
     private Pairing pair(User a, User b, long now) {
         queue.remove(a.id);
         queue.remove(b.id);
-        User initiator = a.joinedAt <= b.joinedAt ? a : b;
+        User initiator = a.seq < b.seq ? a : b;
         User other = initiator == a ? b : a;
         String match = "m_" + randomId();
         a.match = match;

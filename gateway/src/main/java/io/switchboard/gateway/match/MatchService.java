@@ -152,8 +152,9 @@ public final class MatchService implements AutoCloseable {
         }
         for (Pairing p : o.pairings()) {
             matches.increment();
-            timeToMatch.record(p.initiatorWaitedMs(), TimeUnit.MILLISECONDS);
-            timeToMatch.record(p.otherWaitedMs(), TimeUnit.MILLISECONDS);
+            // instances' clocks differ by a little: a wait can come out a few ms below zero
+            timeToMatch.record(Math.max(0, p.initiatorWaitedMs()), TimeUnit.MILLISECONDS);
+            timeToMatch.record(Math.max(0, p.otherWaitedMs()), TimeUnit.MILLISECONDS);
             event(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true));
             event(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false));
         }

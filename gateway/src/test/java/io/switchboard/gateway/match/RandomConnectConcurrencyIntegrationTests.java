@@ -1,0 +1,336 @@
+package io.switchboard.gateway.match;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
+import io.switchboard.testing.redis.RedisExtension;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * Many users on three instances sharing one redis-server join, signal, move on, leave, block and drop at
+ * random; every rule of PROTOCOL.md section 6 is checked on what the users saw (issue 4).
+ */
+class RandomConnectConcurrencyIntegrationTests {
+    private static final Duration T = TestGateway.TIMEOUT;
+    private static final int USERS = Integer.getInteger("mm.users", 1000);
+    private static final Duration RUN = Duration.ofSeconds(Integer.getInteger("mm.seconds", 10));
+    /** How long the gateway may take to notice a closed connection before a pairing with it is a ghost. */
+    private static final long DEPARTURE_SLACK_MS = 500;
+    private static final int AVOID_RECENT = 3;
+
+    @RegisterExtension
+    static final RedisExtension redis = RedisExtension.plain();
+
+    private final List<TestGateway> gateways = new ArrayList<>();
+    private final List<String> violations = new CopyOnWriteArrayList<>();
+    private final Map<String, List<ServerFrame.MatchFound>> foundByMatch = new ConcurrentHashMap<>();
+    private final Map<String, String> foundBy = new ConcurrentHashMap<>();
+    /** Blocked pairs, with the match that was current when the block was sent (its late events are legitimate). */
+    private final Map<String, String> blocked = new ConcurrentHashMap<>();
+
+    @AfterEach
+    void stop() {
+        gateways.forEach(TestGateway::close);
+    }
+
+    private enum Status { IDLE, JOINING, QUEUED, MATCHED, LEAVING, GONE }
+
+    /** One user as its client sees it. */
+    private final class User {
+        final String id;
+        final SwitchboardClient client;
+        final AtomicBoolean busy = new AtomicBoolean();
+        final ArrayDeque<String> recent = new ArrayDeque<>();
+        final Map<String, List<Long>> signalsIn = new HashMap<>();
+        final Map<String, Integer> signalsOut = new HashMap<>();
+        volatile Status status = Status.IDLE;
+        String match;
+        String partner;
+        volatile long goneAt;
+        boolean foundWhileLeaving;
+
+        User(String id, SwitchboardClient client) {
+            this.id = id;
+            this.client = client;
+            client.events().subscribe(this::onEvent);
+        }
+
+        synchronized void onEvent(ServerFrame f) {
+            if (f instanceof ServerFrame.MatchFound m) {
+                foundByMatch.computeIfAbsent(m.match(), k -> new CopyOnWriteArrayList<>()).add(m);
+                foundBy.put(m.match() + "/" + m.partner(), id);
+                if (m.partner().equals(id)) {
+                    violations.add(id + " was matched with itself in " + m.match());
+                }
+                if (status == Status.MATCHED && match != null && !match.equals(m.match())) {
+                    violations.add(id + " got " + m.match() + " while still in " + match);
+                }
+                // The server may know of a partner this client never saw (matched while its leave was on the
+                // way); so only the partner this client left last is sure to be among the server's last three.
+                if (m.partner().equals(recent.peekFirst())) {
+                    violations.add(id + " was matched again with " + m.partner() + ", one of its last partners "
+                            + recent);
+                }
+                String blockedDuring = blocked.get(pair(id, m.partner()));
+                if (blockedDuring != null && !blockedDuring.equals(m.match())) {
+                    violations.add(id + " was matched with " + m.partner() + ", a blocked pair");
+                }
+                User p = users.get(m.partner());
+                if (p != null && p.status == Status.GONE
+                        && System.currentTimeMillis() - p.goneAt > DEPARTURE_SLACK_MS) {
+                    violations.add(id + " was matched with " + p.id + " who left "
+                            + (System.currentTimeMillis() - p.goneAt) + " ms before");
+                }
+                if (status == Status.LEAVING) {
+                    foundWhileLeaving = true;
+                }
+                status = Status.MATCHED;
+                match = m.match();
+                partner = m.partner();
+            } else if (f instanceof ServerFrame.MatchEnded e) {
+                if (e.match().equals(match)) {
+                    if (e.reason().equals("next") || e.reason().equals("left")) {
+                        remember(partner);
+                    }
+                    status = Status.IDLE;
+                    match = null;
+                    partner = null;
+                }
+            } else if (f instanceof ServerFrame.MatchSignal s) {
+                signalsIn.computeIfAbsent(s.match() + "/" + s.from(), k -> new ArrayList<>())
+                        .add(Long.parseLong(s.data()));
+            }
+        }
+
+        void remember(String p) {
+            recent.remove(p);
+            recent.addFirst(p);
+            while (recent.size() > AVOID_RECENT) {
+                recent.removeLast();
+            }
+        }
+    }
+
+    private final Map<String, User> users = new ConcurrentHashMap<>();
+
+    private static String pair(String a, String b) {
+        return a.compareTo(b) < 0 ? a + "|" + b : b + "|" + a;
+    }
+
+    private TestGateway instance(String node) {
+        Map<String, String> env = new HashMap<>();
+        env.put("REDIS_URL", redis.server().uri());
+        env.put("SWITCHBOARD_NODE_ID", node);
+        env.put("SWITCHBOARD_INTEREST_WAIT_MS", "0");
+        env.put("SWITCHBOARD_RESUME_GRACE_MS", "1000");
+        TestGateway gw = TestGateway.start(env);
+        gateways.add(gw);
+        Await.until(node + " to reach Redis", T, () -> gw.get("/health").body().contains("\"status\":\"UP\""));
+        return gw;
+    }
+
+    /** One random step for one user; the user is busy until the step's reply came. */
+    private Mono<Void> step(User u, Random random) {
+        if (!u.busy.compareAndSet(false, true)) {
+            return Mono.empty();
+        }
+        double dice = random.nextDouble();
+        Mono<?> action;
+        synchronized (u) {
+            switch (u.status) {
+                case IDLE -> {
+                    u.status = Status.JOINING;
+                    action = u.client.request(id -> new ClientFrame.MatchJoin(id, List.of()))
+                            .doOnNext(ack -> {
+                                synchronized (u) {
+                                    if (u.status == Status.JOINING) {
+                                        u.status = Status.QUEUED;
+                                    }
+                                }
+                            });
+                }
+                case QUEUED -> {
+                    if (dice < 0.1) {
+                        u.status = Status.LEAVING;
+                        u.foundWhileLeaving = false;
+                        action = u.client.request(ClientFrame.MatchLeave::new).doOnNext(ack -> {
+                            synchronized (u) {
+                                if (u.foundWhileLeaving && u.status == Status.MATCHED) {
+                                    // matched before the leave arrived: the leave ended that match
+                                    u.remember(u.partner);
+                                    u.status = Status.IDLE;
+                                    u.match = null;
+                                } else if (u.status == Status.LEAVING) {
+                                    u.status = Status.IDLE;
+                                }
+                            }
+                        });
+                    } else if (dice < 0.12) {
+                        action = drop(u);
+                    } else {
+                        action = Mono.empty();
+                    }
+                }
+                case MATCHED -> {
+                    String match = u.match;
+                    String partner = u.partner;
+                    if (dice < 0.5) {
+                        int seq = u.signalsOut.merge(match, 1, Integer::sum);
+                        action = u.client.request(id -> new ClientFrame.MatchSignal(id, match, String.valueOf(seq)))
+                                .onErrorResume(e -> Mono.empty());
+                    } else if (dice < 0.7) {
+                        u.remember(partner);
+                        u.status = Status.JOINING;
+                        u.match = null;
+                        action = u.client.request(ClientFrame.MatchNext::new).doOnNext(ack -> {
+                            synchronized (u) {
+                                if (u.status == Status.JOINING) {
+                                    u.status = Status.QUEUED;
+                                }
+                            }
+                        });
+                    } else if (dice < 0.85) {
+                        u.remember(partner);
+                        u.status = Status.LEAVING;
+                        u.match = null;
+                        action = u.client.request(ClientFrame.MatchLeave::new).doOnNext(ack -> {
+                            synchronized (u) {
+                                if (u.status == Status.LEAVING) {
+                                    u.status = Status.IDLE;
+                                }
+                            }
+                        });
+                    } else if (dice < 0.88) {
+                        blocked.put(pair(u.id, partner), match);
+                        u.status = Status.LEAVING;
+                        u.match = null;
+                        action = u.client.request(id -> new ClientFrame.Block(id, partner)).doOnNext(ack -> {
+                            synchronized (u) {
+                                if (u.status == Status.LEAVING) {
+                                    u.status = Status.IDLE;
+                                }
+                            }
+                        });
+                    } else if (dice < 0.9) {
+                        action = drop(u);
+                    } else {
+                        action = Mono.empty();
+                    }
+                }
+                default -> action = Mono.empty();
+            }
+        }
+        return action.onErrorResume(e -> Mono.empty()).doFinally(s -> u.busy.set(false)).then();
+    }
+
+    private Mono<Void> drop(User u) {
+        u.status = Status.GONE;
+        u.goneAt = System.currentTimeMillis();
+        return Mono.fromRunnable(u.client::close);
+    }
+
+    @Test
+    @DisplayName("section 6: 1,000 users on three instances at random: no self, ghost, blocked, recent or double"
+            + " match; symmetric matches with one initiator; signals in order; nobody left waiting for a partner")
+    void rulesHoldUnderConcurrency() {
+        List<TestGateway> three = List.of(instance("gw-a"), instance("gw-b"), instance("gw-c"));
+        Flux.range(0, USERS)
+                .flatMap(i -> Mono.fromCallable(() -> {
+                    String id = "u_" + i;
+                    SwitchboardClient c = three.get(i % 3).connect(Tokens.user(id));
+                    users.put(id, new User(id, c));
+                    return id;
+                }).subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()), 32)
+                .blockLast(Duration.ofSeconds(60));
+        List<User> all = new ArrayList<>(users.values());
+        Random random = new Random(42);
+        AtomicInteger steps = new AtomicInteger();
+        long end = System.nanoTime() + RUN.toNanos();
+        Flux.generate(sink -> {
+                    if (System.nanoTime() > end) {
+                        sink.complete();
+                    } else {
+                        sink.next(all.get(random.nextInt(all.size())));
+                    }
+                })
+                .flatMap(u -> step((User) u, random).doOnSuccess(v -> steps.incrementAndGet()), 64)
+                .blockLast(RUN.plusSeconds(60));
+        assertThat(steps.get()).as("random steps taken").isGreaterThan(5_000);
+
+        // once the dust settles, nobody waits while a compatible partner waits too
+        Await.until("every waiting user to be without a compatible waiting partner", Duration.ofSeconds(15), () -> {
+            List<User> waiting = all.stream().filter(u -> u.status == Status.QUEUED).toList();
+            for (int i = 0; i < waiting.size(); i++) {
+                for (int j = i + 1; j < waiting.size(); j++) {
+                    User a = waiting.get(i);
+                    User b = waiting.get(j);
+                    boolean aAvoidsB;
+                    boolean bAvoidsA;
+                    synchronized (a) {
+                        aAvoidsB = a.recent.contains(b.id);
+                    }
+                    synchronized (b) {
+                        bAvoidsA = b.recent.contains(a.id);
+                    }
+                    if (!aAvoidsB && !bAvoidsA && !blocked.containsKey(pair(a.id, b.id))) {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        });
+
+        assertThat(violations).isEmpty();
+        long matches = foundByMatch.size();
+        assertThat(matches).as("matches made").isGreaterThan(500);
+        foundByMatch.forEach((match, found) -> {
+            assertThat(found).as("match.found of %s", match).hasSizeBetween(1, 2);
+            if (found.size() == 2) {
+                ServerFrame.MatchFound x = found.get(0);
+                ServerFrame.MatchFound y = found.get(1);
+                assertThat(foundBy.get(match + "/" + x.partner())).isEqualTo(y.partner());
+                assertThat(x.initiator()).as("exactly one initiator in %s", match).isNotEqualTo(y.initiator());
+            } else {
+                String seenBy = foundBy.get(match + "/" + found.get(0).partner());
+                User other = users.get(found.get(0).partner());
+                assertThat(other.status).as("%s's partner in %s missed match.found only by leaving", seenBy,
+                        match).isEqualTo(Status.GONE);
+            }
+        });
+        for (User u : all) {
+            synchronized (u) {
+                u.signalsIn.forEach((key, seqs) -> {
+                    for (int i = 0; i < seqs.size(); i++) {
+                        assertThat(seqs.get(i)).as("signal %d of %s to %s, in order", i + 1, key, u.id)
+                                .isEqualTo(i + 1L);
+                    }
+                });
+            }
+        }
+        Set<String> matchedTwice = new HashSet<>();
+        foundByMatch.keySet().forEach(m -> assertThat(matchedTwice.add(m)).isTrue());
+    }
+}
