@@ -278,6 +278,38 @@ class RandomConnectIntegrationTests {
         assertThat(join(a, "ok").queued()).isTrue();
     }
 
+    @Test
+    @DisplayName("issue 4: /metrics has the queue length, matches made, time to match, ends by reason, signals")
+    void randomConnectMetrics() {
+        List<TestGateway> gw = gateways();
+        SwitchboardClient a = gw.get(0).connect(Tokens.user("u_a"));
+        SwitchboardClient b = gw.get(1).connect(Tokens.user("u_b"));
+        EventRecorder ae = EventRecorder.of(a);
+        EventRecorder be = EventRecorder.of(b);
+        ServerFrame.MatchFound found = matchPair(a, ae, b, be);
+        a.request(id -> new ClientFrame.MatchSignal(id, found.match(), "{}")).block(T);
+        b.request(ClientFrame.MatchNext::new).block(T);
+        ae.next(ServerFrame.MatchEnded.class);
+        io.switchboard.testing.Await.until("the queue gauge to show b waiting again", T,
+                () -> sum(gw.get(0).get("/metrics").body(), "switchboard_match_queue") == 1.0);
+        String text = String.join("\n", gw.stream().distinct().map(g -> g.get("/metrics").body()).toList());
+        assertThat(sum(text, "switchboard_match_made_total")).isEqualTo(1.0);
+        assertThat(sum(text, "switchboard_match_time_to_match_seconds_count")).isEqualTo(2.0);
+        assertThat(sum(text, "switchboard_match_ended_total{reason=\"next\"}")).isEqualTo(1.0);
+        assertThat(sum(text, "switchboard_match_signals_total")).isEqualTo(1.0);
+    }
+
+    /** The sum of the samples named exactly {@code name} (labels included in it when given). */
+    private static double sum(String text, String name) {
+        double total = 0;
+        for (String line : text.split("\n")) {
+            if (line.startsWith(name + " ") || (!name.contains("{") && line.startsWith(name + "{"))) {
+                total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return total;
+    }
+
     static Map<String, String> with(Map<String, String> base, String k, String v) {
         Map<String, String> m = new HashMap<>(base);
         m.put(k, v);
