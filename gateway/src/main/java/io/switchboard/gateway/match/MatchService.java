@@ -51,6 +51,7 @@ public final class MatchService implements AutoCloseable {
     private final Timer timeToMatch;
     private final Map<String, Counter> endedByReason;
     private final Counter signals;
+    private final Counter eventsLost;
 
     public MatchService(Matchmaker matchmaker, ChannelService channels, String node, long graceMs,
                         Scheduler scheduler, MeterRegistry registry) {
@@ -69,6 +70,9 @@ public final class MatchService implements AutoCloseable {
         endedByReason = Map.of(Ended.NEXT, ended(registry, Ended.NEXT), Ended.LEFT, ended(registry, Ended.LEFT),
                 Ended.DISCONNECTED, ended(registry, Ended.DISCONNECTED));
         signals = Counter.builder("switchboard.match.signals").description("match.signal frames relayed")
+                .register(registry);
+        eventsLost = Counter.builder("switchboard.match.events.lost")
+                .description("Random-connect events that could not be stored in an inbox (Redis down)")
                 .register(registry);
         sweeper = Flux.interval(Duration.ZERO, SWEEP_PERIOD, scheduler)
                 .onBackpressureDrop()
@@ -178,8 +182,10 @@ public final class MatchService implements AutoCloseable {
     }
 
     private void event(String user, String type, String data) {
-        channels.publish(Channels.inboxOf(user), type, null, data).subscribe(p -> { },
-                e -> log.warn("Could not deliver {} to user {}: {}", type, user, e.toString()));
+        channels.publish(Channels.inboxOf(user), type, null, data).subscribe(p -> { }, e -> {
+            eventsLost.increment();
+            log.debug("Could not deliver {} to user {}: {}", type, user, e.toString());
+        });
     }
 
     @Override
