@@ -1,6 +1,7 @@
 package io.switchboard.gateway;
 
 import io.switchboard.gateway.auth.Authenticator;
+import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.History;
@@ -82,7 +83,7 @@ public final class Gateway implements AutoCloseable {
             broker = new RedisBroker(redis, redisHistory, hub, ids, config.nodeId(), config.historySize(),
                     config.historyTtlMs(), metaTtl, metrics.registry());
             RedisSessionRegistry clusterRegistry = new RedisSessionRegistry(redis, config.nodeId(),
-                    rc.nodeLeaseMs());
+                    rc.nodeLeaseMs(), config.resumeGraceMs());
             registry = clusterRegistry;
             ownedRegistry = clusterRegistry;
             checks = List.of(redis);
@@ -95,7 +96,7 @@ public final class Gateway implements AutoCloseable {
                     ids);
             history = memory;
             broker = new LocalBroker(memory, hub);
-            registry = new LocalSessionRegistry();
+            registry = new LocalSessionRegistry(config.resumeGraceMs(), System::nanoTime);
             checks = List.of();
             matchmaker = new MemoryMatchmaker(matchSettings(config, RedisConfig.DEFAULT_NODE_LEASE_MS),
                     System::currentTimeMillis);
@@ -113,9 +114,17 @@ public final class Gateway implements AutoCloseable {
                 metrics.registry());
         health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
                 registry);
+        housekeeping.schedulePeriodically(registry::purge, config.resumeGraceMs(), config.resumeGraceMs(),
+                TimeUnit.MILLISECONDS);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
-        SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), registry,
+        if (config.clustered() && config.effectiveResumeSecret() == null) {
+            log.warn("Neither SWITCHBOARD_RESUME_SECRET nor SWITCHBOARD_JWT_SECRET is set: resume tokens are signed"
+                    + " with a random key and resume only on this instance; set SWITCHBOARD_RESUME_SECRET on all");
+        }
+        ResumeTokens resumeTokens = new ResumeTokens(config.effectiveResumeSecret(), java.time.Clock.systemUTC());
+        SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), resumeTokens,
+                registry,
                 channels, inbox, matches, metrics, ids, loops, System::nanoTime);
         HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();

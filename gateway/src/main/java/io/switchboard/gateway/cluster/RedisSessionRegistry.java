@@ -33,12 +33,18 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
             if redis.call('GET', KEYS[1]) == ARGV[1] then return {redis.call('DEL', KEYS[1])} end
             return {0}
             """);
+    private static final RedisScript KEEP_RESUMABLE = new RedisScript("""
+            if redis.call('GET', KEYS[1]) == ARGV[1] then
+              return {redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])}
+            end
+            return {0}
+            """);
     private static final RedisScript RENEW = new RedisScript("""
             if redis.call('GET', KEYS[1]) == ARGV[1] then return {redis.call('PEXPIRE', KEYS[1], ARGV[2])} end
             return {0}
             """);
 
-    private final LocalSessionRegistry local = new LocalSessionRegistry();
+    private final LocalSessionRegistry local = new LocalSessionRegistry(0, System::nanoTime);
     private final RedisConnections redis;
     private final String node;
     private final long leaseMs;
@@ -47,7 +53,10 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private final Disposable leaseTask;
     private final Disposable renewTask;
 
-    public RedisSessionRegistry(RedisConnections redis, String node, long leaseMs) {
+    private final long graceMs;
+
+    public RedisSessionRegistry(RedisConnections redis, String node, long leaseMs, long graceMs) {
+        this.graceMs = graceMs;
         this.redis = redis;
         this.node = node;
         this.leaseMs = leaseMs;
@@ -66,6 +75,9 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                 .concatMap(t -> renewOwners(), 1)
                 .subscribe();
     }
+
+    /** The owner record of a session that dropped and may be resumed until the record expires. */
+    static final String RESUMABLE = "-";
 
     static String controlChannel(String node) {
         return RedisKeys.PREFIX + "ctl:" + node;
@@ -151,11 +163,26 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     @Override
-    public void unregister(Session session) {
-        local.unregister(session);
-        RELEASE.run(redis, new String[] {ownerKey(session.userId())}, owner(session, node))
-                .subscribe(n -> { }, e -> log.debug("Releasing user {} in Redis failed: {}", session.userId(),
-                        e.toString()));
+    public void unregister(Session session, boolean resumable) {
+        local.unregister(session, false);
+        String[] key = {ownerKey(session.userId())};
+        Mono<List<Object>> release = resumable
+                ? KEEP_RESUMABLE.run(redis, key, owner(session, node), RESUMABLE + " " + session.id(),
+                        Long.toString(graceMs))
+                : RELEASE.run(redis, key, owner(session, node));
+        release.subscribe(n -> { }, e -> log.debug("Releasing user {} in Redis failed: {}", session.userId(),
+                e.toString()));
+    }
+
+    @Override
+    public Mono<Boolean> resumable(String userId, String session) {
+        Session live = local.local(userId);
+        if (live != null && live.id().equals(session)) {
+            return Mono.just(true);
+        }
+        return redis.execute(c -> c.get(ownerKey(userId)))
+                .map(v -> v.endsWith(" " + session))
+                .defaultIfEmpty(false);
     }
 
     @Override
@@ -177,6 +204,9 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                 .flatMap(v -> {
                     int space = v.indexOf(' ');
                     String n = space < 0 ? v : v.substring(0, space);
+                    if (n.equals(RESUMABLE)) {
+                        return Mono.just(n);
+                    }
                     return isLive(n).filter(live -> live).map(live -> n);
                 });
     }
@@ -199,7 +229,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
             return Mono.just(true);
         }
         return ownerNode(userId)
-                .flatMap(n -> n.equals(node) ? Mono.just(false)
+                .flatMap(n -> n.equals(node) || n.equals(RESUMABLE) ? Mono.just(false)
                         : redis.execute(c -> c.publish(controlChannel(n), "disconnect " + userId)).map(x -> true))
                 .defaultIfEmpty(false);
     }

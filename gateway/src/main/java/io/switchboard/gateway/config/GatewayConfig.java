@@ -38,13 +38,16 @@ import java.util.Map;
  *                       acceptable ({@code SWITCHBOARD_INTEREST_WAIT_MS})
  * @param avoidRecent how many of the last partners left by next or leave are not matched again
  *                    ({@code SWITCHBOARD_AVOID_RECENT})
+ * @param resumeSecret HS256 secret of resume tokens, shared by all instances ({@code SWITCHBOARD_RESUME_SECRET});
+ *                     null: derived from the JWT secret, or random per process without one
+ * @param drainMs how long a drain spreads the closing of connections ({@code SWITCHBOARD_DRAIN_MS})
  * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
                             int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
-                            RedisConfig redis) {
+                            String resumeSecret, long drainMs, RedisConfig redis) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -62,6 +65,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
     public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
     public static final int DEFAULT_AVOID_RECENT = 3;
+    public static final long DEFAULT_DRAIN_MS = 10_000;
     /** HS256 needs a key of at least 256 bits. */
     public static final int MIN_JWT_SECRET_BYTES = 32;
 
@@ -104,6 +108,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         long grace = r.integer("SWITCHBOARD_RESUME_GRACE_MS", DEFAULT_RESUME_GRACE_MS, 1_000, 3_600_000);
         long interestWait = r.integer("SWITCHBOARD_INTEREST_WAIT_MS", DEFAULT_INTEREST_WAIT_MS, 0, 3_600_000);
         int avoidRecent = r.integer("SWITCHBOARD_AVOID_RECENT", DEFAULT_AVOID_RECENT, 0, 100);
+        String resumeSecret = r.string("SWITCHBOARD_RESUME_SECRET", null);
+        long drain = r.integer("SWITCHBOARD_DRAIN_MS", DEFAULT_DRAIN_MS, 0, 600_000);
         String redisUrl = r.string("REDIS_URL", null);
         String redisCa = r.string("SWITCHBOARD_REDIS_CA", null);
         long redisTimeout = r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1,
@@ -114,6 +120,10 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
                 burst, maxSubs, historySize, historyTtl, outbound);
+        if (resumeSecret != null && resumeSecret.getBytes(StandardCharsets.UTF_8).length < MIN_JWT_SECRET_BYTES) {
+            checks.add("SWITCHBOARD_RESUME_SECRET is " + resumeSecret.getBytes(StandardCharsets.UTF_8).length
+                    + " bytes long: expected at least " + MIN_JWT_SECRET_BYTES + " bytes");
+        }
         if (redis != null) {
             checks.addAll(redis.problems(pingTimeout));
         } else if (redisCa != null) {
@@ -128,7 +138,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             throw new ConfigException(problems);
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, redis);
+                burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, resumeSecret,
+                drain, redis);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -191,6 +202,27 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         return jwtSecret != null;
     }
 
+    /**
+     * The secret that signs resume tokens: the configured one, else one derived from the JWT secret, else
+     * null (a random one per process).
+     */
+    public String effectiveResumeSecret() {
+        if (resumeSecret != null) {
+            return resumeSecret;
+        }
+        if (jwtSecret == null) {
+            return null;
+        }
+        try {
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+            mac.init(new javax.crypto.spec.SecretKeySpec(jwtSecret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+            return java.util.HexFormat.of().formatHex(mac.doFinal("switchboard-resume".getBytes(
+                    StandardCharsets.UTF_8)));
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Whether the gateway runs in cluster mode (Redis configured). */
     public boolean clustered() {
         return redis != null;
@@ -223,6 +255,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(resumeGraceMs));
         m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
         m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
+        m.put("SWITCHBOARD_RESUME_SECRET", resumeSecret != null ? "****"
+                : "(unset: derived from SWITCHBOARD_JWT_SECRET, or random per instance without it)");
+        m.put("SWITCHBOARD_DRAIN_MS", String.valueOf(drainMs));
         if (redis == null) {
             m.put("REDIS_URL", "(unset: embedded mode)");
         } else {

@@ -3,14 +3,31 @@ package io.switchboard.gateway.session;
 import java.util.Collection;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import reactor.core.publisher.Mono;
 
-/** The embedded mode's registry: a lock-free map from user id to the live session on this instance. */
+/**
+ * The embedded mode's registry: a lock-free map from user id to the live session on this instance, and the
+ * sessions that dropped within the grace.
+ */
 public final class LocalSessionRegistry implements SessionRegistry {
     private final Map<String, Session> byUser = new ConcurrentHashMap<>();
+    private final Map<String, Dropped> dropped = new ConcurrentHashMap<>();
+    private final long graceNanos;
+    private final LongSupplier nanoTime;
+
+    private record Dropped(String session, long untilNanos) {
+    }
+
+    public LocalSessionRegistry(long graceMs, LongSupplier nanoTime) {
+        this.graceNanos = TimeUnit.MILLISECONDS.toNanos(graceMs);
+        this.nanoTime = nanoTime;
+    }
 
     @Override
     public void register(Session session) {
+        dropped.remove(session.userId());
         Session previous = byUser.put(session.userId(), session);
         if (previous != null && previous != session) {
             previous.replaced();
@@ -18,8 +35,29 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
-    public void unregister(Session session) {
-        byUser.remove(session.userId(), session);
+    public void unregister(Session session, boolean resumable) {
+        if (byUser.remove(session.userId(), session) && resumable) {
+            dropped.put(session.userId(), new Dropped(session.id(), nanoTime.getAsLong() + graceNanos));
+        }
+    }
+
+    private Dropped droppedWithinGrace(String userId) {
+        Dropped d = dropped.get(userId);
+        if (d != null && d.untilNanos - nanoTime.getAsLong() <= 0) {
+            dropped.remove(userId, d);
+            return null;
+        }
+        return d;
+    }
+
+    @Override
+    public Mono<Boolean> resumable(String userId, String session) {
+        Session live = byUser.get(userId);
+        if (live != null && live.id().equals(session)) {
+            return Mono.just(true);
+        }
+        Dropped d = droppedWithinGrace(userId);
+        return Mono.just(d != null && d.session.equals(session));
     }
 
     @Override
@@ -29,7 +67,7 @@ public final class LocalSessionRegistry implements SessionRegistry {
 
     @Override
     public Mono<Boolean> isConnected(String userId) {
-        return Mono.just(byUser.containsKey(userId));
+        return Mono.just(byUser.containsKey(userId) || droppedWithinGrace(userId) != null);
     }
 
     @Override
@@ -49,5 +87,11 @@ public final class LocalSessionRegistry implements SessionRegistry {
     @Override
     public Collection<Session> sessions() {
         return byUser.values();
+    }
+
+    @Override
+    public void purge() {
+        long now = nanoTime.getAsLong();
+        dropped.values().removeIf(d -> d.untilNanos - now <= 0);
     }
 }

@@ -16,6 +16,7 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.switchboard.gateway.auth.AuthException;
 import io.switchboard.gateway.auth.Identity;
+import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.config.GatewayConfig;
@@ -79,6 +80,8 @@ public final class Session {
     private Identity identity;
     private State state = State.AWAITING_HELLO;
     private Subscription inbox;
+    private boolean resumed;
+    private StreamPosition recoverFrom;
     private long lastSeenNanos;
     private long nextPingNanos;
     private ScheduledFuture<?> timer;
@@ -362,10 +365,10 @@ public final class Session {
             close(CloseCodes.PROTOCOL_ERROR, "unsupported protocol version");
             return Mono.empty();
         }
-        Identity who;
+        Identity tokenIdentity = null;
         if (hello.token() != null) {
             try {
-                who = ctx.authenticator().authenticate(hello.token());
+                tokenIdentity = ctx.authenticator().authenticate(hello.token());
             } catch (AuthException e) {
                 error(null, ErrorCodes.UNAUTHORIZED, e.getMessage());
                 close(CloseCodes.UNAUTHORIZED, "unauthorized");
@@ -375,9 +378,29 @@ public final class Session {
             error(null, ErrorCodes.UNAUTHORIZED, "this gateway does not accept guests: hello needs a token");
             close(CloseCodes.UNAUTHORIZED, "unauthorized");
             return Mono.empty();
-        } else {
-            who = Identity.guest(ctx.ids().guest());
         }
+        // resume: a token this gateway signed, for the same kind of identity, of a session that dropped within
+        // the grace (or is still there, half dead); anything else is not an error but a fresh start
+        ResumeTokens.Claim claim = hello.resume() == null ? null : ctx.resumeTokens().verify(hello.resume());
+        Identity authenticated = tokenIdentity;
+        boolean fits = claim != null && (authenticated == null ? claim.guest()
+                : !claim.guest() && claim.user().equals(authenticated.userId()));
+        Mono<Boolean> resumable = fits
+                ? ctx.registry().resumable(claim.user(), claim.session()).onErrorReturn(false)
+                : Mono.just(false);
+        return resumable.publishOn(scheduler).flatMap(ok -> {
+            if (state != State.AWAITING_HELLO) {
+                return Mono.empty();
+            }
+            Identity who = authenticated != null ? authenticated
+                    : Identity.guest(ok ? claim.user() : ctx.ids().guest());
+            resumed = ok;
+            return open(who, ok ? hello.inboxSince() : null);
+        });
+    }
+
+    /** The connection is now {@code who}'s: registered, heart beating, inbox subscribed, welcomed. */
+    private Mono<Void> open(Identity who, StreamPosition inboxSince) {
         identity = who;
         userId = who.userId();
         state = State.OPEN;
@@ -388,6 +411,7 @@ public final class Session {
         ctx.registry().register(this);
         startHeartbeat();
         inbox = new Subscription(this, Channels.inboxOf(who.userId()));
+        recoverFrom = inboxSince;
         return subscribeInbox(true);
     }
 
@@ -398,7 +422,8 @@ public final class Session {
      */
     private Mono<Void> subscribeInbox(boolean welcoming) {
         Subscription sub = inbox;
-        return ctx.channels().subscribe(sub.channel(), sub, null)
+        StreamPosition since = welcoming ? recoverFrom : null;
+        return ctx.channels().subscribe(sub.channel(), sub, since)
                 .publishOn(scheduler)
                 .doOnNext(read -> {
                     if (state == State.OPEN) {
@@ -424,8 +449,10 @@ public final class Session {
         Limits limits = ctx.limits();
         StreamPosition position = inboxRead == null ? null : new StreamPosition(inboxRead.latest(),
                 inboxRead.epoch());
-        return new ServerFrame.Welcome(id, userId, identity.guest(), null, false, false, position,
-                config.pingIntervalMs(), config.pingTimeoutMs(), limits, config.nodeId());
+        boolean recovered = resumed && recoverFrom != null && inboxRead != null && inboxRead.recovered();
+        return new ServerFrame.Welcome(id, userId, identity.guest(), ctx.resumeTokens().issue(userId,
+                identity.guest(), id), resumed, recovered, position, config.pingIntervalMs(),
+                config.pingTimeoutMs(), limits, config.nodeId());
     }
 
     private Mono<Void> subscribe(ClientFrame.Subscribe s) {
@@ -696,7 +723,8 @@ public final class Session {
             ctx.channels().unsubscribe(inbox.channel(), inbox);
         }
         if (was != State.AWAITING_HELLO && userId != null) {
-            ctx.registry().unregister(this);
+            int code = closeCode == 0 ? CloseCodes.ABNORMAL : closeCode;
+            ctx.registry().unregister(this, CloseCodes.shouldReconnect(code));
             ctx.matches().dropped(userId, id);
         }
         ctx.metrics().connectionClosed(closeCode == 0 ? CloseCodes.ABNORMAL : closeCode);

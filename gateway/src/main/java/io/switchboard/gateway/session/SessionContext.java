@@ -2,6 +2,7 @@ package io.switchboard.gateway.session;
 
 import io.switchboard.gateway.Ids;
 import io.switchboard.gateway.auth.Authenticator;
+import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.inbox.InboxService;
@@ -12,7 +13,8 @@ import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 
 /** What every session shares: configuration and the services it calls. Built once by the gateway. */
-public record SessionContext(GatewayConfig config, Authenticator authenticator, SessionRegistry registry,
+public record SessionContext(GatewayConfig config, Authenticator authenticator, ResumeTokens resumeTokens,
+                             SessionRegistry registry,
                              ChannelService channels, InboxService inbox, MatchService matches,
                              GatewayMetrics metrics, Ids ids,
                              EventLoops loops, LongSupplier nanoTime) {

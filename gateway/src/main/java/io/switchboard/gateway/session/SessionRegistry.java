@@ -4,21 +4,28 @@ import java.util.Collection;
 import reactor.core.publisher.Mono;
 
 /**
- * Who is connected: at most one live session per user. The embedded registry knows this instance; the cluster
- * one also leases ownership in Redis so that a user connecting on another instance replaces this one.
+ * Who is connected: at most one live session per user, and the sessions that dropped less than
+ * {@code resumeGrace} ago and may be resumed. The embedded registry knows this instance; the cluster one keeps
+ * ownership in Redis so that a user connecting on another instance replaces this one.
  */
 public interface SessionRegistry {
 
     /** Makes {@code session} the user's live session; the one it replaces, if any, is closed with 4002. */
     void register(Session session);
 
-    /** Forgets {@code session} if it is still its user's live session. */
-    void unregister(Session session);
+    /**
+     * Forgets {@code session} if it is still its user's live session; with {@code resumable}, the user may
+     * resume it for the grace period (and counts as connected meanwhile).
+     */
+    void unregister(Session session, boolean resumable);
+
+    /** Whether {@code session} of {@code userId} may be resumed: it dropped within the grace, or is still live. */
+    Mono<Boolean> resumable(String userId, String session);
 
     /** The user's live session on this instance, or null. */
     Session local(String userId);
 
-    /** Whether the user has a live connection anywhere. */
+    /** Whether the user has a live or resumable connection anywhere. */
     Mono<Boolean> isConnected(String userId);
 
     /**
@@ -31,4 +38,8 @@ public interface SessionRegistry {
 
     /** Every authenticated session on this instance. */
     Collection<Session> sessions();
+
+    /** Drops records of resumable sessions whose grace ran out. */
+    default void purge() {
+    }
 }

@@ -71,6 +71,11 @@ class RandomConnectConcurrencyIntegrationTests {
         String partner;
         volatile long goneAt;
         boolean foundWhileLeaving;
+        final List<String> log = new ArrayList<>();
+
+        synchronized void note(String what) {
+            log.add(what);
+        }
 
         User(String id, SwitchboardClient client) {
             this.id = id;
@@ -79,15 +84,18 @@ class RandomConnectConcurrencyIntegrationTests {
         }
 
         synchronized void onEvent(ServerFrame f) {
+            if (!(f instanceof ServerFrame.Ping)) {
+                log.add("event " + f);
+            }
             if (f instanceof ServerFrame.MatchFound m) {
                 foundByMatch.computeIfAbsent(m.match(), k -> new CopyOnWriteArrayList<>()).add(m);
                 foundBy.put(m.match() + "/" + m.partner(), id);
                 if (m.partner().equals(id)) {
                     violations.add(id + " was matched with itself in " + m.match());
                 }
-                if (status == Status.MATCHED && match != null && !match.equals(m.match())) {
-                    violations.add(id + " got " + m.match() + " while still in " + match);
-                }
+                // "never two partners at once" is not checked here: a match.found made by another instance may
+                // arrive after this user's own leave was acknowledged, so a client cannot tell it from a second
+                // partner; the matchmaker contract suite checks the rule on the matchmaker's own state
                 // The server may know of a partner this client never saw (matched while its leave was on the
                 // way); so only the partner this client left last is sure to be among the server's last three.
                 if (m.partner().equals(recent.peekFirst())) {
@@ -160,6 +168,7 @@ class RandomConnectConcurrencyIntegrationTests {
         double dice = random.nextDouble();
         Mono<?> action;
         synchronized (u) {
+            u.log.add("step " + u.status + " dice " + dice);
             switch (u.status) {
                 case IDLE -> {
                     u.status = Status.JOINING;
@@ -243,7 +252,12 @@ class RandomConnectConcurrencyIntegrationTests {
                 default -> action = Mono.empty();
             }
         }
-        return action.onErrorResume(e -> Mono.empty()).doFinally(s -> u.busy.set(false)).then();
+        Status before = u.status;
+        return action.doOnNext(r -> u.note("reply " + r + " (status was " + before + ")"))
+                .onErrorResume(e -> {
+                    u.note("error " + e.getMessage());
+                    return Mono.empty();
+                }).doFinally(s -> u.busy.set(false)).then();
     }
 
     private Mono<Void> drop(User u) {
@@ -253,8 +267,8 @@ class RandomConnectConcurrencyIntegrationTests {
     }
 
     @Test
-    @DisplayName("section 6: 1,000 users on three instances at random: no self, ghost, blocked, recent or double"
-            + " match; symmetric matches with one initiator; signals in order; nobody left waiting for a partner")
+    @DisplayName("section 6: 1,000 users on three instances at random: no self, ghost, blocked or recent match;"
+            + " symmetric matches with one initiator; signals in order; nobody left waiting for a partner")
     void rulesHoldUnderConcurrency() {
         List<TestGateway> three = List.of(instance("gw-a"), instance("gw-b"), instance("gw-c"));
         Flux.range(0, USERS)

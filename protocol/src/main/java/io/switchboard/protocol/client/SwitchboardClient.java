@@ -200,6 +200,14 @@ public final class SwitchboardClient implements AutoCloseable {
         }
     }
 
+    /** Drops the TCP connection without a close frame, as a lost network would: for resume and fault tests. */
+    public void abort() {
+        Channel ch = channel;
+        if (ch != null) {
+            ch.close();
+        }
+    }
+
     /** Reads from the socket again after {@link #pauseReading()}. */
     public void resumeReading() {
         Channel ch = channel;

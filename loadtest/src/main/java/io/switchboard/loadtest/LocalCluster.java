@@ -1,0 +1,398 @@
+package io.switchboard.loadtest;
+
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What the match benchmark measures, started on loopback: one {@code redis-server} without persistence and
+ * {@link #GATEWAYS} gateway processes from the packaged jar in cluster mode on it. It owns those processes: {@link
+ * #close()} stops them (also from a JVM shutdown hook, so an interrupted run leaves nothing behind). Each process
+ * writes its output to a log file in {@code logDir}.
+ */
+final class LocalCluster implements AutoCloseable {
+    public static final int GATEWAYS = 2;
+    /** How long a gateway has to log its port and report {@code "status":"UP"}. */
+    public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    /** How long a process has to exit after SIGTERM before it is killed. */
+    public static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
+    public static final String GATEWAY_JAR = "gateway/target/switchboard-gateway.jar";
+    public static final String HOST = "127.0.0.1";
+
+    private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
+    private static final int REDIS_PORT_ATTEMPTS = 5;
+    private static final Duration REDIS_START_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration POLL = Duration.ofMillis(50);
+
+    /** One started process, its log and (for gateways) its port. */
+    record Child(String name, Process process, Path log, int port) {
+        Duration cpu() {
+            return process.toHandle().info().totalCpuDuration().orElse(Duration.ZERO);
+        }
+    }
+
+    private final Path logDir;
+    private final Path redisDir;
+    private final Thread shutdownHook = new Thread(this::close, "match-benchmark-cleanup");
+    private final List<Child> children = new ArrayList<>();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private Child redis;
+    private final List<Child> gateways = new ArrayList<>();
+    private boolean closed;
+
+    private LocalCluster(Path logDir, Path redisDir) {
+        this.logDir = logDir;
+        this.redisDir = redisDir;
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /**
+     * Starts Redis and the gateways of {@code repo}, and returns once every gateway reports {@code UP}; on any
+     * failure what was started is stopped and a {@link BenchmarkException} names the cause and the log to read.
+     */
+    static LocalCluster start(Path repo, Path logDir) throws BenchmarkException {
+        Path jar = repo.resolve(GATEWAY_JAR);
+        if (!Files.isRegularFile(jar)) {
+            throw new BenchmarkException("the gateway jar " + jar + " is missing: build it first: "
+                    + "mvn -B -q -DskipTests package");
+        }
+        Path redisServer = onPath("redis-server").orElseThrow(() -> new BenchmarkException(
+                "redis-server is not on the PATH: install the Debian package redis-server"
+                        + " (apt-get install redis-server)"));
+        Path redisDir;
+        try {
+            Files.createDirectories(logDir);
+            redisDir = Files.createTempDirectory("switchboard-bench-redis-");
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot create " + logDir + " or a temporary directory: " + e.getMessage());
+        }
+        LocalCluster cluster = new LocalCluster(logDir, redisDir);
+        try {
+            cluster.startRedis(redisServer);
+            cluster.startGateways(jar);
+            return cluster;
+        } catch (BenchmarkException | RuntimeException e) {
+            cluster.close();
+            throw e;
+        }
+    }
+
+    /** The gateways' WebSocket endpoints, in start order. */
+    List<URI> webSocketUris() {
+        return gateways.stream().map(g -> URI.create("ws://" + HOST + ":" + g.port() + "/ws")).toList();
+    }
+
+    /** Names and CPU time used so far of Redis and every gateway, in start order. */
+    Map<String, Duration> cpu() {
+        Map<String, Duration> cpu = new LinkedHashMap<>();
+        for (Child c : children) {
+            cpu.put(c.name(), c.cpu());
+        }
+        return cpu;
+    }
+
+    /** Null when every process still runs, else a line naming the first that exited and its log. */
+    String deadProcess() {
+        for (Child c : children) {
+            if (!c.process().isAlive()) {
+                return c.name() + " exited with code " + c.process().exitValue() + " during the run; see " + c.log();
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The sum over the gateways of one Prometheus counter (for instance {@code switchboard_match_made_total}),
+     * or -1 when a gateway did not answer.
+     */
+    double metricSum(String name) {
+        double sum = 0;
+        for (Child g : gateways) {
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(
+                                URI.create("http://" + HOST + ":" + g.port() + "/metrics"))
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+                for (String line : r.body().split("\n")) {
+                    if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
+                        sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                return -1;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return -1;
+            }
+        }
+        return sum;
+    }
+
+    Path logDir() {
+        return logDir;
+    }
+
+    private void startRedis(Path binary) throws BenchmarkException {
+        Path log = logDir.resolve("redis.log");
+        String taken = "";
+        for (int attempt = 1; attempt <= REDIS_PORT_ATTEMPTS; attempt++) {
+            int port = freePort();
+            Process p = launch(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", HOST,
+                    "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", redisDir.toString()),
+                    Map.of(), log);
+            Child child = new Child("redis", p, log, port);
+            synchronized (this) {
+                children.add(child);
+            }
+            long deadline = System.nanoTime() + REDIS_START_TIMEOUT.toNanos();
+            while (System.nanoTime() < deadline) {
+                if (!p.isAlive()) {
+                    break;
+                }
+                if (answersPing(port)) {
+                    redis = child;
+                    return;
+                }
+                sleep(POLL);
+            }
+            stop(child);
+            synchronized (this) {
+                children.remove(child);
+            }
+            String output = tail(log);
+            if (!output.contains("Address already in use")) {
+                throw new BenchmarkException("redis-server on " + HOST + ":" + port + " did not answer PING within "
+                        + REDIS_START_TIMEOUT.toSeconds() + " s; " + log + " ends with:\n" + output);
+            }
+            taken += (taken.isEmpty() ? "" : ", ") + port;
+        }
+        throw new BenchmarkException("redis-server could not bind a free port: another process took " + taken);
+    }
+
+    private void startGateways(Path jar) throws BenchmarkException {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        // Every client is a guest; the secret is set, random, so that the gateways run as configured in production.
+        byte[] secret = new byte[32];
+        new SecureRandom().nextBytes(secret);
+        List<Process> started = new ArrayList<>();
+        for (int i = 1; i <= GATEWAYS; i++) {
+            Map<String, String> env = new LinkedHashMap<>();
+            env.put("PORT", "0");
+            env.put("SWITCHBOARD_HOST", HOST);
+            env.put("SWITCHBOARD_NODE_ID", "bench-" + i);
+            env.put("REDIS_URL", "redis://" + HOST + ":" + redis.port());
+            env.put("SWITCHBOARD_RATE", "100000");
+            env.put("SWITCHBOARD_BURST", "100000");
+            env.put("SWITCHBOARD_JWT_SECRET", HexFormat.of().formatHex(secret));
+            Path log = logDir.resolve("bench-" + i + ".log");
+            Process p = launch(List.of(java, "-jar", jar.toString()), env, log);
+            started.add(p);
+            synchronized (this) {
+                children.add(new Child("bench-" + i, p, log, -1));
+            }
+        }
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        for (int i = 1; i <= GATEWAYS; i++) {
+            Path log = logDir.resolve("bench-" + i + ".log");
+            Process p = started.get(i - 1);
+            int port = awaitPort("bench-" + i, p, log, deadline);
+            Child gateway = new Child("bench-" + i, p, log, port);
+            synchronized (this) {
+                children.replaceAll(c -> c.process() == p ? gateway : c);
+            }
+            gateways.add(gateway);
+        }
+        for (Child g : gateways) {
+            awaitUp(g, deadline);
+        }
+    }
+
+    private static int awaitPort(String name, Process p, Path log, long deadline) throws BenchmarkException {
+        while (System.nanoTime() < deadline) {
+            try {
+                Matcher m = LISTENING.matcher(Files.exists(log) ? Files.readString(log) : "");
+                if (m.find()) {
+                    return Integer.parseInt(m.group(1));
+                }
+            } catch (IOException e) {
+                // the log is being written; read it again
+            }
+            if (!p.isAlive()) {
+                throw new BenchmarkException("gateway " + name + " exited with code " + p.exitValue()
+                        + " before listening; " + log + " ends with:\n" + tail(log));
+            }
+            sleep(POLL);
+        }
+        throw new BenchmarkException("gateway " + name + " did not log \"listening on http://...\" within "
+                + START_TIMEOUT.toSeconds() + " s; " + log + " ends with:\n" + tail(log));
+    }
+
+    private void awaitUp(Child g, long deadline) throws BenchmarkException {
+        URI health = URI.create("http://" + HOST + ":" + g.port() + "/health");
+        String last = "no answer";
+        while (System.nanoTime() < deadline) {
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(health).timeout(Duration.ofSeconds(2))
+                        .build(), HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200 && r.body().contains("\"status\":\"UP\"")) {
+                    return;
+                }
+                last = r.statusCode() + " " + r.body();
+            } catch (IOException e) {
+                last = e.toString();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new BenchmarkException("interrupted while waiting for " + health);
+            }
+            if (!g.process().isAlive()) {
+                break;
+            }
+            sleep(POLL);
+        }
+        throw new BenchmarkException("gateway " + g.name() + " did not report \"status\":\"UP\" at " + health
+                + " (last answer: " + last + "); see " + g.log());
+    }
+
+    private static Process launch(List<String> command, Map<String, String> env, Path log) throws BenchmarkException {
+        ProcessBuilder pb = new ProcessBuilder(command)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));
+        // Settings of the environment the benchmark runs in must not leak into the gateways it measures.
+        pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
+                || k.equals("REDIS_URL") || k.startsWith("MONGO"));
+        pb.environment().putAll(env);
+        try {
+            return pb.start();
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot run " + command.get(0) + ": " + e.getMessage());
+        }
+    }
+
+    private static boolean answersPing(int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(HOST, port), 500);
+            socket.setSoTimeout(500);
+            OutputStream out = socket.getOutputStream();
+            out.write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            InputStream in = new BufferedInputStream(socket.getInputStream());
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            for (int b; (b = in.read()) != -1 && b != '\r'; ) {
+                line.write(b);
+            }
+            return line.toString(StandardCharsets.US_ASCII).equals("+PONG");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static int freePort() throws BenchmarkException {
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot find a free port on " + HOST + ": " + e.getMessage());
+        }
+    }
+
+    static Optional<Path> onPath(String name) {
+        String path = System.getenv("PATH");
+        if (path == null) {
+            return Optional.empty();
+        }
+        for (String entry : path.split(File.pathSeparator)) {
+            Path candidate = Path.of(entry.isEmpty() ? "." : entry, name);
+            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
+                return Optional.of(candidate);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The last lines of a log, for error messages. */
+    static String tail(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return "  " + String.join("\n  ", lines.subList(Math.max(0, lines.size() - 15), lines.size()));
+        } catch (IOException e) {
+            return "  (cannot read " + log + ": " + e.getMessage() + ")";
+        }
+    }
+
+    private static void sleep(Duration d) throws BenchmarkException {
+        try {
+            Thread.sleep(d.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BenchmarkException("interrupted while starting the cluster");
+        }
+    }
+
+    /** Stops the gateways (SIGTERM, then kill after {@link #STOP_TIMEOUT}), then Redis; idempotent. */
+    @Override
+    public void close() {
+        List<Child> toStop;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            toStop = new ArrayList<>(children);
+        }
+        // Gateways first (they would log Redis errors otherwise), all at once, then Redis.
+        toStop.stream().filter(c -> !c.name().equals("redis")).forEach(c -> c.process().destroy());
+        toStop.stream().filter(c -> !c.name().equals("redis")).forEach(LocalCluster::stop);
+        toStop.stream().filter(c -> c.name().equals("redis")).forEach(LocalCluster::stop);
+        deleteRecursively(redisDir);
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException e) {
+            // already shutting down: this is the hook
+        }
+    }
+
+    private static void stop(Child c) {
+        Process p = c.process();
+        p.destroy();
+        try {
+            if (!p.waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly().waitFor(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        try (var paths = Files.walk(dir)) {
+            paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a temporary directory left behind is harmless
+        }
+    }
+}

@@ -1,0 +1,433 @@
+package io.switchboard.loadtest;
+
+import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.protocol.client.SwitchboardClientOptions;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+import org.HdrHistogram.Histogram;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+
+/**
+ * The random-connect benchmark: starts one {@code redis-server} and two gateways from the packaged jar on
+ * loopback ({@link LocalCluster}), connects {@code --users} guest clients over WebSocket (half on each gateway,
+ * so most matches cross instances through Redis), lets each loop through join, match, signal and leave
+ * ({@link MatchUser}) for {@code --seconds}, and reports matches per second, time to match (from the join's ack
+ * to its {@code match.found}) and errors, on the console and as JSON in {@code --out}.
+ *
+ * <p>Run it with {@code mvn -B -q -pl loadtest exec:java -Dexec.args="--quick"} after
+ * {@code mvn -B -q -DskipTests install}. Exit status: 0 when it measured matches without errors beyond
+ * {@code --max-errors}, 1 when the run failed, 2 for a bad command line.
+ */
+public final class MatchBenchmark {
+    public static final String CLIENT = "switchboard-java SwitchboardClient on reactor-netty, same machine";
+    /** Handshakes in flight at once while connecting the users. */
+    public static final int CONNECT_CONCURRENCY = 32;
+    /** Time for one client's TCP and WebSocket handshakes and its {@code welcome}. */
+    public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(20);
+    /** After the measured time, how long users in the middle of a step may finish it before connections close. */
+    public static final Duration DRAIN = Duration.ofSeconds(5);
+    /** How often the main thread checks for users without progress. */
+    public static final Duration CHECK_PERIOD = Duration.ofMillis(500);
+    /** How often progress is printed during the run. */
+    public static final Duration REPORT_PERIOD = Duration.ofSeconds(5);
+
+    /** Cores used by other processes during the measurement above which the summary says so. */
+    public static final double OTHER_CPU_NOTE = 0.1;
+
+    private static final String PREFIX = "match-benchmark: ";
+
+    private MatchBenchmark() {
+    }
+
+    public static void main(String[] args) {
+        // Always exit explicitly: under exec:java the Maven JVM would otherwise outlive a failed run's threads.
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        MatchBenchmarkOptions options;
+        try {
+            options = MatchBenchmarkOptions.parse(args, Path.of("").toAbsolutePath());
+        } catch (MatchBenchmarkOptions.BadArgumentsException e) {
+            if (e.problems().isEmpty()) {
+                out.print(MatchBenchmarkOptions.USAGE);
+                return 0;
+            }
+            e.problems().forEach(p -> err.println(PREFIX + p));
+            err.print(MatchBenchmarkOptions.USAGE);
+            return 2;
+        }
+        try {
+            Map<String, Object> result = measure(options, out);
+            write(options.out(), result);
+            printSummary(result, options, out);
+            return verdict(result, options, err);
+        } catch (BenchmarkException e) {
+            err.println(PREFIX + "failed: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static Map<String, Object> measure(MatchBenchmarkOptions options, PrintStream out)
+            throws BenchmarkException {
+        Path logDir = options.repo().resolve("loadtest/target/match-benchmark-logs");
+        out.println(PREFIX + "starting redis-server and " + LocalCluster.GATEWAYS + " gateways (logs in " + logDir
+                + ")");
+        try (LocalCluster cluster = LocalCluster.start(options.repo(), logDir)) {
+            MatchStats stats = new MatchStats();
+            AtomicBoolean running = new AtomicBoolean(true);
+            List<MatchUser> users = connect(cluster.webSocketUris(), options, stats, running, out);
+            try {
+                return loop(cluster, users, options, stats, running, out);
+            } finally {
+                users.forEach(MatchUser::stop);
+                Flux.fromIterable(users)
+                        .flatMap(u -> u.client().close(1000, "benchmark over").timeout(Duration.ofSeconds(5))
+                                .onErrorResume(e -> Mono.empty()), 64)
+                        .blockLast(Duration.ofSeconds(60));
+            }
+        }
+    }
+
+    private static List<MatchUser> connect(List<URI> uris, MatchBenchmarkOptions options, MatchStats stats,
+                                           AtomicBoolean running, PrintStream out) throws BenchmarkException {
+        List<MatchUser> users = Collections.synchronizedList(new ArrayList<>());
+        AtomicInteger failures = new AtomicInteger();
+        AtomicReference<String> firstFailure = new AtomicReference<>();
+        long start = System.nanoTime();
+        Flux.range(0, options.users())
+                .flatMap(i -> {
+                    URI uri = uris.get(i % uris.size());
+                    SwitchboardClientOptions client = new SwitchboardClientOptions(uri, null,
+                            "switchboard-match-benchmark", true, true, CONNECT_TIMEOUT,
+                            SwitchboardClientOptions.DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
+                    return SwitchboardClient.connect(client)
+                            .doOnNext(c -> users.add(new MatchUser(c, options, stats, running::get)))
+                            .onErrorResume(e -> {
+                                failures.incrementAndGet();
+                                firstFailure.compareAndSet(null, uri + ": " + e);
+                                return Mono.empty();
+                            });
+                }, CONNECT_CONCURRENCY)
+                .blockLast(CONNECT_TIMEOUT.multipliedBy(1 + options.users() / CONNECT_CONCURRENCY));
+        if (failures.get() > 0) {
+            users.forEach(u -> u.client().close());
+            throw new BenchmarkException(failures.get() + " of " + options.users()
+                    + " clients could not connect; the first: " + firstFailure.get());
+        }
+        Map<String, Long> perNode = users.stream().collect(Collectors.groupingBy(
+                u -> u.client().welcome().node(), TreeMap::new, Collectors.counting()));
+        out.println(PREFIX + "connected " + users.size() + " guests " + perNode + " in "
+                + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms");
+        return List.copyOf(users);
+    }
+
+    private static Map<String, Object> loop(LocalCluster cluster, List<MatchUser> users, MatchBenchmarkOptions options,
+                                            MatchStats stats, AtomicBoolean running, PrintStream out)
+            throws BenchmarkException {
+        long begin = System.nanoTime();
+        long windowStart = begin + options.warmup().toNanos();
+        long windowEnd = windowStart + options.duration().toNanos();
+        stats.window(windowStart, windowEnd);
+        out.println(PREFIX + "looping for " + options.warmup().toSeconds() + " s of warm-up, then "
+                + options.duration().toSeconds() + " s measured");
+        users.forEach(MatchUser::start);
+        runUntil(windowStart, users, stats, null, out);
+        Map<String, Duration> cpuBefore = cpu(cluster);
+        long[] machineBefore = machineTicks();
+        runUntil(windowEnd, users, stats, windowStart, out);
+        Map<String, Duration> cpuAfter = cpu(cluster);
+        long[] machineAfter = machineTicks();
+        running.set(false);
+        long drainEnd = System.nanoTime() + DRAIN.toNanos();
+        while (System.nanoTime() - drainEnd < 0 && !users.stream().allMatch(MatchUser::settled)) {
+            sleep(Duration.ofMillis(50));
+        }
+        String dead = cluster.deadProcess();
+        double gatewayMatches = cluster.metricSum("switchboard_match_made_total");
+
+        double seconds = options.duration().toNanos() / 1e9;
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("benchmark", "random-connect matchmaking");
+        r.put("startedAt", Instant.now().minusNanos(System.nanoTime() - begin).truncatedTo(ChronoUnit.SECONDS)
+                .toString());
+        r.put("machine", machine());
+        r.put("setup", "redis-server (no persistence) and " + LocalCluster.GATEWAYS
+                + " gateway JVMs (java -jar, cluster mode) on loopback, same machine as the clients");
+        r.put("users", options.users());
+        r.put("seconds", options.duration().toSeconds());
+        r.put("warmupSeconds", options.warmup().toSeconds());
+        r.put("mode", options.mode().name().toLowerCase());
+        r.put("signal", options.signal());
+        r.put("interests", options.interests());
+        r.put("matches", stats.matches());
+        r.put("matchesPerSecond", round(stats.matches() / seconds, 1));
+        r.put("joins", stats.joins());
+        r.put("signals", stats.signals());
+        r.put("timeToMatchMs", percentiles(stats.timeToMatchMicros()));
+        r.put("foundBeforeAck", stats.foundBeforeAckCount());
+        r.put("joinAckMs", percentiles(stats.joinAckMicros()));
+        r.put("errors", stats.errors());
+        r.put("errorsByKind", stats.errorsByKind());
+        // Not errors of the run (the loop copes), but what a client of the gateway must be ready for.
+        r.put("protocolAnomalies", Map.of("matchSignalBeforeMatchFound", stats.signalBeforeFoundCount()));
+        r.put("gatewayMatchesMadeWholeRun", gatewayMatches < 0 ? null : (long) gatewayMatches);
+        Map<String, Object> cores = new LinkedHashMap<>();
+        double ours = 0;
+        for (Map.Entry<String, Duration> e : cpuAfter.entrySet()) {
+            double used = (e.getValue().toNanos() - cpuBefore.getOrDefault(e.getKey(), Duration.ZERO).toNanos())
+                    / 1e9 / seconds;
+            ours += used;
+            cores.put(e.getKey(), round(used, 2));
+        }
+        if (machineBefore != null && machineAfter != null && machineAfter[1] > machineBefore[1]) {
+            // The machine may be shared (a build, other tests): what others used is part of the figures' context.
+            double busy = (double) (machineAfter[0] - machineBefore[0]) / (machineAfter[1] - machineBefore[1])
+                    * Runtime.getRuntime().availableProcessors();
+            cores.put("otherProcesses", round(Math.max(0, busy - ours), 2));
+            cores.put("machineBusy", round(busy, 2));
+        }
+        r.put("cpuCoresUsed", cores);
+        r.put("deadProcess", dead);
+        r.put("client", CLIENT);
+        return r;
+    }
+
+    /** Sleeps until {@code until}, checking progress, and prints counts every {@link #REPORT_PERIOD}. */
+    private static void runUntil(long until, List<MatchUser> users, MatchStats stats, Long windowStart,
+                                 PrintStream out) throws BenchmarkException {
+        long nextReport = System.nanoTime() + REPORT_PERIOD.toNanos();
+        long now;
+        while ((now = System.nanoTime()) - until < 0) {
+            sleep(Duration.ofNanos(Math.min(CHECK_PERIOD.toNanos(), until - now)));
+            now = System.nanoTime();
+            for (MatchUser u : users) {
+                u.checkProgress(now);
+            }
+            if (windowStart != null && now - nextReport >= 0 && until - now > CHECK_PERIOD.toNanos()) {
+                nextReport += REPORT_PERIOD.toNanos();
+                out.printf("%s  %2d s: %d matches, %d errors%n", PREFIX,
+                        TimeUnit.NANOSECONDS.toSeconds(now - windowStart), stats.matches(), stats.errors());
+            }
+        }
+    }
+
+    /** CPU time used so far by this JVM (the clients) and by each process of the cluster. */
+    private static Map<String, Duration> cpu(LocalCluster cluster) {
+        Map<String, Duration> cpu = new LinkedHashMap<>();
+        cpu.put("client", ProcessHandle.current().info().totalCpuDuration().orElse(Duration.ZERO));
+        cpu.putAll(cluster.cpu());
+        return cpu;
+    }
+
+    /** Busy and total CPU time of the whole machine from /proc/stat, in ticks; null where there is none. */
+    private static long[] machineTicks() {
+        try {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < Math.min(f.length, 9); i++) {
+                total += Long.parseLong(f[i]);
+            }
+            long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+            return new long[] {total - idle, total};
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static Map<String, Object> machine() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        try {
+            Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .findFirst().ifPresent(l -> m.put("cpu", l.substring(l.indexOf(':') + 1).strip()));
+        } catch (IOException e) {
+            // not Linux: the model stays unknown
+        }
+        m.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
+        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                + System.getProperty("os.arch"));
+        m.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
+        return m;
+    }
+
+    private static Map<String, Object> percentiles(Histogram micros) {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("samples", micros.getTotalCount());
+        p.put("p50", ms(micros.getValueAtPercentile(50)));
+        p.put("p99", ms(micros.getValueAtPercentile(99)));
+        p.put("p999", ms(micros.getValueAtPercentile(99.9)));
+        p.put("max", ms(micros.getMaxValue()));
+        p.put("mean", round(micros.getMean() / 1000.0, 3));
+        return p;
+    }
+
+    private static double ms(long micros) {
+        return round(micros / 1000.0, 3);
+    }
+
+    private static double round(double value, int digits) {
+        if (Double.isNaN(value) || Double.isInfinite(value)) {
+            return 0;
+        }
+        return BigDecimal.valueOf(value).setScale(digits, RoundingMode.HALF_UP).doubleValue();
+    }
+
+    private static void write(Path file, Map<String, Object> result) throws BenchmarkException {
+        StringBuilder json = new StringBuilder();
+        json(result, json, "");
+        json.append('\n');
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            Files.writeString(file, json, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot write the result to " + file + ": " + e.getMessage());
+        }
+    }
+
+    /** Just enough JSON for the result: maps, lists, strings, numbers, booleans and null, indented. */
+    private static void json(Object value, StringBuilder out, String indent) {
+        if (value == null) {
+            out.append("null");
+        } else if (value instanceof Map<?, ?> map) {
+            if (map.isEmpty()) {
+                out.append("{}");
+                return;
+            }
+            out.append("{\n");
+            String inner = indent + "  ";
+            int i = 0;
+            for (Map.Entry<?, ?> e : map.entrySet()) {
+                out.append(inner);
+                string(String.valueOf(e.getKey()), out);
+                out.append(": ");
+                json(e.getValue(), out, inner);
+                out.append(++i < map.size() ? ",\n" : "\n");
+            }
+            out.append(indent).append('}');
+        } else if (value instanceof List<?> list) {
+            out.append('[');
+            for (int i = 0; i < list.size(); i++) {
+                json(list.get(i), out, indent);
+                if (i + 1 < list.size()) {
+                    out.append(", ");
+                }
+            }
+            out.append(']');
+        } else if (value instanceof Number || value instanceof Boolean) {
+            out.append(value);
+        } else {
+            string(value.toString(), out);
+        }
+    }
+
+    private static void string(String s, StringBuilder out) {
+        out.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> out.append("\\\"");
+                case '\\' -> out.append("\\\\");
+                case '\n' -> out.append("\\n");
+                case '\r' -> out.append("\\r");
+                case '\t' -> out.append("\\t");
+                default -> {
+                    if (c < 0x20) {
+                        out.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        out.append(c);
+                    }
+                }
+            }
+        }
+        out.append('"');
+    }
+
+    @SuppressWarnings("unchecked")
+    private static void printSummary(Map<String, Object> r, MatchBenchmarkOptions options, PrintStream out) {
+        Map<String, Object> machine = (Map<String, Object>) r.get("machine");
+        Map<String, Object> ttm = (Map<String, Object>) r.get("timeToMatchMs");
+        Map<String, Object> ack = (Map<String, Object>) r.get("joinAckMs");
+        out.println();
+        out.printf("Switchboard random-connect benchmark: %d users on %d gateways (one Redis), %d s measured after"
+                        + " %d s warm-up, mode %s, signal %s%n", options.users(), LocalCluster.GATEWAYS,
+                options.duration().toSeconds(), options.warmup().toSeconds(), r.get("mode"),
+                options.signal() ? "on" : "off");
+        out.printf("  machine        %s cores%s, %s%n", machine.get("cores"),
+                machine.containsKey("cpu") ? " (" + machine.get("cpu") + ")" : "", machine.get("jvm"));
+        out.printf("  matches        %s in %d s = %s/s (%s joins; gateways counted %s matches over the whole run)%n",
+                r.get("matches"), options.duration().toSeconds(), r.get("matchesPerSecond"), r.get("joins"),
+                r.get("gatewayMatchesMadeWholeRun"));
+        out.printf("  time to match  p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms  (%s samples, join ack to"
+                        + " match.found; %s found before the ack counted as 0)%n", ttm.get("p50"), ttm.get("p99"),
+                ttm.get("p999"), ttm.get("max"), ttm.get("samples"), r.get("foundBeforeAck"));
+        out.printf("  join ack       p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms%n", ack.get("p50"), ack.get("p99"),
+                ack.get("p999"), ack.get("max"));
+        out.printf("  errors         %s%s%n", r.get("errors"),
+                ((Map<?, ?>) r.get("errorsByKind")).isEmpty() ? "" : " " + r.get("errorsByKind"));
+        long early = (Long) ((Map<String, Object>) r.get("protocolAnomalies")).get("matchSignalBeforeMatchFound");
+        if (early > 0) {
+            out.printf("  anomaly        %d match.signal frame(s) reached a user before its own match.found of that"
+                    + " match (kept for it by this client; a client that drops them would stall)%n", early);
+        }
+        Map<String, Object> cpu = (Map<String, Object>) r.get("cpuCoresUsed");
+        out.printf("  CPU (cores)    %s of %s%n", cpu, machine.get("cores"));
+        if (cpu.get("otherProcesses") instanceof Double other && other >= OTHER_CPU_NOTE) {
+            out.printf("  note           other processes used %s cores during the measurement: the machine was"
+                    + " shared, so these figures are lower than it can do%n", other);
+        }
+        out.printf("  client         %s%n", CLIENT);
+        out.printf("  result         %s%n", options.out());
+    }
+
+    private static int verdict(Map<String, Object> r, MatchBenchmarkOptions options, PrintStream err) {
+        if (r.get("deadProcess") != null) {
+            err.println(PREFIX + "failed: " + r.get("deadProcess"));
+            return 1;
+        }
+        long matches = (Long) r.get("matches");
+        if (matches == 0) {
+            err.println(PREFIX + "failed: no match at all in " + options.duration().toSeconds() + " s ("
+                    + r.get("errors") + " errors " + r.get("errorsByKind") + "); see the logs in "
+                    + options.repo().resolve("loadtest/target/match-benchmark-logs"));
+            return 1;
+        }
+        long errors = (Long) r.get("errors");
+        if (errors > options.maxErrors()) {
+            err.println(PREFIX + "failed: " + errors + " errors, more than --max-errors " + options.maxErrors()
+                    + ": " + r.get("errorsByKind"));
+            return 1;
+        }
+        return 0;
+    }
+
+    private static void sleep(Duration d) throws BenchmarkException {
+        try {
+            Thread.sleep(Math.max(0, d.toMillis()), (int) (d.toNanos() % 1_000_000));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BenchmarkException("interrupted");
+        }
+    }
+}

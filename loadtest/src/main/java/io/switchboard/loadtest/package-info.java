@@ -1,0 +1,2 @@
+/** Load tests and benchmarks that drive running gateways over WebSocket, as real clients do. */
+package io.switchboard.loadtest;
