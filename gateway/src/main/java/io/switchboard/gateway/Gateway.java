@@ -25,6 +25,8 @@ import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.LocalSessionRegistry;
+import io.switchboard.gateway.session.Session;
+import io.switchboard.protocol.CloseCodes;
 import io.switchboard.gateway.session.SessionContext;
 import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.gateway.transport.EventLoops;
@@ -63,6 +65,7 @@ public final class Gateway implements AutoCloseable {
     private final MatchService matches;
     private final Scheduler housekeeping;
     private final DisposableServer server;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Gateway(GatewayConfig config) {
         this.config = config;
@@ -171,8 +174,37 @@ public final class Gateway implements AutoCloseable {
         return server.onDispose();
     }
 
+    /**
+     * Drains: from now on not ready and no new WebSocket connections; the open ones are closed with 1012 spread
+     * evenly over {@code window}, so that their reconnects do not arrive all at once; returns when all are
+     * closed (or after the window and the close grace). Their random-connect queue entries go, their matches
+     * and identities stay resumable on the other instances for the grace.
+     */
+    public void drain(Duration window) {
+        health.startDraining();
+        List<Session> open = new java.util.ArrayList<>(registry.sessions());
+        int n = open.size();
+        log.info("Draining {} connections over {} ms", n, window.toMillis());
+        java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(n);
+        for (int i = 0; i < n; i++) {
+            Session s = open.get(i);
+            s.onClose(closed::countDown);
+            long at = n == 1 ? 0 : window.toMillis() * i / n;
+            housekeeping.schedule(() -> s.close(CloseCodes.SERVICE_RESTART, "service restart"), at,
+                    TimeUnit.MILLISECONDS);
+        }
+        try {
+            closed.await(window.toMillis() + Session.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
         matches.close();

@@ -44,7 +44,14 @@ public final class Switchboard {
             System.exit(1);
             return;
         }
+        // SIGTERM drains and exits 0; any other shutdown (SIGINT, System.exit) just closes
         Runtime.getRuntime().addShutdownHook(new Thread(gateway::close, "switchboard-shutdown"));
+        Gateway running = gateway;
+        sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> new Thread(() -> {
+            log.info("SIGTERM: draining over {} ms", config.drainMs());
+            running.drain(java.time.Duration.ofMillis(config.drainMs()));
+            System.exit(0);
+        }, "switchboard-drain").start());
         log.info("Switchboard node {} listening on http://{}:{} (WebSocket at /ws)", config.nodeId(), config.host(),
                 gateway.port());
         gateway.onDispose().block();

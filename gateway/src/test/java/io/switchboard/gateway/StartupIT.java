@@ -53,11 +53,12 @@ class StartupIT {
     }
 
     @Test
-    @DisplayName("good settings: it serves health, metrics and WebSocket clients, and masks secrets in its log")
+    @DisplayName("good settings: it serves health, metrics and WebSocket clients, masks secrets in its log, and"
+            + " drains and exits 0 on SIGTERM")
     void startsAndServes() throws Exception {
         Process p = start(Map.of("PORT", "0", "SWITCHBOARD_HOST", "127.0.0.1", "SWITCHBOARD_NODE_ID", "gw-it",
                 "SWITCHBOARD_API_KEY", "it-api-key-0123456789", "SWITCHBOARD_JWT_SECRET",
-                "it-secret-it-secret-it-secret-it-secret"));
+                "it-secret-it-secret-it-secret-it-secret", "SWITCHBOARD_DRAIN_MS", "500"));
         List<String> lines = new ArrayList<>();
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
@@ -92,9 +93,11 @@ class StartupIT {
                 assertThat(String.join("\n", lines)).contains("SWITCHBOARD_API_KEY=****")
                         .doesNotContain("it-api-key-0123456789").doesNotContain("it-secret-it-secret");
             }
-        } finally {
             p.destroy();
             assertThat(p.waitFor(T.toSeconds(), TimeUnit.SECONDS)).as("exits on SIGTERM").isTrue();
+            assertThat(p.exitValue()).as("a drain on SIGTERM ends with status 0").isZero();
+        } finally {
+            p.destroyForcibly();
         }
     }
 

@@ -75,6 +75,7 @@ public final class Session {
     private final String id;
     private final Runnable flushTask = this::flushNow;
     private final Map<String, Subscription> subscriptions = new HashMap<>();
+    private volatile Runnable onClose;
 
     private volatile String userId;
     private Identity identity;
@@ -708,7 +709,19 @@ public final class Session {
         }
     }
 
+    /** Runs {@code action} once the connection has closed (at once when it already has). */
+    public void onClose(Runnable action) {
+        onClose = action;
+        if (!channel.isOpen()) {
+            action.run();
+        }
+    }
+
     private void onClosed() {
+        Runnable action = onClose;
+        if (action != null) {
+            action.run();
+        }
         State was = state;
         state = State.CLOSED;
         cancelTimer();

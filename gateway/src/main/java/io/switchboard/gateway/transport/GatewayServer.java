@@ -79,6 +79,9 @@ public final class GatewayServer {
      * subprotocol is served too: offering one is optional (PROTOCOL.md section 1).
      */
     private Mono<Void> upgrade(HttpServerRequest req, HttpServerResponse res) {
+        if (health.draining()) {
+            return text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "draining: connect to another instance\n");
+        }
         String offered = req.requestHeaders().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL);
         boolean offersOurs = offered != null && Arrays.stream(offered.split(","))
                 .anyMatch(p -> p.trim().equals(SUBPROTOCOL));
