@@ -42,13 +42,10 @@ class ClusterIntegrationTests {
 
     private TestGateway instance(String node, Map<String, String> extra) {
         Map<String, String> env = new HashMap<>(extra);
-        env.put("REDIS_URL", redis.server().uri());
-        env.put("SWITCHBOARD_NODE_ID", node);
         env.putIfAbsent("SWITCHBOARD_RATE", "100000");
         env.putIfAbsent("SWITCHBOARD_BURST", "100000");
-        TestGateway gw = TestGateway.start(env);
+        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node, env);
         gateways.add(gw);
-        Await.until(node + " to reach Redis", T, () -> gw.get("/health").body().contains("\"status\":\"UP\""));
         return gw;
     }
 

@@ -1,9 +1,7 @@
 package io.switchboard.gateway.match;
 
 import io.switchboard.gateway.support.TestGateway;
-import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisExtension;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -20,13 +18,9 @@ class ClusterRandomConnectIntegrationTests extends RandomConnectIntegrationTests
         return List.of(a, b);
     }
 
-    private TestGateway instance(String node, Map<String, String> extra) {
-        Map<String, String> env = new HashMap<>(extra);
-        env.put("REDIS_URL", redis.server().uri());
-        env.put("SWITCHBOARD_NODE_ID", node);
-        TestGateway gw = TestGateway.start(env);
+    private TestGateway instance(String node, Map<String, String> env) {
+        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node, env);
         started.add(gw);
-        Await.until(node + " to reach Redis", T, () -> gw.get("/health").body().contains("\"status\":\"UP\""));
         return gw;
     }
 }

@@ -149,14 +149,9 @@ class RandomConnectConcurrencyIntegrationTests {
     }
 
     private TestGateway instance(String node) {
-        Map<String, String> env = new HashMap<>();
-        env.put("REDIS_URL", redis.server().uri());
-        env.put("SWITCHBOARD_NODE_ID", node);
-        env.put("SWITCHBOARD_INTEREST_WAIT_MS", "0");
-        env.put("SWITCHBOARD_RESUME_GRACE_MS", "1000");
-        TestGateway gw = TestGateway.start(env);
+        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node,
+                Map.of("SWITCHBOARD_INTEREST_WAIT_MS", "0", "SWITCHBOARD_RESUME_GRACE_MS", "1000"));
         gateways.add(gw);
-        Await.until(node + " to reach Redis", T, () -> gw.get("/health").body().contains("\"status\":\"UP\""));
         return gw;
     }
 

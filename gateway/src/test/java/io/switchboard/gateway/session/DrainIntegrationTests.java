@@ -12,7 +12,6 @@ import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,14 +41,9 @@ class DrainIntegrationTests {
     }
 
     private TestGateway instance(String node) {
-        Map<String, String> env = new HashMap<>();
-        env.put("REDIS_URL", redis.server().uri());
-        env.put("SWITCHBOARD_NODE_ID", node);
-        env.put("SWITCHBOARD_RATE", "100000");
-        env.put("SWITCHBOARD_BURST", "100000");
-        TestGateway gw = TestGateway.start(env);
+        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node,
+                Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
         gateways.add(gw);
-        Await.until(node + " to reach Redis", T, () -> gw.get("/health").body().contains("\"status\":\"UP\""));
         return gw;
     }
 

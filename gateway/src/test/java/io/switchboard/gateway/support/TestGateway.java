@@ -58,6 +58,22 @@ public final class TestGateway implements AutoCloseable {
         return new TestGateway(Gateway.start(GatewayConfig.fromEnvironment(all)));
     }
 
+    /** An instance in cluster mode on {@code redisUri} named {@code node}, returned once it has reached Redis. */
+    public static TestGateway startClustered(String redisUri, String node, Map<String, String> env) {
+        Map<String, String> all = new HashMap<>(env);
+        all.put("REDIS_URL", redisUri);
+        all.put("SWITCHBOARD_NODE_ID", node);
+        TestGateway gw = start(all);
+        try {
+            io.switchboard.testing.Await.until(node + " to reach Redis", TIMEOUT,
+                    () -> gw.get("/health").body().contains("\"status\":\"UP\""));
+        } catch (AssertionError e) {
+            gw.close();
+            throw e;
+        }
+        return gw;
+    }
+
     public Gateway gateway() {
         return gateway;
     }
