@@ -159,8 +159,11 @@ public final class MatchService implements AutoCloseable {
             // instances' clocks differ by a little: a wait can come out a few ms below zero
             timeToMatch.record(Math.max(0, p.initiatorWaitedMs()), TimeUnit.MILLISECONDS);
             timeToMatch.record(Math.max(0, p.otherWaitedMs()), TimeUnit.MILLISECONDS);
-            event(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true));
-            event(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false));
+            // the other's match.found is stored first: the initiator signals as soon as it learns of the match,
+            // and that signal must come after match.found in the other's inbox
+            publishEvent(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false))
+                    .then(publishEvent(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true)))
+                    .subscribe(v -> { }, e -> { });
         }
     }
 
@@ -182,10 +185,17 @@ public final class MatchService implements AutoCloseable {
     }
 
     private void event(String user, String type, String data) {
-        channels.publish(Channels.inboxOf(user), type, null, data).subscribe(p -> { }, e -> {
-            eventsLost.increment();
-            log.debug("Could not deliver {} to user {}: {}", type, user, e.toString());
-        });
+        publishEvent(user, type, data).subscribe(v -> { }, e -> { });
+    }
+
+    private Mono<Void> publishEvent(String user, String type, String data) {
+        return channels.publish(Channels.inboxOf(user), type, null, data)
+                .then()
+                .onErrorResume(e -> {
+                    eventsLost.increment();
+                    log.debug("Could not deliver {} to user {}: {}", type, user, e.toString());
+                    return Mono.empty();
+                });
     }
 
     @Override
