@@ -39,6 +39,13 @@ public final class MatchService implements AutoCloseable {
     public static final Duration SWEEP_PERIOD = Duration.ofSeconds(1);
     public static final String RECONNECTING = "reconnecting";
     public static final String BACK = "back";
+    /**
+     * A drop, a return or an expiry that does not reach the matchmaker, or an event that does not reach an
+     * inbox, would leave a match with a ghost: they are retried for about half a minute (Redis briefly slow or
+     * away). A retried event can arrive twice; one lost would never arrive.
+     */
+    private static final reactor.util.retry.Retry LIFECYCLE_RETRY = reactor.util.retry.Retry
+            .backoff(8, Duration.ofMillis(200)).maxBackoff(Duration.ofSeconds(5));
 
     private final Matchmaker matchmaker;
     private final ChannelService channels;
@@ -121,7 +128,7 @@ public final class MatchService implements AutoCloseable {
 
     /** A session of {@code user} said hello: a match kept through a drop goes on. */
     public void returned(String user, String session) {
-        matchmaker.returned(user, session, node).subscribe(o -> {
+        matchmaker.returned(user, session, node).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
             if (o.partner() != null) {
                 event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), BACK));
             }
@@ -130,10 +137,11 @@ public final class MatchService implements AutoCloseable {
 
     /** A session of {@code user} closed: leave the queue, or keep the match for the grace. */
     public void dropped(String user, String session) {
-        matchmaker.dropped(user, session).subscribe(o -> {
+        matchmaker.dropped(user, session).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
             if (o.partner() != null) {
                 event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), RECONNECTING));
-                scheduler.schedule(() -> matchmaker.expire(user, session).subscribe(this::apply,
+                scheduler.schedule(() -> matchmaker.expire(user, session).retryWhen(LIFECYCLE_RETRY).subscribe(
+                        this::apply,
                         e -> log.debug("Random-connect expiry of {} failed: {}", user, e.toString())),
                         graceMs, TimeUnit.MILLISECONDS);
             }
@@ -190,6 +198,7 @@ public final class MatchService implements AutoCloseable {
 
     private Mono<Void> publishEvent(String user, String type, String data) {
         return channels.publish(Channels.inboxOf(user), type, null, data)
+                .retryWhen(LIFECYCLE_RETRY)
                 .then()
                 .onErrorResume(e -> {
                     eventsLost.increment();
