@@ -173,8 +173,11 @@ public final class RedisBroker implements Broker {
     private void catchUp(String channel, Attached a) {
         a.catchingUp = true;
         StreamPosition from = new StreamPosition(a.last, a.epoch);
-        history.read(channel, from).subscribe(read -> finishCatchUp(channel, a, read), e -> {
-            log.debug("Catching up {} from Redis history failed: {}", channel, e.toString());
+        history.read(channel, from)
+                .retryWhen(reactor.util.retry.Retry.backoff(5, java.time.Duration.ofMillis(100)))
+                .subscribe(read -> finishCatchUp(channel, a, read), e -> {
+            log.warn("Catching up {} from Redis history failed, messages may be missing: {}", channel,
+                    e.toString());
             finishCatchUp(channel, a, null);
         });
     }
