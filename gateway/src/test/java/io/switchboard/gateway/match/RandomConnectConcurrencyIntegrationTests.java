@@ -44,7 +44,8 @@ class RandomConnectConcurrencyIntegrationTests {
 
     private final List<TestGateway> gateways = new ArrayList<>();
     private final List<String> violations = new CopyOnWriteArrayList<>();
-    private final Map<String, List<ServerFrame.MatchFound>> foundByMatch = new ConcurrentHashMap<>();
+    /** Every match.found, by match and by the user who received it (a retried event counts once). */
+    private final Map<String, Map<String, ServerFrame.MatchFound>> foundByMatch = new ConcurrentHashMap<>();
     private final Map<String, String> foundBy = new ConcurrentHashMap<>();
     /** Blocked pairs, with the match that was current when the block was sent (its late events are legitimate). */
     private final Map<String, String> blocked = new ConcurrentHashMap<>();
@@ -86,7 +87,7 @@ class RandomConnectConcurrencyIntegrationTests {
                 log.add("event " + f);
             }
             if (f instanceof ServerFrame.MatchFound m) {
-                foundByMatch.computeIfAbsent(m.match(), k -> new CopyOnWriteArrayList<>()).add(m);
+                foundByMatch.computeIfAbsent(m.match(), k -> new ConcurrentHashMap<>()).putIfAbsent(id, m);
                 foundBy.put(m.match() + "/" + m.partner(), id);
                 if (m.partner().equals(id)) {
                     violations.add(id + " was matched with itself in " + m.match());
@@ -323,7 +324,12 @@ class RandomConnectConcurrencyIntegrationTests {
         assertThat(violations).isEmpty();
         long matches = foundByMatch.size();
         assertThat(matches).as("matches made").isGreaterThan(500);
-        foundByMatch.forEach((match, found) -> {
+        // the last matches' events may still be on their way: both sides see each match, or one side left
+        Await.until("every match seen by both users, or by one whose partner left", Duration.ofSeconds(15),
+                () -> foundByMatch.values().stream().allMatch(byUser -> byUser.size() >= 2
+                        || byUser.values().stream().anyMatch(f -> users.get(f.partner()).status == Status.GONE)));
+        foundByMatch.forEach((match, byUser) -> {
+            List<ServerFrame.MatchFound> found = new ArrayList<>(byUser.values());
             assertThat(found).as("match.found of %s", match).hasSizeBetween(1, 2);
             if (found.size() == 2) {
                 ServerFrame.MatchFound x = found.get(0);
