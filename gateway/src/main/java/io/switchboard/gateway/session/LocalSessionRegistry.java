@@ -36,8 +36,13 @@ public final class LocalSessionRegistry implements SessionRegistry {
 
     @Override
     public void unregister(Session session, boolean resumable) {
-        if (byUser.remove(session.userId(), session) && resumable) {
-            dropped.put(session.userId(), new Dropped(session.id(), nanoTime.getAsLong() + graceNanos));
+        // the resumable record goes in before the live one goes out, so the user never looks gone in between
+        Dropped mark = resumable ? new Dropped(session.id(), nanoTime.getAsLong() + graceNanos) : null;
+        if (mark != null && byUser.get(session.userId()) == session) {
+            dropped.put(session.userId(), mark);
+        }
+        if (!byUser.remove(session.userId(), session) && mark != null) {
+            dropped.remove(session.userId(), mark);
         }
     }
 

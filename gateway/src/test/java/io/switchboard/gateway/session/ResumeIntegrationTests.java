@@ -121,6 +121,7 @@ class ResumeIntegrationTests {
         ServerFrame.Welcome first = a.welcome();
         SwitchboardClient sender = gw.get(0).connect();
         a.abort();
+        Await.until("the drop to be noticed", T, () -> gw.get(0).gateway().registry().local(first.user()) == null);
         Await.until("the grace to run out", T,
                 () -> Boolean.FALSE.equals(sender.send(first.user(), "1").block(T).delivered()));
         SwitchboardClient again = gw.get(1).open();
