@@ -152,9 +152,14 @@ class RedisFailureIntegrationTests {
                 assertThat(ms).isLessThan(1_000));
         assertThat(subscriber.isClosed()).isFalse();
         assertThat(publisher.isClosed()).isFalse();
-        List<ServerFrame.Ack> ackedBefore = List.copyOf(acked);
-        Await.until("every acknowledged message delivered on the other instance", T,
-                () -> received.stream().filter(m -> m.epoch().equals(epochBefore)).count() >= ackedBefore.size());
+        // Redis runs without persistence here: a message it acknowledged in the instant before it was killed
+        // may never reach the other instance, and dies with Redis's memory (the new epoch says so); everything
+        // acknowledged before that instant was delivered, in order
+        List<String> ackedBefore = acked.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
+        List<String> gotBefore = received.stream().filter(m -> m.epoch().equals(epochBefore))
+                .map(m -> m.epoch() + "/" + m.offset()).toList();
+        assertThat(ackedBefore.size() - gotBefore.size()).as("acknowledged but lost with Redis").isBetween(0, 3);
+        assertThat(gotBefore).containsExactlyElementsOf(ackedBefore.subList(0, gotBefore.size()));
 
         redis.restart();
         Await.until("UP on both after the restart", T, () -> status(a).equals("UP") && status(b).equals("UP"));
@@ -166,10 +171,12 @@ class RedisFailureIntegrationTests {
         assertThat(afterRestart).as("the epoch says history was lost").isNotEmpty();
         assertThat(afterRestart).extracting(ServerFrame.Ack::epoch).containsOnly(afterRestart.get(0).epoch());
         assertThat(afterRestart.get(0).offset()).as("Redis came back empty: offsets restart").isEqualTo(1L);
-        Await.until("every acknowledged message delivered, in both epochs", T,
-                () -> received.size() >= all.size());
-        List<String> got = received.stream().map(m -> m.epoch() + "/" + m.offset()).toList();
-        List<String> want = all.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
+        String newEpoch = afterRestart.get(0).epoch();
+        Await.until("every message acknowledged after the restart delivered", T,
+                () -> received.stream().filter(m -> m.epoch().equals(newEpoch)).count() >= afterRestart.size());
+        List<String> got = received.stream().filter(m -> m.epoch().equals(newEpoch))
+                .map(m -> m.epoch() + "/" + m.offset()).toList();
+        List<String> want = afterRestart.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
         assertThat(got.subList(0, want.size())).as("every acknowledged message, in order, once")
                 .containsExactlyElementsOf(want);
         assertThat(got.size() - want.size()).as("at most the publish in flight when the stream stopped")
