@@ -9,7 +9,6 @@ import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.ErrorCodes;
-import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardException;
@@ -61,11 +60,7 @@ class RedisFailureIntegrationTests {
     }
 
     private static JsonNode health(TestGateway gw) {
-        try {
-            return FrameCodec.mapper().readTree(gw.get("/health").body());
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        return gw.health();
     }
 
     private static String status(TestGateway gw) {

@@ -11,7 +11,6 @@ import io.switchboard.testing.redis.RedisCluster;
 import io.switchboard.testing.redis.RedisSentinel;
 import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.CloseCodes;
-import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
@@ -46,11 +45,7 @@ class RedisTopologiesIntegrationTests {
     }
 
     private static JsonNode health(TestGateway gw) {
-        try {
-            return FrameCodec.mapper().readTree(gw.get("/health").body());
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        return gw.health();
     }
 
     private static void awaitUp(TestGateway gw) {

@@ -66,7 +66,7 @@ public final class TestGateway implements AutoCloseable {
         TestGateway gw = start(all);
         try {
             io.switchboard.testing.Await.until(node + " to reach Redis", TIMEOUT,
-                    () -> gw.get("/health").body().contains("\"status\":\"UP\""));
+                    () -> gw.health().path("status").asText().equals("UP"));
         } catch (AssertionError e) {
             gw.close();
             throw e;
@@ -147,6 +147,15 @@ public final class TestGateway implements AutoCloseable {
 
     public HttpResponse<String> post(String path, String json) {
         return post(path, json, API_KEY);
+    }
+
+    /** The {@code GET /health} document. */
+    public com.fasterxml.jackson.databind.JsonNode health() {
+        try {
+            return io.switchboard.protocol.FrameCodec.mapper().readTree(get("/health").body());
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     public HttpResponse<String> get(String path) {
