@@ -30,6 +30,28 @@ public final class CloseCodes {
         };
     }
 
+    /** The meaning of a code, as the table of section 8 gives it; "unknown" for other codes. */
+    public static String meaning(int code) {
+        return switch (code) {
+            case NORMAL -> "normal closure";
+            case GOING_AWAY -> "going away";
+            case BINARY_FRAME -> "binary frame";
+            case ABNORMAL -> "abnormal (no close frame)";
+            case INVALID_UTF8 -> "invalid UTF-8";
+            case POLICY_VIOLATION -> "policy violation (abuse)";
+            case FRAME_TOO_BIG -> "frame too big";
+            case INTERNAL_ERROR -> "internal error";
+            case SERVICE_RESTART -> "service restart (drain)";
+            case PROTOCOL_ERROR -> "protocol error";
+            case UNAUTHORIZED -> "unauthorized";
+            case SESSION_REPLACED -> "session replaced";
+            case HEARTBEAT_TIMEOUT -> "heartbeat timeout";
+            case SLOW_CONSUMER -> "slow consumer";
+            case HELLO_TIMEOUT -> "hello timeout";
+            default -> "unknown";
+        };
+    }
+
     /** The codes the protocol defines; anything else is reported as "other" in metrics. */
     public static boolean isKnown(int code) {
         return switch (code) {

@@ -16,9 +16,9 @@ class CloseCodesUnitTests {
         "1000, normal closure,            false",
         "1001, going away,                true",
         "1003, binary frame,              false",
-        "1006, abnormal,                  true",
+        "1006, abnormal (no close frame), true",
         "1007, invalid UTF-8,             false",
-        "1008, policy violation,          false",
+        "1008, policy violation (abuse),  false",
         "1009, frame too big,             false",
         "1011, internal error,            true",
         "1012, service restart (drain),   true",
@@ -28,10 +28,11 @@ class CloseCodesUnitTests {
         "4003, heartbeat timeout,         true",
         "4004, slow consumer,             true",
         "4005, hello timeout,             true"})
-    @DisplayName("section 8: shouldReconnect follows the table; every table code is known")
+    @DisplayName("section 8: shouldReconnect follows the table; every table code is known, with its meaning")
     void table(int code, String meaning, boolean reconnect) {
         assertThat(CloseCodes.shouldReconnect(code)).as("%d %s", code, meaning).isEqualTo(reconnect);
         assertThat(CloseCodes.isKnown(code)).as("%d %s", code, meaning).isTrue();
+        assertThat(CloseCodes.meaning(code)).isEqualTo(meaning);
     }
 
     @Test
@@ -59,6 +60,7 @@ class CloseCodesUnitTests {
     @DisplayName("section 8: codes outside the table are not known")
     void unknown(int code) {
         assertThat(CloseCodes.isKnown(code)).isFalse();
+        assertThat(CloseCodes.meaning(code)).isEqualTo("unknown");
     }
 
     @Test

@@ -30,7 +30,8 @@ import reactor.netty.http.websocket.WebsocketOutbound;
 /**
  * One connection to a Switchboard gateway: the {@code hello} handshake, requests correlated with their
  * {@code ack} or {@code error} by id, a stream of everything else the server sends, and automatic answers to
- * the server's {@code ping}. Reconnecting is not this class's business yet: a closed client stays closed.
+ * the server's {@code ping}. A closed client stays closed: {@link ReconnectingClient} builds the
+ * reconnecting client of PROTOCOL.md section 8 on top of it.
  *
  * <p>{@link #events()} may be subscribed once; frames that arrive before are kept until then.
  */

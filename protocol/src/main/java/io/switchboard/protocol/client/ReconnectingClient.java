@@ -1,0 +1,514 @@
+package io.switchboard.protocol.client;
+
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.CloseCodes;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.StreamPosition;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeoutException;
+import java.util.function.LongFunction;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.publisher.Sinks;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The reference client of PROTOCOL.md section 8: one logical connection that outlives the WebSocket under it.
+ * When a connection ends with a code the table allows, it reconnects with full-jitter backoff
+ * ({@link ReconnectPolicy}), says {@code hello} with the last {@code resume} token and inbox position, subscribes
+ * every channel again with {@code since}, and reports each step as a {@link ConnectionEvent}. The messages the
+ * application sees ({@link #frames()}) come in order and at most once across connections: a channel message or
+ * inbox event at or before the position already seen is dropped.
+ *
+ * <p>Requests made while no connection is up wait for the next one; requests in flight when a connection
+ * drops fail with {@code disconnected} (they may or may not have taken effect); after {@link #close()} or when
+ * the client gave up, they fail with {@code closed}.
+ *
+ * <p>{@link #events()} and {@link #frames()} may each be subscribed once; what comes before is kept until then.
+ */
+public final class ReconnectingClient implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ReconnectingClient.class);
+
+    /** Where the client is. */
+    public enum State { IDLE, CONNECTING, CONNECTED, RECONNECTING, CLOSED, GAVE_UP }
+
+    private final SwitchboardClientOptions options;
+    private final ReconnectPolicy policy;
+    private final RandomGenerator random;
+    private final Sinks.Many<ConnectionEvent> events = Sinks.many().unicast().onBackpressureBuffer();
+    private final Sinks.Many<ServerFrame> frames = Sinks.many().unicast().onBackpressureBuffer();
+    private final Sinks.One<ServerFrame.Welcome> firstWelcome = Sinks.one();
+    private final Set<String> channels = ConcurrentHashMap.newKeySet();
+    private final Map<String, StreamPosition> positions = new ConcurrentHashMap<>();
+    private final Object lock = new Object();
+
+    // Guarded by lock.
+    private State state = State.IDLE;
+    private SwitchboardClient current;
+    private boolean currentWelcomed;
+    private Sinks.One<SwitchboardClient> ready = Sinks.one();
+    private boolean readyEmitted;
+    private int failures;
+    private long upSinceNanos;
+    private Disposable pendingAttempt;
+    private ServerFrame.Welcome lastWelcome;
+    private volatile StreamPosition inboxPosition;
+
+    private ReconnectingClient(SwitchboardClientOptions options, ReconnectPolicy policy, RandomGenerator random) {
+        this.options = options;
+        this.policy = policy;
+        this.random = random;
+    }
+
+    public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy) {
+        return new ReconnectingClient(options, policy, RandomGenerator.getDefault());
+    }
+
+    /** With the random numbers of the backoff from {@code random}: for tests that need them repeatable. */
+    public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy,
+                                            RandomGenerator random) {
+        return new ReconnectingClient(options, policy, random);
+    }
+
+    /** Starts connecting (once); emits the first {@code welcome}, or fails if the client gives up or is closed. */
+    public Mono<ServerFrame.Welcome> connect() {
+        boolean start;
+        synchronized (lock) {
+            start = state == State.IDLE;
+            if (start) {
+                state = State.CONNECTING;
+            }
+        }
+        if (start) {
+            attempt(0);
+        }
+        return firstWelcome.asMono();
+    }
+
+    /** Every change of the connection, in order; completes after {@link ConnectionEvent.GaveUp} or Closed. */
+    public Flux<ConnectionEvent> events() {
+        return events.asFlux();
+    }
+
+    /**
+     * Everything the server sends that is not a reply, a {@code welcome} or a {@code ping}: channel messages,
+     * inbox events, errors without an id, {@code match.partner}. In order, without duplicates across reconnects.
+     */
+    public Flux<ServerFrame> frames() {
+        return frames.asFlux();
+    }
+
+    public State state() {
+        synchronized (lock) {
+            return state;
+        }
+    }
+
+    /** The last {@code welcome}, or null before the first. */
+    public ServerFrame.Welcome welcome() {
+        synchronized (lock) {
+            return lastWelcome;
+        }
+    }
+
+    /** The last message position seen on {@code channel}, or null. */
+    public StreamPosition position(String channel) {
+        return positions.get(channel);
+    }
+
+    /** The last inbox position seen, or null. */
+    public StreamPosition inboxPosition() {
+        return inboxPosition;
+    }
+
+    /** The connection under this client now, or null between connections: for tests that need to reach it. */
+    public SwitchboardClient connection() {
+        synchronized (lock) {
+            return current;
+        }
+    }
+
+    /**
+     * Subscribes {@code channel} now, or as soon as a connection is up, and again on every reconnect with
+     * {@code since}; emits the ack of this subscription.
+     */
+    public Mono<ServerFrame.Ack> subscribe(String channel) {
+        return Mono.defer(() -> {
+            channels.add(channel);
+            return ready().flatMap(c -> subscribeOn(c, channel));
+        });
+    }
+
+    /** Forgets {@code channel}; unsubscribes it on the server when a connection is up. */
+    public Mono<Void> unsubscribe(String channel) {
+        return Mono.defer(() -> {
+            channels.remove(channel);
+            positions.remove(channel);
+            SwitchboardClient c = liveConnection();
+            return c == null ? Mono.empty() : c.unsubscribe(channel).onErrorMap(this::disconnected).then();
+        });
+    }
+
+    public Mono<ServerFrame.Ack> publish(String channel, String dataJson) {
+        return request(id -> new ClientFrame.Publish(id, channel, dataJson));
+    }
+
+    public Mono<ServerFrame.Ack> send(String userId, String dataJson) {
+        return request(id -> new ClientFrame.Send(id, userId, dataJson));
+    }
+
+    /** Sends the frame made for the next request id once a connection is up; emits its ack. */
+    public Mono<ServerFrame.Ack> request(LongFunction<ClientFrame> frameForId) {
+        return ready().flatMap(c -> c.request(frameForId).onErrorMap(this::disconnected));
+    }
+
+    private Mono<SwitchboardClient> ready() {
+        return Mono.defer(() -> {
+            synchronized (lock) {
+                return ready.asMono();
+            }
+        });
+    }
+
+    private SwitchboardClient liveConnection() {
+        synchronized (lock) {
+            return state == State.CONNECTED ? current : null;
+        }
+    }
+
+    private Throwable disconnected(Throwable e) {
+        if (e instanceof SwitchboardException se && "closed".equals(se.code())) {
+            synchronized (lock) {
+                if (state != State.CLOSED && state != State.GAVE_UP) {
+                    return new SwitchboardException("disconnected", "the connection dropped before the reply; "
+                            + "the request may or may not have taken effect", null);
+                }
+            }
+        }
+        return e;
+    }
+
+    // ---------------------------------------------------------------- connecting
+
+    private void attempt(int attempt) {
+        synchronized (lock) {
+            if (isTerminal()) {
+                return;
+            }
+            pendingAttempt = null;
+        }
+        emit(new ConnectionEvent.Connecting(attempt));
+        ClientFrame.Hello hello;
+        synchronized (lock) {
+            hello = new ClientFrame.Hello(1, options.token(), lastWelcome == null ? null : lastWelcome.resume(),
+                    lastWelcome == null ? null : inboxPosition, options.clientName());
+        }
+        SwitchboardClient.open(options).subscribe(c -> opened(c, hello),
+                e -> ended(null, new CloseStatus(CloseCodes.ABNORMAL, "could not connect: " + describe(e), true)));
+    }
+
+    private void opened(SwitchboardClient c, ClientFrame.Hello hello) {
+        synchronized (lock) {
+            if (isTerminal()) {
+                c.abort();
+                return;
+            }
+            current = c;
+            currentWelcomed = false;
+        }
+        c.events().subscribe(f -> onFrame(c, f));
+        c.closed().subscribe(s -> ended(c, s));
+        c.hello(hello)
+                .flatMap(w -> {
+                    Boolean reconnect = welcomed(c, w);
+                    return reconnect == null ? Mono.empty() : resubscribe(c, w, reconnect);
+                })
+                .subscribe(null, e -> {
+                    if (e instanceof TimeoutException) {
+                        c.abort();
+                    }
+                    // Otherwise the server refused the hello or the connection ended: its close tells why.
+                });
+    }
+
+    /** Takes the welcome of connection {@code c}; whether it is a reconnect, or null when {@code c} is stale. */
+    private Boolean welcomed(SwitchboardClient c, ServerFrame.Welcome w) {
+        boolean reconnect;
+        synchronized (lock) {
+            if (c != current || isTerminal()) {
+                return null;
+            }
+            reconnect = lastWelcome != null;
+            lastWelcome = w;
+            currentWelcomed = true;
+            upSinceNanos = System.nanoTime();
+            // A recovered welcome is followed by the inbox events after our position: keep it to place them.
+            if ((!w.recovered() || inboxPosition == null) && w.inbox() != null) {
+                inboxPosition = w.inbox();
+            }
+        }
+        emit(new ConnectionEvent.Connected(w, reconnect));
+        firstWelcome.tryEmitValue(w);
+        return reconnect;
+    }
+
+    /** Subscribes every channel again, with {@code since} where a position is known; then the client is ready. */
+    private Mono<Void> resubscribe(SwitchboardClient c, ServerFrame.Welcome w, boolean reconnect) {
+        List<String> lost = new ArrayList<>();
+        return Flux.fromIterable(List.copyOf(channels))
+                .flatMap(channel -> {
+                    StreamPosition since = positions.get(channel);
+                    return subscribeOn(c, channel)
+                            .doOnNext(ack -> {
+                                if (since != null && !Boolean.TRUE.equals(ack.recovered())) {
+                                    synchronized (lost) {
+                                        lost.add(channel);
+                                    }
+                                }
+                            })
+                            .onErrorResume(e -> !(e instanceof SwitchboardException se) || "closed".equals(se.code())
+                                    ? Mono.error(e) : refused(channel, se, lost));
+                })
+                .then(Mono.fromRunnable(() -> becameReady(c, w, reconnect, lost)));
+    }
+
+    private Mono<ServerFrame.Ack> refused(String channel, SwitchboardException e, List<String> lost) {
+        log.warn("Gateway refused to subscribe {} again after a reconnect ({}); the channel is dropped", channel,
+                e.getMessage());
+        channels.remove(channel);
+        positions.remove(channel);
+        synchronized (lost) {
+            lost.add(channel);
+        }
+        return Mono.empty();
+    }
+
+    private void becameReady(SwitchboardClient c, ServerFrame.Welcome w, boolean reconnect, List<String> lost) {
+        Sinks.One<SwitchboardClient> toEmit;
+        synchronized (lock) {
+            if (c != current || isTerminal()) {
+                return;
+            }
+            state = State.CONNECTED;
+            readyEmitted = true;
+            toEmit = ready;
+        }
+        if (reconnect) {
+            List<String> notRecovered;
+            synchronized (lost) {
+                notRecovered = List.copyOf(lost);
+            }
+            boolean inboxRecovered = w.recovered();
+            emit(new ConnectionEvent.Recovered(w.resumed() && inboxRecovered && notRecovered.isEmpty(), w.resumed(),
+                    inboxRecovered, notRecovered));
+        }
+        toEmit.tryEmitValue(c);
+    }
+
+    private Mono<ServerFrame.Ack> subscribeOn(SwitchboardClient c, String channel) {
+        StreamPosition since = positions.get(channel);
+        return c.subscribe(channel, since)
+                .doOnNext(ack -> {
+                    boolean keep = since != null && Boolean.TRUE.equals(ack.recovered());
+                    if (!keep && ack.offset() != null && ack.epoch() != null && channels.contains(channel)) {
+                        positions.put(channel, new StreamPosition(ack.offset(), ack.epoch()));
+                    }
+                })
+                .onErrorMap(this::disconnected);
+    }
+
+    // ---------------------------------------------------------------- frames
+
+    private void onFrame(SwitchboardClient c, ServerFrame f) {
+        if (f instanceof ServerFrame.Ping) {
+            return;
+        }
+        synchronized (lock) {
+            if (c != current) {
+                return;
+            }
+        }
+        if (f instanceof ServerFrame.Message m) {
+            if (!advance(m.channel(), m.offset(), m.epoch())) {
+                return;
+            }
+        } else {
+            StreamPosition at = inboxPositionOf(f);
+            if (at != null) {
+                StreamPosition seen = inboxPosition;
+                if (seen != null && seen.epoch().equals(at.epoch()) && at.offset() <= seen.offset()) {
+                    return;
+                }
+                inboxPosition = at;
+            }
+        }
+        synchronized (frames) {
+            frames.tryEmitNext(f);
+        }
+    }
+
+    /** Records a channel message's position; false when it was seen already. */
+    private boolean advance(String channel, long offset, String epoch) {
+        StreamPosition seen = positions.get(channel);
+        if (seen != null && seen.epoch().equals(epoch) && offset <= seen.offset()) {
+            return false;
+        }
+        if (channels.contains(channel)) {
+            positions.put(channel, new StreamPosition(offset, epoch));
+        }
+        return true;
+    }
+
+    private static StreamPosition inboxPositionOf(ServerFrame f) {
+        if (f instanceof ServerFrame.Direct d) {
+            return new StreamPosition(d.offset(), d.epoch());
+        } else if (f instanceof ServerFrame.MatchFound m) {
+            return new StreamPosition(m.offset(), m.epoch());
+        } else if (f instanceof ServerFrame.MatchSignal m) {
+            return new StreamPosition(m.offset(), m.epoch());
+        } else if (f instanceof ServerFrame.MatchEnded m) {
+            return new StreamPosition(m.offset(), m.epoch());
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------- ending
+
+    /** A connection ({@code c}), or an attempt that never got one ({@code c == null}), ended with {@code status}. */
+    private void ended(SwitchboardClient c, CloseStatus status) {
+        boolean wasUp;
+        synchronized (lock) {
+            if (c != current || isTerminal()) {
+                return;
+            }
+            current = null;
+            wasUp = c != null && currentWelcomed;
+            if (wasUp && System.nanoTime() - upSinceNanos >= policy.resetAfter().toNanos()) {
+                failures = 0;
+            }
+            if (readyEmitted) {
+                ready = Sinks.one();
+                readyEmitted = false;
+            }
+        }
+        if (wasUp) {
+            emit(new ConnectionEvent.Disconnected(status));
+        }
+        if (!status.shouldReconnect()) {
+            giveUp("closed with " + status.code() + " (" + CloseCodes.meaning(status.code()) + "): not reconnecting",
+                    status);
+            return;
+        }
+        int attempt;
+        Duration delay;
+        synchronized (lock) {
+            if (isTerminal()) {
+                return;
+            }
+            attempt = ++failures;
+            if (attempt <= policy.maxAttempts()) {
+                state = State.RECONNECTING;
+            }
+        }
+        if (attempt > policy.maxAttempts()) {
+            giveUp("gave up after " + policy.maxAttempts() + " attempts; the last ended with " + status.code()
+                    + " " + status.reason(), status);
+            return;
+        }
+        delay = policy.delay(attempt, random);
+        emit(new ConnectionEvent.Reconnecting(attempt, delay, status));
+        Disposable scheduled = Mono.delay(delay, Schedulers.parallel()).subscribe(t -> attempt(attempt));
+        synchronized (lock) {
+            if (isTerminal()) {
+                scheduled.dispose();
+            } else if (!scheduled.isDisposed()) {
+                pendingAttempt = scheduled;
+            }
+        }
+    }
+
+    private void giveUp(String reason, CloseStatus last) {
+        Sinks.One<SwitchboardClient> waiting;
+        synchronized (lock) {
+            if (isTerminal()) {
+                return;
+            }
+            state = State.GAVE_UP;
+            waiting = ready;
+        }
+        log.info("Switchboard client for {} {}", options.uri(), reason);
+        terminate(waiting, new SwitchboardException("closed", reason, null), new ConnectionEvent.GaveUp(reason, last));
+    }
+
+    private void terminate(Sinks.One<SwitchboardClient> waiting, SwitchboardException why, ConnectionEvent last) {
+        waiting.tryEmitError(why);
+        firstWelcome.tryEmitError(why);
+        emit(last);
+        synchronized (events) {
+            events.tryEmitComplete();
+        }
+        synchronized (frames) {
+            frames.tryEmitComplete();
+        }
+    }
+
+    private boolean isTerminal() {
+        return state == State.CLOSED || state == State.GAVE_UP;
+    }
+
+    private void emit(ConnectionEvent event) {
+        log.debug("Switchboard client for {}: {}", options.uri(), event);
+        synchronized (events) {
+            events.tryEmitNext(event);
+        }
+    }
+
+    private static String describe(Throwable e) {
+        String message = e.getMessage();
+        return message == null ? e.getClass().getSimpleName() : message;
+    }
+
+    /** Closes with {@code code} and stops reconnecting; completes once the close frame was written. */
+    public Mono<Void> close(int code, String reason) {
+        return Mono.defer(() -> {
+            SwitchboardClient c;
+            Sinks.One<SwitchboardClient> waiting;
+            synchronized (lock) {
+                if (isTerminal()) {
+                    return Mono.empty();
+                }
+                state = State.CLOSED;
+                c = current;
+                current = null;
+                waiting = ready;
+                if (pendingAttempt != null) {
+                    pendingAttempt.dispose();
+                    pendingAttempt = null;
+                }
+            }
+            CloseStatus status = new CloseStatus(code, reason, true);
+            terminate(waiting, new SwitchboardException("closed", "the client was closed", null),
+                    new ConnectionEvent.Closed(status));
+            return c == null ? Mono.empty() : c.close(code, reason);
+        });
+    }
+
+    /** Closes normally (1000) and waits up to 5 seconds for it. */
+    @Override
+    public void close() {
+        try {
+            close(CloseCodes.NORMAL, "bye").block(Duration.ofSeconds(5));
+        } catch (RuntimeException e) {
+            log.debug("Close of the client for {} did not finish: {}", options.uri(), e.toString());
+        }
+    }
+}
