@@ -3,6 +3,7 @@ package io.switchboard.gateway.session;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
@@ -56,6 +57,12 @@ public final class Session {
     public static final int MAX_QUEUED_REQUESTS = 32;
     /** How long a connection may take to send its close frame (a stalled reader never does) before it is cut. */
     public static final long CLOSE_GRACE_MS = 5_000;
+    /**
+     * A recovery replay may take the pending outbound bytes up to this many times the bound while the client
+     * reads it: the history a client asks for after a 4004 can be larger than the bound, and must not close it
+     * again. A client that stops reading during a replay is still closed at that larger bound.
+     */
+    public static final int REPLAY_ALLOWANCE_FACTOR = 8;
     /** A client sending at more than this many times the rate limit is closed with 1008. */
     public static final int ABUSE_FACTOR = 10;
     /** WebSocket close reasons are at most 123 bytes. */
@@ -90,6 +97,8 @@ public final class Session {
     private TokenBucket abuseBucket;
     private boolean flushScheduled;
     private boolean writesStopped;
+    /** Bytes of recovery replay written since the outbound buffer was last below its low-water mark. */
+    private long replayAllowance;
     private CompositeByteBuf fragments;
     private int closeCode;
 
@@ -626,10 +635,49 @@ public final class Session {
             return;
         }
         channel.write(wire, channel.voidPromise());
-        if (!channel.isWritable()) {
+        if (channel.isWritable()) {
+            replayAllowance = 0;
+        } else if (replayAllowance == 0 || pendingOutboundBytes() > config.outboundBytes() + replayAllowance) {
             slowConsumer();
             return;
         }
+        scheduleFlush();
+    }
+
+    /**
+     * Queues wire bytes of a recovery replay (ownership passes here): they may go past the outbound bound, up to
+     * {@link #REPLAY_ALLOWANCE_FACTOR} times it, until the client has read them.
+     */
+    void writeReplayWire(ByteBuf wire) {
+        if (writesStopped || !channel.isActive()) {
+            wire.release();
+            return;
+        }
+        replayAllowance = Math.min(replayAllowance + wire.readableBytes(),
+                (long) REPLAY_ALLOWANCE_FACTOR * config.outboundBytes());
+        channel.write(wire, channel.voidPromise());
+        if (!channel.isWritable() && pendingOutboundBytes() > config.outboundBytes() + replayAllowance) {
+            slowConsumer();
+            return;
+        }
+        scheduleFlush();
+    }
+
+    /** Encodes and queues one frame of a recovery replay; see {@link #writeReplayWire(ByteBuf)}. */
+    void writeReplay(ServerFrame frame) {
+        if (writesStopped || !channel.isActive()) {
+            return;
+        }
+        ctx.metrics().framesOut(frame.type(), 1);
+        writeReplayWire(WireFrames.encode(channel.alloc(), frame));
+    }
+
+    private long pendingOutboundBytes() {
+        ChannelOutboundBuffer buffer = channel.unsafe().outboundBuffer();
+        return buffer == null ? 0 : buffer.totalPendingWriteBytes();
+    }
+
+    private void scheduleFlush() {
         if (!flushScheduled) {
             flushScheduled = true;
             loop.execute(flushTask);

@@ -86,13 +86,13 @@ final class Subscription implements Subscriber {
         epoch = read.epoch();
         lastOffset = read.latest();
         for (Publication p : read.publications()) {
-            session.write(p.toFrame());
+            session.writeReplay(p.toFrame());
         }
         if (pendingPublications != null) {
             for (int i = 0; i < pendingPublications.size(); i++) {
                 ByteBuf buffer = pendingBuffers.get(i);
                 if (isNew(pendingPublications.get(i))) {
-                    session.writeWire(buffer);
+                    session.writeReplayWire(buffer);
                 } else {
                     buffer.release();
                 }

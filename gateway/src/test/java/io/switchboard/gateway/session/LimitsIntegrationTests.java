@@ -9,7 +9,9 @@ import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
+import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -92,5 +94,43 @@ class LimitsIntegrationTests {
         long total = published;
         Await.until("the fast subscriber to get every message", T, () -> fastReceived[0] == total);
         assertThat(fast.isClosed()).isFalse();
+    }
+
+    @Test
+    @DisplayName("section 7: a recovery replay larger than the outbound bound is read in full, not closed with 4004;"
+            + " a client that stops reading during it still is")
+    void replayMayExceedTheBoundWhileRead() {
+        gw = TestGateway.start(Map.of("SWITCHBOARD_OUTBOUND_BYTES", "131072", "SWITCHBOARD_HISTORY_SIZE", "400"));
+        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        String payload = "\"" + "x".repeat(2000) + "\"";
+        String epoch = null;
+        for (int i = 0; i < 300; i++) {
+            HttpResponse<String> res = gw.post("/api/publish", "{\"channel\":\"public:big\",\"data\":" + payload
+                    + "}");
+            assertThat(res.statusCode()).isEqualTo(200);
+            epoch = res.body().replaceAll(".*\"epoch\":\"([^\"]+)\".*", "$1");
+        }
+
+        SwitchboardClient reader = gw.connect();
+        List<Long> offsets = new java.util.concurrent.CopyOnWriteArrayList<>();
+        reader.events().ofType(ServerFrame.Message.class).subscribe(m -> offsets.add(m.offset()));
+        ServerFrame.Ack ack = reader.subscribe("public:big", new StreamPosition(0, epoch)).block(T);
+        Await.until("the whole replay (about 600 KB, the bound is 128 KB)", T, () -> offsets.size() == 300);
+
+        assertThat(ack.recovered()).isTrue();
+        assertThat(offsets).first().isEqualTo(1L);
+        assertThat(offsets).last().isEqualTo(300L);
+        assertThat(slowCloses.count()).isZero();
+        assertThat(reader.isClosed()).isFalse();
+
+        SwitchboardClient stalled = gw.connect();
+        stalled.pauseReading();
+        stalled.subscribe("public:big", new StreamPosition(0, epoch)).subscribe(a -> { }, e -> { });
+        for (int i = 0; i < 20_000 && slowCloses.count() < 1; i++) {
+            gw.post("/api/publish", "{\"channel\":\"public:big\",\"data\":" + payload + "}");
+        }
+        assertThat(slowCloses.count()).as("the reader that stopped is closed at the larger bound").isEqualTo(1.0);
+        stalled.resumeReading();
+        assertThat(stalled.closed().block(T).code()).isEqualTo(CloseCodes.SLOW_CONSUMER);
     }
 }

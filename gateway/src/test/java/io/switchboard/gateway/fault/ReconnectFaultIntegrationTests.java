@@ -1,0 +1,145 @@
+package io.switchboard.gateway.fault;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.micrometer.core.instrument.Counter;
+import io.switchboard.gateway.support.ClientRecorder;
+import io.switchboard.gateway.support.TcpProxy;
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.protocol.CloseCodes;
+import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.ConnectionEvent;
+import io.switchboard.protocol.client.ReconnectPolicy;
+import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
+import io.switchboard.testing.redis.RedisExtension;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Nothing lost across a dropped connection (PROTOCOL.md sections 5 and 8): a publish stream runs while the test
+ * breaks the subscriber's connection through a proxy; the reconnecting client must end up with every channel
+ * message and every direct message, in order, once each, as the same user.
+ */
+class ReconnectFaultIntegrationTests {
+    private static final Duration T = TestGateway.TIMEOUT;
+    private static final String CHANNEL = "public:stream";
+    private static final int DIRECT_EVERY = 10;
+    private static final ReconnectPolicy POLICY = new ReconnectPolicy(Duration.ofMillis(200), Duration.ofSeconds(1),
+            20, Duration.ofSeconds(30));
+    private static final Map<String, String> ENV = Map.of(
+            "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000",
+            "SWITCHBOARD_HISTORY_SIZE", "20000",
+            "SWITCHBOARD_RESUME_SECRET", "fault-test-resume-secret-0123456789abcdef");
+
+    @RegisterExtension
+    static final RedisExtension redis = RedisExtension.plain();
+
+    private final List<AutoCloseable> open = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = open.size() - 1; i >= 0; i--) {
+            open.get(i).close();
+        }
+    }
+
+    private <C extends AutoCloseable> C keep(C c) {
+        open.add(c);
+        return c;
+    }
+
+    @Test
+    @DisplayName("section 8: a TCP connection cut in the middle of a publish stream: every message arrives, in"
+            + " order, once, same user")
+    void cutMidStream() {
+        TestGateway gw = keep(TestGateway.start(ENV));
+        TcpProxy proxy = keep(TcpProxy.to(gw.port()));
+
+        ClientRecorder r = stream(gw, proxy, 3000, "", proxy::cutAll);
+
+        assertThat(r.events(ConnectionEvent.Disconnected.class)).first()
+                .satisfies(d -> assertThat(d.status().code()).isEqualTo(CloseCodes.ABNORMAL));
+    }
+
+    @Test
+    @DisplayName("section 8: the same when the client lands on another instance of the cluster")
+    void cutMidStreamLandsOnAnotherInstance() {
+        TestGateway a = keep(TestGateway.startClustered(redis.server().uri(), "gw-a", ENV));
+        TestGateway b = keep(TestGateway.startClustered(redis.server().uri(), "gw-b", ENV));
+        TcpProxy proxy = keep(TcpProxy.to(a.port()));
+
+        ClientRecorder r = stream(a, proxy, 3000, "", () -> {
+            proxy.retarget(b.port());
+            proxy.cutAll();
+        });
+
+        assertThat(r.events(ConnectionEvent.Connected.class)).extracting(c -> c.welcome().node())
+                .containsExactly("gw-a", "gw-b");
+    }
+
+    @Test
+    @DisplayName("section 7: the same when the client stops reading and the server closes it with 4004")
+    void stalledReaderClosedWith4004() {
+        TestGateway gw = keep(TestGateway.start(ENV));
+        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        TcpProxy proxy = keep(TcpProxy.to(gw.port()));
+
+        ClientRecorder r = stream(gw, proxy, 8000, "x".repeat(2000), () -> {
+            proxy.stall();
+            Await.until("the gateway to close the stalled reader", T, () -> slowCloses.count() >= 1);
+            proxy.unstall();
+        });
+
+        assertThat(r.events(ConnectionEvent.Disconnected.class)).first()
+                .satisfies(d -> assertThat(d.status().code()).isEqualTo(CloseCodes.SLOW_CONSUMER));
+    }
+
+    /**
+     * Subscribes a reconnecting client through {@code proxy}, publishes {@code total} numbered messages through
+     * {@code gw} (and a direct message to the client every {@link #DIRECT_EVERY}), applies {@code fault} once a
+     * quarter has arrived, and checks that the client got everything, in order, once, as the same user.
+     */
+    private ClientRecorder stream(TestGateway gw, TcpProxy proxy, int total, String pad, Runnable fault) {
+        ClientRecorder r = keep(ClientRecorder.of(proxy.wsUri(), POLICY));
+        ServerFrame.Welcome first = r.connect();
+        r.client().subscribe(CHANNEL).block(T);
+        SwitchboardClient publisher = keep(gw.connect());
+
+        CompletableFuture<Void> publishing = CompletableFuture.runAsync(() -> {
+            for (int i = 1; i <= total; i++) {
+                publisher.publish(CHANNEL, "{\"n\":" + i + ",\"pad\":\"" + pad + "\"}").block(T);
+                if (i % DIRECT_EVERY == 0) {
+                    publisher.send(first.user(), "{\"d\":" + i / DIRECT_EVERY + "}").block(T);
+                }
+            }
+        });
+        r.awaitFrames(ServerFrame.Message.class, m -> true, total / 4, Duration.ofSeconds(30));
+        fault.run();
+        publishing.join();
+        r.awaitFrames(ServerFrame.Message.class, m -> true, total, Duration.ofSeconds(60));
+        r.awaitFrames(ServerFrame.Direct.class, d -> true, total / DIRECT_EVERY, Duration.ofSeconds(30));
+
+        List<Long> numbers = r.frames(ServerFrame.Message.class).stream()
+                .map(m -> Long.parseLong(m.data().substring(5, m.data().indexOf(',')))).toList();
+        List<Long> expected = java.util.stream.LongStream.rangeClosed(1, total).boxed().toList();
+        assertThat(numbers).as("channel messages: all, in order, once").isEqualTo(expected);
+        List<String> directs = r.frames(ServerFrame.Direct.class).stream().map(ServerFrame.Direct::data).toList();
+        assertThat(directs).as("direct messages: all, in order, once").isEqualTo(
+                java.util.stream.IntStream.rangeClosed(1, total / DIRECT_EVERY).mapToObj(d -> "{\"d\":" + d + "}")
+                        .toList());
+        assertThat(r.events(ConnectionEvent.Connected.class)).as("the fault made the client reconnect")
+                .hasSizeGreaterThanOrEqualTo(2)
+                .allSatisfy(c -> assertThat(c.welcome().user()).isEqualTo(first.user()));
+        assertThat(r.events(ConnectionEvent.Recovered.class))
+                .allSatisfy(rec -> assertThat(rec.recovered()).as("recovered: %s", rec).isTrue());
+        return r;
+    }
+}
