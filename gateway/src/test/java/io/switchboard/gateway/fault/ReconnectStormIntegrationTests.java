@@ -1,0 +1,104 @@
+package io.switchboard.gateway.fault;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.switchboard.gateway.support.ClientRecorder;
+import io.switchboard.gateway.support.TcpProxy;
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.protocol.client.ConnectionEvent;
+import io.switchboard.protocol.client.ReconnectPolicy;
+import io.switchboard.protocol.client.ReconnectingClient;
+import io.switchboard.testing.Await;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * A reconnect storm (PROTOCOL.md section 8): 2,000 clients lose their connections in the same instant and find
+ * no server. Their attempts must spread out by the full-jitter rule, and each must give up after maxAttempts.
+ */
+class ReconnectStormIntegrationTests {
+    private static final int CLIENTS = 2000;
+    /** Attempt 1 spreads over 2 s: a 100 ms slice expects 5 % of the clients. */
+    private static final ReconnectPolicy POLICY = new ReconnectPolicy(Duration.ofSeconds(2), Duration.ofSeconds(4),
+            3, Duration.ofSeconds(30));
+
+    private TestGateway gw;
+    private TcpProxy proxy;
+    private List<ClientRecorder> clients = List.of();
+
+    @AfterEach
+    void stop() {
+        Flux.fromIterable(clients).flatMap(c -> c.client().close(1000, "bye").onErrorResume(e -> Mono.empty()), 256)
+                .blockLast(Duration.ofSeconds(30));
+        if (proxy != null) {
+            proxy.close();
+        }
+        if (gw != null) {
+            gw.close();
+        }
+    }
+
+    @Test
+    @DisplayName("section 8: 2,000 clients cut at once reconnect spread by full jitter and all give up cleanly"
+            + " after maxAttempts")
+    void stormSpreadsAndGivesUp() {
+        gw = TestGateway.start(Map.of());
+        proxy = TcpProxy.to(gw.port());
+        clients = Flux.range(0, CLIENTS)
+                .flatMap(i -> Mono.fromCallable(() -> {
+                    ClientRecorder r = ClientRecorder.of(proxy.wsUri(), POLICY);
+                    r.connect();
+                    return r;
+                }).subscribeOn(Schedulers.boundedElastic()), 64)
+                .collectList().block(Duration.ofSeconds(90));
+        assertThat(proxy.openLinks()).isEqualTo(CLIENTS);
+
+        proxy.refuse();
+        long cutAt = System.nanoTime();
+        proxy.cutAll();
+        Await.until("every client to give up", Duration.ofSeconds(60),
+                () -> clients.stream().allMatch(c -> c.client().state() == ReconnectingClient.State.GAVE_UP));
+
+        // Each client: attempts 1, 2, 3 within their jitter bounds, then one clean give-up.
+        for (ClientRecorder c : clients) {
+            List<ConnectionEvent.Reconnecting> attempts = c.events(ConnectionEvent.Reconnecting.class);
+            assertThat(attempts).extracting(ConnectionEvent.Reconnecting::attempt).containsExactly(1, 2, 3);
+            for (ConnectionEvent.Reconnecting a : attempts) {
+                assertThat(a.delay()).isBetween(Duration.ZERO, POLICY.delayBound(a.attempt()));
+            }
+            List<ConnectionEvent.GaveUp> gaveUp = c.events(ConnectionEvent.GaveUp.class);
+            assertThat(gaveUp).hasSize(1);
+            assertThat(gaveUp.get(0).reason()).startsWith("gave up after 3 attempts");
+            assertThat(c.events().get(c.events().size() - 1)).isInstanceOf(ConnectionEvent.GaveUp.class);
+        }
+
+        // The "server" saw exactly maxAttempts attempts per client, and never a crowd in one 100 ms.
+        List<Long> arrivals = proxy.refusedAtNanos();
+        assertThat(arrivals).hasSize(CLIENTS * POLICY.maxAttempts());
+        int[] slices = new int[200];
+        for (long at : arrivals) {
+            slices[(int) Math.min(slices.length - 1, (at - cutAt) / 100_000_000)]++;
+        }
+        int busiest = java.util.Arrays.stream(slices).max().orElseThrow();
+        assertThat(busiest).as("attempts in the busiest 100 ms, of %d clients", CLIENTS)
+                .isLessThanOrEqualTo(CLIENTS / 10);
+
+        // The first attempts alone cover their 2 s range: the jitter is there, not a fixed delay.
+        int[] firstSlices = new int[20];
+        for (ClientRecorder c : clients) {
+            long delayMs = c.events(ConnectionEvent.Reconnecting.class).get(0).delay().toMillis();
+            firstSlices[(int) Math.min(19, delayMs / 100)]++;
+        }
+        for (int count : firstSlices) {
+            assertThat(count).as("first attempts per 100 ms of the 2 s range").isBetween(CLIENTS / 20 / 2,
+                    CLIENTS / 20 * 2);
+        }
+    }
+}
