@@ -76,7 +76,10 @@ public final class SwitchboardClient implements AutoCloseable {
     }
 
     private void start() {
+        // No hidden retry: reactor-netty would retry a connection reset before the request went out at once,
+        // an attempt outside the jitter rule of PROTOCOL.md section 8 (ReconnectingClient owns retrying).
         HttpClient http = HttpClient.newConnection()
+                .disableRetry(true)
                 .responseTimeout(options.connectTimeout());
         connection = http.websocket(WebsocketClientSpec.builder()
                         .protocols(SUBPROTOCOL)
