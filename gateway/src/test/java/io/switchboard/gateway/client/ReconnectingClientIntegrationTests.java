@@ -6,13 +6,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.switchboard.gateway.support.ClientRecorder;
 import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.ConnectionEvent;
 import io.switchboard.protocol.client.ReconnectPolicy;
 import io.switchboard.protocol.client.ReconnectingClient;
+import io.switchboard.protocol.client.SwitchboardClientOptions;
 import io.switchboard.protocol.client.SwitchboardException;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -298,5 +301,35 @@ class ReconnectingClientIntegrationTests {
         assertThatThrownBy(() -> r.client().publish("public:x", "1").block(T))
                 .isInstanceOfSatisfying(SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("closed"));
         assertThat(r.events(ConnectionEvent.Reconnecting.class)).isEmpty();
+    }
+
+    @Test
+    @DisplayName("section 2: a token source is asked before every connection; an expired token (4001) ends it")
+    void tokenSourceIsAskedPerConnection() {
+        TestGateway gw = gateway(Map.of());
+        TcpProxy proxy = keep(TcpProxy.to(gw.port()));
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        ReconnectingClient client = keep(ReconnectingClient.create(SwitchboardClientOptions.of(proxy.wsUri()), FAST,
+                () -> Mono.fromCallable(() -> asked.incrementAndGet() < 3 ? Tokens.user("u_token")
+                        : Tokens.hs256(TestGateway.JWT_SECRET, "u_token", Instant.now().minusSeconds(60), List.of(),
+                        List.of()))));
+        List<ConnectionEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        client.events().subscribe(events::add);
+
+        assertThat(client.connect().block(T).user()).isEqualTo("u_token");
+        proxy.cutAll();
+        io.switchboard.testing.Await.until("the second connection", T,
+                () -> events.stream().filter(e -> e instanceof ConnectionEvent.Connected).count() == 2);
+        proxy.cutAll();
+        io.switchboard.testing.Await.until("the client to give up", T,
+                () -> client.state() == ReconnectingClient.State.GAVE_UP);
+
+        assertThat(asked.get()).isEqualTo(3);
+        assertThat(events).filteredOn(e -> e instanceof ConnectionEvent.Connected).allSatisfy(e ->
+                assertThat(((ConnectionEvent.Connected) e).welcome().user()).isEqualTo("u_token"));
+        assertThat(events.get(events.size() - 1)).isInstanceOfSatisfying(ConnectionEvent.GaveUp.class, g -> {
+            assertThat(g.lastClose().code()).isEqualTo(CloseCodes.UNAUTHORIZED);
+            assertThat(g.reason()).contains("4001 (unauthorized)");
+        });
     }
 }

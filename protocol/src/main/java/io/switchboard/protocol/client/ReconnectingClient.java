@@ -8,10 +8,12 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 import java.util.function.LongFunction;
+import java.util.function.Supplier;
 import java.util.random.RandomGenerator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,6 +46,7 @@ public final class ReconnectingClient implements AutoCloseable {
     private final SwitchboardClientOptions options;
     private final ReconnectPolicy policy;
     private final RandomGenerator random;
+    private final Supplier<Mono<String>> tokens;
     private final Sinks.Many<ConnectionEvent> events = Sinks.many().unicast().onBackpressureBuffer();
     private final Sinks.Many<ServerFrame> frames = Sinks.many().unicast().onBackpressureBuffer();
     private final Sinks.One<ServerFrame.Welcome> firstWelcome = Sinks.one();
@@ -63,20 +66,28 @@ public final class ReconnectingClient implements AutoCloseable {
     private ServerFrame.Welcome lastWelcome;
     private volatile StreamPosition inboxPosition;
 
-    private ReconnectingClient(SwitchboardClientOptions options, ReconnectPolicy policy, RandomGenerator random) {
+    private ReconnectingClient(SwitchboardClientOptions options, ReconnectPolicy policy, RandomGenerator random,
+                               Supplier<Mono<String>> tokens) {
         this.options = options;
         this.policy = policy;
         this.random = random;
+        this.tokens = tokens;
     }
 
+    /** A client that says {@code hello} with {@code options.token()} (or as a guest when it is null). */
     public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy) {
-        return new ReconnectingClient(options, policy, RandomGenerator.getDefault());
+        return new ReconnectingClient(options, policy, RandomGenerator.getDefault(),
+                () -> Mono.justOrEmpty(options.token()));
     }
 
-    /** With the random numbers of the backoff from {@code random}: for tests that need them repeatable. */
+    /**
+     * A client that asks {@code tokens} for a JWT before every connection, so that a long-lived client can
+     * present a fresh one (an expired token is refused with 4001, which ends the client). An empty Mono
+     * connects as a guest; an error counts as a failed attempt.
+     */
     public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy,
-                                            RandomGenerator random) {
-        return new ReconnectingClient(options, policy, random);
+                                            Supplier<Mono<String>> tokens) {
+        return new ReconnectingClient(options, policy, RandomGenerator.getDefault(), tokens);
     }
 
     /** Starts connecting (once); emits the first {@code welcome}, or fails if the client gives up or is closed. */
@@ -207,13 +218,23 @@ public final class ReconnectingClient implements AutoCloseable {
             pendingAttempt = null;
         }
         emit(new ConnectionEvent.Connecting(attempt));
-        ClientFrame.Hello hello;
+        Mono.defer(tokens)
+                .map(Optional::of)
+                .defaultIfEmpty(Optional.empty())
+                .onErrorMap(e -> new SwitchboardException("unauthorized", "no token: " + describe(e), null))
+                .flatMap(token -> SwitchboardClient.open(options).map(c -> {
+                    opened(c, hello(token.orElse(null)));
+                    return c;
+                }))
+                .subscribe(null, e -> ended(null,
+                        new CloseStatus(CloseCodes.ABNORMAL, "could not connect: " + describe(e), true)));
+    }
+
+    private ClientFrame.Hello hello(String token) {
         synchronized (lock) {
-            hello = new ClientFrame.Hello(1, options.token(), lastWelcome == null ? null : lastWelcome.resume(),
+            return new ClientFrame.Hello(1, token, lastWelcome == null ? null : lastWelcome.resume(),
                     lastWelcome == null ? null : inboxPosition, options.clientName());
         }
-        SwitchboardClient.open(options).subscribe(c -> opened(c, hello),
-                e -> ended(null, new CloseStatus(CloseCodes.ABNORMAL, "could not connect: " + describe(e), true)));
     }
 
     private void opened(SwitchboardClient c, ClientFrame.Hello hello) {
