@@ -332,4 +332,24 @@ class ReconnectingClientIntegrationTests {
             assertThat(g.reason()).contains("4001 (unauthorized)");
         });
     }
+
+    @Test
+    @DisplayName("section 5: a channel the server refused is not subscribed again after a reconnect")
+    void refusedChannelIsForgotten() {
+        TestGateway gw = gateway(Map.of());
+        TcpProxy proxy = keep(TcpProxy.to(gw.port()));
+        ClientRecorder r = keep(ClientRecorder.of(SwitchboardClientOptions.of(proxy.wsUri())
+                .withToken(Tokens.user("u_plain")), FAST));
+        r.connect();
+        r.client().subscribe("public:ok").block(T);
+
+        assertThatThrownBy(() -> r.client().subscribe("room:secret").block(T))
+                .isInstanceOfSatisfying(SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("forbidden"));
+        proxy.cutAll();
+        ConnectionEvent.Recovered recovered = r.await(ConnectionEvent.Recovered.class, 1);
+
+        assertThat(recovered).isEqualTo(new ConnectionEvent.Recovered(true, true, true, List.of()));
+        assertThat(r.client().position("room:secret")).isNull();
+        assertThat(r.client().position("public:ok")).isNotNull();
+    }
 }

@@ -155,7 +155,14 @@ public final class ReconnectingClient implements AutoCloseable {
     public Mono<ServerFrame.Ack> subscribe(String channel) {
         return Mono.defer(() -> {
             channels.add(channel);
-            return ready().flatMap(c -> subscribeOn(c, channel));
+            return ready().flatMap(c -> subscribeOn(c, channel))
+                    .doOnError(SwitchboardException.class, e -> {
+                        if (!connectionLost(e)) {
+                            // Refused (forbidden, too_many, ...): not a channel to subscribe again.
+                            channels.remove(channel);
+                            positions.remove(channel);
+                        }
+                    });
         });
     }
 
@@ -296,10 +303,14 @@ public final class ReconnectingClient implements AutoCloseable {
                                     }
                                 }
                             })
-                            .onErrorResume(e -> !(e instanceof SwitchboardException se) || "closed".equals(se.code())
+                            .onErrorResume(e -> !(e instanceof SwitchboardException se) || connectionLost(se)
                                     ? Mono.error(e) : refused(channel, se, lost));
                 })
                 .then(Mono.fromRunnable(() -> becameReady(c, w, reconnect, lost)));
+    }
+
+    private static boolean connectionLost(SwitchboardException e) {
+        return "closed".equals(e.code()) || "disconnected".equals(e.code());
     }
 
     private Mono<ServerFrame.Ack> refused(String channel, SwitchboardException e, List<String> lost) {
