@@ -10,6 +10,9 @@ import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
@@ -23,14 +26,17 @@ import reactor.netty.http.websocket.WebsocketInbound;
 import reactor.netty.http.websocket.WebsocketOutbound;
 
 /**
- * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics and the API (PROTOCOL.md sections 1
- * and 9), on the gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes
- * with 1007) and a write-buffer bound equal to the outbound limit, and is handed to a {@link Session}.
+ * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API and the browser client
+ * (PROTOCOL.md sections 1 and 9), on the gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator
+ * (invalid text closes with 1007) and a write-buffer bound equal to the outbound limit, and is handed to a
+ * {@link Session}.
  */
 public final class GatewayServer {
     public static final String SUBPROTOCOL = "switchboard.v1";
     private static final String WS_DECODER = "wsdecoder";
     private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+    private static final String JAVASCRIPT = "text/javascript; charset=utf-8";
+    private static final String TYPESCRIPT = "application/typescript; charset=utf-8";
 
     private final GatewayConfig config;
     private final EventLoops loops;
@@ -40,6 +46,8 @@ public final class GatewayServer {
     private final HttpApi api;
     private final WebsocketServerSpec withSubprotocol;
     private final WebsocketServerSpec withoutSubprotocol;
+    private final byte[] browserClient;
+    private final byte[] browserClientTypes;
 
     public GatewayServer(GatewayConfig config, EventLoops loops, SessionContext sessions, HealthService health,
                          GatewayMetrics metrics, HttpApi api) {
@@ -54,6 +62,8 @@ public final class GatewayServer {
                 .handlePing(true);
         withoutSubprotocol = spec.build();
         withSubprotocol = spec.protocols(SUBPROTOCOL).build();
+        browserClient = resource("static/switchboard.js");
+        browserClientTypes = resource("static/switchboard.d.ts");
     }
 
     /** Binds the port; the caller owns the returned server and disposes it. */
@@ -68,6 +78,8 @@ public final class GatewayServer {
                         .get("/health/ready", this::ready)
                         .get("/health", this::report)
                         .get("/metrics", this::metrics)
+                        .get("/switchboard.js", (req, res) -> asset(res, JAVASCRIPT, browserClient))
+                        .get("/switchboard.d.ts", (req, res) -> asset(res, TYPESCRIPT, browserClientTypes))
                         .post("/api/publish", api::publish)
                         .post("/api/send", api::send)
                         .post("/api/disconnect", api::disconnect))
@@ -116,6 +128,31 @@ public final class GatewayServer {
         return res.header(HttpHeaderNames.CONTENT_TYPE, PROMETHEUS_TEXT)
                 .sendString(Mono.fromCallable(metrics::scrape), StandardCharsets.UTF_8)
                 .then();
+    }
+
+    /**
+     * A file of the gateway that the browser revalidates before each use, so a new version is seen at once. Pages of
+     * any origin may load it: modules are fetched with CORS.
+     */
+    private static Mono<Void> asset(HttpServerResponse res, String contentType, byte[] body) {
+        return res.header(HttpHeaderNames.CONTENT_TYPE, contentType)
+                .header(HttpHeaderNames.CACHE_CONTROL, "no-cache")
+                .header(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+                .sendByteArray(Mono.just(body))
+                .then();
+    }
+
+    /** Reads a resource of the gateway's jar once, at start-up: one that is missing is a broken build. */
+    private static byte[] resource(String path) {
+        try (InputStream in = GatewayServer.class.getClassLoader().getResourceAsStream(path)) {
+            if (in == null) {
+                throw new IllegalStateException("the classpath resource " + path
+                        + " is missing from the gateway: rebuild it with mvn package");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the classpath resource " + path, e);
+        }
     }
 
     private static Mono<Void> text(HttpServerResponse res, HttpResponseStatus status, String body) {

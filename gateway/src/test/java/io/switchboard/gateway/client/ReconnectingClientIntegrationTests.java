@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.switchboard.gateway.support.ClientRecorder;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -30,18 +31,15 @@ class ReconnectingClientIntegrationTests {
     private static final ReconnectPolicy FAST = new ReconnectPolicy(Duration.ofMillis(50), Duration.ofMillis(200),
             10, Duration.ofSeconds(30));
 
-    private final List<AutoCloseable> open = new ArrayList<>();
+    private final Closing closing = new Closing();
 
     @AfterEach
     void closeAll() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
+        closing.close();
     }
 
     private <C extends AutoCloseable> C keep(C c) {
-        open.add(c);
-        return c;
+        return closing.keep(c);
     }
 
     private TestGateway gateway(Map<String, String> env) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.Counter;
 import io.switchboard.gateway.support.ClientRecorder;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.CloseCodes;
@@ -14,7 +15,6 @@ import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisExtension;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -42,18 +42,15 @@ class ReconnectFaultIntegrationTests {
     @RegisterExtension
     static final RedisExtension redis = RedisExtension.plain();
 
-    private final List<AutoCloseable> open = new ArrayList<>();
+    private final Closing closing = new Closing();
 
     @AfterEach
     void closeAll() throws Exception {
-        for (int i = open.size() - 1; i >= 0; i--) {
-            open.get(i).close();
-        }
+        closing.close();
     }
 
     private <C extends AutoCloseable> C keep(C c) {
-        open.add(c);
-        return c;
+        return closing.keep(c);
     }
 
     @Test

@@ -15,9 +15,6 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
-import reactor.core.publisher.Flux;
-import reactor.core.publisher.Mono;
-import reactor.core.scheduler.Schedulers;
 
 /**
  * A reconnect storm (PROTOCOL.md section 8): 2,000 clients lose their connections in the same instant and find
@@ -35,8 +32,7 @@ class ReconnectStormIntegrationTests {
 
     @AfterEach
     void stop() {
-        Flux.fromIterable(clients).flatMap(c -> c.client().close(1000, "bye").onErrorResume(e -> Mono.empty()), 256)
-                .blockLast(Duration.ofSeconds(30));
+        ClientRecorder.closeAll(clients);
         if (proxy != null) {
             proxy.close();
         }
@@ -51,13 +47,7 @@ class ReconnectStormIntegrationTests {
     void stormSpreadsAndGivesUp() {
         gw = TestGateway.start(Map.of());
         proxy = TcpProxy.to(gw.port());
-        clients = Flux.range(0, CLIENTS)
-                .flatMap(i -> Mono.fromCallable(() -> {
-                    ClientRecorder r = ClientRecorder.of(proxy.wsUri(), POLICY);
-                    r.connect();
-                    return r;
-                }).subscribeOn(Schedulers.boundedElastic()), 64)
-                .collectList().block(Duration.ofSeconds(90));
+        clients = ClientRecorder.connectMany(proxy.wsUri(), POLICY, CLIENTS, r -> { });
         assertThat(proxy.openLinks()).isEqualTo(CLIENTS);
 
         proxy.refuse();

@@ -21,8 +21,6 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Flux;
-import reactor.core.publisher.Mono;
-import reactor.core.scheduler.Schedulers;
 
 /**
  * Drain (PROTOCOL.md section 8): closes spread over the window, and every reconnecting client resumes on the
@@ -44,8 +42,7 @@ class DrainIntegrationTests {
 
     @AfterEach
     void stop() {
-        Flux.fromIterable(clients).flatMap(c -> c.client().close(1000, "bye").onErrorResume(e -> Mono.empty()), 256)
-                .blockLast(Duration.ofSeconds(30));
+        ClientRecorder.closeAll(clients);
         if (proxy != null) {
             proxy.close();
         }
@@ -66,14 +63,8 @@ class DrainIntegrationTests {
         TestGateway a = instance("gw-a");
         TestGateway b = instance("gw-b");
         proxy = TcpProxy.to(a.port());
-        clients = Flux.range(0, CLIENTS)
-                .flatMap(i -> Mono.fromCallable(() -> {
-                    ClientRecorder r = ClientRecorder.of(proxy.wsUri(), ReconnectPolicy.DEFAULT);
-                    r.connect();
-                    r.client().subscribe(CHANNEL).block(T);
-                    return r;
-                }).subscribeOn(Schedulers.boundedElastic()), 32)
-                .collectList().block(Duration.ofSeconds(90));
+        clients = ClientRecorder.connectMany(proxy.wsUri(), ReconnectPolicy.DEFAULT, CLIENTS,
+                r -> r.client().subscribe(CHANNEL).block(T));
         assertThat(clients).hasSize(CLIENTS);
         assertThat(a.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":0}").statusCode())
                 .isEqualTo(200);

@@ -10,7 +10,11 @@ import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /** A {@link ReconnectingClient} with everything it reported kept in order, to be waited for and checked. */
 public final class ClientRecorder implements AutoCloseable {
@@ -35,6 +39,29 @@ public final class ClientRecorder implements AutoCloseable {
 
     public static ClientRecorder of(SwitchboardClientOptions options, ReconnectPolicy policy) {
         return new ClientRecorder(ReconnectingClient.create(options, policy));
+    }
+
+    /**
+     * {@code n} recorded clients of {@code uri}, connected a few at a time, each handed to {@code then} (for
+     * instance to subscribe) once connected.
+     */
+    public static List<ClientRecorder> connectMany(URI uri, ReconnectPolicy policy, int n,
+                                                   Consumer<ClientRecorder> then) {
+        return Flux.range(0, n)
+                .flatMap(i -> Mono.fromCallable(() -> {
+                    ClientRecorder r = of(uri, policy);
+                    r.connect();
+                    then.accept(r);
+                    return r;
+                }).subscribeOn(Schedulers.boundedElastic()), 32)
+                .collectList().block(Duration.ofSeconds(90));
+    }
+
+    /** Closes every client of {@code clients} (those that gave up already are closed). */
+    public static void closeAll(List<ClientRecorder> clients) {
+        Flux.fromIterable(clients)
+                .flatMap(c -> c.client().close(1000, "bye").onErrorResume(e -> Mono.empty()), 256)
+                .blockLast(Duration.ofSeconds(30));
     }
 
     public ReconnectingClient client() {
