@@ -10,6 +10,7 @@ import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisHistory;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
 import io.switchboard.gateway.cluster.RedisLuaRunner;
+import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.matchmaking.Matchmaker;
@@ -29,6 +30,10 @@ import io.switchboard.gateway.session.Session;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.gateway.session.SessionContext;
 import io.switchboard.gateway.session.SessionRegistry;
+import io.switchboard.gateway.store.MemoryUserStore;
+import io.switchboard.gateway.store.MongoUserStore;
+import io.switchboard.gateway.store.StoreWriter;
+import io.switchboard.gateway.store.UserStore;
 import io.switchboard.gateway.transport.EventLoops;
 import io.switchboard.gateway.transport.GatewayServer;
 import io.switchboard.gateway.transport.HttpApi;
@@ -64,8 +69,13 @@ public final class Gateway implements AutoCloseable {
     private final AutoCloseable ownedRegistry;
     private final MatchService matches;
     private final Scheduler housekeeping;
+    private final UserStore store;
+    private final StoreWriter storeWriter;
     private final DisposableServer server;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Matches the embedded mode's history keeps in memory, over all users. */
+    private static final int MEMORY_MATCHES = 100_000;
 
     private Gateway(GatewayConfig config) {
         this.config = config;
@@ -113,8 +123,15 @@ public final class Gateway implements AutoCloseable {
         }
         channels = new ChannelService(hub, broker, history);
         InboxService inbox = new InboxService(channels, registry);
-        matches = new MatchService(matchmaker, channels, config.nodeId(), config.resumeGraceMs(), housekeeping,
+        store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES)
+                : new MongoUserStore(config.mongo());
+        storeWriter = new StoreWriter(store,
+                config.mongo() == null ? MongoConfig.DEFAULT_BUFFER_SIZE : config.mongo().bufferSize(),
                 metrics.registry());
+        checks = new java.util.ArrayList<>(checks);
+        store.dependency().ifPresent(checks::add);
+        matches = new MatchService(matchmaker, channels, config.nodeId(), config.resumeGraceMs(), housekeeping,
+                metrics.registry(), store, storeWriter);
         health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
                 registry);
         housekeeping.schedulePeriodically(registry::purge, config.resumeGraceMs(), config.resumeGraceMs(),
@@ -129,7 +146,7 @@ public final class Gateway implements AutoCloseable {
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), resumeTokens,
                 registry,
                 channels, inbox, matches, metrics, ids, loops, System::nanoTime);
-        HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry);
+        HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
     }
 
@@ -162,6 +179,11 @@ public final class Gateway implements AutoCloseable {
 
     public SessionRegistry registry() {
         return registry;
+    }
+
+    /** Where blocks and the match history are kept: MongoDB, or memory in the embedded default. */
+    public UserStore store() {
+        return store;
     }
 
     /** The Redis connections in cluster mode; empty in the embedded mode. */
@@ -208,6 +230,8 @@ public final class Gateway implements AutoCloseable {
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
         matches.close();
+        storeWriter.close();
+        store.close();
         housekeeping.dispose();
         broker.close();
         if (ownedRegistry != null) {

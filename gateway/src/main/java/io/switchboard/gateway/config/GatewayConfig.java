@@ -42,12 +42,14 @@ import java.util.Map;
  *                     null: derived from the JWT secret, or random per process without one
  * @param drainMs how long a drain spreads the closing of connections ({@code SWITCHBOARD_DRAIN_MS})
  * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
+ * @param mongo where blocks and the match history are kept ({@code MONGODB_URI} and friends), or null to keep
+ *              them in memory
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
                             int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
-                            String resumeSecret, long drainMs, RedisConfig redis) {
+                            String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -75,6 +77,10 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         if (redis != null) {
             problems = new ArrayList<>(problems);
             problems.addAll(redis.problems(pingTimeoutMs));
+        }
+        if (mongo != null) {
+            problems = new ArrayList<>(problems);
+            problems.addAll(mongo.problems(helloTimeoutMs));
         }
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
@@ -116,6 +122,11 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
                 600_000);
         long nodeLease = r.integer("SWITCHBOARD_NODE_LEASE_MS", RedisConfig.DEFAULT_NODE_LEASE_MS, 1, 3_600_000);
         RedisConfig redis = redisUrl == null ? null : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease);
+        String mongoUri = r.string("MONGODB_URI", null);
+        long mongoTimeout = r.integer("SWITCHBOARD_MONGODB_TIMEOUT_MS", MongoConfig.DEFAULT_TIMEOUT_MS, 1, 600_000);
+        int mongoPool = r.integer("SWITCHBOARD_MONGODB_POOL", MongoConfig.DEFAULT_POOL_SIZE, 1, 10_000);
+        int mongoBuffer = r.integer("SWITCHBOARD_MONGODB_BUFFER", MongoConfig.DEFAULT_BUFFER_SIZE, 1, 10_000_000);
+        MongoConfig mongo = mongoUri == null ? null : new MongoConfig(mongoUri, mongoTimeout, mongoPool, mongoBuffer);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
@@ -129,6 +140,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         } else if (redisCa != null) {
             checks.add("SWITCHBOARD_REDIS_CA is set but REDIS_URL is not: set REDIS_URL=rediss://... to use Redis");
         }
+        if (mongo != null) {
+            checks.addAll(mongo.problems(hello));
+        }
         for (String p : checks) {
             if (r.unreadable.stream().noneMatch(p::contains)) {
                 problems.add(p);
@@ -139,7 +153,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
                 burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, resumeSecret,
-                drain, redis);
+                drain, redis, mongo);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -265,6 +279,14 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             m.put("SWITCHBOARD_REDIS_CA", redis.caFile() == null ? "(unset)" : redis.caFile());
             m.put("SWITCHBOARD_REDIS_TIMEOUT_MS", String.valueOf(redis.commandTimeoutMs()));
             m.put("SWITCHBOARD_NODE_LEASE_MS", String.valueOf(redis.nodeLeaseMs()));
+        }
+        if (mongo == null) {
+            m.put("MONGODB_URI", "(unset: blocks and match history in memory)");
+        } else {
+            m.put("MONGODB_URI", mongo.masked());
+            m.put("SWITCHBOARD_MONGODB_TIMEOUT_MS", String.valueOf(mongo.timeoutMs()));
+            m.put("SWITCHBOARD_MONGODB_POOL", String.valueOf(mongo.poolSize()));
+            m.put("SWITCHBOARD_MONGODB_BUFFER", String.valueOf(mongo.bufferSize()));
         }
         return m;
     }

@@ -8,6 +8,10 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.store.MatchRecord;
+import io.switchboard.gateway.store.StoreWrite;
+import io.switchboard.gateway.store.StoreWriter;
+import io.switchboard.gateway.store.UserStore;
 import io.switchboard.matchmaking.Ended;
 import io.switchboard.matchmaking.Matchmaker;
 import io.switchboard.matchmaking.Outcome;
@@ -15,6 +19,7 @@ import io.switchboard.matchmaking.Pairing;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.FrameCodec;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -59,10 +64,20 @@ public final class MatchService implements AutoCloseable {
     private final Map<String, Counter> endedByReason;
     private final Counter signals;
     private final Counter eventsLost;
+    private final Counter blockLoadFailures;
+    private final UserStore store;
+    private final StoreWriter writer;
+    /** Users whose stored blocks this instance's matchmaker has been told, since their last drop. */
+    private final Map<String, Mono<Void>> blocksLoaded = new java.util.concurrent.ConcurrentHashMap<>();
 
     public MatchService(Matchmaker matchmaker, ChannelService channels, String node, long graceMs,
-                        Scheduler scheduler, MeterRegistry registry) {
+                        Scheduler scheduler, MeterRegistry registry, UserStore store, StoreWriter writer) {
         this.matchmaker = matchmaker;
+        this.store = store;
+        this.writer = writer;
+        blockLoadFailures = Counter.builder("switchboard.match.block.load.failures")
+                .description("Joins that went ahead without the user's stored blocks (the store did not answer)")
+                .register(registry);
         this.channels = channels;
         this.node = node;
         this.graceMs = graceMs;
@@ -100,19 +115,60 @@ public final class MatchService implements AutoCloseable {
 
     /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
     public Mono<Outcome> join(String user, String session, List<String> interests) {
-        return matchmaker.join(user, session, node, interests).doOnNext(this::apply);
+        return blocksLoaded(user).then(matchmaker.join(user, session, node, interests)).doOnNext(this::apply);
     }
 
     public Mono<Outcome> next(String user, String session) {
-        return matchmaker.next(user, session, node).doOnNext(this::apply);
+        return blocksLoaded(user).then(matchmaker.next(user, session, node)).doOnNext(this::apply);
+    }
+
+    /**
+     * Tells the matchmaker the user's stored blocks (both directions) once per connection, before its first
+     * pairing: they survive restarts of the gateway and of Redis. When the store is down or does not answer in
+     * time, the join goes ahead with the blocks the matchmaker holds, and the next join tries again.
+     */
+    private Mono<Void> blocksLoaded(String user) {
+        if (!store.available()) {
+            return Mono.empty();
+        }
+        return blocksLoaded.computeIfAbsent(user, u -> store.blocksOf(u)
+                .flatMapMany(Flux::fromIterable)
+                .concatMap(other -> matchmaker.block(u, other).doOnNext(this::apply))
+                .then()
+                .onErrorResume(e -> {
+                    blocksLoaded.remove(u);
+                    blockLoadFailures.increment();
+                    log.debug("Loading the stored blocks of {} failed: {}", u, e.toString());
+                    return Mono.empty();
+                })
+                .cache());
     }
 
     public Mono<Outcome> leave(String user) {
         return matchmaker.leave(user).doOnNext(this::apply);
     }
 
+    /** {@code block}: at once in the matchmaker, and durably in the store. */
     public Mono<Outcome> block(String user, String other) {
-        return matchmaker.block(user, other).doOnNext(this::apply);
+        return matchmaker.block(user, other).doOnNext(o -> {
+            writer.submit(new StoreWrite.Block(user, other, Instant.now()));
+            apply(o);
+        });
+    }
+
+    /** The user's matches, newest first; fails with {@link StoreUnavailable} while the store is down. */
+    public Mono<List<MatchRecord>> history(String user, int limit) {
+        if (!store.available()) {
+            return Mono.error(new StoreUnavailable());
+        }
+        return store.matches(user, limit).onErrorMap(e -> new StoreUnavailable());
+    }
+
+    /** The user store (MongoDB) is down or did not answer in time. */
+    public static final class StoreUnavailable extends RuntimeException {
+        StoreUnavailable() {
+            super("the match history store is not available", null, false, false);
+        }
     }
 
     /** Relays {@code data} (raw JSON) to the partner in {@code match}; emits false when it is not the current one. */
@@ -137,6 +193,7 @@ public final class MatchService implements AutoCloseable {
 
     /** A session of {@code user} closed: leave the queue, or keep the match for the grace. */
     public void dropped(String user, String session) {
+        blocksLoaded.remove(user);
         matchmaker.dropped(user, session).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
             if (o.partner() != null) {
                 event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), RECONNECTING));
@@ -150,7 +207,9 @@ public final class MatchService implements AutoCloseable {
 
     /** Tells everyone concerned what an operation did. */
     private void apply(Outcome o) {
+        Instant now = o.ended().isEmpty() && o.pairings().isEmpty() ? null : Instant.now();
         for (Ended e : o.ended()) {
+            writer.submit(new StoreWrite.MatchEnded(e.match(), now, e.reason()));
             Counter c = endedByReason.get(e.reason());
             if (c != null) {
                 c.increment();
@@ -164,6 +223,7 @@ public final class MatchService implements AutoCloseable {
         }
         for (Pairing p : o.pairings()) {
             matches.increment();
+            writer.submit(new StoreWrite.MatchStarted(p.match(), p.initiator(), p.other(), p.shared(), now, node));
             // instances' clocks differ by a little: a wait can come out a few ms below zero
             timeToMatch.record(Math.max(0, p.initiatorWaitedMs()), TimeUnit.MILLISECONDS);
             timeToMatch.record(Math.max(0, p.otherWaitedMs()), TimeUnit.MILLISECONDS);

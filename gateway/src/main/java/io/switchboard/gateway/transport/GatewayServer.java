@@ -82,7 +82,8 @@ public final class GatewayServer {
                         .get("/switchboard.d.ts", (req, res) -> asset(res, TYPESCRIPT, browserClientTypes))
                         .post("/api/publish", api::publish)
                         .post("/api/send", api::send)
-                        .post("/api/disconnect", api::disconnect))
+                        .post("/api/disconnect", api::disconnect)
+                        .get("/api/matches", api::matches))
                 .bindNow(Duration.ofSeconds(10));
     }
 

@@ -3,20 +3,26 @@ package io.switchboard.gateway.transport;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.netty.buffer.ByteBuf;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.QueryStringDecoder;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.session.SessionRegistry;
+import io.switchboard.gateway.store.MatchRecord;
+import io.switchboard.gateway.store.UserStore;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.Limits;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.List;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,6 +39,8 @@ public final class HttpApi {
     private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
     private static final ObjectMapper MAPPER = FrameCodec.mapper();
     private static final int MAX_USER_ID = Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length();
+    /** Matches {@code /api/matches} answers when no {@code limit} is given. */
+    public static final int DEFAULT_MATCHES_LIMIT = 20;
     /** Suggested wait before retrying when a dependency is down. */
     private static final long RETRY_AFTER_SECONDS = 1;
 
@@ -41,10 +49,15 @@ public final class HttpApi {
     private final ChannelService channels;
     private final InboxService inbox;
     private final SessionRegistry registry;
+    private final BiFunction<String, Integer, Mono<List<MatchRecord>>> matchHistory;
 
-    /** @param apiKey the bearer key, or null to refuse every call */
+    /**
+     * @param apiKey the bearer key, or null to refuse every call
+     * @param matchHistory a user's matches, newest first, at most the limit given; fails when the store is down
+     */
     public HttpApi(String apiKey, int maxBody, ChannelService channels, InboxService inbox,
-                   SessionRegistry registry) {
+                   SessionRegistry registry, BiFunction<String, Integer, Mono<List<MatchRecord>>> matchHistory) {
+        this.matchHistory = matchHistory;
         this.apiKey = apiKey == null ? null : apiKey.getBytes(StandardCharsets.UTF_8);
         this.maxBody = maxBody;
         this.channels = channels;
@@ -98,8 +111,65 @@ public final class HttpApi {
         });
     }
 
-    private Mono<Void> call(HttpServerRequest req, HttpServerResponse res,
-                            Function<JsonNode, Mono<ObjectNode>> action) {
+    /**
+     * {@code GET /api/matches?user=ID&limit=N} → {@code {"user","matches":[...]}}: the user's matches, newest
+     * first; {@code limit} 1 to {@link UserStore#MAX_LIMIT}, default {@link #DEFAULT_MATCHES_LIMIT}. 503 while the
+     * store (MongoDB) is down.
+     */
+    public Mono<Void> matches(HttpServerRequest req, HttpServerResponse res) {
+        Mono<Void> refused = authorize(req, res);
+        if (refused != null) {
+            return refused;
+        }
+        QueryStringDecoder query = new QueryStringDecoder(req.uri());
+        List<String> users = query.parameters().getOrDefault("user", List.of());
+        if (users.size() != 1 || users.get(0).isEmpty() || users.get(0).length() > MAX_USER_ID) {
+            return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "user",
+                    "query parameter 'user' must be given once, a user id of 1 to " + MAX_USER_ID + " characters");
+        }
+        String user = users.get(0);
+        List<String> limits = query.parameters().getOrDefault("limit", List.of());
+        int limit = DEFAULT_MATCHES_LIMIT;
+        if (!limits.isEmpty()) {
+            try {
+                limit = limits.size() == 1 ? Integer.parseInt(limits.get(0)) : -1;
+            } catch (NumberFormatException e) {
+                limit = -1;
+            }
+            if (limit < 1 || limit > UserStore.MAX_LIMIT) {
+                return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "limit",
+                        "query parameter 'limit' must be an integer from 1 to " + UserStore.MAX_LIMIT);
+            }
+        }
+        return matchHistory.apply(user, limit)
+                .flatMap(records -> {
+                    ObjectNode out = MAPPER.createObjectNode();
+                    out.put("user", user);
+                    ArrayNode list = out.putArray("matches");
+                    for (MatchRecord r : records) {
+                        ObjectNode m = list.addObject();
+                        m.put("match", r.match());
+                        m.put("partner", r.partnerOf(user));
+                        m.put("initiator", r.users().get(0));
+                        ArrayNode interests = m.putArray("interests");
+                        r.interests().forEach(interests::add);
+                        m.put("started", r.started().toString());
+                        m.put("ended", r.ended() == null ? null : r.ended().toString());
+                        m.put("reason", r.reason());
+                        m.put("node", r.node());
+                    }
+                    return json(res, HttpResponseStatus.OK, out);
+                })
+                .onErrorResume(e -> {
+                    log.debug("{} {} failed: {}", req.method(), req.uri(), e.toString());
+                    res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(RETRY_AFTER_SECONDS));
+                    return error(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", null,
+                            "the match history store (MongoDB) is unavailable, try again");
+                });
+    }
+
+    /** Null when the request carries the API key; else the 401 answer. */
+    private Mono<Void> authorize(HttpServerRequest req, HttpServerResponse res) {
         if (apiKey == null) {
             return unauthorized(res, "the HTTP API is disabled: SWITCHBOARD_API_KEY is not set on this gateway");
         }
@@ -110,6 +180,15 @@ public final class HttpApi {
         byte[] given = header.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
         if (!MessageDigest.isEqual(given, apiKey)) {
             return unauthorized(res, "wrong API key");
+        }
+        return null;
+    }
+
+    private Mono<Void> call(HttpServerRequest req, HttpServerResponse res,
+                            Function<JsonNode, Mono<ObjectNode>> action) {
+        Mono<Void> refused = authorize(req, res);
+        if (refused != null) {
+            return refused;
         }
         return readBody(req)
                 .flatMap(bytes -> {

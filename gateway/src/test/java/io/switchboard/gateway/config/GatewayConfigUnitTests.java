@@ -375,7 +375,7 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null));
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");

@@ -1,0 +1,158 @@
+package io.switchboard.gateway.store;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * Writes match-history and block records to the {@link UserStore} behind the caller's back, so that a slow or
+ * absent MongoDB never slows a match: {@link #submit} only queues. Records are written in order, in batches;
+ * a failed batch goes back to the head of the queue and is retried with exponential backoff. The queue is
+ * bounded: when it is full the oldest unsent record is dropped, counted in
+ * {@code switchboard.store.writes.dropped}, and said in a log line (one per episode, with the count at its end).
+ */
+public final class StoreWriter implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(StoreWriter.class);
+    /** Records per write. */
+    public static final int BATCH = 256;
+    private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
+    private static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
+
+    private final UserStore store;
+    private final int capacity;
+    private final ArrayDeque<StoreWrite> queue = new ArrayDeque<>();
+    private final Scheduler scheduler = Schedulers.newSingle("switchboard-store-writer", true);
+    private final Counter written;
+    private final Counter dropped;
+    private final Counter failures;
+    // Guarded by this.
+    private boolean busy;
+    private int failedInARow;
+    private long droppedThisEpisode;
+    private boolean closed;
+    private Disposable retry;
+
+    public StoreWriter(UserStore store, int capacity, MeterRegistry registry) {
+        this.store = store;
+        this.capacity = capacity;
+        written = Counter.builder("switchboard.store.writes").description("Records written to the user store")
+                .register(registry);
+        dropped = Counter.builder("switchboard.store.writes.dropped")
+                .description("Records dropped unsent because the write buffer was full (the store down too long)")
+                .register(registry);
+        failures = Counter.builder("switchboard.store.write.failures")
+                .description("Batches the user store refused or did not answer; they are retried").register(registry);
+        Gauge.builder("switchboard.store.writes.pending", this, StoreWriter::pending)
+                .description("Records waiting to be written to the user store").register(registry);
+    }
+
+    /** Queues a record; never blocks, never fails. */
+    public void submit(StoreWrite write) {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            if (queue.size() >= capacity) {
+                queue.pollFirst();
+                dropped.increment();
+                if (droppedThisEpisode++ == 0) {
+                    log.warn("User store write buffer full ({} records): dropping the oldest unsent records until"
+                            + " the store answers again", capacity);
+                }
+            }
+            queue.addLast(write);
+            if (busy || retry != null) {
+                return;
+            }
+            busy = true;
+        }
+        scheduler.schedule(this::drain);
+    }
+
+    /** Records waiting, including a batch being written. */
+    public synchronized int pending() {
+        return queue.size();
+    }
+
+    private void drain() {
+        List<StoreWrite> batch;
+        synchronized (this) {
+            retry = null;
+            if (closed || queue.isEmpty()) {
+                busy = false;
+                return;
+            }
+            busy = true;
+            batch = new ArrayList<>(Math.min(BATCH, queue.size()));
+            for (StoreWrite w : queue) {
+                if (batch.size() == BATCH) {
+                    break;
+                }
+                batch.add(w);
+            }
+        }
+        store.write(batch).subscribe(null, e -> failed(batch, e), () -> wrote(batch));
+    }
+
+    private void wrote(List<StoreWrite> batch) {
+        long droppedBefore;
+        int failedBefore;
+        synchronized (this) {
+            // The batch is still at the head unless records were dropped meanwhile: remove what is left of it.
+            for (StoreWrite w : batch) {
+                if (queue.peekFirst() == w) {
+                    queue.pollFirst();
+                }
+            }
+            droppedBefore = droppedThisEpisode;
+            failedBefore = failedInARow;
+            droppedThisEpisode = 0;
+            failedInARow = 0;
+        }
+        written.increment(batch.size());
+        if (failedBefore > 0) {
+            log.info("User store writes go through again after {} failed tries; {} records were dropped meanwhile",
+                    failedBefore, droppedBefore);
+        }
+        scheduler.schedule(this::drain);
+    }
+
+    private void failed(List<StoreWrite> batch, Throwable e) {
+        failures.increment();
+        long delayMs;
+        synchronized (this) {
+            if (closed) {
+                busy = false;
+                return;
+            }
+            if (failedInARow++ == 0) {
+                log.warn("User store writes fail ({}); keeping up to {} records and retrying", e.toString(),
+                        capacity);
+            }
+            long backoff = FIRST_BACKOFF.toMillis() << Math.min(failedInARow - 1, 10);
+            delayMs = Math.min(MAX_BACKOFF.toMillis(), backoff);
+            retry = scheduler.schedule(this::drain, delayMs, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (this) {
+            closed = true;
+            if (retry != null) {
+                retry.dispose();
+            }
+        }
+        scheduler.dispose();
+    }
+}

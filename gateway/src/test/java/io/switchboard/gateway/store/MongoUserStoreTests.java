@@ -1,0 +1,54 @@
+package io.switchboard.gateway.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.mongodb.reactivestreams.client.MongoClient;
+import com.mongodb.reactivestreams.client.MongoClients;
+import io.switchboard.gateway.config.MongoConfig;
+import io.switchboard.gateway.support.MongoFixture;
+import io.switchboard.testing.Await;
+import java.util.List;
+import org.bson.Document;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Flux;
+
+/** The contract against MongoDB (mongo-java-server in process, or TEST_MONGODB_URI), and the indexes. */
+class MongoUserStoreTests extends UserStoreContract {
+    static MongoFixture mongo;
+    String database;
+
+    @BeforeAll
+    static void startMongo() {
+        mongo = MongoFixture.start();
+    }
+
+    @AfterAll
+    static void stopMongo() {
+        mongo.close();
+    }
+
+    @Override
+    UserStore create() {
+        database = MongoFixture.freshDatabase("store");
+        MongoUserStore s = new MongoUserStore(new MongoConfig(mongo.uri(database), 2000, 4, 100));
+        Await.until("MongoDB up", T, s::available);
+        return s;
+    }
+
+    @Test
+    @DisplayName("the indexes the queries need are created at start-up")
+    void indexes() {
+        try (MongoClient client = MongoClients.create(mongo.uri(database))) {
+            Await.until("the indexes", T, () -> names(client, "matches").contains("users_1_started_-1"));
+            assertThat(names(client, "blocks")).contains("user_1", "other_1");
+        }
+    }
+
+    private List<String> names(MongoClient client, String collection) {
+        return Flux.from(client.getDatabase(database).getCollection(collection).listIndexes())
+                .map(d -> ((Document) d).getString("name")).collectList().block(T);
+    }
+}
