@@ -40,7 +40,8 @@ import reactor.core.publisher.Mono;
 /**
  * Blocks and the match history in MongoDB, through the reactive streams driver. Collections: {@code blocks}
  * ({@code _id} "user\nother", indexed by {@code user} and by {@code other}) and {@code matches} ({@code _id} the
- * match id, indexed by {@code users} then {@code started} descending); the indexes are created at start-up, or
+ * match id, indexed by {@code users} then {@code started} descending; {@code startedUs}, the start in
+ * microseconds, orders matches of one millisecond); the indexes are created at start-up, or
  * as soon as MongoDB answers. A probe pings MongoDB every second: {@code /health} reports its state and latency,
  * and each change of state is one log line naming the host and the cause.
  */
@@ -61,6 +62,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     private volatile Boolean wasUp;
     private volatile long downSinceNanos;
     private volatile boolean indexed;
+    private final java.util.concurrent.atomic.AtomicLong probes = new java.util.concurrent.atomic.AtomicLong();
 
     public MongoUserStore(MongoConfig config) {
         this.config = config;
@@ -108,7 +110,13 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
                 .onErrorResume(e -> {
                     down(e);
                     return Mono.empty();
-                });
+                })
+                .doFinally(s -> probes.incrementAndGet());
+    }
+
+    /** How many probes have finished (for tests that wait for the next one). */
+    public long probes() {
+        return probes.get();
     }
 
     private void up(long latencyMs) {
@@ -220,6 +228,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
                         Updates.set("users", List.of(s.initiator(), s.other())),
                         Updates.set("interests", s.interests()),
                         Updates.set("started", Date.from(s.started())),
+                        Updates.set("startedUs", micros(s.started())),
                         Updates.set("node", s.node())), upsert));
             } else if (w instanceof StoreWrite.MatchEnded e) {
                 matchWrites.add(new UpdateOneModel<>(Filters.eq("_id", e.match()), Updates.combine(
@@ -246,17 +255,24 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
 
     @Override
     public Mono<List<MatchRecord>> matches(String user, int limit) {
-        return Flux.from(matches.find(Filters.and(Filters.eq("users", user), Filters.exists("started")))
-                        .sort(Sorts.descending("started")).limit(limit))
+        return Flux.from(matches.find(Filters.and(Filters.eq("users", user), Filters.exists("startedUs")))
+                        .sort(Sorts.descending("started", "startedUs")).limit(limit))
                 .map(MongoUserStore::record)
                 .collectList()
                 .timeout(timeout);
     }
 
+    /** Microseconds since the epoch: matches of one user made within a millisecond still sort right. */
+    private static long micros(java.time.Instant t) {
+        return t.getEpochSecond() * 1_000_000 + t.getNano() / 1_000;
+    }
+
     private static MatchRecord record(Document d) {
         Date ended = d.getDate("ended");
+        long us = d.getLong("startedUs");
         return new MatchRecord(d.getString("_id"), d.getList("users", String.class),
-                d.getList("interests", String.class, List.of()), d.getDate("started").toInstant(),
+                d.getList("interests", String.class, List.of()),
+                java.time.Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1_000),
                 ended == null ? null : ended.toInstant(), d.getString("reason"), d.getString("node"));
     }
 

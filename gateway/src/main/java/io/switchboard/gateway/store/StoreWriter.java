@@ -23,13 +23,14 @@ import reactor.core.scheduler.Schedulers;
  */
 public final class StoreWriter implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StoreWriter.class);
-    /** Records per write. */
+    /** Records per write, at most. */
     public static final int BATCH = 256;
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
 
     private final UserStore store;
     private final int capacity;
+    private final int batchSize;
     private final ArrayDeque<StoreWrite> queue = new ArrayDeque<>();
     private final Scheduler scheduler = Schedulers.newSingle("switchboard-store-writer", true);
     private final Counter written;
@@ -37,6 +38,8 @@ public final class StoreWriter implements AutoCloseable {
     private final Counter failures;
     // Guarded by this.
     private boolean busy;
+    private List<StoreWrite> inFlight = List.of();
+    private int evictFromInFlight;
     private int failedInARow;
     private long droppedThisEpisode;
     private boolean closed;
@@ -45,6 +48,8 @@ public final class StoreWriter implements AutoCloseable {
     public StoreWriter(UserStore store, int capacity, MeterRegistry registry) {
         this.store = store;
         this.capacity = capacity;
+        // At most half the buffer is ever in flight, so that dropping takes the oldest unsent records.
+        this.batchSize = Math.max(1, Math.min(BATCH, capacity / 2));
         written = Counter.builder("switchboard.store.writes").description("Records written to the user store")
                 .register(registry);
         dropped = Counter.builder("switchboard.store.writes.dropped")
@@ -62,15 +67,8 @@ public final class StoreWriter implements AutoCloseable {
             if (closed) {
                 return;
             }
-            if (queue.size() >= capacity) {
-                queue.pollFirst();
-                dropped.increment();
-                if (droppedThisEpisode++ == 0) {
-                    log.warn("User store write buffer full ({} records): dropping the oldest unsent records until"
-                            + " the store answers again", capacity);
-                }
-            }
             queue.addLast(write);
+            trim();
             if (busy || retry != null) {
                 return;
             }
@@ -79,9 +77,36 @@ public final class StoreWriter implements AutoCloseable {
         scheduler.schedule(this::drain);
     }
 
+    /**
+     * Keeps at most {@code capacity} records by giving up the oldest. The batch being written holds the oldest:
+     * its records are given up first, but only counted as dropped if its write fails (else they landed).
+     */
+    private void trim() {
+        while (queue.size() + inFlight.size() - evictFromInFlight > capacity) {
+            if (evictFromInFlight < inFlight.size()) {
+                evictFromInFlight++;
+            } else {
+                queue.pollFirst();
+                countDropped(1);
+            }
+        }
+    }
+
+    private void countDropped(int n) {
+        if (n == 0) {
+            return;
+        }
+        dropped.increment(n);
+        if (droppedThisEpisode == 0) {
+            log.warn("User store write buffer full ({} records): dropping the oldest unsent records until the"
+                    + " store answers again", capacity);
+        }
+        droppedThisEpisode += n;
+    }
+
     /** Records waiting, including a batch being written. */
     public synchronized int pending() {
-        return queue.size();
+        return queue.size() + inFlight.size();
     }
 
     private void drain() {
@@ -93,13 +118,11 @@ public final class StoreWriter implements AutoCloseable {
                 return;
             }
             busy = true;
-            batch = new ArrayList<>(Math.min(BATCH, queue.size()));
-            for (StoreWrite w : queue) {
-                if (batch.size() == BATCH) {
-                    break;
-                }
-                batch.add(w);
+            batch = new ArrayList<>(Math.min(batchSize, queue.size()));
+            while (batch.size() < batchSize && !queue.isEmpty()) {
+                batch.add(queue.pollFirst());
             }
+            inFlight = batch;
         }
         store.write(batch).subscribe(null, e -> failed(batch, e), () -> wrote(batch));
     }
@@ -108,12 +131,8 @@ public final class StoreWriter implements AutoCloseable {
         long droppedBefore;
         int failedBefore;
         synchronized (this) {
-            // The batch is still at the head unless records were dropped meanwhile: remove what is left of it.
-            for (StoreWrite w : batch) {
-                if (queue.peekFirst() == w) {
-                    queue.pollFirst();
-                }
-            }
+            inFlight = List.of();
+            evictFromInFlight = 0;
             droppedBefore = droppedThisEpisode;
             failedBefore = failedInARow;
             droppedThisEpisode = 0;
@@ -129,8 +148,16 @@ public final class StoreWriter implements AutoCloseable {
 
     private void failed(List<StoreWrite> batch, Throwable e) {
         failures.increment();
-        long delayMs;
         synchronized (this) {
+            // Back to the head of the queue, in order, but for the oldest given up meanwhile.
+            int evicted = evictFromInFlight;
+            inFlight = List.of();
+            evictFromInFlight = 0;
+            for (int i = batch.size() - 1; i >= evicted; i--) {
+                queue.addFirst(batch.get(i));
+            }
+            countDropped(evicted);
+            trim();
             if (closed) {
                 busy = false;
                 return;
@@ -140,8 +167,8 @@ public final class StoreWriter implements AutoCloseable {
                         capacity);
             }
             long backoff = FIRST_BACKOFF.toMillis() << Math.min(failedInARow - 1, 10);
-            delayMs = Math.min(MAX_BACKOFF.toMillis(), backoff);
-            retry = scheduler.schedule(this::drain, delayMs, TimeUnit.MILLISECONDS);
+            retry = scheduler.schedule(this::drain, Math.min(MAX_BACKOFF.toMillis(), backoff),
+                    TimeUnit.MILLISECONDS);
         }
     }
 
