@@ -402,12 +402,47 @@ class GatewayConfigUnitTests {
 
         List<String> expected = new java.util.ArrayList<>(everyVariable().map(a -> (String) a.get()[0]).toList());
         expected.add("REDIS_URL");
+        expected.add("MONGODB_URI");
         expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
                 "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS"));
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
         assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");
         assertThat(described.get("REDIS_URL")).contains("embedded");
+        assertThat(described.get("MONGODB_URI")).contains("in memory");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"mongodb://127.0.0.1:27017", "mongodb://u:pw@db1:27017,db2:27017/chat?replicaSet=rs0",
+        "mongodb+srv://cluster0.example.net/switchboard"})
+    @DisplayName("MONGODB_URI is taken as is, mongodb+srv:// included; its database or switchboard")
+    void mongoUris(String uri) {
+        GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("MONGODB_URI", uri));
+        assertThat(config.mongo().uri()).isEqualTo(uri);
+        assertThat(config.mongo().database()).isIn("switchboard", "chat");
+        assertThat(config.mongo().timeoutMs()).isLessThan(config.helloTimeoutMs());
+        assertThat(config.describe()).containsKeys("SWITCHBOARD_MONGODB_TIMEOUT_MS", "SWITCHBOARD_MONGODB_POOL",
+                "SWITCHBOARD_MONGODB_BUFFER");
+        assertThat(config.toString()).doesNotContain(":pw@");
+    }
+
+    @Test
+    @DisplayName("bad MongoDB settings are one line each, naming the setting; the password never shows")
+    void badMongoSettings() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "MONGODB_URI", "mongo://u:hunter2hunter2@h:27017",
+                "SWITCHBOARD_MONGODB_POOL", "0",
+                "SWITCHBOARD_MONGODB_BUFFER", "lots")));
+        assertThat(e.problems()).hasSize(3);
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("MONGODB_URI is not a MongoDB"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_MONGODB_POOL"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_MONGODB_BUFFER"));
+        assertThat(String.join("\n", e.problems())).doesNotContain("hunter2");
+
+        ConfigException slow = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(
+                Map.of("MONGODB_URI", "mongodb://h", "SWITCHBOARD_MONGODB_TIMEOUT_MS", "20000")));
+        assertThat(slow.problems()).singleElement(STRING).startsWith("SWITCHBOARD_MONGODB_TIMEOUT_MS=20000 is not"
+                + " shorter than SWITCHBOARD_HELLO_TIMEOUT_MS");
     }
 
     @ParameterizedTest(name = "{0}")
