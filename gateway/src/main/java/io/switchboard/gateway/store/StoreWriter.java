@@ -27,6 +27,8 @@ public final class StoreWriter implements AutoCloseable {
     public static final int BATCH = 256;
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
+    /** How long closing waits for buffered records to be written. */
+    public static final Duration FLUSH_ON_CLOSE = Duration.ofSeconds(3);
 
     private final UserStore store;
     private final int capacity;
@@ -172,8 +174,25 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops writing. While the store answers, waits up to {@link #FLUSH_ON_CLOSE} for what is buffered to be
+     * written first; what is left then is said in a log line.
+     */
     @Override
     public void close() {
+        long deadline = System.nanoTime() + FLUSH_ON_CLOSE.toNanos();
+        while (pending() > 0 && store.available() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        int left = pending();
+        if (left > 0) {
+            log.warn("Closing with {} user store records not written", left);
+        }
         synchronized (this) {
             closed = true;
             if (retry != null) {
