@@ -9,31 +9,21 @@ import io.switchboard.gateway.support.MongoFixture;
 import io.switchboard.testing.Await;
 import java.util.List;
 import org.bson.Document;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Flux;
 
 /** The contract against MongoDB (mongo-java-server in process, or TEST_MONGODB_URI), and the indexes. */
 class MongoUserStoreTests extends UserStoreContract {
-    static MongoFixture mongo;
+    @RegisterExtension
+    static final MongoFixture.Extension mongoDb = MongoFixture.perClass();
     String database;
-
-    @BeforeAll
-    static void startMongo() {
-        mongo = MongoFixture.start();
-    }
-
-    @AfterAll
-    static void stopMongo() {
-        mongo.close();
-    }
 
     @Override
     UserStore create() {
         database = MongoFixture.freshDatabase("store");
-        MongoUserStore s = new MongoUserStore(new MongoConfig(mongo.uri(database), 2000, 4, 100));
+        MongoUserStore s = new MongoUserStore(new MongoConfig(mongoDb.get().uri(database), 2000, 4, 100));
         Await.until("MongoDB up", T, s::available);
         return s;
     }
@@ -41,7 +31,7 @@ class MongoUserStoreTests extends UserStoreContract {
     @Test
     @DisplayName("the indexes the queries need are created at start-up")
     void indexes() {
-        try (MongoClient client = MongoClients.create(mongo.uri(database))) {
+        try (MongoClient client = MongoClients.create(mongoDb.get().uri(database))) {
             Await.until("the indexes", T, () -> names(client, "matches").contains("users_1_started_-1"));
             assertThat(names(client, "blocks")).contains("user_1", "other_1");
         }

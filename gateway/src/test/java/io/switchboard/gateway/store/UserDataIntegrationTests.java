@@ -27,9 +27,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -42,22 +40,13 @@ import org.slf4j.LoggerFactory;
  */
 class UserDataIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
-    private static MongoFixture mongo;
+    @RegisterExtension
+    static final MongoFixture.Extension mongoDb = MongoFixture.perClass();
 
     @RegisterExtension
     static final RedisExtension redis = RedisExtension.plain();
 
     private final Closing closing = new Closing();
-
-    @BeforeAll
-    static void startMongo() {
-        mongo = MongoFixture.start();
-    }
-
-    @AfterAll
-    static void stopMongo() {
-        mongo.close();
-    }
 
     @AfterEach
     void closeAll() throws Exception {
@@ -154,7 +143,7 @@ class UserDataIntegrationTests {
     @DisplayName("the history is complete and ordered after 500 matches: newest first, both users, start, end,"
             + " reason, instance")
     void fiveHundredMatches() {
-        TestGateway gw = gateway(mongo.uri(MongoFixture.freshDatabase("five")));
+        TestGateway gw = gateway(mongoDb.get().uri(MongoFixture.freshDatabase("five")));
         User x = user(gw, "u_x");
         User y = user(gw, "u_y");
         List<String> made = new ArrayList<>();
@@ -189,7 +178,7 @@ class UserDataIntegrationTests {
     @Test
     @DisplayName("GET /api/matches: API key required; user and limit checked, 400 naming the field")
     void matchesApiChecksItsInput() {
-        TestGateway gw = gateway(mongo.uri(MongoFixture.freshDatabase("api")));
+        TestGateway gw = gateway(mongoDb.get().uri(MongoFixture.freshDatabase("api")));
 
         assertThat(get(gw, "/api/matches?user=u1", null).statusCode()).isEqualTo(401);
         assertThat(get(gw, "/api/matches?user=u1", "wrong").statusCode()).isEqualTo(401);
@@ -211,7 +200,7 @@ class UserDataIntegrationTests {
     @DisplayName("blocks survive a restart of the gateway (closing writes the buffer first): the two are never"
             + " matched again, in either direction")
     void blocksSurviveARestart() {
-        String uri = mongo.uri(MongoFixture.freshDatabase("restart"));
+        String uri = mongoDb.get().uri(MongoFixture.freshDatabase("restart"));
         TestGateway first = gateway(uri);
         User u1 = user(first, "u_1");
         user(first, "u_2").block("u_1");
@@ -235,7 +224,7 @@ class UserDataIntegrationTests {
     @Test
     @DisplayName("blocks hold across two instances even when Redis lost them")
     void blocksHoldAcrossInstances() {
-        String uri = mongo.uri(MongoFixture.freshDatabase("cluster"));
+        String uri = mongoDb.get().uri(MongoFixture.freshDatabase("cluster"));
         Map<String, String> env = Map.of("MONGODB_URI", uri, "SWITCHBOARD_AVOID_RECENT", "0",
                 "SWITCHBOARD_MONGODB_TIMEOUT_MS", "500");
         TestGateway a = closing.keep(TestGateway.startClustered(redis.server().uri(), "gw-a", env));
@@ -259,7 +248,7 @@ class UserDataIntegrationTests {
     @DisplayName("MongoDB down in the middle of matching: matching goes on, DEGRADED, reads 503, and every record"
             + " buffered meanwhile lands after recovery")
     void outageInTheMiddleOfMatching() {
-        TcpProxy proxy = closing.keep(TcpProxy.to(mongo.port()));
+        TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
         TestGateway gw = gateway(MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("outage")));
         Await.until("MongoDB up", T, () -> gw.health().path("status").asText().equals("UP"));
         User x = user(gw, "u_ox");
@@ -296,7 +285,7 @@ class UserDataIntegrationTests {
     @Test
     @DisplayName("when the buffer overflows during an outage the oldest records are dropped, counted and logged")
     void bufferOverflowIsCounted() {
-        TcpProxy proxy = closing.keep(TcpProxy.to(mongo.port()));
+        TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
         TestGateway gw = gateway(MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("full")),
                 "SWITCHBOARD_MONGODB_BUFFER", "20");
         Await.until("MongoDB up", T, () -> gw.health().path("status").asText().equals("UP"));

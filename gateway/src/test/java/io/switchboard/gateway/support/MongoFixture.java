@@ -5,6 +5,9 @@ import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import java.net.InetSocketAddress;
 import java.util.UUID;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A MongoDB for tests: {@code mongo-java-server} in this process (spoken to through the real driver), or the real
@@ -20,6 +23,30 @@ public final class MongoFixture implements AutoCloseable {
         this.server = server;
         this.host = host;
         this.port = port;
+    }
+
+    /** One MongoDB for a test class: {@code @RegisterExtension static final Extension mongo = MongoFixture.perClass();} */
+    public static Extension perClass() {
+        return new Extension();
+    }
+
+    /** Starts the MongoDB before the class's tests and stops it after them. */
+    public static final class Extension implements BeforeAllCallback, AfterAllCallback {
+        private MongoFixture fixture;
+
+        public MongoFixture get() {
+            return fixture;
+        }
+
+        @Override
+        public void beforeAll(ExtensionContext context) {
+            fixture = start();
+        }
+
+        @Override
+        public void afterAll(ExtensionContext context) {
+            fixture.close();
+        }
     }
 
     public static MongoFixture start() {
