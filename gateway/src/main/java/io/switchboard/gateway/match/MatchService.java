@@ -44,6 +44,8 @@ public final class MatchService implements AutoCloseable {
     public static final Duration SWEEP_PERIOD = Duration.ofSeconds(1);
     public static final String RECONNECTING = "reconnecting";
     public static final String BACK = "back";
+    /** The longest a join waits for the user's stored blocks (a slow store never slows a match by more). */
+    public static final Duration BLOCKS_WAIT = Duration.ofMillis(250);
     /**
      * A drop, a return or an expiry that does not reach the matchmaker, or an event that does not reach an
      * inbox, would leave a match with a ghost: they are retried for about half a minute (Redis briefly slow or
@@ -115,11 +117,19 @@ public final class MatchService implements AutoCloseable {
 
     /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
     public Mono<Outcome> join(String user, String session, List<String> interests) {
-        return blocksLoaded(user).then(matchmaker.join(user, session, node, interests)).doOnNext(this::apply);
+        return blocksBeforePairing(user).then(matchmaker.join(user, session, node, interests)).doOnNext(this::apply);
     }
 
     public Mono<Outcome> next(String user, String session) {
-        return blocksLoaded(user).then(matchmaker.next(user, session, node)).doOnNext(this::apply);
+        return blocksBeforePairing(user).then(matchmaker.next(user, session, node)).doOnNext(this::apply);
+    }
+
+    /**
+     * The user's stored blocks, loaded when it connected ({@link #returned}), normally long before it joins; a
+     * store slow at that very moment holds a join up for {@link #BLOCKS_WAIT} at most.
+     */
+    private Mono<Void> blocksBeforePairing(String user) {
+        return blocksLoaded(user).timeout(BLOCKS_WAIT, Mono.fromRunnable(blockLoadFailures::increment));
     }
 
     /**
@@ -182,8 +192,9 @@ public final class MatchService implements AutoCloseable {
         });
     }
 
-    /** A session of {@code user} said hello: a match kept through a drop goes on. */
+    /** A session of {@code user} said hello: its stored blocks are loaded; a match kept through a drop goes on. */
     public void returned(String user, String session) {
+        blocksLoaded(user).subscribe();
         matchmaker.returned(user, session, node).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
             if (o.partner() != null) {
                 event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), BACK));

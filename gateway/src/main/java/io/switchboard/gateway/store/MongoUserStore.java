@@ -205,9 +205,10 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         return Optional.of(this);
     }
 
+    /** True unless the probe found MongoDB down: before the first answer, it is worth trying. */
     @Override
     public boolean available() {
-        return state.up();
+        return !Boolean.FALSE.equals(wasUp);
     }
 
     // ---------------------------------------------------------------- data

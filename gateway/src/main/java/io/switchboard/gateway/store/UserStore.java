@@ -23,7 +23,7 @@ public interface UserStore extends AutoCloseable {
     /** The store's health for {@code /health}, when it has a dependency to report. */
     Optional<DependencyCheck> dependency();
 
-    /** Whether the store answers now (false while MongoDB is down): reads are refused at once when it does not. */
+    /** False while the store is known to be down (MongoDB): reads are then refused at once, not tried. */
     boolean available();
 
     @Override

@@ -283,6 +283,29 @@ class UserDataIntegrationTests {
     }
 
     @Test
+    @DisplayName("a MongoDB that stops answering holds a join up for 250 ms at most; matching goes on")
+    void slowStoreNeverHoldsMatchingUp() {
+        TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
+        TestGateway gw = gateway(MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("slow")),
+                "SWITCHBOARD_MONGODB_TIMEOUT_MS", "5000");
+        Await.until("MongoDB up", T, () -> gw.health().path("status").asText().equals("UP"));
+
+        proxy.stall();
+        User a = user(gw, "u_slow1");
+        User b = user(gw, "u_slow2");
+        long start = System.nanoTime();
+        a.join();
+        b.join();
+        long joinedMs = (System.nanoTime() - start) / 1_000_000;
+        ServerFrame.MatchFound found = a.events().next(ServerFrame.MatchFound.class);
+        proxy.unstall();
+
+        assertThat(found.partner()).isEqualTo("u_slow2");
+        assertThat(joinedMs).as("two joins, each waiting 250 ms at most, not the 5 s store timeout")
+                .isLessThan(2_500);
+    }
+
+    @Test
     @DisplayName("when the buffer overflows during an outage the oldest records are dropped, counted and logged")
     void bufferOverflowIsCounted() {
         TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
