@@ -133,6 +133,11 @@ export interface SwitchboardClientOptions {
   WebSocket?: { new (url: string, protocols?: string | string[]): WebSocket };
 }
 
+export interface SubscribeOptions {
+  /** Ask for the messages after this position; the ack says whether all were recovered. */
+  since?: StreamPosition;
+}
+
 export interface SwitchboardEvents {
   /** A connection attempt starts: 0 for the first connection, k for reconnect attempt k. */
   connecting: { attempt: number };
@@ -180,7 +185,11 @@ export declare class SwitchboardClient {
   /** Terminal: emits `closed`, no reconnect; waiting and in-flight requests reject with code 'closed'. */
   close(code?: number, reason?: string): void;
   /** Remembers the channel: it is subscribed again, from its position, on every reconnect. */
-  subscribe(channel: string): Promise<Ack>;
+  /**
+   * `options.since`: a position kept from earlier (another page load, another client) to recover the messages after
+   * it (section 5); used only while the client knows no position of its own for the channel.
+   */
+  subscribe(channel: string, options?: SubscribeOptions): Promise<Ack>;
   unsubscribe(channel: string): Promise<Ack>;
   publish(channel: string, data: Json): Promise<Ack>;
   send(to: string, data: Json): Promise<Ack>;

@@ -298,12 +298,20 @@ export class SwitchboardClient {
 
   /**
    * Subscribes to a channel and remembers it: it is subscribed again, from its position, on every reconnect.
+   * `options.since`, a position kept from an earlier page or client (for instance in sessionStorage), asks for the
+   * messages after it (section 5) when the client knows no position of its own for the channel yet.
    * @param {string} channel
+   * @param {{since?: {offset: number, epoch: string}}} [options]
    * @returns {Promise<object>} the ack: {channel, offset, epoch, recovered?}
    */
-  subscribe(channel) {
+  subscribe(channel, options) {
     this._channels.add(channel);
-    return this.request({ type: 'subscribe', channel });
+    const frame = { type: 'subscribe', channel };
+    const since = options && options.since;
+    if (isPosition(since) && !this._positions.has(channel)) {
+      frame.since = { offset: since.offset, epoch: since.epoch };
+    }
+    return this.request(frame);
   }
 
   /**
@@ -725,6 +733,9 @@ export class SwitchboardClient {
       // recovered: the messages after `since` follow, and advance the position themselves
       if (!(sent.since && ack.recovered === true) && isPosition(ack)) {
         this._positions.set(sent.channel, { offset: ack.offset, epoch: ack.epoch });
+      } else if (sent.since && ack.recovered === true && !this._positions.has(sent.channel)) {
+        // a first subscribe from a given position: recovered from there, even when nothing follows
+        this._positions.set(sent.channel, copy(sent.since));
       }
     }
     entry.resolve(ack);

@@ -58,7 +58,9 @@ class StartupIT {
     void startsAndServes() throws Exception {
         Process p = start(Map.of("PORT", "0", "SWITCHBOARD_HOST", "127.0.0.1", "SWITCHBOARD_NODE_ID", "gw-it",
                 "SWITCHBOARD_API_KEY", "it-api-key-0123456789", "SWITCHBOARD_JWT_SECRET",
-                "it-secret-it-secret-it-secret-it-secret", "SWITCHBOARD_DRAIN_MS", "500"));
+                "it-secret-it-secret-it-secret-it-secret", "SWITCHBOARD_DRAIN_MS", "500",
+                "SWITCHBOARD_ICE_SERVERS", "[{\"urls\":\"turn:turn.example.com:3478\",\"username\":\"it\","
+                        + "\"credential\":\"it-turn-credential\"}]"));
         List<String> lines = new ArrayList<>();
         try {
             BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
@@ -84,6 +86,14 @@ class StartupIT {
                     URI.create("http://127.0.0.1:" + bound + "/health")).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(health.statusCode()).isEqualTo(200);
             assertThat(health.body()).contains("\"status\":\"UP\"").contains("\"node\":\"gw-it\"");
+            HttpResponse<String> page = http.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + bound + "/")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(page.statusCode()).as("the demo page, from the jar").isEqualTo(200);
+            assertThat(page.body()).contains("id=\"status\"").contains("/demo.js");
+            HttpResponse<String> demoConfig = http.send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + bound + "/demo/config")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(demoConfig.body()).contains("turn:turn.example.com:3478").contains("it-turn-credential");
             try (SwitchboardClient c = SwitchboardClient.connect(SwitchboardClientOptions.of(
                     URI.create("ws://127.0.0.1:" + bound + "/ws"))).block(T)) {
                 assertThat(c.welcome().node()).isEqualTo("gw-it");
@@ -91,7 +101,8 @@ class StartupIT {
             }
             synchronized (lines) {
                 assertThat(String.join("\n", lines)).contains("SWITCHBOARD_API_KEY=****")
-                        .doesNotContain("it-api-key-0123456789").doesNotContain("it-secret-it-secret");
+                        .doesNotContain("it-api-key-0123456789").doesNotContain("it-secret-it-secret")
+                        .contains("turn:turn.example.com:3478").doesNotContain("it-turn-credential");
             }
             p.destroy();
             assertThat(p.waitFor(T.toSeconds(), TimeUnit.SECONDS)).as("exits on SIGTERM").isTrue();

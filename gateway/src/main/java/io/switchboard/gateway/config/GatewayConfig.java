@@ -44,12 +44,15 @@ import java.util.Map;
  * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
  * @param mongo where blocks and the match history are kept ({@code MONGODB_URI} and friends), or null to keep
  *              them in memory
+ * @param iceServers the STUN and TURN servers the demo page gives its WebRTC calls
+ *                   ({@code SWITCHBOARD_ICE_SERVERS}); none by default, so that a call contacts no third party
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
                             int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
-                            String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo) {
+                            String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo,
+                            List<IceServer> iceServers) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -82,6 +85,10 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             problems = new ArrayList<>(problems);
             problems.addAll(mongo.problems(helloTimeoutMs));
         }
+        if (iceServers == null) {
+            iceServers = List.of();
+        }
+        iceServers = List.copyOf(iceServers);
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -127,6 +134,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         int mongoPool = r.integer("SWITCHBOARD_MONGODB_POOL", MongoConfig.DEFAULT_POOL_SIZE, 1, 10_000);
         int mongoBuffer = r.integer("SWITCHBOARD_MONGODB_BUFFER", MongoConfig.DEFAULT_BUFFER_SIZE, 1, 10_000_000);
         MongoConfig mongo = mongoUri == null ? null : new MongoConfig(mongoUri, mongoTimeout, mongoPool, mongoBuffer);
+        List<IceServer> iceServers = IceServer.parse(r.string(IceServer.VARIABLE, null), r.problems);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
@@ -153,7 +161,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
                 burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, resumeSecret,
-                drain, redis, mongo);
+                drain, redis, mongo, iceServers);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -288,6 +296,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             m.put("SWITCHBOARD_MONGODB_POOL", String.valueOf(mongo.poolSize()));
             m.put("SWITCHBOARD_MONGODB_BUFFER", String.valueOf(mongo.bufferSize()));
         }
+        m.put(IceServer.VARIABLE, iceServers.isEmpty() ? "(unset: no STUN or TURN server)"
+                : String.join("; ", iceServers.stream().map(IceServer::masked).toList()));
         return m;
     }
 

@@ -1,21 +1,25 @@
 package io.switchboard.gateway.transport;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import io.netty.channel.Channel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.websocketx.Utf8FrameValidator;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.config.IceServer;
 import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
+import io.switchboard.protocol.FrameCodec;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.Map;
 import reactor.core.publisher.Mono;
 import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
@@ -26,10 +30,10 @@ import reactor.netty.http.websocket.WebsocketInbound;
 import reactor.netty.http.websocket.WebsocketOutbound;
 
 /**
- * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API and the browser client
- * (PROTOCOL.md sections 1 and 9), on the gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator
- * (invalid text closes with 1007) and a write-buffer bound equal to the outbound limit, and is handed to a
- * {@link Session}.
+ * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API, the browser client
+ * (PROTOCOL.md sections 1 and 9) and the demo page at {@code /} with its script, style and settings, on the
+ * gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes with 1007) and a
+ * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}.
  */
 public final class GatewayServer {
     public static final String SUBPROTOCOL = "switchboard.v1";
@@ -37,6 +41,8 @@ public final class GatewayServer {
     private static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
     private static final String JAVASCRIPT = "text/javascript; charset=utf-8";
     private static final String TYPESCRIPT = "application/typescript; charset=utf-8";
+    private static final String HTML = "text/html; charset=utf-8";
+    private static final String CSS = "text/css; charset=utf-8";
 
     private final GatewayConfig config;
     private final EventLoops loops;
@@ -48,6 +54,10 @@ public final class GatewayServer {
     private final WebsocketServerSpec withoutSubprotocol;
     private final byte[] browserClient;
     private final byte[] browserClientTypes;
+    private final byte[] demoPage;
+    private final byte[] demoScript;
+    private final byte[] demoStyle;
+    private final byte[] demoConfig;
 
     public GatewayServer(GatewayConfig config, EventLoops loops, SessionContext sessions, HealthService health,
                          GatewayMetrics metrics, HttpApi api) {
@@ -64,6 +74,10 @@ public final class GatewayServer {
         withSubprotocol = spec.protocols(SUBPROTOCOL).build();
         browserClient = resource("static/switchboard.js");
         browserClientTypes = resource("static/switchboard.d.ts");
+        demoPage = resource("static/index.html");
+        demoScript = resource("static/demo.js");
+        demoStyle = resource("static/demo.css");
+        demoConfig = demoConfig(config);
     }
 
     /** Binds the port; the caller owns the returned server and disposes it. */
@@ -80,6 +94,10 @@ public final class GatewayServer {
                         .get("/metrics", this::metrics)
                         .get("/switchboard.js", (req, res) -> asset(res, JAVASCRIPT, browserClient))
                         .get("/switchboard.d.ts", (req, res) -> asset(res, TYPESCRIPT, browserClientTypes))
+                        .get("/", (req, res) -> asset(res, HTML, demoPage))
+                        .get("/demo.js", (req, res) -> asset(res, JAVASCRIPT, demoScript))
+                        .get("/demo.css", (req, res) -> asset(res, CSS, demoStyle))
+                        .get("/demo/config", this::demoConfig)
                         .post("/api/publish", api::publish)
                         .post("/api/send", api::send)
                         .post("/api/disconnect", api::disconnect)
@@ -129,6 +147,23 @@ public final class GatewayServer {
         return res.header(HttpHeaderNames.CONTENT_TYPE, PROMETHEUS_TEXT)
                 .sendString(Mono.fromCallable(metrics::scrape), StandardCharsets.UTF_8)
                 .then();
+    }
+
+    /** The demo page's settings: the ICE servers of its WebRTC calls, TURN credentials included, never cached. */
+    private Mono<Void> demoConfig(HttpServerRequest req, HttpServerResponse res) {
+        return res.header(HttpHeaderNames.CONTENT_TYPE, "application/json")
+                .header(HttpHeaderNames.CACHE_CONTROL, "no-store")
+                .sendByteArray(Mono.just(demoConfig))
+                .then();
+    }
+
+    private static byte[] demoConfig(GatewayConfig config) {
+        try {
+            return FrameCodec.mapper().writeValueAsBytes(
+                    Map.of("iceServers", config.iceServers().stream().map(IceServer::toBrowser).toList()));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write the demo page's settings", e);
+        }
     }
 
     /**

@@ -509,6 +509,61 @@ class BrowserClientIntegrationTests {
     }
 
     @Test
+    @DisplayName("section 5: subscribe(channel, {since}) recovers the messages after a position kept from an earlier"
+            + " page, and reconnects from there; a since that cannot be recovered says so")
+    void subscribeSinceRecoversFromAKeptPosition() {
+        gw = TestGateway.start();
+        proxy = TcpProxy.to(gw.port());
+        openPage();
+        for (int i = 1; i <= 3; i++) {
+            assertOk(gw.post("/api/publish", "{\"channel\":%s,\"data\":%d}".formatted(js(CHANNEL), i)));
+        }
+        connectClient("{url: %s, reconnect: {base: 50, maxDelay: 200}}".formatted(js(proxy.wsUri().toString())),
+                "");
+
+        JsonNode seen = page.evaluate("""
+                const probe = new sb.SwitchboardClient({url: %1$s});
+                await probe.connect();
+                const epoch = (await probe.subscribe(%2$s)).epoch;
+                probe.close();
+                const ack = await client.subscribe(%2$s, {since: {offset: 1, epoch}});
+                await rec.until('2 messages', () => rec.named('message').length >= 2);
+                const recovered = rec.details('message').map(m => m.data);
+                const other = new sb.SwitchboardClient({url: %1$s});
+                await other.connect();
+                const atEnd = await other.subscribe(%2$s, {since: {offset: 3, epoch}});
+                const atEndPosition = other.position(%2$s);
+                const lost = await other.subscribe('public:y', {since: {offset: 2, epoch: 'gone'}});
+                const lostPosition = other.position('public:y');
+                other.close();
+                return {ack, recovered, position: client.position(%2$s), atEnd, atEndPosition, lost, lostPosition,
+                        epoch};
+                """.formatted(js(gw.wsUri().toString()), js(CHANNEL)));
+
+        String epoch = seen.get("epoch").asText();
+        assertThat(seen.get("ack").get("recovered").asBoolean()).isTrue();
+        assertThat(ints(seen.get("recovered"))).containsExactly(2, 3);
+        assertThat(seen.get("position")).isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", epoch));
+        assertThat(seen.get("atEnd").get("recovered").asBoolean()).isTrue();
+        assertThat(seen.get("atEndPosition")).as("recovered with nothing after: the position is the since")
+                .isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", epoch));
+        assertThat(seen.get("lost").get("recovered").asBoolean()).isFalse();
+        assertThat(seen.get("lostPosition").get("offset").asInt()).as("not recovered: the ack's position")
+                .isZero();
+
+        proxy.cutAll();
+        page.evaluate("await rec.next('disconnected');");
+        assertOk(gw.post("/api/publish", "{\"channel\":%s,\"data\":4}".formatted(js(CHANNEL))));
+        JsonNode after = page.evaluate("""
+                const r = await rec.next('recovered');
+                await rec.until('message 4', () => rec.details('message').some(m => m.data === 4));
+                return {recovered: r.recovered, messages: rec.details('message').map(m => m.data)};
+                """);
+        assertThat(after.get("recovered").asBoolean()).isTrue();
+        assertThat(ints(after.get("messages"))).containsExactly(2, 3, 4);
+    }
+
+    @Test
     @DisplayName("sections 2, 5, 8: duplicates are dropped, garbage ignored, frames reach their events; a reconnect"
             + " sends resume and inboxSince and subscribes from the channel's position")
     void duplicatesDroppedAndReconnectResumesFromPositions() {

@@ -375,7 +375,8 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null));
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
+                List.of()));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -404,7 +405,8 @@ class GatewayConfigUnitTests {
         expected.add("REDIS_URL");
         expected.add("MONGODB_URI");
         expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
-                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS"));
+                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS",
+                "SWITCHBOARD_ICE_SERVERS"));
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
         assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");
@@ -516,5 +518,43 @@ class GatewayConfigUnitTests {
                 "SWITCHBOARD_REDIS_CA", "/etc/ca.pem")));
 
         assertThat(e.problems()).singleElement(STRING).contains("REDIS_URL is not");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_ICE_SERVERS: none by default; STUN and TURN servers in the RTCIceServer shape, the TURN"
+            + " credential masked in describe()")
+    void iceServers() {
+        assertThat(GatewayConfig.defaults().iceServers()).isEmpty();
+        assertThat(GatewayConfig.defaults().describe().get("SWITCHBOARD_ICE_SERVERS")).contains("unset");
+
+        GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ICE_SERVERS", """
+                [{"urls":"stun:stun.example.com:3478"},
+                 {"urls":["turn:turn.example.com:3478","turns:turn.example.com:5349"],
+                  "username":"alice","credential":"s3cret-pass"}]"""));
+
+        assertThat(config.iceServers()).containsExactly(
+                new IceServer(List.of("stun:stun.example.com:3478"), null, null),
+                new IceServer(List.of("turn:turn.example.com:3478", "turns:turn.example.com:5349"), "alice",
+                        "s3cret-pass"));
+        assertThat(config.iceServers().get(1).toBrowser()).containsEntry("credential", "s3cret-pass");
+        assertThat(config.describe().get("SWITCHBOARD_ICE_SERVERS"))
+                .contains("stun:stun.example.com:3478", "turn:turn.example.com:3478", "****")
+                .doesNotContain("s3cret-pass");
+        assertThat(config.toString()).doesNotContain("s3cret-pass");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"stun:x", "{\"urls\":\"stun:x\"}", "[\"stun:x\"]", "[{}]", "[{\"urls\":[]}]",
+        "[{\"urls\":\"http://x\"}]", "[{\"urls\":[\"stun:x\", 3]}]", "[{\"urls\":\"turn:x\"}]",
+        "[{\"urls\":\"turn:x\",\"username\":\"u\"}]",
+        "[{\"urls\":\"turn:x\",\"username\":\"u\",\"credential\":7}]"})
+    @DisplayName("a bad SWITCHBOARD_ICE_SERVERS is one line naming the setting and the expected shape, no credential")
+    void badIceServers(String value) {
+        ConfigException e = catchThrowableOfType(ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ICE_SERVERS", value)));
+
+        assertThat(e).isNotNull();
+        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_ICE_SERVERS")
+                .contains("expected a JSON array of objects");
     }
 }

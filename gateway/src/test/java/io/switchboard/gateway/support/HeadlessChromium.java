@@ -81,20 +81,30 @@ public final class HeadlessChromium implements AutoCloseable {
      * @throws AssertionError with {@link #NOT_INSTALLED} when there is no chromium on the PATH
      */
     public static HeadlessChromium launch() {
+        return launch(List.of());
+    }
+
+    /**
+     * {@link #launch()} with {@code extraFlags} added to the command line, such as
+     * {@code --use-fake-device-for-media-stream} for a camera and a microphone that exist in no machine.
+     */
+    public static HeadlessChromium launch(List<String> extraFlags) {
         Path executable = onPath("chromium").orElseThrow(() -> new AssertionError(NOT_INSTALLED));
         Path profile;
         Process process;
         try {
             profile = Files.createTempDirectory("switchboard-chromium-");
-            ProcessBuilder builder = new ProcessBuilder(executable.toString(),
+            List<String> command = new ArrayList<>(List.of(executable.toString(),
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     // without these Chromium calls home (updates, sync): noise, refused on a closed network
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     // timers run on time in every page, whether the browser thinks it is visible or not
                     "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
                     "--disable-backgrounding-occluded-windows",
-                    "--remote-debugging-port=0", "--user-data-dir=" + profile, "about:blank")
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+                    "--remote-debugging-port=0", "--user-data-dir=" + profile));
+            command.addAll(extraFlags);
+            command.add("about:blank");
+            ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
             // its crash handler's database too, instead of ~/.config/chromium
             builder.environment().put("XDG_CONFIG_HOME", profile.resolve("config").toString());
             process = builder.start();
@@ -363,6 +373,46 @@ public final class HeadlessChromium implements AutoCloseable {
             }
             JsonNode value = result.path("result").path("value");
             return value.isMissingNode() ? MissingNode.getInstance() : value;
+        }
+
+        /** Writes a PNG of what the tab shows now to {@code file} (its directories created) and returns it. */
+        public Path screenshot(Path file) {
+            JsonNode shot = call("Page.captureScreenshot", params().put("format", "png"));
+            try {
+                Files.createDirectories(file.toAbsolutePath().getParent());
+                Files.write(file, java.util.Base64.getDecoder().decode(shot.path("data").asText()));
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the screenshot " + file, e);
+            }
+            return file;
+        }
+
+        /** Types {@code text} into the focused element, as a keyboard would (input events, no key codes). */
+        public void type(String text) {
+            call("Input.insertText", params().put("text", text));
+        }
+
+        /** Presses and releases Enter (13) or Tab (9) on the focused element, as a keyboard would. */
+        public void press(String key) {
+            int code = switch (key) {
+                case "Enter" -> 13;
+                case "Tab" -> 9;
+                default -> throw new IllegalArgumentException("no key code known for " + key);
+            };
+            ObjectNode down = params().put("type", "keyDown").put("key", key).put("code", key)
+                    .put("windowsVirtualKeyCode", code).put("nativeVirtualKeyCode", code);
+            if (key.equals("Enter")) {
+                down.put("text", "\r").put("unmodifiedText", "\r");
+            }
+            call("Input.dispatchKeyEvent", down);
+            call("Input.dispatchKeyEvent", params().put("type", "keyUp").put("key", key).put("code", key)
+                    .put("windowsVirtualKeyCode", code).put("nativeVirtualKeyCode", code));
+        }
+
+        /** Emulates a screen of {@code width} by {@code height} CSS pixels, a phone's when {@code mobile}. */
+        public void viewport(int width, int height, boolean mobile) {
+            call("Emulation.setDeviceMetricsOverride", params().put("width", width).put("height", height)
+                    .put("deviceScaleFactor", 1).put("mobile", mobile));
         }
 
         /** Everything the page's console and the browser's log said about this page so far (the last lines). */
