@@ -350,4 +350,27 @@ class ReconnectingClientIntegrationTests {
         assertThat(r.client().position("room:secret")).isNull();
         assertThat(r.client().position("public:ok")).isNotNull();
     }
+
+    @Test
+    @DisplayName("section 5: subscribe from a position kept from before replays what came after it, once")
+    void subscribeFromAKeptPosition() {
+        TestGateway gw = gateway(Map.of());
+        for (int i = 1; i <= 5; i++) {
+            publish(gw, "public:kept", i);
+        }
+        ClientRecorder first = keep(ClientRecorder.of(gw.wsUri(), FAST));
+        first.connect();
+        String epoch = first.client().subscribe("public:kept").block(T).epoch();
+
+        ClientRecorder later = keep(ClientRecorder.of(gw.wsUri(), FAST));
+        later.connect();
+        ServerFrame.Ack ack = later.client().subscribe("public:kept",
+                new io.switchboard.protocol.StreamPosition(2, epoch)).block(T);
+        publish(gw, "public:kept", 6);
+        later.awaitFrames(ServerFrame.Message.class, m -> true, 4, T);
+
+        assertThat(ack.recovered()).isTrue();
+        assertThat(data(later, "public:kept")).isEqualTo(numbered(3, 6));
+        assertThat(later.client().position("public:kept").offset()).isEqualTo(6);
+    }
 }

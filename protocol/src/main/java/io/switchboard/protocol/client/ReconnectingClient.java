@@ -166,6 +166,20 @@ public final class ReconnectingClient implements AutoCloseable {
         });
     }
 
+    /**
+     * Subscribes {@code channel} starting after {@code since}, a position the application kept from before (a
+     * previous run): the messages after it are replayed when the history still holds them, and the ack says
+     * {@code recovered}. Used only while this client knows no position of its own for the channel.
+     */
+    public Mono<ServerFrame.Ack> subscribe(String channel, StreamPosition since) {
+        return Mono.defer(() -> {
+            if (since != null) {
+                positions.putIfAbsent(channel, since);
+            }
+            return subscribe(channel);
+        });
+    }
+
     /** Forgets {@code channel}; unsubscribes it on the server when a connection is up. */
     public Mono<Void> unsubscribe(String channel) {
         return Mono.defer(() -> {
