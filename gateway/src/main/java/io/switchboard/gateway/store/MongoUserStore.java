@@ -153,14 +153,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
                 return "no answer within " + timeout.multipliedBy(2).toMillis() + " ms";
             }
         }
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
-        }
-        String message = t.getMessage();
-        if (message != null && message.length() > 200) {
-            message = message.substring(0, 200) + "...";
-        }
-        return t.getClass().getSimpleName() + (message == null ? "" : ": " + message);
+        return Causes.rootCause(t);
     }
 
     private Mono<Void> ensureIndexes() {

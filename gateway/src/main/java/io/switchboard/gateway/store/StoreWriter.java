@@ -165,24 +165,13 @@ public final class StoreWriter implements AutoCloseable {
                 return;
             }
             if (failedInARow++ == 0) {
-                log.warn("User store writes fail ({}); keeping up to {} records and retrying", rootCause(e),
+                log.warn("User store writes fail ({}); keeping up to {} records and retrying", Causes.rootCause(e),
                         capacity);
             }
             long backoff = FIRST_BACKOFF.toMillis() << Math.min(failedInARow - 1, 10);
             retry = scheduler.schedule(this::drain, Math.min(MAX_BACKOFF.toMillis(), backoff),
                     TimeUnit.MILLISECONDS);
         }
-    }
-
-    /** The innermost cause in one short line: the driver's own messages run to a screenful. */
-    private static String rootCause(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
-        }
-        String message = String.valueOf(t.getMessage());
-        return t.getClass().getSimpleName() + ": " + (message.length() > 160 ? message.substring(0, 160) + "..."
-                : message);
     }
 
     /**

@@ -20,9 +20,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Mono;
 
 /** The reconnecting Java client (PROTOCOL.md section 8) against a real gateway, through a proxy that cuts. */
@@ -31,12 +31,8 @@ class ReconnectingClientIntegrationTests {
     private static final ReconnectPolicy FAST = new ReconnectPolicy(Duration.ofMillis(50), Duration.ofMillis(200),
             10, Duration.ofSeconds(30));
 
-    private final Closing closing = new Closing();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        closing.close();
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private <C extends AutoCloseable> C keep(C c) {
         return closing.keep(c);

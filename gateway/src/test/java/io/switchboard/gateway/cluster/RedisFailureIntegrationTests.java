@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.testing.Await;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.testing.redis.RedisServer;
@@ -30,32 +31,26 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Redis going away and coming back, and instances dying (issue 3, DESIGN.md failure model). */
 class RedisFailureIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
-    private final List<AutoCloseable> owned = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            owned.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Closing owned = new Closing();
 
     private TestGateway instance(RedisServer redis, String node, Map<String, String> extra) {
         Map<String, String> env = new HashMap<>(extra);
         env.put("REDIS_URL", redis.uri());
         env.put("SWITCHBOARD_NODE_ID", node);
         TestGateway gw = TestGateway.start(env);
-        owned.add(gw);
+        owned.keep(gw);
         return gw;
     }
 
@@ -71,7 +66,7 @@ class RedisFailureIntegrationTests {
     @DisplayName("Redis unreachable at start: DEGRADED naming the cause, still ready, and it connects by itself later")
     void startsDegradedAndConnectsLater() {
         RedisServer redis = RedisServer.start();
-        owned.add(redis);
+        owned.keep(redis);
         redis.kill();
         TestGateway gw = instance(redis, "gw-a", Map.of());
         Await.until("DEGRADED", T, () -> status(gw).equals("DEGRADED"));
@@ -95,7 +90,7 @@ class RedisFailureIntegrationTests {
             + " with a new epoch")
     void redisKilledMidStreamAndRestarted() throws Exception {
         RedisServer redis = RedisServer.start();
-        owned.add(redis);
+        owned.keep(redis);
         Map<String, String> env = Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000");
         TestGateway a = instance(redis, "gw-a", env);
         TestGateway b = instance(redis, "gw-b", env);
@@ -104,7 +99,7 @@ class RedisFailureIntegrationTests {
         logs.start();
         Logger redisLog = (Logger) LoggerFactory.getLogger(RedisConnections.class);
         redisLog.addAppender(logs);
-        owned.add(() -> redisLog.detachAppender(logs));
+        owned.keep(() -> redisLog.detachAppender(logs));
 
         SwitchboardClient subscriber = b.connect();
         List<ServerFrame.Message> received = new CopyOnWriteArrayList<>();
@@ -130,7 +125,7 @@ class RedisFailureIntegrationTests {
                             });
                 }, 1)
                 .subscribe();
-        owned.add(stream::dispose);
+        owned.keep(stream::dispose);
         Await.until("50 acknowledged publishes", T, () -> acked.size() >= 50);
 
         redis.kill();
@@ -190,7 +185,7 @@ class RedisFailureIntegrationTests {
     @DisplayName("a dead instance's users are free once its lease runs out: delivered false, and they can connect")
     void deadInstanceLeaseExpires() throws Exception {
         RedisServer redis = RedisServer.start();
-        owned.add(redis);
+        owned.keep(redis);
         Map<String, String> env = Map.of("SWITCHBOARD_NODE_LEASE_MS", "3000", "SWITCHBOARD_RATE", "100000",
                 "SWITCHBOARD_BURST", "100000");
         TestGateway a = instance(redis, "gw-a", env);
@@ -227,7 +222,7 @@ class RedisFailureIntegrationTests {
         pb.environment().put("SWITCHBOARD_JWT_SECRET", TestGateway.JWT_SECRET);
         pb.redirectErrorStream(true);
         Process p = pb.start();
-        owned.add(() -> p.destroyForcibly().waitFor(10, TimeUnit.SECONDS));
+        owned.keep(() -> p.destroyForcibly().waitFor(10, TimeUnit.SECONDS));
         return p;
     }
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.testing.redis.RedisCluster;
@@ -15,32 +16,24 @@ import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The gateway against Redis with TLS, through Sentinel, and against a Redis Cluster (issue 3). */
 class RedisTopologiesIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
-    private final List<AutoCloseable> owned = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            owned.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Closing owned = new Closing();
 
     private TestGateway instance(String url, String node, Map<String, String> extra) {
         Map<String, String> env = new HashMap<>(extra);
         env.put("REDIS_URL", url);
         env.put("SWITCHBOARD_NODE_ID", node);
         TestGateway gw = TestGateway.start(env);
-        owned.add(gw);
+        owned.keep(gw);
         return gw;
     }
 
@@ -72,7 +65,7 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("rediss:// with SWITCHBOARD_REDIS_CA: the cluster mode works over TLS with a private CA")
     void tls() {
         RedisServer redis = RedisServer.startTls();
-        owned.add(redis);
+        owned.keep(redis);
         Map<String, String> env = Map.of("SWITCHBOARD_REDIS_CA", redis.caCertificate().toString());
         TestGateway a = instance(redis.uri(), "gw-a", env);
         TestGateway b = instance(redis.uri(), "gw-b", env);
@@ -85,7 +78,7 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("rediss:// against a server without TLS: DEGRADED, and the cause says the TLS handshake failed")
     void tlsAgainstPlainServer() {
         RedisServer redis = RedisServer.start();
-        owned.add(redis);
+        owned.keep(redis);
         TestGateway gw = instance(redis.uri().replace("redis://", "rediss://"), "gw-a", Map.of());
         Await.until("DEGRADED naming TLS", T, () -> health(gw).path("dependencies").path("redis").path("detail")
                 .asText().contains("TLS"));
@@ -96,7 +89,7 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("redis:// against a TLS-only server: DEGRADED, and the cause suggests rediss://")
     void plainAgainstTlsServer() {
         RedisServer redis = RedisServer.startTls();
-        owned.add(redis);
+        owned.keep(redis);
         TestGateway gw = instance(redis.uri().replace("rediss://", "redis://"), "gw-a", Map.of());
         Await.until("DEGRADED suggesting rediss", T, () -> health(gw).path("dependencies").path("redis")
                 .path("detail").asText().contains("rediss://"));
@@ -107,7 +100,7 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("a password Redis refuses: DEGRADED, and the cause says authentication failed")
     void authenticationFailed() {
         RedisServer redis = RedisServer.start();
-        owned.add(redis);
+        owned.keep(redis);
         redis.cli("CONFIG", "SET", "requirepass", "right-password");
         TestGateway gw = instance(redis.uri().replace("redis://", "redis://:wrong-password@"), "gw-a", Map.of());
         Await.until("DEGRADED naming authentication", T, () -> health(gw).path("dependencies").path("redis")
@@ -129,7 +122,7 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("redis-sentinel:// finds the master through Sentinel")
     void sentinel() {
         RedisSentinel sentinel = RedisSentinel.start();
-        owned.add(sentinel);
+        owned.keep(sentinel);
         TestGateway a = instance(sentinel.uri(), "gw-a", Map.of());
         TestGateway b = instance(sentinel.uri(), "gw-b", Map.of());
         awaitUp(a);
@@ -143,7 +136,7 @@ class RedisTopologiesIntegrationTests {
             + " send and session replacement")
     void redisCluster() {
         RedisCluster cluster = RedisCluster.start(3);
-        owned.add(cluster);
+        owned.keep(cluster);
         TestGateway a = instance(cluster.uri(), "gw-a", Map.of("SWITCHBOARD_RATE", "100000",
                 "SWITCHBOARD_BURST", "100000"));
         TestGateway b = instance(cluster.uri(), "gw-b", Map.of("SWITCHBOARD_RATE", "100000",

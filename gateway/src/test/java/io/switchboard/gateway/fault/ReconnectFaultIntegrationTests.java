@@ -18,7 +18,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -42,12 +41,8 @@ class ReconnectFaultIntegrationTests {
     @RegisterExtension
     static final RedisExtension redis = RedisExtension.plain();
 
-    private final Closing closing = new Closing();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        closing.close();
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private <C extends AutoCloseable> C keep(C c) {
         return closing.keep(c);

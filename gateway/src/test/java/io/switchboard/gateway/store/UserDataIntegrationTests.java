@@ -19,15 +19,12 @@ import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisExtension;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -40,18 +37,15 @@ import org.slf4j.LoggerFactory;
  */
 class UserDataIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
+
     @RegisterExtension
     static final MongoFixture.Extension mongoDb = MongoFixture.perClass();
 
     @RegisterExtension
     static final RedisExtension redis = RedisExtension.plain();
 
-    private final Closing closing = new Closing();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        closing.close();
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private TestGateway gateway(String mongoUri, String... more) {
         Map<String, String> env = new HashMap<>(Map.of("MONGODB_URI", mongoUri, "SWITCHBOARD_AVOID_RECENT", "0",
@@ -100,15 +94,7 @@ class UserDataIntegrationTests {
     }
 
     private static HttpResponse<String> get(TestGateway gw, String path, String apiKey) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(gw.httpUri(path)).timeout(T).GET();
-        if (apiKey != null) {
-            b.header("Authorization", "Bearer " + apiKey);
-        }
-        try {
-            return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
+        return gw.get(path, apiKey);
     }
 
     private static JsonNode json(String body) {

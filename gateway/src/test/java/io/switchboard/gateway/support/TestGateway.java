@@ -159,7 +159,16 @@ public final class TestGateway implements AutoCloseable {
     }
 
     public HttpResponse<String> get(String path) {
-        return send(HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT).GET().build());
+        return get(path, null);
+    }
+
+    /** GETs {@code path} with {@code apiKey} (null: no Authorization header). */
+    public HttpResponse<String> get(String path, String apiKey) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT).GET();
+        if (apiKey != null) {
+            b.header("Authorization", "Bearer " + apiKey);
+        }
+        return send(b.build());
     }
 
     private HttpResponse<String> send(HttpRequest request) {

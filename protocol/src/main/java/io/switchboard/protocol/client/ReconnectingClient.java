@@ -56,7 +56,8 @@ public final class ReconnectingClient implements AutoCloseable {
 
     // Guarded by lock.
     private State state = State.IDLE;
-    private SwitchboardClient current;
+    /** Written under lock; read without it on the frame path. */
+    private volatile SwitchboardClient current;
     private boolean currentWelcomed;
     private Sinks.One<SwitchboardClient> ready = Sinks.one();
     private boolean readyEmitted;
@@ -375,13 +376,8 @@ public final class ReconnectingClient implements AutoCloseable {
     // ---------------------------------------------------------------- frames
 
     private void onFrame(SwitchboardClient c, ServerFrame f) {
-        if (f instanceof ServerFrame.Ping) {
+        if (f instanceof ServerFrame.Ping || c != current) {
             return;
-        }
-        synchronized (lock) {
-            if (c != current) {
-                return;
-            }
         }
         if (f instanceof ServerFrame.Message m) {
             if (!advance(m.channel(), m.offset(), m.epoch())) {
