@@ -3,6 +3,8 @@ package io.switchboard.gateway.session;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http.websocketx.BinaryWebSocketFrame;
@@ -41,6 +43,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
+import reactor.netty.NettyPipeline;
 import reactor.netty.http.websocket.WebsocketInbound;
 
 /**
@@ -101,6 +104,10 @@ public final class Session {
     private long replayAllowance;
     private CompositeByteBuf fragments;
     private int closeCode;
+    /** A close frame without a status code (RFC 6455 section 7.4.1): reported, never sent. */
+    private static final int NO_STATUS = 1005;
+    /** The code of the peer's close frame, 0 before one came. */
+    private volatile int peerCloseCode;
 
     public Session(SessionContext ctx, Channel channel, int loopIndex) {
         this.ctx = ctx;
@@ -117,24 +124,50 @@ public final class Session {
         ctx.metrics().connectionOpened();
         lastSeenNanos = ctx.nanoTime().getAsLong();
         channel.closeFuture().addListener(f -> onClosed());
-        in.receiveCloseStatus().subscribe(s -> {
-            if (closeCode == 0) {
-                closeCode = s.code();
-            }
-        });
+        // The close code is the peer's only when the peer sent a close frame: seen here, before reactor-netty, which
+        // reports its own closes (1000 once the handler ends, 1002 after a failed write) through the same status.
+        if (channel.pipeline().get(NettyPipeline.ReactiveBridge) != null) {
+            channel.pipeline().addBefore(NettyPipeline.ReactiveBridge, "switchboard.peerClose", new PeerClose());
+        }
         timer = loop.schedule(this::helloTimeout, config.helloTimeoutMs(), TimeUnit.MILLISECONDS);
         return in.receiveFrames()
+                // Without a close frame of the peer's the connection was lost: 1006, resumable.
+                .doOnComplete(() -> inboundEnded(null))
+                .doOnError(this::inboundEnded)
                 .mapNotNull(this::read)
                 .concatMap(this::process, MAX_QUEUED_REQUESTS)
                 .onErrorResume(e -> {
-                    if (e instanceof CorruptedWebSocketFrameException c && closeCode == 0) {
-                        closeCode = c.closeStatus().code();
-                    } else {
+                    if (!(e instanceof CorruptedWebSocketFrameException)) {
                         log.debug("Connection {} ended with {}", id, e.toString());
                     }
                     return Mono.empty();
                 })
                 .then();
+    }
+
+    /** The inbound ended, by {@code error} or (null) completion: the close code, unless one is known already. */
+    private void inboundEnded(Throwable error) {
+        if (closeCode == 0) {
+            closeCode = error instanceof CorruptedWebSocketFrameException c ? c.closeStatus().code()
+                    : lostOrPeerCode();
+        }
+    }
+
+    /** The code of the peer's close frame, or 1006 when none came: the connection was lost. */
+    private int lostOrPeerCode() {
+        int peer = peerCloseCode;
+        return peer != 0 ? peer : CloseCodes.ABNORMAL;
+    }
+
+    /** Notes the code of the peer's close frame as it passes. */
+    private final class PeerClose extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext c, Object msg) {
+            if (msg instanceof CloseWebSocketFrame f && peerCloseCode == 0) {
+                peerCloseCode = f.statusCode() == -1 ? NO_STATUS : f.statusCode();
+            }
+            c.fireChannelRead(msg);
+        }
     }
 
     public String id() {
@@ -784,11 +817,11 @@ public final class Session {
             ctx.channels().unsubscribe(inbox.channel(), inbox);
         }
         if (was != State.AWAITING_HELLO && userId != null) {
-            int code = closeCode == 0 ? CloseCodes.ABNORMAL : closeCode;
+            int code = closeCode == 0 ? lostOrPeerCode() : closeCode;
             ctx.registry().unregister(this, CloseCodes.shouldReconnect(code));
             ctx.matches().dropped(userId, id);
         }
-        ctx.metrics().connectionClosed(closeCode == 0 ? CloseCodes.ABNORMAL : closeCode);
+        ctx.metrics().connectionClosed(closeCode == 0 ? lostOrPeerCode() : closeCode);
     }
 
     private void releaseFragments() {

@@ -18,9 +18,13 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.Mono;
 
 /**
  * Nothing lost across a dropped connection (PROTOCOL.md sections 5 and 8): a publish stream runs while the test
@@ -75,6 +79,44 @@ class ReconnectFaultIntegrationTests {
 
         assertThat(r.events(ConnectionEvent.Connected.class)).extracting(c -> c.welcome().node())
                 .containsExactly("gw-a", "gw-b");
+    }
+
+    @Test
+    @DisplayName("section 2: 100 connections dropped at once without a close frame, while messages flow to them,"
+            + " all resume on another instance as the same users")
+    void manyDroppedAtOnceAllResumeElsewhere() {
+        TestGateway a = keep(TestGateway.startClustered(redis.server().uri(), "gw-a", ENV));
+        TestGateway b = keep(TestGateway.startClustered(redis.server().uri(), "gw-b", ENV));
+        TcpProxy proxy = keep(TcpProxy.to(a.port()));
+        List<ClientRecorder> clients = ClientRecorder.connectMany(proxy.wsUri(), POLICY, 100,
+                r -> r.client().subscribe(CHANNEL).block(T));
+        clients.forEach(this::keep);
+        SwitchboardClient publisher = keep(a.connect());
+        // Messages flowing to the connections when they break, as in a real outage. The race this guards against
+        // (a lost connection taken for a normal closure, see Session.run) showed in the benchmark's reconnect storm,
+        // with gateways in their own processes; it depends on timing and has not shown in-process.
+        AtomicReference<Throwable> streamFailure = new AtomicReference<>();
+        Disposable stream = Flux.interval(Duration.ofMillis(20))
+                .onBackpressureDrop()
+                .concatMap(i -> publisher.publish(CHANNEL, "{\"n\":" + i + "}"), 1)
+                .subscribe(ack -> { }, streamFailure::set);
+        closing.keep((AutoCloseable) stream::dispose);
+        clients.get(0).awaitFrames(ServerFrame.Message.class, m -> true, 20, T);
+
+        proxy.retarget(b.port());
+        proxy.cutAll();
+
+        for (ClientRecorder r : clients) {
+            r.await(ConnectionEvent.Connected.class, 2, Duration.ofSeconds(30));
+            ServerFrame.Welcome before = r.events(ConnectionEvent.Connected.class).get(0).welcome();
+            ServerFrame.Welcome after = r.events(ConnectionEvent.Connected.class).get(1).welcome();
+            assertThat(after.node()).isEqualTo("gw-b");
+            assertThat(after.resumed()).as("resumed: %s", after).isTrue();
+            assertThat(after.user()).isEqualTo(before.user());
+        }
+        assertThat(streamFailure.get()).as("the publisher's stream").isNull();
+        assertThat(a.gateway().metrics().registry().get("switchboard.connections.closed").tag("code", "1006")
+                .counter().count()).as("closes without a close frame counted as 1006").isEqualTo(100);
     }
 
     @Test
