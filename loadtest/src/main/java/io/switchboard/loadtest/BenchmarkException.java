@@ -1,8 +1,8 @@
 package io.switchboard.loadtest;
 
 /** The benchmark cannot go on; the message is one line (or a line and a log excerpt) a person can act on. */
-final class BenchmarkException extends Exception {
-    BenchmarkException(String message) {
+public final class BenchmarkException extends Exception {
+    public BenchmarkException(String message) {
         super(message, null, false, false);
     }
 }

@@ -30,13 +30,57 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * What the match benchmark measures, started on loopback: one {@code redis-server} without persistence and
- * {@link #GATEWAYS} gateway processes from the packaged jar in cluster mode on it. It owns those processes: {@link
- * #close()} stops them (also from a JVM shutdown hook, so an interrupted run leaves nothing behind). Each process
- * writes its output to a log file in {@code logDir}.
+ * What a benchmark measures, started on loopback as a {@link Spec} says: optionally one {@code redis-server} without
+ * persistence, and one or more server processes: Switchboard gateways from the packaged jar (cluster mode when
+ * Redis runs, else the embedded default), or the Socket.IO baseline of {@code loadtest/socketio}. It owns those
+ * processes: {@link #close()} stops them (also from a JVM shutdown hook, so an interrupted run leaves nothing
+ * behind). Each process writes its output to a log file in {@code logDir}.
  */
-final class LocalCluster implements AutoCloseable {
+public final class LocalCluster implements AutoCloseable {
+    /** Gateways of the match benchmark. */
     public static final int GATEWAYS = 2;
+    public static final String SOCKET_IO_SERVER = "loadtest/socketio/server.js";
+
+    /** The kind of server measured. */
+    public enum Target {
+        SWITCHBOARD("switchboard"), SOCKET_IO("socket.io");
+
+        private final String label;
+
+        Target(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
+        }
+    }
+
+    /**
+     * What to start.
+     *
+     * @param servers server processes (1 or more)
+     * @param redis whether Redis runs and the servers share it (Switchboard's cluster mode, Socket.IO's redis adapter)
+     * @param heap the gateways' {@code -Xmx} (and {@code -Xms}), such as {@code 1g}; ignored for Socket.IO
+     * @param env extra environment of every server
+     */
+    public record Spec(Target target, int servers, boolean redis, String heap, Map<String, String> env) {
+        public Spec {
+            env = Map.copyOf(env);
+        }
+
+        /** The match benchmark's: {@link #GATEWAYS} gateways on Redis. */
+        static Spec matchBenchmark() {
+            return new Spec(Target.SWITCHBOARD, GATEWAYS, true, "1g", Map.of());
+        }
+
+        public String describe() {
+            String what = target == Target.SWITCHBOARD ? servers + " gateway JVM" + (servers > 1 ? "s" : "")
+                    + " (-Xmx" + heap + ")" : servers + " Socket.IO Node process" + (servers > 1 ? "es" : "");
+            return what + (redis ? " on one redis-server" : target == Target.SWITCHBOARD ? ", embedded mode"
+                    : ", in-memory adapter");
+        }
+    }
     /** How long a gateway has to log its port and report {@code "status":"UP"}. */
     public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** How long a process has to exit after SIGTERM before it is killed. */
@@ -56,16 +100,19 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
+    private final Spec spec;
     private final Path logDir;
     private final Path redisDir;
     private final Thread shutdownHook = new Thread(this::close, "match-benchmark-cleanup");
     private final List<Child> children = new ArrayList<>();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2)).build();
     private Child redis;
     private final List<Child> gateways = new ArrayList<>();
     private boolean closed;
 
-    private LocalCluster(Path logDir, Path redisDir) {
+    private LocalCluster(Spec spec, Path logDir, Path redisDir) {
+        this.spec = spec;
         this.logDir = logDir;
         this.redisDir = redisDir;
         Runtime.getRuntime().addShutdownHook(shutdownHook);
@@ -76,12 +123,22 @@ final class LocalCluster implements AutoCloseable {
      * failure what was started is stopped and a {@link BenchmarkException} names the cause and the log to read.
      */
     static LocalCluster start(Path repo, Path logDir) throws BenchmarkException {
+        return start(repo, logDir, Spec.matchBenchmark());
+    }
+
+    /** As {@link #start(Path, Path)}, for any {@link Spec}. */
+    public static LocalCluster start(Path repo, Path logDir, Spec spec) throws BenchmarkException {
         Path jar = repo.resolve(GATEWAY_JAR);
-        if (!Files.isRegularFile(jar)) {
+        if (spec.target() == Target.SWITCHBOARD && !Files.isRegularFile(jar)) {
             throw new BenchmarkException("the gateway jar " + jar + " is missing: build it first: "
                     + "mvn -B -q -DskipTests package");
         }
-        Path redisServer = onPath("redis-server").orElseThrow(() -> new BenchmarkException(
+        Path server = repo.resolve(SOCKET_IO_SERVER);
+        if (spec.target() == Target.SOCKET_IO && !Files.isDirectory(server.resolveSibling("node_modules"))) {
+            throw new BenchmarkException("the Socket.IO server's packages are missing: npm ci --prefix "
+                    + server.getParent());
+        }
+        Path redisServer = !spec.redis() ? null : onPath("redis-server").orElseThrow(() -> new BenchmarkException(
                 "redis-server is not on the PATH: install the Debian package redis-server"
                         + " (apt-get install redis-server)"));
         Path redisDir;
@@ -91,10 +148,12 @@ final class LocalCluster implements AutoCloseable {
         } catch (IOException e) {
             throw new BenchmarkException("cannot create " + logDir + " or a temporary directory: " + e.getMessage());
         }
-        LocalCluster cluster = new LocalCluster(logDir, redisDir);
+        LocalCluster cluster = new LocalCluster(spec, logDir, redisDir);
         try {
-            cluster.startRedis(redisServer);
-            cluster.startGateways(jar);
+            if (spec.redis()) {
+                cluster.startRedis(redisServer);
+            }
+            cluster.startGateways(spec.target() == Target.SWITCHBOARD ? jar : server);
             return cluster;
         } catch (BenchmarkException | RuntimeException e) {
             cluster.close();
@@ -107,8 +166,32 @@ final class LocalCluster implements AutoCloseable {
         return gateways.stream().map(g -> URI.create("ws://" + HOST + ":" + g.port() + "/ws")).toList();
     }
 
+    /** The servers' base URLs ({@code http://127.0.0.1:port}), in start order. */
+    public List<URI> serverUris() {
+        return gateways.stream().map(g -> URI.create("http://" + HOST + ":" + g.port())).toList();
+    }
+
+    /** The servers' processes, in start order. */
+    public List<ProcessHandle> servers() {
+        return gateways.stream().map(g -> g.process().toHandle()).toList();
+    }
+
+    /** CPU time used so far by the servers together (not Redis). */
+    public Duration serverCpu() {
+        return gateways.stream().map(Child::cpu).reduce(Duration.ZERO, Duration::plus);
+    }
+
+    /** CPU time used so far by Redis, zero without it. */
+    public Duration redisCpu() {
+        return redis == null ? Duration.ZERO : redis.cpu();
+    }
+
+    public Spec spec() {
+        return spec;
+    }
+
     /** Names and CPU time used so far of Redis and every gateway, in start order. */
-    Map<String, Duration> cpu() {
+    public Map<String, Duration> cpu() {
         Map<String, Duration> cpu = new LinkedHashMap<>();
         for (Child c : children) {
             cpu.put(c.name(), c.cpu());
@@ -117,7 +200,7 @@ final class LocalCluster implements AutoCloseable {
     }
 
     /** Null when every process still runs, else a line naming the first that exited and its log. */
-    String deadProcess() {
+    public String deadProcess() {
         for (Child c : children) {
             if (!c.process().isAlive()) {
                 return c.name() + " exited with code " + c.process().exitValue() + " during the run; see " + c.log();
@@ -130,7 +213,7 @@ final class LocalCluster implements AutoCloseable {
      * The sum over the gateways of one Prometheus counter (for instance {@code switchboard_match_made_total}),
      * or -1 when a gateway did not answer.
      */
-    double metricSum(String name) {
+    public double metricSum(String name) {
         double sum = 0;
         for (Child g : gateways) {
             try {
@@ -193,34 +276,51 @@ final class LocalCluster implements AutoCloseable {
         throw new BenchmarkException("redis-server could not bind a free port: another process took " + taken);
     }
 
-    private void startGateways(Path jar) throws BenchmarkException {
+    private void startGateways(Path program) throws BenchmarkException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         // Every client is a guest; the secret is set, random, so that the gateways run as configured in production.
         byte[] secret = new byte[32];
         new SecureRandom().nextBytes(secret);
+        String prefix = spec.target() == Target.SWITCHBOARD ? "bench-" : "sio-";
         List<Process> started = new ArrayList<>();
-        for (int i = 1; i <= GATEWAYS; i++) {
+        for (int i = 1; i <= spec.servers(); i++) {
             Map<String, String> env = new LinkedHashMap<>();
+            List<String> command;
             env.put("PORT", "0");
-            env.put("SWITCHBOARD_HOST", HOST);
-            env.put("SWITCHBOARD_NODE_ID", "bench-" + i);
-            env.put("REDIS_URL", "redis://" + HOST + ":" + redis.port());
-            env.put("SWITCHBOARD_RATE", "100000");
-            env.put("SWITCHBOARD_BURST", "100000");
-            env.put("SWITCHBOARD_JWT_SECRET", HexFormat.of().formatHex(secret));
-            Path log = logDir.resolve("bench-" + i + ".log");
-            Process p = launch(List.of(java, "-jar", jar.toString()), env, log);
+            if (spec.target() == Target.SWITCHBOARD) {
+                env.put("SWITCHBOARD_HOST", HOST);
+                env.put("SWITCHBOARD_NODE_ID", prefix + i);
+                if (spec.redis()) {
+                    env.put("REDIS_URL", "redis://" + HOST + ":" + redis.port());
+                }
+                env.put("SWITCHBOARD_RATE", "100000");
+                env.put("SWITCHBOARD_BURST", "100000");
+                env.put("SWITCHBOARD_JWT_SECRET", HexFormat.of().formatHex(secret));
+                command = List.of(java, "-Xms" + spec.heap(), "-Xmx" + spec.heap(), "-jar", program.toString());
+            } else {
+                env.put("HOST", HOST);
+                env.put("NODE_ID", prefix + i);
+                if (spec.redis()) {
+                    env.put("REDIS_URL", "redis://" + HOST + ":" + redis.port());
+                }
+                String node = onPath("node").map(Path::toString).orElseThrow(() -> new BenchmarkException(
+                        "node is not on the PATH: install Node.js 20 or later (Debian package nodejs)"));
+                command = List.of(node, program.toString());
+            }
+            env.putAll(spec.env());
+            Path log = logDir.resolve(prefix + i + ".log");
+            Process p = launch(command, env, log);
             started.add(p);
             synchronized (this) {
-                children.add(new Child("bench-" + i, p, log, -1));
+                children.add(new Child(prefix + i, p, log, -1));
             }
         }
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        for (int i = 1; i <= GATEWAYS; i++) {
-            Path log = logDir.resolve("bench-" + i + ".log");
+        for (int i = 1; i <= spec.servers(); i++) {
+            Path log = logDir.resolve(prefix + i + ".log");
             Process p = started.get(i - 1);
-            int port = awaitPort("bench-" + i, p, log, deadline);
-            Child gateway = new Child("bench-" + i, p, log, port);
+            int port = awaitPort(prefix + i, p, log, deadline);
+            Child gateway = new Child(prefix + i, p, log, port);
             synchronized (this) {
                 children.replaceAll(c -> c.process() == p ? gateway : c);
             }
@@ -284,7 +384,8 @@ final class LocalCluster implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));
         // Settings of the environment the benchmark runs in must not leak into the gateways it measures.
         pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
-                || k.equals("REDIS_URL") || k.startsWith("MONGO"));
+                || k.equals("REDIS_URL") || k.startsWith("MONGO") || k.equals("HOST") || k.equals("NODE_ID")
+                || k.equals("JAVA_TOOL_OPTIONS"));
         pb.environment().putAll(env);
         try {
             return pb.start();
@@ -319,7 +420,7 @@ final class LocalCluster implements AutoCloseable {
         }
     }
 
-    static Optional<Path> onPath(String name) {
+    public static Optional<Path> onPath(String name) {
         String path = System.getenv("PATH");
         if (path == null) {
             return Optional.empty();
@@ -334,7 +435,7 @@ final class LocalCluster implements AutoCloseable {
     }
 
     /** The last lines of a log, for error messages. */
-    static String tail(Path log) {
+    public static String tail(Path log) {
         try {
             List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
             return "  " + String.join("\n  ", lines.subList(Math.max(0, lines.size() - 15), lines.size()));

@@ -60,12 +60,17 @@ public final class MatchBenchmark {
     private MatchBenchmark() {
     }
 
+    /** The Switchboard repository holding {@code dir}, or null. */
+    public static Path findRepository(Path dir) {
+        return MatchBenchmarkOptions.findRepository(dir);
+    }
+
     public static void main(String[] args) {
         // Always exit explicitly: under exec:java the Maven JVM would otherwise outlive a failed run's threads.
         System.exit(run(args, System.out, System.err));
     }
 
-    static int run(String[] args, PrintStream out, PrintStream err) {
+    public static int run(String[] args, PrintStream out, PrintStream err) {
         MatchBenchmarkOptions options;
         try {
             options = MatchBenchmarkOptions.parse(args, Path.of("").toAbsolutePath());
@@ -80,7 +85,7 @@ public final class MatchBenchmark {
         }
         try {
             Map<String, Object> result = measure(options, out);
-            write(options.out(), result);
+            Results.write(options.out(), result);
             printSummary(result, options, out);
             return verdict(result, options, err);
         } catch (BenchmarkException e) {
@@ -155,10 +160,10 @@ public final class MatchBenchmark {
         users.forEach(MatchUser::start);
         runUntil(windowStart, users, stats, null, out);
         Map<String, Duration> cpuBefore = cpu(cluster);
-        long[] machineBefore = machineTicks();
+        long[] machineBefore = Results.machineTicks();
         runUntil(windowEnd, users, stats, windowStart, out);
         Map<String, Duration> cpuAfter = cpu(cluster);
-        long[] machineAfter = machineTicks();
+        long[] machineAfter = Results.machineTicks();
         running.set(false);
         long drainEnd = System.nanoTime() + DRAIN.toNanos();
         while (System.nanoTime() - drainEnd < 0 && !users.stream().allMatch(MatchUser::settled)) {
@@ -172,7 +177,7 @@ public final class MatchBenchmark {
         r.put("benchmark", "random-connect matchmaking");
         r.put("startedAt", Instant.now().minusNanos(System.nanoTime() - begin).truncatedTo(ChronoUnit.SECONDS)
                 .toString());
-        r.put("machine", machine());
+        r.put("machine", Results.machine());
         r.put("setup", "redis-server (no persistence) and " + LocalCluster.GATEWAYS
                 + " gateway JVMs (java -jar, cluster mode) on loopback, same machine as the clients");
         r.put("users", options.users());
@@ -182,32 +187,18 @@ public final class MatchBenchmark {
         r.put("signal", options.signal());
         r.put("interests", options.interests());
         r.put("matches", stats.matches());
-        r.put("matchesPerSecond", round(stats.matches() / seconds, 1));
+        r.put("matchesPerSecond", Results.round(stats.matches() / seconds, 1));
         r.put("joins", stats.joins());
         r.put("signals", stats.signals());
-        r.put("timeToMatchMs", percentiles(stats.timeToMatchMicros()));
+        r.put("timeToMatchMs", Results.percentiles(stats.timeToMatchMicros()));
         r.put("foundBeforeAck", stats.foundBeforeAckCount());
-        r.put("joinAckMs", percentiles(stats.joinAckMicros()));
+        r.put("joinAckMs", Results.percentiles(stats.joinAckMicros()));
         r.put("errors", stats.errors());
         r.put("errorsByKind", stats.errorsByKind());
         // Not errors of the run (the loop copes), but what a client of the gateway must be ready for.
         r.put("protocolAnomalies", Map.of("matchSignalBeforeMatchFound", stats.signalBeforeFoundCount()));
         r.put("gatewayMatchesMadeWholeRun", gatewayMatches < 0 ? null : (long) gatewayMatches);
-        Map<String, Object> cores = new LinkedHashMap<>();
-        double ours = 0;
-        for (Map.Entry<String, Duration> e : cpuAfter.entrySet()) {
-            double used = (e.getValue().toNanos() - cpuBefore.getOrDefault(e.getKey(), Duration.ZERO).toNanos())
-                    / 1e9 / seconds;
-            ours += used;
-            cores.put(e.getKey(), round(used, 2));
-        }
-        if (machineBefore != null && machineAfter != null && machineAfter[1] > machineBefore[1]) {
-            // The machine may be shared (a build, other tests): what others used is part of the figures' context.
-            double busy = (double) (machineAfter[0] - machineBefore[0]) / (machineAfter[1] - machineBefore[1])
-                    * Runtime.getRuntime().availableProcessors();
-            cores.put("otherProcesses", round(Math.max(0, busy - ours), 2));
-            cores.put("machineBusy", round(busy, 2));
-        }
+        Map<String, Object> cores = Results.cores(cpuBefore, cpuAfter, machineBefore, machineAfter, seconds);
         r.put("cpuCoresUsed", cores);
         r.put("deadProcess", dead);
         r.put("client", CLIENT);
@@ -239,129 +230,6 @@ public final class MatchBenchmark {
         cpu.put("client", ProcessHandle.current().info().totalCpuDuration().orElse(Duration.ZERO));
         cpu.putAll(cluster.cpu());
         return cpu;
-    }
-
-    /** Busy and total CPU time of the whole machine from /proc/stat, in ticks; null where there is none. */
-    private static long[] machineTicks() {
-        try {
-            String[] f = Files.readAllLines(Path.of("/proc/stat")).get(0).trim().split("\\s+");
-            long total = 0;
-            for (int i = 1; i < Math.min(f.length, 9); i++) {
-                total += Long.parseLong(f[i]);
-            }
-            long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
-            return new long[] {total - idle, total};
-        } catch (IOException | RuntimeException e) {
-            return null;
-        }
-    }
-
-    private static Map<String, Object> machine() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cores", Runtime.getRuntime().availableProcessors());
-        try {
-            Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().ifPresent(l -> m.put("cpu", l.substring(l.indexOf(':') + 1).strip()));
-        } catch (IOException e) {
-            // not Linux: the model stays unknown
-        }
-        m.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
-        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
-                + System.getProperty("os.arch"));
-        m.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
-        return m;
-    }
-
-    private static Map<String, Object> percentiles(Histogram micros) {
-        Map<String, Object> p = new LinkedHashMap<>();
-        p.put("samples", micros.getTotalCount());
-        p.put("p50", ms(micros.getValueAtPercentile(50)));
-        p.put("p99", ms(micros.getValueAtPercentile(99)));
-        p.put("p999", ms(micros.getValueAtPercentile(99.9)));
-        p.put("max", ms(micros.getMaxValue()));
-        p.put("mean", round(micros.getMean() / 1000.0, 3));
-        return p;
-    }
-
-    private static double ms(long micros) {
-        return round(micros / 1000.0, 3);
-    }
-
-    private static double round(double value, int digits) {
-        if (Double.isNaN(value) || Double.isInfinite(value)) {
-            return 0;
-        }
-        return BigDecimal.valueOf(value).setScale(digits, RoundingMode.HALF_UP).doubleValue();
-    }
-
-    private static void write(Path file, Map<String, Object> result) throws BenchmarkException {
-        StringBuilder json = new StringBuilder();
-        json(result, json, "");
-        json.append('\n');
-        try {
-            Files.createDirectories(file.toAbsolutePath().getParent());
-            Files.writeString(file, json, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new BenchmarkException("cannot write the result to " + file + ": " + e.getMessage());
-        }
-    }
-
-    /** Just enough JSON for the result: maps, lists, strings, numbers, booleans and null, indented. */
-    private static void json(Object value, StringBuilder out, String indent) {
-        if (value == null) {
-            out.append("null");
-        } else if (value instanceof Map<?, ?> map) {
-            if (map.isEmpty()) {
-                out.append("{}");
-                return;
-            }
-            out.append("{\n");
-            String inner = indent + "  ";
-            int i = 0;
-            for (Map.Entry<?, ?> e : map.entrySet()) {
-                out.append(inner);
-                string(String.valueOf(e.getKey()), out);
-                out.append(": ");
-                json(e.getValue(), out, inner);
-                out.append(++i < map.size() ? ",\n" : "\n");
-            }
-            out.append(indent).append('}');
-        } else if (value instanceof List<?> list) {
-            out.append('[');
-            for (int i = 0; i < list.size(); i++) {
-                json(list.get(i), out, indent);
-                if (i + 1 < list.size()) {
-                    out.append(", ");
-                }
-            }
-            out.append(']');
-        } else if (value instanceof Number || value instanceof Boolean) {
-            out.append(value);
-        } else {
-            string(value.toString(), out);
-        }
-    }
-
-    private static void string(String s, StringBuilder out) {
-        out.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        out.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        out.append(c);
-                    }
-                }
-            }
-        }
-        out.append('"');
     }
 
     @SuppressWarnings("unchecked")

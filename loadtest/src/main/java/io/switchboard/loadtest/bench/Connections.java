@@ -1,0 +1,165 @@
+package io.switchboard.loadtest.bench;
+
+import io.switchboard.loadtest.BenchmarkException;
+import io.switchboard.loadtest.LocalCluster;
+import io.switchboard.loadtest.Results;
+import io.switchboard.loadtest.bench.WireClient.Conn;
+import io.switchboard.loadtest.bench.WireClient.Dialect;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The connection workloads, against one server process: how fast connections are established (socket open to
+ * {@code welcome}, or to Socket.IO's namespace connect reply), and what holding idle connections costs.
+ */
+final class Connections {
+    /** Connections opened and closed before measuring, so that the JIT and the pools are warm. */
+    static final int WARM_UP = 2_000;
+    /** Idle connections opened before the baseline of memory is read. */
+    static final int IDLE_BASELINE = 200;
+
+    private final Bench bench;
+
+    Connections(Bench bench) {
+        this.bench = bench;
+    }
+
+    /** Connections per second: {@code n} connections, {@link Bench#CONNECT_CONCURRENCY} handshakes in flight. */
+    Map<String, Object> rate(LocalCluster.Target target, int n) throws BenchmarkException {
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), Map.of());
+        bench.say("connection rate on " + spec.describe() + ": " + n + " connections, "
+                + Bench.CONNECT_CONCURRENCY + " handshakes in flight");
+        Load load = new Load();
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("target", target.label());
+        r.put("setup", spec.describe());
+        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
+             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(), load)) {
+            r.put("client", bench.clientName(client));
+            int warm = Math.min(WARM_UP, n);
+            List<Conn> warmUp = load.connectAll(client, cluster.serverUris(), warm, 0, Bench.CONNECT_CONCURRENCY,
+                    null, 60);
+            load.expectCloses = true;
+            warmUp.forEach(Conn::closeGracefully);
+            load.takeConnectMicros();
+            load.expectCloses = false;
+            Map<String, Duration> cpu1 = bench.cpu(cluster);
+            long[] machine1 = Results.machineTicks();
+            long start = System.nanoTime();
+            List<Conn> conns = load.connectAll(client, cluster.serverUris(), n, warm, Bench.CONNECT_CONCURRENCY,
+                    null, 60);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            Map<String, Duration> cpu2 = bench.cpu(cluster);
+            long[] machine2 = Results.machineTicks();
+            r.put("connections", n);
+            r.put("seconds", Results.round(seconds, 3));
+            r.put("connectionsPerSecond", Results.round(n / seconds, 0));
+            r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
+            r.put("handshakesInFlight", Bench.CONNECT_CONCURRENCY);
+            r.put("cpuCoresUsed", bench.cores(cpu1, cpu2, machine1, machine2, seconds));
+            r.put("deadProcess", cluster.deadProcess());
+            bench.say(String.format("  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms", n,
+                    seconds, n / seconds, ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
+                    ((Map<?, ?>) r.get("connectToReadyMs")).get("p99")));
+            load.expectCloses = true;
+            conns.forEach(Conn::closeGracefully);
+        }
+        return r;
+    }
+
+    /**
+     * Idle connections held: {@code n} connections opened and held for {@code hold} with heartbeats answered;
+     * memory per connection is the growth of the server process's RSS and of its live heap (after a full GC)
+     * between {@link #IDLE_BASELINE} connections and {@code n}. The gateway's heap is touched in full at start
+     * ({@code -XX:+AlwaysPreTouch}), so that its RSS growth is what connections cost outside the heap, not pages
+     * of young generation touched for the first time.
+     */
+    Map<String, Object> idle(LocalCluster.Target target, int n, Duration hold) throws BenchmarkException {
+        Map<String, String> env = new LinkedHashMap<>();
+        long pingMs = Math.max(1000, hold.toMillis() / 3);
+        if (target == LocalCluster.Target.SWITCHBOARD) {
+            env.put("JAVA_TOOL_OPTIONS", "-XX:+AlwaysPreTouch");
+            env.put("SWITCHBOARD_PING_INTERVAL_MS", Long.toString(pingMs));
+            env.put("SWITCHBOARD_PING_TIMEOUT_MS", Long.toString(pingMs));
+        } else {
+            env.put("PING_INTERVAL_MS", Long.toString(pingMs));
+            env.put("PING_TIMEOUT_MS", Long.toString(pingMs));
+        }
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), env);
+        bench.say("idle connections on " + spec.describe() + ": " + n + " held for " + hold.toSeconds()
+                + " s, heartbeat every " + pingMs + " ms");
+        Load load = new Load();
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("target", target.label());
+        r.put("setup", spec.describe() + (target == LocalCluster.Target.SWITCHBOARD ? ", -XX:+AlwaysPreTouch" : ""));
+        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
+             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(), load)) {
+            r.put("client", bench.clientName(client));
+            ProcessHandle server = cluster.servers().get(0);
+            List<Conn> base = load.connectAll(client, cluster.serverUris(), IDLE_BASELINE, 0,
+                    Bench.CONNECT_CONCURRENCY, null, 60);
+            long heap0 = bench.heapAfterGc(cluster, target);
+            long rss0 = rss(server);
+            List<Conn> rest = load.connectAll(client, cluster.serverUris(), n - IDLE_BASELINE, IDLE_BASELINE,
+                    Bench.CONNECT_CONCURRENCY, null, 120);
+            Bench.pause(hold);
+            long heap1 = bench.heapAfterGc(cluster, target);
+            long rss1 = rss(server);
+            int held = (int) base.stream().filter(Conn::isOpen).count()
+                    + (int) rest.stream().filter(Conn::isOpen).count();
+            int minPings = Integer.MAX_VALUE;
+            for (List<Conn> l : List.of(base, rest)) {
+                for (Conn c : l) {
+                    minPings = Math.min(minPings, c.pings);
+                }
+            }
+            long added = n - IDLE_BASELINE;
+            r.put("connections", n);
+            r.put("held", held);
+            r.put("closedDuringHold", load.closedAfterReady.get());
+            r.put("firstClose", load.firstClose.get());
+            r.put("holdSeconds", hold.toSeconds());
+            r.put("fewestHeartbeatsAnswered", minPings);
+            r.put("rssMiB", Results.round(rss1 / 1048576.0, 1));
+            r.put("rssGrowthBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
+            if (heap1 >= 0) {
+                r.put("heapLiveBytesPerConnection", Results.round((double) (heap1 - heap0) / added, 0));
+                r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0 + heap1 - heap0) / added, 0));
+            } else {
+                r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
+            }
+            r.put("deadProcess", cluster.deadProcess());
+            bench.say(String.format("  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
+                    + " (RSS growth %s, live heap %s); RSS %s MiB", held, n, minPings,
+                    r.get("memoryBytesPerConnection"), r.get("rssGrowthBytesPerConnection"),
+                    r.get("heapLiveBytesPerConnection"), r.get("rssMiB")));
+            load.expectCloses = true;
+            base.forEach(Conn::closeGracefully);
+            rest.forEach(Conn::closeGracefully);
+        }
+        return r;
+    }
+
+    static Dialect dialect(LocalCluster.Target target) {
+        return target == LocalCluster.Target.SWITCHBOARD ? Dialect.SWITCHBOARD : Dialect.SOCKET_IO;
+    }
+
+    /** Resident set size of a process, in bytes, from {@code /proc/<pid>/status}. */
+    static long rss(ProcessHandle p) throws BenchmarkException {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + p.pid() + "/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            throw new BenchmarkException("cannot read the RSS of process " + p.pid() + ": " + e.getMessage());
+        }
+        throw new BenchmarkException("no VmRSS in /proc/" + p.pid() + "/status");
+    }
+}

@@ -1,0 +1,350 @@
+package io.switchboard.loadtest.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.switchboard.loadtest.BenchmarkException;
+import io.switchboard.loadtest.LocalCluster;
+import io.switchboard.loadtest.Results;
+import io.switchboard.loadtest.bench.WireClient.Conn;
+import io.switchboard.loadtest.bench.WireClient.Dialect;
+import java.io.IOException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.Recorder;
+
+/**
+ * Reconnect storm, on two gateways sharing Redis: {@code clients} subscribers of {@code channels} channels, all on
+ * the first gateway, while one publisher per channel (on the second) publishes at a steady rate. Then every
+ * subscriber's connection is dropped at once (TCP reset, no close frame, as a network loss) and each reconnects to
+ * the <em>other</em> gateway as the protocol's clients do: full-jitter backoff from 500 ms, {@code hello} with
+ * {@code resume} and {@code inboxSince}, then {@code subscribe} with {@code since}. Measured: the time from the
+ * drop until every client has {@code resumed:true} and every channel {@code recovered:true}; then, once the
+ * publishers stopped, every subscriber must hold every offset of its channel exactly once: what is missing is
+ * lost (must be 0).
+ */
+final class Storm {
+    static final long BASE_DELAY_MS = 500;
+    static final long MAX_DELAY_MS = 20_000;
+    static final int MAX_ATTEMPTS = 10;
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** One client across its connections; touched on its current connection's event loop. */
+    static final class Client {
+        final int index;
+        final int channel;
+        volatile String resume;
+        volatile String user;
+        String inboxEpoch = "";
+        long inboxOffset;
+        volatile String epoch;
+        long lastOffset;
+        long received;
+        long gaps;
+        long duplicates;
+        volatile boolean resumed;
+        volatile boolean recovered;
+        volatile long recoveredAt;
+        final AtomicInteger attempts = new AtomicInteger();
+        volatile Conn current;
+        volatile long openedAt;
+        volatile long welcomedAt;
+
+        Client(int index, int channel) {
+            this.index = index;
+            this.channel = channel;
+        }
+    }
+
+    private final Bench bench;
+    private final int clients;
+    private final int channels;
+    private final int ratePerChannel;
+    private final Duration before;
+
+    Storm(Bench bench, int clients, int channels, int ratePerChannel, Duration before) {
+        this.bench = bench;
+        this.clients = clients;
+        this.channels = channels;
+        this.ratePerChannel = ratePerChannel;
+        this.before = before;
+    }
+
+    Map<String, Object> run() throws BenchmarkException {
+        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, bench.heap(), Map.of());
+        bench.say("reconnect storm on " + spec.describe() + ": " + clients + " subscribers of " + channels
+                + " channels dropped at once, " + ratePerChannel + " messages/s per channel");
+        LongAdder subscribeAcks = new LongAdder();
+        LongAdder publishAcks = new LongAdder();
+        AtomicInteger recoveredCount = new AtomicInteger();
+        AtomicInteger notRecovered = new AtomicInteger();
+        AtomicInteger notResumed = new AtomicInteger();
+        AtomicInteger gaveUp = new AtomicInteger();
+        Recorder recoverMicros = new Recorder(3);
+        AtomicLong droppedAt = new AtomicLong();
+        AtomicReference<URI> reconnectTo = new AtomicReference<>();
+        AtomicReference<WireClient> wire = new AtomicReference<>();
+        AtomicReference<String> firstNotResumed = new AtomicReference<>();
+        Load load = new Load() {
+            @Override
+            public String hello(Conn c) {
+                Client cl = (Client) c.attachment;
+                if (cl == null || cl.resume == null) {
+                    return super.hello(c);
+                }
+                return "{\"type\":\"hello\",\"v\":1,\"client\":\"switchboard-bench\",\"resume\":\"" + cl.resume
+                        + "\",\"inboxSince\":{\"offset\":" + cl.inboxOffset + ",\"epoch\":\"" + cl.inboxEpoch
+                        + "\"}}";
+            }
+
+            @Override
+            void onReady(Conn c, String text) {
+                Client cl = (Client) c.attachment;
+                if (cl == null) {
+                    return;
+                }
+                JsonNode w = parse(text);
+                boolean again = cl.resume != null;
+                cl.user = w.path("user").asText();
+                cl.resume = w.path("resume").asText();
+                cl.inboxOffset = w.path("inbox").path("offset").asLong();
+                cl.inboxEpoch = w.path("inbox").path("epoch").asText();
+                if (again) {
+                    cl.welcomedAt = System.nanoTime();
+                    cl.resumed = w.path("resumed").asBoolean();
+                    if (!cl.resumed && notResumed.incrementAndGet() == 1) {
+                        firstNotResumed.set(text);
+                    }
+                    c.send("{\"type\":\"subscribe\",\"id\":2,\"channel\":\"public:storm-" + cl.channel
+                            + "\",\"since\":{\"offset\":" + cl.lastOffset + ",\"epoch\":\"" + cl.epoch + "\"}}");
+                } else {
+                    c.send("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:storm-" + cl.channel + "\"}");
+                }
+            }
+
+            @Override
+            public void replied(Conn c, long id, boolean error, String text) {
+                super.replied(c, id, error, text);
+                Client cl = (Client) c.attachment;
+                if (cl == null) {
+                    if (!error) {
+                        publishAcks.increment();
+                    }
+                    return;
+                }
+                if (error) {
+                    return;
+                }
+                JsonNode a = parse(text);
+                if (id == 1) {
+                    cl.epoch = a.path("epoch").asText();
+                    cl.lastOffset = Math.max(cl.lastOffset, a.path("offset").asLong());
+                    subscribeAcks.increment();
+                } else if (id == 2) {
+                    cl.recovered = a.path("recovered").asBoolean();
+                    if (!cl.recovered) {
+                        notRecovered.incrementAndGet();
+                    }
+                    cl.recoveredAt = System.nanoTime();
+                    recoverMicros.recordValue(Math.max(0, (cl.recoveredAt - droppedAt.get()) / 1000));
+                    recoveredCount.incrementAndGet();
+                }
+            }
+
+            @Override
+            public void delivered(Conn c, long sentNanos, long offset) {
+                Client cl = (Client) c.attachment;
+                if (cl == null) {
+                    return;
+                }
+                if (offset <= cl.lastOffset) {
+                    cl.duplicates++;
+                    return;
+                }
+                if (offset > cl.lastOffset + 1) {
+                    cl.gaps += offset - cl.lastOffset - 1;
+                }
+                cl.lastOffset = offset;
+                cl.received++;
+            }
+
+            @Override
+            void onClosed(Conn c, boolean wasReady, String cause) {
+                Client cl = (Client) c.attachment;
+                if (cl == null || droppedAt.get() == 0 || cl.recoveredAt != 0) {
+                    return;
+                }
+                int attempt = cl.attempts.incrementAndGet();
+                if (attempt > MAX_ATTEMPTS) {
+                    gaveUp.incrementAndGet();
+                    return;
+                }
+                reconnect(wire.get(), reconnectTo.get(), cl, attempt);
+            }
+        };
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("setup", spec.describe());
+        r.put("clients", clients);
+        r.put("channels", channels);
+        r.put("messagesPerSecondPerChannel", ratePerChannel);
+        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
+             WireClient client = new WireClient(Dialect.SWITCHBOARD, bench.clientThreads(), bench.nextSourceBlock(),
+                     load)) {
+            wire.set(client);
+            r.put("client", bench.clientName(client) + "; reconnects with full jitter from " + BASE_DELAY_MS
+                    + " ms, at most " + MAX_ATTEMPTS + " attempts");
+            URI first = cluster.serverUris().get(0);
+            URI second = cluster.serverUris().get(1);
+            reconnectTo.set(second);
+            List<Conn> subs = load.connectAll(client, List.of(first), clients, 0, Bench.CONNECT_CONCURRENCY,
+                    i -> new Client(i, i % channels), 120);
+            FanOut.awaitCount(subscribeAcks, clients, "subscribe acks", load);
+            List<Conn> pubs = load.connectAll(client, List.of(second), channels, 0, Bench.CONNECT_CONCURRENCY,
+                    i -> null, 60);
+            List<ScheduledFuture<?>> tasks = new ArrayList<>();
+            AtomicLong published = new AtomicLong();
+            long period = Math.max(1, 1_000_000 / ratePerChannel);
+            for (int p = 0; p < pubs.size(); p++) {
+                Conn pub = pubs.get(p);
+                int channel = p;
+                tasks.add(pub.channel().eventLoop().scheduleAtFixedRate(() -> {
+                    pub.send("{\"type\":\"publish\",\"id\":" + published.incrementAndGet()
+                            + ",\"channel\":\"public:storm-" + channel + "\",\"data\":{\"t\":" + System.nanoTime()
+                            + ",\"p\":\"storm\"}}");
+                }, 0, period, TimeUnit.MICROSECONDS));
+            }
+            Bench.pause(before);
+            load.expectCloses = true;
+            droppedAt.set(System.nanoTime());
+            subs.forEach(Conn::cut);
+            long deadline = droppedAt.get() + TimeUnit.SECONDS.toNanos(120);
+            while (recoveredCount.get() + gaveUp.get() < clients && System.nanoTime() - deadline < 0) {
+                Bench.pause(Duration.ofMillis(20));
+            }
+            long allRecoveredAt = System.nanoTime();
+            boolean complete = recoveredCount.get() == clients;
+            Bench.pause(Duration.ofSeconds(1));
+            tasks.forEach(t -> t.cancel(false));
+            // The publishers stopped: wait for their last acks, then for every subscriber to reach its channel's end.
+            long sent = published.get();
+            FanOut.awaitCount(publishAcks, sent - load.errors.get(), "publish acks", load);
+            Map<Integer, Long> ends = channelEnds(bench, cluster, channels);
+            List<Client> all = subs.stream().map(c -> (Client) c.attachment).toList();
+            long drainEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (System.nanoTime() - drainEnd < 0
+                    && !all.stream().allMatch(c -> c.lastOffset >= ends.getOrDefault(c.channel, 0L))) {
+                Bench.pause(Duration.ofMillis(20));
+            }
+            long lost = 0;
+            long duplicates = 0;
+            List<String> lossSamples = new ArrayList<>();
+            Histogram toOpen = new Histogram(3);
+            Histogram toWelcome = new Histogram(3);
+            Histogram toRecovered = new Histogram(3);
+            for (Client c : all) {
+                if ((c.gaps > 0 || c.lastOffset < ends.getOrDefault(c.channel, 0L)) && lossSamples.size() < 5) {
+                    lossSamples.add("client " + c.index + " of channel " + c.channel + ": " + c.gaps
+                            + " skipped, last offset " + c.lastOffset + " of " + ends.get(c.channel) + ", resumed "
+                            + c.resumed + ", recovered " + c.recovered);
+                }
+                if (c.recoveredAt != 0) {
+                    toOpen.recordValue(Math.max(0, (c.openedAt - droppedAt.get()) / 1000));
+                    toWelcome.recordValue(Math.max(0, (c.welcomedAt - c.openedAt) / 1000));
+                    toRecovered.recordValue(Math.max(0, (c.recoveredAt - c.welcomedAt) / 1000));
+                }
+                lost += c.gaps + Math.max(0, ends.getOrDefault(c.channel, 0L) - c.lastOffset);
+                duplicates += c.duplicates;
+            }
+            r.put("allResumedAfterMs", complete ? TimeUnit.NANOSECONDS.toMillis(allRecoveredAt - droppedAt.get()) : null);
+            r.put("dropToRecoveredMs", Results.percentiles(recoverMicros.getIntervalHistogram()));
+            r.put("resumed", recoveredCount.get() - notResumed.get());
+            r.put("notResumed", notResumed.get());
+            r.put("firstNotResumedWelcome", firstNotResumed.get());
+            // Where the time went, client by client: the backoff drawn, then socket to welcome, then the recovery.
+            r.put("dropToReconnectMs", Results.percentiles(toOpen));
+            r.put("reconnectToWelcomeMs", Results.percentiles(toWelcome));
+            r.put("welcomeToRecoveredMs", Results.percentiles(toRecovered));
+            r.put("channelsNotRecovered", notRecovered.get());
+            r.put("gaveUp", gaveUp.get());
+            r.put("attempts", all.stream().mapToInt(c -> c.attempts.get()).sum());
+            r.put("published", sent);
+            r.put("lost", lost);
+            r.put("lossSamples", lossSamples);
+            r.put("duplicates", duplicates);
+            r.put("requestErrors", load.errors.get());
+            r.put("firstRequestError", load.firstError.get());
+            r.put("deadProcess", cluster.deadProcess());
+            bench.say(String.format("  %d of %d resumed on the other gateway %s ms after the drop (p50 %s ms);"
+                            + " %d messages published, lost %d, duplicates %d", recoveredCount.get() - notResumed.get(),
+                    clients, r.get("allResumedAfterMs"),
+                    ((Map<?, ?>) r.get("dropToRecoveredMs")).get("p50"), sent, lost, duplicates));
+            pubs.forEach(Conn::closeGracefully);
+            all.forEach(c -> {
+                Conn now = c.current;
+                if (now != null) {
+                    now.closeGracefully();
+                }
+            });
+        }
+        return r;
+    }
+
+    /** Attempt {@code attempt} (from 1) waits a random delay in [0, min(max, base * 2^(attempt-1))], then connects. */
+    private static void reconnect(WireClient client, URI server, Client cl, int attempt) {
+        long bound = Math.min(MAX_DELAY_MS, BASE_DELAY_MS << Math.min(20, attempt - 1));
+        long delay = ThreadLocalRandom.current().nextLong(bound + 1);
+        CompletableFuture.delayedExecutor(delay, TimeUnit.MILLISECONDS).execute(
+                () -> {
+                    cl.openedAt = System.nanoTime();
+                    cl.current = client.open(cl.index, server, cl);
+                });
+    }
+
+    /** The latest offset of every storm channel, read with a subscribe from a fresh connection. */
+    private static Map<Integer, Long> channelEnds(Bench bench, LocalCluster cluster, int channels)
+            throws BenchmarkException {
+        Map<Integer, Long> ends = new ConcurrentHashMap<>();
+        LongAdder acks = new LongAdder();
+        Load load = new Load() {
+            @Override
+            public void replied(Conn c, long id, boolean error, String text) {
+                super.replied(c, id, error, text);
+                if (!error) {
+                    ends.put((int) id - 1, parse(text).path("offset").asLong());
+                    acks.increment();
+                }
+            }
+        };
+        try (WireClient client = new WireClient(Dialect.SWITCHBOARD, 1, bench.nextSourceBlock(), load)) {
+            Conn c = load.connectAll(client, cluster.serverUris(), 1, 0, 1, null, 30).get(0);
+            for (int i = 0; i < channels; i++) {
+                c.send("{\"type\":\"subscribe\",\"id\":" + (i + 1) + ",\"channel\":\"public:storm-" + i + "\"}");
+            }
+            FanOut.awaitCount(acks, channels, "subscribe acks", load);
+            load.expectCloses = true;
+            c.closeGracefully();
+        }
+        return ends;
+    }
+
+    static JsonNode parse(String text) {
+        try {
+            return JSON.readTree(text);
+        } catch (IOException e) {
+            return JSON.createObjectNode();
+        }
+    }
+}
