@@ -48,12 +48,13 @@ public final class Bench {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static final String USAGE = """
-            usage: scripts/bench [--quick] [--only a,b] [--no-socketio] [--heap SIZE] [--client-threads N]
+            usage: scripts/bench [--quick] [--only a,b] [--no-socketio] [--jfr] [--heap SIZE] [--client-threads N]
                                  [--idle N] [--connect N] [--subscribers N] [--channels N] [--rates R1,R2]
                                  [--step-seconds S] [--storm N] [--match-users N] [--match-seconds S] [--out DIR]
               --quick           a small run of every scenario: checks that it works and loses nothing
               --only LIST       scenarios to run, of idle,connect,fanout,match,storm,gatling (default all)
               --no-socketio     skip the Socket.IO baseline
+              --jfr             record every gateway with Java Flight Recorder (profile) into <out>/logs/jfr/
               --heap SIZE       gateway heap, -Xms and -Xmx (default 1g)
               --client-threads  event-loop threads of the load generator (default 2)
               --idle N          idle connections to hold (default 100000, capped by the open-file limit)
@@ -76,7 +77,11 @@ public final class Bench {
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(2)).build();
 
-    private Bench(Path repo, Path outDir, boolean quick, String heap, int clientThreads, PrintStream out) {
+    private final boolean jfr;
+
+    private Bench(Path repo, Path outDir, boolean quick, String heap, int clientThreads, PrintStream out,
+                  boolean jfr) {
+        this.jfr = jfr;
         this.repo = repo;
         this.outDir = outDir;
         this.quick = quick;
@@ -96,7 +101,7 @@ public final class Bench {
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
-                case "--quick", "--no-socketio" -> flags.add(a);
+                case "--quick", "--no-socketio", "--jfr" -> flags.add(a);
                 case "--help", "-h" -> {
                     out.print(USAGE);
                     return 0;
@@ -162,7 +167,7 @@ public final class Bench {
             return 2;
         }
         Path outDir = repo.resolve(o.getOrDefault("--out", "loadtest/target/bench"));
-        Bench b = new Bench(repo, outDir, quick, heap, threads, out);
+        Bench b = new Bench(repo, outDir, quick, heap, threads, out, flags.contains("--jfr"));
         boolean socketIo = !flags.contains("--no-socketio");
 
         Map<String, Object> result = new LinkedHashMap<>();
@@ -201,7 +206,8 @@ public final class Bench {
             }
             if (only.contains("fanout")) {
                 FanOut.FanOutOptions fo = new FanOut.FanOutOptions(subscribers, channels, rates,
-                        Duration.ofSeconds(quick ? 1 : 3), Duration.ofSeconds(stepSeconds));
+                        Duration.ofSeconds(quick ? 1 : 15), Duration.ofSeconds(quick ? 1 : 3),
+                        Duration.ofSeconds(stepSeconds));
                 Map<String, Object> s = new LinkedHashMap<>();
                 for (int servers : List.of(1, 2)) {
                     for (Target t : targets) {
@@ -216,7 +222,7 @@ public final class Bench {
             }
             if (only.contains("storm")) {
                 scenarios.put("storm", b.guard(failures, "storm",
-                        () -> new Storm(b, storm, quick ? 2 : 10, quick ? 50 : 100,
+                        () -> new Storm(b, storm, quick ? 2 : 10, quick ? 50 : 10,
                                 Duration.ofSeconds(quick ? 1 : 5)).run()));
             }
             if (only.contains("gatling")) {
@@ -225,7 +231,7 @@ public final class Bench {
         } catch (BenchmarkException e) {
             failures.add(e.getMessage());
         }
-        failures.addAll(Verdict.problems(scenarios));
+        failures.addAll(Verdict.problems(scenarios, quick));
         result.put("failures", failures);
         result.put("summary", Verdict.summary(scenarios));
         try {
@@ -342,6 +348,27 @@ public final class Bench {
 
     int clientThreads() {
         return clientThreads;
+    }
+
+    /**
+     * The environment of the gateways a scenario starts: {@code env}, plus a Flight Recorder recording of each
+     * (profile settings, written to {@code <out>/logs/jfr/} when the gateway stops) under {@code --jfr}.
+     */
+    Map<String, String> serverEnv(Map<String, String> env) {
+        if (!jfr) {
+            return env;
+        }
+        Path dir = logDir().resolve("jfr");
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            say("cannot create " + dir + ": " + e.getMessage() + "; no recording");
+            return env;
+        }
+        Map<String, String> with = new LinkedHashMap<>(env);
+        String recording = "-XX:StartFlightRecording=settings=profile,filename=" + dir + "/";
+        with.merge("JAVA_TOOL_OPTIONS", recording, (a, c) -> a + " " + c);
+        return with;
     }
 
     /** A new third byte of loopback source addresses for each load generator of the run. */

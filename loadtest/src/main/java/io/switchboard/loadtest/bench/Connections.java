@@ -31,7 +31,7 @@ final class Connections {
 
     /** Connections per second: {@code n} connections, {@link Bench#CONNECT_CONCURRENCY} handshakes in flight. */
     Map<String, Object> rate(LocalCluster.Target target, int n) throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), Map.of());
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), bench.serverEnv(Map.of()));
         bench.say("connection rate on " + spec.describe() + ": " + n + " connections, "
                 + Bench.CONNECT_CONCURRENCY + " handshakes in flight");
         Load load = new Load();
@@ -90,7 +90,7 @@ final class Connections {
             env.put("PING_INTERVAL_MS", Long.toString(pingMs));
             env.put("PING_TIMEOUT_MS", Long.toString(pingMs));
         }
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), env);
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), bench.serverEnv(env));
         bench.say("idle connections on " + spec.describe() + ": " + n + " held for " + hold.toSeconds()
                 + " s, heartbeat every " + pingMs + " ms");
         Load load = new Load();

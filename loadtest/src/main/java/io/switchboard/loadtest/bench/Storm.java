@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ThreadLocalRandom;
@@ -40,6 +39,13 @@ final class Storm {
     static final long BASE_DELAY_MS = 500;
     static final long MAX_DELAY_MS = 20_000;
     static final int MAX_ATTEMPTS = 10;
+    /**
+     * Channel history kept by the gateways: enough for every message published while the clients are away, so that
+     * they can all recover (the default 100 is a deployment's choice; what a storm needs is rate times outage).
+     */
+    static final int HISTORY_SIZE = 2000;
+    /** After the publishers stop, how long subscribers may go without receiving anything before what they lack is lost. */
+    static final Duration CATCH_UP_QUIET = Duration.ofSeconds(5);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One client across its connections; touched on its current connection's event loop. */
@@ -84,7 +90,8 @@ final class Storm {
     }
 
     Map<String, Object> run() throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, bench.heap(), Map.of());
+        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, bench.heap(),
+                bench.serverEnv(Map.of("SWITCHBOARD_HISTORY_SIZE", Integer.toString(HISTORY_SIZE))));
         bench.say("reconnect storm on " + spec.describe() + ": " + clients + " subscribers of " + channels
                 + " channels dropped at once, " + ratePerChannel + " messages/s per channel");
         LongAdder subscribeAcks = new LongAdder();
@@ -98,6 +105,8 @@ final class Storm {
         AtomicReference<URI> reconnectTo = new AtomicReference<>();
         AtomicReference<WireClient> wire = new AtomicReference<>();
         AtomicReference<String> firstNotResumed = new AtomicReference<>();
+        LongAdder subscribeRetries = new LongAdder();
+        LongAdder publishRefused = new LongAdder();
         Load load = new Load() {
             @Override
             public String hello(Conn c) {
@@ -128,8 +137,7 @@ final class Storm {
                     if (!cl.resumed && notResumed.incrementAndGet() == 1) {
                         firstNotResumed.set(text);
                     }
-                    c.send("{\"type\":\"subscribe\",\"id\":2,\"channel\":\"public:storm-" + cl.channel
-                            + "\",\"since\":{\"offset\":" + cl.lastOffset + ",\"epoch\":\"" + cl.epoch + "\"}}");
+                    c.send(resubscribe(cl));
                 } else {
                     c.send("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:storm-" + cl.channel + "\"}");
                 }
@@ -137,14 +145,31 @@ final class Storm {
 
             @Override
             public void replied(Conn c, long id, boolean error, String text) {
-                super.replied(c, id, error, text);
                 Client cl = (Client) c.attachment;
+                if (error && cl != null && id == 2) {
+                    JsonNode e = parse(text);
+                    if ("unavailable".equals(e.path("code").asText())) {
+                        // Back-pressure, as PROTOCOL.md section 4 has it: ask again after retryAfter.
+                        subscribeRetries.increment();
+                        wire.get().schedule(() -> c.send(resubscribe(cl)), e.path("retryAfter").asLong(1000));
+                        return;
+                    }
+                }
                 if (cl == null) {
+                    // A publisher: a publish refused with unavailable was never accepted, so nothing of it can be
+                    // lost; it is counted apart. Its ack stands in for it in the count of answers awaited.
                     if (!error) {
+                        publishAcks.increment();
+                    } else if ("unavailable".equals(parse(text).path("code").asText())) {
+                        publishRefused.increment();
+                        publishAcks.increment();
+                    } else {
+                        super.replied(c, id, error, text);
                         publishAcks.increment();
                     }
                     return;
                 }
+                super.replied(c, id, error, text);
                 if (error) {
                     return;
                 }
@@ -200,6 +225,7 @@ final class Storm {
         r.put("clients", clients);
         r.put("channels", channels);
         r.put("messagesPerSecondPerChannel", ratePerChannel);
+        r.put("historySize", HISTORY_SIZE);
         try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
              WireClient client = new WireClient(Dialect.SWITCHBOARD, bench.clientThreads(), bench.nextSourceBlock(),
                      load)) {
@@ -240,14 +266,23 @@ final class Storm {
             tasks.forEach(t -> t.cancel(false));
             // The publishers stopped: wait for their last acks, then for every subscriber to reach its channel's end.
             long sent = published.get();
-            FanOut.awaitCount(publishAcks, sent - load.errors.get(), "publish acks", load);
+            FanOut.awaitCount(publishAcks, sent, "publish answers", load);
             Map<Integer, Long> ends = channelEnds(bench, cluster, channels);
             List<Client> all = subs.stream().map(c -> (Client) c.attachment).toList();
-            long drainEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (System.nanoTime() - drainEnd < 0
-                    && !all.stream().allMatch(c -> c.lastOffset >= ends.getOrDefault(c.channel, 0L))) {
-                Bench.pause(Duration.ofMillis(20));
+            // Subscribers may lag behind (a loaded machine): wait while they make progress, so that what is
+            // counted as lost is what stopped coming, not what is still on its way.
+            long quietSince = System.nanoTime();
+            long lastTotal = -1;
+            while (!all.stream().allMatch(c -> c.lastOffset >= ends.getOrDefault(c.channel, 0L))
+                    && System.nanoTime() - quietSince < CATCH_UP_QUIET.toNanos()) {
+                long total = all.stream().mapToLong(c -> c.received).sum();
+                if (total != lastTotal) {
+                    lastTotal = total;
+                    quietSince = System.nanoTime();
+                }
+                Bench.pause(Duration.ofMillis(50));
             }
+            r.put("allCaughtUpAfterMs", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - allRecoveredAt));
             long lost = 0;
             long duplicates = 0;
             List<String> lossSamples = new ArrayList<>();
@@ -278,9 +313,11 @@ final class Storm {
             r.put("reconnectToWelcomeMs", Results.percentiles(toWelcome));
             r.put("welcomeToRecoveredMs", Results.percentiles(toRecovered));
             r.put("channelsNotRecovered", notRecovered.get());
+            r.put("subscribesRetriedAfterUnavailable", subscribeRetries.sum());
             r.put("gaveUp", gaveUp.get());
             r.put("attempts", all.stream().mapToInt(c -> c.attempts.get()).sum());
             r.put("published", sent);
+            r.put("publishesRefusedUnavailable", publishRefused.sum());
             r.put("lost", lost);
             r.put("lossSamples", lossSamples);
             r.put("duplicates", duplicates);
@@ -302,15 +339,19 @@ final class Storm {
         return r;
     }
 
+    private static String resubscribe(Client cl) {
+        return "{\"type\":\"subscribe\",\"id\":2,\"channel\":\"public:storm-" + cl.channel
+                + "\",\"since\":{\"offset\":" + cl.lastOffset + ",\"epoch\":\"" + cl.epoch + "\"}}";
+    }
+
     /** Attempt {@code attempt} (from 1) waits a random delay in [0, min(max, base * 2^(attempt-1))], then connects. */
     private static void reconnect(WireClient client, URI server, Client cl, int attempt) {
         long bound = Math.min(MAX_DELAY_MS, BASE_DELAY_MS << Math.min(20, attempt - 1));
         long delay = ThreadLocalRandom.current().nextLong(bound + 1);
-        CompletableFuture.delayedExecutor(delay, TimeUnit.MILLISECONDS).execute(
-                () -> {
-                    cl.openedAt = System.nanoTime();
-                    cl.current = client.open(cl.index, server, cl);
-                });
+        client.schedule(() -> {
+            cl.openedAt = System.nanoTime();
+            cl.current = client.open(cl.index, server, cl);
+        }, delay);
     }
 
     /** The latest offset of every storm channel, read with a subscribe from a fresh connection. */

@@ -102,6 +102,11 @@ public final class WireClient implements AutoCloseable {
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, HANDSHAKE_TIMEOUT_MS);
     }
 
+    /** Runs {@code task} on one of the client's event loops after {@code delayMs}. */
+    public void schedule(Runnable task, long delayMs) {
+        group.next().schedule(task, delayMs, TimeUnit.MILLISECONDS);
+    }
+
     /** Netty's transport in use, for the result. */
     public String transport() {
         return transport;
