@@ -142,17 +142,21 @@ public final class Bench {
         int cap = Math.max(1000, fdLimit - 1000);
         int idle = Math.min(cap, number(o, "--idle", quick ? 1000 : 100_000, Connections.IDLE_BASELINE + 1,
                 10_000_000, problems));
-        int connect = Math.min(cap - Connections.WARM_UP, number(o, "--connect", quick ? 1000 : 15_000, 1,
-                10_000_000, problems));
-        int subscribers = number(o, "--subscribers", quick ? 200 : 10_000, 1, 10_000_000, problems);
+        int connect = Math.min(Math.max(1, cap - Connections.WARM_UP),
+                number(o, "--connect", quick ? 1000 : 15_000, 1, 10_000_000, problems));
+        int subscribers = Math.min(cap, number(o, "--subscribers", quick ? 200 : 10_000, 1, 10_000_000, problems));
         int channels = number(o, "--channels", quick ? 4 : 10, 1, 10_000, problems);
         int stepSeconds = number(o, "--step-seconds", quick ? 2 : 10, 1, 3600, problems);
         List<Long> rates = new ArrayList<>();
         for (String r : o.getOrDefault("--rates", quick ? "4000" : "100000,250000,500000,1000000").split(",")) {
             try {
-                rates.add(Long.parseLong(r.strip()));
+                long rate = Long.parseLong(r.strip());
+                if (rate < 1) {
+                    throw new NumberFormatException();
+                }
+                rates.add(rate);
             } catch (NumberFormatException e) {
-                problems.add("--rates " + r + ": expected deliveries per second, such as 100000");
+                problems.add("--rates " + r + ": expected deliveries per second, at least 1, such as 100000");
             }
         }
         int storm = Math.min(cap, number(o, "--storm", quick ? 200 : 5000, 1, 10_000_000, problems));
@@ -187,7 +191,8 @@ public final class Bench {
             if (socketIo && (only.contains("idle") || only.contains("connect") || only.contains("fanout"))) {
                 b.installSocketIo();
             }
-            List<Target> targets = socketIo ? List.of(Target.SWITCHBOARD, Target.SOCKET_IO) : List.of(Target.SWITCHBOARD);
+            List<Target> targets = socketIo ? List.of(Target.SWITCHBOARD, Target.SOCKET_IO)
+                    : List.of(Target.SWITCHBOARD);
             Connections connections = new Connections(b);
             if (only.contains("idle")) {
                 Map<String, Object> s = new LinkedHashMap<>();

@@ -39,7 +39,8 @@ final class Connections {
         r.put("target", target.label());
         r.put("setup", spec.describe());
         try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(), load)) {
+             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(),
+                     load)) {
             r.put("client", bench.clientName(client));
             int warm = Math.min(WARM_UP, n);
             List<Conn> warmUp = load.connectAll(client, cluster.serverUris(), warm, 0, Bench.CONNECT_CONCURRENCY,
@@ -98,7 +99,8 @@ final class Connections {
         r.put("target", target.label());
         r.put("setup", spec.describe() + (target == LocalCluster.Target.SWITCHBOARD ? ", -XX:+AlwaysPreTouch" : ""));
         try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(), load)) {
+             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(),
+                     load)) {
             r.put("client", bench.clientName(client));
             ProcessHandle server = cluster.servers().get(0);
             List<Conn> base = load.connectAll(client, cluster.serverUris(), IDLE_BASELINE, 0,

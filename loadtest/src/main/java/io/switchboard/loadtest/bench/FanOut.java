@@ -131,8 +131,8 @@ final class FanOut {
         try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
              WireClient client = new WireClient(dialect, bench.clientThreads(), bench.nextSourceBlock(), load)) {
             r.put("client", bench.clientName(client));
-            List<Conn> subs = load.connectAll(client, cluster.serverUris(), o.subscribers(), 0, Bench.CONNECT_CONCURRENCY,
-                    i -> new Sub(i % o.channels()), 120);
+            List<Conn> subs = load.connectAll(client, cluster.serverUris(), o.subscribers(), 0,
+                    Bench.CONNECT_CONCURRENCY, i -> new Sub(i % o.channels()), 120);
             long before = acked.sum();
             for (Conn c : subs) {
                 c.send(subscribe(dialect, ((Sub) c.attachment).channel));

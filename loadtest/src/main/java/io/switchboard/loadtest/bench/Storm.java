@@ -44,7 +44,7 @@ final class Storm {
      * they can all recover (the default 100 is a deployment's choice; what a storm needs is rate times outage).
      */
     static final int HISTORY_SIZE = 2000;
-    /** After the publishers stop, how long subscribers may go without receiving anything before what they lack is lost. */
+    /** After the publishers stop, how long subscribers may receive nothing before what they lack counts as lost. */
     static final Duration CATCH_UP_QUIET = Duration.ofSeconds(5);
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -303,7 +303,8 @@ final class Storm {
                 lost += c.gaps + Math.max(0, ends.getOrDefault(c.channel, 0L) - c.lastOffset);
                 duplicates += c.duplicates;
             }
-            r.put("allResumedAfterMs", complete ? TimeUnit.NANOSECONDS.toMillis(allRecoveredAt - droppedAt.get()) : null);
+            r.put("allResumedAfterMs",
+                    complete ? TimeUnit.NANOSECONDS.toMillis(allRecoveredAt - droppedAt.get()) : null);
             r.put("dropToRecoveredMs", Results.percentiles(recoverMicros.getIntervalHistogram()));
             r.put("resumed", recoveredCount.get() - notResumed.get());
             r.put("notResumed", notResumed.get());

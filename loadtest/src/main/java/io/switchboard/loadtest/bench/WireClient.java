@@ -66,7 +66,7 @@ public final class WireClient implements AutoCloseable {
         /** {@code welcome} (Switchboard) or the namespace's connect reply (Socket.IO). */
         void ready(Conn c, String text);
 
-        /** A channel delivery: the publisher's send time ({@link System#nanoTime}) and the channel offset (-1 for Socket.IO). */
+        /** A channel delivery: its send time ({@link System#nanoTime}) and channel offset (-1 for Socket.IO). */
         void delivered(Conn c, long sentNanos, long offset);
 
         /** An {@code ack} or {@code error} of a request with an id (Switchboard), or an ack (Socket.IO). */
