@@ -399,12 +399,6 @@ public final class Bench {
         return cpu;
     }
 
-    /** Cores used by each process between two readings, and by the rest of the machine. */
-    Map<String, Object> cores(Map<String, Duration> before, Map<String, Duration> after, long[] machineBefore,
-                              long[] machineAfter, double seconds) {
-        return Results.cores(before, after, machineBefore, machineAfter, seconds);
-    }
-
     /**
      * The live heap of the (first) gateway after a full GC ({@code jcmd GC.run}), from its {@code /metrics}; -1 for
      * Socket.IO.

@@ -62,7 +62,7 @@ final class Connections {
             r.put("connectionsPerSecond", Results.round(n / seconds, 0));
             r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
             r.put("handshakesInFlight", Bench.CONNECT_CONCURRENCY);
-            r.put("cpuCoresUsed", bench.cores(cpu1, cpu2, machine1, machine2, seconds));
+            r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
             r.put("deadProcess", cluster.deadProcess());
             bench.say(String.format("  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms", n,
                     seconds, n / seconds, ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),

@@ -86,7 +86,7 @@ final class FanOut {
                 bench.serverEnv(Map.of()));
         bench.say("fan-out on " + spec.describe() + ": " + o.subscribers() + " subscribers on " + o.channels()
                 + " channels");
-        Dialect dialect = target == LocalCluster.Target.SWITCHBOARD ? Dialect.SWITCHBOARD : Dialect.SOCKET_IO;
+        Dialect dialect = Connections.dialect(target);
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
         r.put("servers", servers);
@@ -233,7 +233,7 @@ final class FanOut {
         s.put("allDeliveredAfterMs", drainedAfterMs);
         double serverSeconds = (sum(cpu2, "server") - sum(cpu1, "server")) / 1e9;
         s.put("serverCpuMicrosPerDelivery", arrived == 0 ? null : Results.round(serverSeconds * 1e6 / arrived, 3));
-        s.put("cpuCoresUsed", bench.cores(cpu1, cpu2, machine1, machine2, seconds));
+        s.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
         bench.say(String.format("  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
                         + " server %s µs/delivery", offered, arrived / seconds,
                 ((Map<?, ?>) s.get("latencyMs")).get("p50"), ((Map<?, ?>) s.get("latencyMs")).get("p99"),

@@ -5,10 +5,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.FrameCodec;
+import java.util.List;
 
 /**
- * The text frames of PROTOCOL.md that the simulations send, and reading the ones they receive. Written here with
- * Jackson rather than with the project's own codec, so that a codec bug cannot hide from the load tests.
+ * The text frames of PROTOCOL.md that the simulations send (written by the protocol module's {@link FrameCodec},
+ * as every Java client's are), and reading the ones they receive.
  */
 final class Frames {
     /** What the gateway sends as its heartbeat (section 3), and the answer. */
@@ -43,68 +46,46 @@ final class Frames {
     }
 
     static String hello() {
-        return write(hello(null));
+        return hello(null);
     }
 
     /** A hello that resumes the session whose welcome carried {@code resume} (section 2). */
     static String helloResuming(String resume) {
-        return write(hello(resume));
+        return hello(resume);
     }
 
-    private static ObjectNode hello(String resume) {
-        ObjectNode n = frame("hello");
-        n.put("v", 1);
-        if (resume != null) {
-            n.put("resume", resume);
-        }
-        n.put("client", CLIENT);
-        return n;
+    private static String hello(String resume) {
+        return FrameCodec.encode(new ClientFrame.Hello(1, null, resume, null, CLIENT));
     }
 
     static String subscribe(long id, String channel) {
-        ObjectNode n = frame("subscribe");
-        n.put("id", id);
-        n.put("channel", channel);
-        return write(n);
+        return FrameCodec.encode(new ClientFrame.Subscribe(id, channel, null));
     }
 
     static String unsubscribe(long id, String channel) {
-        ObjectNode n = frame("unsubscribe");
-        n.put("id", id);
-        n.put("channel", channel);
-        return write(n);
+        return FrameCodec.encode(new ClientFrame.Unsubscribe(id, channel));
     }
 
     static String publish(long id, String channel, ObjectNode data) {
-        ObjectNode n = frame("publish");
-        n.put("id", id);
-        n.put("channel", channel);
-        n.set("data", data);
-        return write(n);
+        return FrameCodec.encode(new ClientFrame.Publish(id, channel, data.toString()));
     }
 
     /** {@code match.join} without an id: no ack, its answer is the {@code match.found} (or an error). */
     static String matchJoin() {
-        return write(frame("match.join"));
+        return FrameCodec.encode(new ClientFrame.MatchJoin(null, List.of()));
     }
 
     /** {@code match.next} without an id: no ack, its answer is the next {@code match.found} (or an error). */
     static String matchNext() {
-        return write(frame("match.next"));
+        return FrameCodec.encode(new ClientFrame.MatchNext(null));
     }
 
     static String matchLeave(long id) {
-        ObjectNode n = frame("match.leave");
-        n.put("id", id);
-        return write(n);
+        return FrameCodec.encode(new ClientFrame.MatchLeave(id));
     }
 
     static String matchSignal(long id, String match, ObjectNode data) {
-        ObjectNode n = frame("match.signal");
-        n.put("id", id);
-        n.put("match", match);
-        n.set("data", data);
-        return write(n);
+        return FrameCodec.encode(new ClientFrame.MatchSignal(id, match, data.toString()));
     }
 
     static ObjectNode object() {
@@ -128,19 +109,5 @@ final class Frames {
     /** A frame shortened for an error message. */
     static String excerpt(String text) {
         return text.length() <= 200 ? text : text.substring(0, 200) + "...";
-    }
-
-    private static ObjectNode frame(String type) {
-        ObjectNode n = NODES.objectNode();
-        n.put("type", type);
-        return n;
-    }
-
-    private static String write(ObjectNode n) {
-        try {
-            return MAPPER.writeValueAsString(n);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot write " + n.get("type") + " frame", e);
-        }
     }
 }
