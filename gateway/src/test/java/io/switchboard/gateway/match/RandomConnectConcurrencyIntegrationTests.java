@@ -289,9 +289,12 @@ class RandomConnectConcurrencyIntegrationTests {
                 .blockLast(RUN.plusSeconds(60));
         assertThat(steps.get()).as("random steps taken").isGreaterThan(5_000);
 
-        // once the dust settles, nobody waits while a compatible partner waits too
-        Await.until("every waiting user to be without a compatible waiting partner", Duration.ofSeconds(15), () -> {
+        // Once the dust settles, nobody waits while a compatible partner waits too. At 15 s this wait ran out once in
+        // a full run on this loaded machine (not in three runs of the class alone); it allows as long as the check
+        // below, and names the users and their last events when it runs out.
+        java.util.function.Supplier<List<User[]>> compatibleWaiting = () -> {
             List<User> waiting = all.stream().filter(u -> u.status == Status.QUEUED).toList();
+            List<User[]> pairs = new ArrayList<>();
             for (int i = 0; i < waiting.size(); i++) {
                 for (int j = i + 1; j < waiting.size(); j++) {
                     User a = waiting.get(i);
@@ -305,12 +308,27 @@ class RandomConnectConcurrencyIntegrationTests {
                         bAvoidsA = b.recent.contains(a.id);
                     }
                     if (!aAvoidsB && !bAvoidsA && !blocked.containsKey(pair(a.id, b.id))) {
-                        return false;
+                        pairs.add(new User[] {a, b});
                     }
                 }
             }
-            return true;
-        });
+            return pairs;
+        };
+        try {
+            Await.until("every waiting user to be without a compatible waiting partner", Duration.ofSeconds(40),
+                    () -> compatibleWaiting.get().isEmpty());
+        } catch (AssertionError e) {
+            StringBuilder why = new StringBuilder(e.getMessage());
+            compatibleWaiting.get().stream().limit(3).forEach(ab -> {
+                for (User u : ab) {
+                    synchronized (u) {
+                        why.append("\n").append(u.id).append(" waiting: ")
+                                .append(u.log.subList(Math.max(0, u.log.size() - 8), u.log.size()));
+                    }
+                }
+            });
+            throw new AssertionError(why.toString(), e);
+        }
 
         // The grace is 1 s; an expiry or an event that meets a Redis slowed down by this machine's load is
         // retried for about half a minute (MatchService.LIFECYCLE_RETRY), so the wait covers that.
