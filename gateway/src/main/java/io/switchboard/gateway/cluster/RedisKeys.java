@@ -39,6 +39,26 @@ final class RedisKeys {
     }
 
     /**
+     * What tells two messages with the same offset apart: a hash of the publisher's part before the data (type,
+     * sender, publishing instance, its clock), which differs between any two publishes.
+     */
+    static int tag(String payload) {
+        int end = payload.length();
+        int at = 0;
+        for (int i = 0; i < 6 && at >= 0; i++) {
+            at = payload.indexOf('\n', at + (i == 0 ? 0 : 1));
+        }
+        if (at > 0) {
+            end = at;
+        }
+        int h = 0;
+        for (int i = 0; i < end; i++) {
+            h = 31 * h + payload.charAt(i);
+        }
+        return h;
+    }
+
+    /**
      * Reads a stored or published message of {@code channel}; {@code publishedNanos} is kept only when this
      * instance ({@code node}) published it, since other JVMs' clocks do not compare.
      */

@@ -24,9 +24,10 @@ final class RedisScript {
     }
 
     <T> Mono<T> run(RedisConnections redis, String[] keys, String... args) {
-        return redis.<T>execute(c -> c.evalsha(sha, ScriptOutputType.MULTI, keys, args))
+        String key = keys.length == 0 ? null : keys[0];
+        return redis.<T>execute(key, c -> c.evalsha(sha, ScriptOutputType.MULTI, keys, args))
                 .onErrorResume(RedisScript::isNoScript,
-                        e -> redis.<T>execute(c -> c.eval(source, ScriptOutputType.MULTI, keys, args)));
+                        e -> redis.<T>execute(key, c -> c.eval(source, ScriptOutputType.MULTI, keys, args)));
     }
 
     private static boolean isNoScript(Throwable e) {

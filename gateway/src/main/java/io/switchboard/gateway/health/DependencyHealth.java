@@ -5,7 +5,22 @@ package io.switchboard.gateway.health;
  *
  * @param up whether it answers
  * @param latencyMs how long the check took, or -1 when it did not answer
- * @param detail the cause when down, in words a person can act on; null when up
+ * @param detail the cause when down or partly down, in words a person can act on; null when all is well
+ * @param partial whether it answers but part of it does not (a Redis Cluster shard without a master)
  */
-public record DependencyHealth(boolean up, long latencyMs, String detail) {
+public record DependencyHealth(boolean up, long latencyMs, String detail, boolean partial) {
+
+    public DependencyHealth(boolean up, long latencyMs, String detail) {
+        this(up, latencyMs, detail, false);
+    }
+
+    /** {@code UP}, {@code DEGRADED} (answers, but only in part) or {@code DOWN}. */
+    public String status() {
+        return !up ? HealthService.DOWN : partial ? HealthService.DEGRADED : HealthService.UP;
+    }
+
+    /** Whether all of it answers. */
+    public boolean whole() {
+        return up && !partial;
+    }
 }

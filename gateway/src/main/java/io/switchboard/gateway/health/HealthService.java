@@ -66,9 +66,9 @@ public final class HealthService {
                     for (Object[] r : results) {
                         DependencyCheck c = (DependencyCheck) r[0];
                         DependencyHealth h = (DependencyHealth) r[1];
-                        allUp &= h.up();
+                        allUp &= h.whole();
                         ObjectNode d = deps.putObject(c.name());
-                        d.put("status", h.up() ? UP : DOWN);
+                        d.put("status", h.status());
                         d.put("latencyMs", h.latencyMs());
                         if (h.detail() != null) {
                             d.put("detail", h.detail());
