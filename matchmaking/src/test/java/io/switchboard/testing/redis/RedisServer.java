@@ -171,7 +171,10 @@ public final class RedisServer implements AutoCloseable {
         }
     }
 
-    /** Kills the process if it runs, starts it again on the same port, empty, and waits until it answers PING. */
+    /**
+     * Kills the process if it runs, starts it again on the same port, empty, and waits until it answers PING. A
+     * cluster node keeps its {@code nodes.conf}, in its directory, so it comes back as the same node of its cluster.
+     */
     public synchronized void restart() {
         if (closed) {
             throw new IllegalStateException(role + " on " + HOST + ":" + port() + " is closed: it cannot restart");
