@@ -22,6 +22,7 @@ import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions.RefreshTrigger;
 import io.lettuce.core.cluster.RedisClusterClient;
 import io.lettuce.core.cluster.SlotHash;
 import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
@@ -153,6 +154,9 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     /** Sentinel: the address commands go to, as last connected. */
     private volatile String connectedAddress;
     private Map<String, String> slotsByMaster = Map.of();
+    /** Cluster masters failing now: since when, and the line last logged for each (probe thread only). */
+    private final Map<String, Long> failingSince = new HashMap<>();
+    private final Map<String, String> loggedMasters = new HashMap<>();
     private long lastRefreshNanos;
     private StatefulRedisSentinelConnection<String, String> sentinel;
     private StatefulRedisPubSubConnection<String, String> sentinelEvents;
@@ -229,7 +233,9 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     .requestQueueSize(REQUEST_QUEUE_SIZE)
                     .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
                             .enablePeriodicRefresh(Duration.ofSeconds(5))
-                            .enableAllAdaptiveRefreshTriggers()
+                            .enableAdaptiveRefreshTrigger(RefreshTrigger.MOVED_REDIRECT, RefreshTrigger.ASK_REDIRECT,
+                                    RefreshTrigger.PERSISTENT_RECONNECTS, RefreshTrigger.UNCOVERED_SLOT,
+                                    RefreshTrigger.UNKNOWN_NODE)
                             .adaptiveRefreshTriggersTimeout(Duration.ofSeconds(1))
                             .build())
                     .build());
@@ -602,15 +608,23 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private void noteMasters(Map<String, String> slots, Map<String, String> failed) {
         Map<String, String> before = failedMasters;
         Map<String, String> now = new HashMap<>();
+        long nanos = System.nanoTime();
+        Set<String> wasLogged = Set.copyOf(loggedMasters.keySet());
+        failingSince.keySet().retainAll(failed.keySet());
         failed.forEach((where, why) -> {
             String line = "Redis master " + where + " (slots " + slots.get(where) + ") is down: " + why;
             now.put(where, line);
-            if (!line.equals(before.get(where))) {
+            long since = failingSince.computeIfAbsent(where, w -> nanos);
+            // A vague cause waits for the reconnect attempts to say why, as markDown does.
+            boolean vague = why.endsWith(RECONNECTING) && nanos - since < VAGUE_CAUSE_WAIT_NANOS;
+            if (!line.equals(before.get(where)) && !vague && !line.equals(loggedMasters.get(where))) {
                 log.warn(line);
+                loggedMasters.put(where, line);
             }
         });
+        loggedMasters.keySet().retainAll(failed.keySet());
         before.forEach((where, line) -> {
-            if (!now.containsKey(where)) {
+            if (!now.containsKey(where) && wasLogged.contains(where)) {
                 log.info(slots.containsKey(where) ? "Redis master {} (slots {}) is back"
                         : "Redis node {} no longer serves slots", where, slots.get(where));
             }
@@ -746,7 +760,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
 
     /** A cause in words a person can act on. */
     String describe(Throwable e) {
-        return describe(e, hosts());
+        String at = connectedAddress;
+        return describe(e, target.kind() == RedisTarget.Kind.SENTINEL && at != null ? at : hosts());
     }
 
     /** A cause in words a person can act on, for a connection to {@code where}. */
@@ -803,6 +818,9 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         for (Throwable t : causes) {
             String m = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
             if (m.contains("connection closed") || m.contains("connection reset")) {
+                if (everUp) {
+                    return "the connection to " + where + " was lost" + RECONNECTING;
+                }
                 return "the connection to " + where + " was closed"
                         + (tls ? "" : "; if this Redis requires TLS, REDIS_URL needs rediss://");
             }

@@ -119,6 +119,30 @@ class RedisTopologiesIntegrationTests {
     }
 
     @Test
+    @DisplayName("a redis-cluster:// seed whose DNS name does not resolve: DEGRADED, and the cause says so, naming"
+            + " the host")
+    void unknownClusterHost() {
+        TestGateway gw = instance("redis-cluster://no-such-host.invalid:7000", "gw-a", Map.of());
+        Await.until("DEGRADED naming DNS", T, () -> health(gw).path("dependencies").path("redis").path("detail")
+                .asText().contains("DNS name not found"));
+        assertThat(health(gw).path("dependencies").path("redis").path("detail").asText())
+                .contains("no-such-host.invalid");
+    }
+
+    @Test
+    @DisplayName("rediss:// against a server whose CA is not trusted: DEGRADED, and the cause names"
+            + " SWITCHBOARD_REDIS_CA, not redis://")
+    void untrustedCertificate() {
+        RedisServer redis = RedisServer.startTls();
+        owned.keep(redis);
+        TestGateway gw = instance(redis.uri(), "gw-a", Map.of());
+        Await.until("DEGRADED naming SWITCHBOARD_REDIS_CA", T, () -> health(gw).path("dependencies").path("redis")
+                .path("detail").asText().contains("SWITCHBOARD_REDIS_CA"));
+        assertThat(health(gw).path("dependencies").path("redis").path("detail").asText())
+                .doesNotContain("use redis://");
+    }
+
+    @Test
     @DisplayName("redis-sentinel:// finds the master through Sentinel")
     void sentinel() {
         RedisSentinel sentinel = RedisSentinel.start();

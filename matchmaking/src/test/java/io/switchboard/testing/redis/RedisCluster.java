@@ -109,6 +109,8 @@ public final class RedisCluster implements AutoCloseable {
                 "--cluster-replica-validity-factor", "0",
                 // Keep the topology redis-cli created: a replica must not move to a master left without one.
                 "--cluster-allow-replica-migration", "no",
+                // As the gateway's docs recommend: the slots of healthy masters stay served while one shard has none.
+                "--cluster-require-full-coverage", "no",
                 // The default waits 5 s for more replicas before a full sync; a test waits for the sync.
                 "--repl-diskless-sync-delay", "0"));
         return args;
