@@ -348,6 +348,10 @@ public final class FrameCodec {
                 while (p.nextToken() == JsonToken.FIELD_NAME) {
                     String name = p.currentName();
                     JsonToken value = p.nextToken();
+                    if (f.nodes.containsKey(name) || name.equals("data") && f.data != null) {
+                        // Read last-wins, a repeated field would let a proxy and the gateway see different frames.
+                        throw bad(f.idOrNull(), "field '" + truncate(name) + "' appears more than once");
+                    }
                     if (name.equals("data")) {
                         f.data = raw(p, value, text);
                     } else {
