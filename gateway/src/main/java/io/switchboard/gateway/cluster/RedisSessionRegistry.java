@@ -88,6 +88,8 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private final Map<Session, Mono<Void>> claims = new ConcurrentHashMap<>();
     /** Connections that dropped and whose record Redis has not been told of, or must be told again after a loss. */
     private final Map<String, Dropped> dropped = new ConcurrentHashMap<>();
+    /** Connections with a subscribed inbox whose claim failed: claimed again with each lease renewal. */
+    private final Set<Session> unrecorded = ConcurrentHashMap.newKeySet();
     private volatile boolean everLeased;
     private volatile boolean recoveringLoss;
     private volatile Reclaim reclaim;
@@ -200,6 +202,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                     everLeased = true;
                     recoveringLoss = false;
                 }))
+                .then(claimUnrecorded())
                 .then(redis.execute(c -> c.zrangebyscore(NODES, Range.create((double) now, Double.MAX_VALUE))))
                 .doOnNext(nodes -> {
                     Set<String> live = new HashSet<>(nodes);
@@ -319,6 +322,14 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         }));
     }
 
+    /** Claims again the connections whose claim failed, unless they are gone. */
+    private Mono<Void> claimUnrecorded() {
+        unrecorded.removeIf(s -> local.local(s.userId()) != s);
+        return Flux.fromIterable(List.copyOf(unrecorded))
+                .flatMap(s -> claim(s).onErrorResume(e -> Mono.empty()), 64)
+                .then();
+    }
+
     private Mono<Void> renewOwners() {
         return Flux.fromIterable(List.copyOf(local.sessions()))
                 .filter(Session::inboxSubscribed)
@@ -344,7 +355,10 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                     .doOnNext(previous -> replacePrevious(user, previous))
                     .doOnSubscribe(s -> dropped.remove(user))
                     .then();
-        }).doOnError(e -> log.debug("Taking the ownership of user {} in Redis failed: {}", user, e.toString()))
+        }).doOnError(e -> {
+            unrecorded.add(session);
+            log.debug("Taking the ownership of user {} in Redis failed, to be tried again: {}", user, e.toString());
+        }).doOnSuccess(v -> unrecorded.remove(session))
                 .doFinally(s -> claims.remove(session))
                 .cache();
         claims.put(session, write);
