@@ -8,7 +8,9 @@ import io.switchboard.gateway.channel.History;
 import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisHistory;
+import io.switchboard.gateway.cluster.RedisResumeSecret;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
+import io.switchboard.gateway.cluster.RedisStartup;
 import io.switchboard.gateway.cluster.RedisLuaRunner;
 import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
@@ -72,6 +74,9 @@ public final class Gateway implements AutoCloseable {
     private final UserStore store;
     private final StoreWriter storeWriter;
     private final DisposableServer server;
+    /** In cluster mode: the resume secret shared through Redis (none configured), and the start on Redis. */
+    private final RedisResumeSecret sharedResumeSecret;
+    private final RedisStartup startup;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** Matches the embedded mode's history keeps in memory, over all users. */
@@ -138,11 +143,19 @@ public final class Gateway implements AutoCloseable {
                 TimeUnit.MILLISECONDS);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
-        if (config.clustered() && config.effectiveResumeSecret() == null) {
-            log.warn("Neither SWITCHBOARD_RESUME_SECRET nor SWITCHBOARD_JWT_SECRET is set: resume tokens are signed"
-                    + " with a random key and resume only on this instance; set SWITCHBOARD_RESUME_SECRET on all");
-        }
         ResumeTokens resumeTokens = new ResumeTokens(config.effectiveResumeSecret(), java.time.Clock.systemUTC());
+        if (registry instanceof RedisSessionRegistry cluster) {
+            sharedResumeSecret = resumeTokens.fixed() ? null
+                    : new RedisResumeSecret(redis, resumeTokens, java.time.Clock.systemUTC(), housekeeping);
+            List<java.util.function.Supplier<reactor.core.publisher.Mono<Void>>> steps = sharedResumeSecret == null
+                    ? List.of(cluster::leaseNow) : List.of(cluster::leaseNow, sharedResumeSecret::sync);
+            startup = new RedisStartup(redis, config.nodeId(), config.redis().startWaitMs(), steps, housekeeping,
+                    System::nanoTime);
+            health.readyOnceStarted(startup::started);
+        } else {
+            sharedResumeSecret = null;
+            startup = null;
+        }
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), resumeTokens,
                 registry,
                 channels, inbox, matches, metrics, ids, loops, System::nanoTime);
@@ -232,6 +245,12 @@ public final class Gateway implements AutoCloseable {
         matches.close();
         storeWriter.close();
         store.close();
+        if (startup != null) {
+            startup.close();
+        }
+        if (sharedResumeSecret != null) {
+            sharedResumeSecret.close();
+        }
         housekeeping.dispose();
         broker.close();
         if (ownedRegistry != null) {

@@ -39,7 +39,8 @@ import java.util.Map;
  * @param avoidRecent how many of the last partners left by next or leave are not matched again
  *                    ({@code SWITCHBOARD_AVOID_RECENT})
  * @param resumeSecret HS256 secret of resume tokens, shared by all instances ({@code SWITCHBOARD_RESUME_SECRET});
- *                     null: derived from the JWT secret, or random per process without one
+ *                     null: derived from the JWT secret; without one, shared through Redis in the cluster mode
+ *                     and random per process in the embedded mode
  * @param drainMs how long a drain spreads the closing of connections ({@code SWITCHBOARD_DRAIN_MS})
  * @param redis the cluster mode's Redis settings ({@code REDIS_URL} and friends), or null for the embedded mode
  * @param mongo where blocks and the match history are kept ({@code MONGODB_URI} and friends), or null to keep
@@ -128,7 +129,11 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         long redisTimeout = r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1,
                 600_000);
         long nodeLease = r.integer("SWITCHBOARD_NODE_LEASE_MS", RedisConfig.DEFAULT_NODE_LEASE_MS, 1, 3_600_000);
-        RedisConfig redis = redisUrl == null ? null : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease);
+        String startWaitSet = r.string("SWITCHBOARD_REDIS_START_WAIT_MS", null);
+        long startWait = r.integer("SWITCHBOARD_REDIS_START_WAIT_MS", RedisConfig.DEFAULT_START_WAIT_MS, 0,
+                RedisConfig.MAX_START_WAIT_MS);
+        RedisConfig redis = redisUrl == null ? null
+                : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease, startWait);
         String mongoUri = r.string("MONGODB_URI", null);
         long mongoTimeout = r.integer("SWITCHBOARD_MONGODB_TIMEOUT_MS", MongoConfig.DEFAULT_TIMEOUT_MS, 1, 600_000);
         int mongoPool = r.integer("SWITCHBOARD_MONGODB_POOL", MongoConfig.DEFAULT_POOL_SIZE, 1, 10_000);
@@ -145,8 +150,15 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
         if (redis != null) {
             checks.addAll(redis.problems(pingTimeout));
-        } else if (redisCa != null) {
-            checks.add("SWITCHBOARD_REDIS_CA is set but REDIS_URL is not: set REDIS_URL=rediss://... to use Redis");
+        } else {
+            if (redisCa != null) {
+                checks.add("SWITCHBOARD_REDIS_CA is set but REDIS_URL is not: set REDIS_URL=rediss://... to use"
+                        + " Redis");
+            }
+            if (startWaitSet != null) {
+                checks.add("SWITCHBOARD_REDIS_START_WAIT_MS is set but REDIS_URL is not: it only applies to the"
+                        + " cluster mode; unset it or set REDIS_URL");
+            }
         }
         if (mongo != null) {
             checks.addAll(mongo.problems(hello));
@@ -226,7 +238,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
 
     /**
      * The secret that signs resume tokens: the configured one, else one derived from the JWT secret, else
-     * null (a random one per process).
+     * null (a random one per process, which in the cluster mode the instances replace with one they share
+     * through Redis).
      */
     public String effectiveResumeSecret() {
         if (resumeSecret != null) {
@@ -278,7 +291,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
         m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
         m.put("SWITCHBOARD_RESUME_SECRET", resumeSecret != null ? "****"
-                : "(unset: derived from SWITCHBOARD_JWT_SECRET, or random per instance without it)");
+                : "(unset: derived from SWITCHBOARD_JWT_SECRET; without it shared through Redis in cluster mode,"
+                + " random per process in embedded mode)");
         m.put("SWITCHBOARD_DRAIN_MS", String.valueOf(drainMs));
         if (redis == null) {
             m.put("REDIS_URL", "(unset: embedded mode)");
@@ -287,6 +301,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             m.put("SWITCHBOARD_REDIS_CA", redis.caFile() == null ? "(unset)" : redis.caFile());
             m.put("SWITCHBOARD_REDIS_TIMEOUT_MS", String.valueOf(redis.commandTimeoutMs()));
             m.put("SWITCHBOARD_NODE_LEASE_MS", String.valueOf(redis.nodeLeaseMs()));
+            m.put("SWITCHBOARD_REDIS_START_WAIT_MS", String.valueOf(redis.startWaitMs()));
         }
         if (mongo == null) {
             m.put("MONGODB_URI", "(unset: blocks and match history in memory)");

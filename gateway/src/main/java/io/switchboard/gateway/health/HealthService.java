@@ -43,9 +43,21 @@ public final class HealthService {
         return draining;
     }
 
+    private volatile java.util.function.BooleanSupplier started = () -> true;
+
+    /** Not ready before {@code started} says so (the cluster mode's start on Redis); it must stay true then. */
+    public void readyOnceStarted(java.util.function.BooleanSupplier started) {
+        this.started = started;
+    }
+
+    /** Whether the instance is still starting: not ready, though not draining. */
+    public boolean starting() {
+        return !started.getAsBoolean();
+    }
+
     /** Whether the instance should get new connections. */
     public Mono<Boolean> ready() {
-        if (draining) {
+        if (draining || starting()) {
             return Mono.just(false);
         }
         return Flux.fromIterable(checks)

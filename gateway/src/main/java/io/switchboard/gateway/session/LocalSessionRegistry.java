@@ -35,6 +35,11 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
+    public Mono<Void> claim(Session session) {
+        return Mono.empty();
+    }
+
+    @Override
     public void unregister(Session session, boolean resumable) {
         // the resumable record goes in before the live one goes out, so the user never looks gone in between
         Dropped mark = resumable ? new Dropped(session.id(), nanoTime.getAsLong() + graceNanos) : null;
@@ -56,13 +61,13 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
-    public Mono<Boolean> resumable(String userId, String session) {
+    public Mono<Resumable> resumable(String userId, String session) {
         Session live = byUser.get(userId);
         if (live != null && live.id().equals(session)) {
-            return Mono.just(true);
+            return Mono.just(new Resumable(true, live.inboxStart()));
         }
         Dropped d = droppedWithinGrace(userId);
-        return Mono.just(d != null && d.session.equals(session));
+        return Mono.just(d != null && d.session.equals(session) ? new Resumable(true, null) : Resumable.NO);
     }
 
     @Override
@@ -72,7 +77,8 @@ public final class LocalSessionRegistry implements SessionRegistry {
 
     @Override
     public Mono<Boolean> isConnected(String userId) {
-        return Mono.just(byUser.containsKey(userId) || droppedWithinGrace(userId) != null);
+        Session live = byUser.get(userId);
+        return Mono.just(live != null && live.inboxSubscribed() || droppedWithinGrace(userId) != null);
     }
 
     @Override

@@ -91,7 +91,17 @@ public final class Session {
     private Identity identity;
     private State state = State.AWAITING_HELLO;
     private Subscription inbox;
+    /** Whether the inbox is subscribed: before, the user does not count as connected through this connection. */
+    private volatile boolean inboxSubscribed;
+    /** The position a late inbox subscription started from, its client not told one; null otherwise. */
+    private volatile StreamPosition inboxStart;
+    private boolean inboxAttempting;
+    private ScheduledFuture<?> inboxRetry;
     private boolean resumed;
+    /** Resumed on the strength of the signed token alone: the registry could not be asked at hello. */
+    private boolean resumeUnchecked;
+    /** The session this connection resumed, or null. */
+    private String resumedFrom;
     private StreamPosition recoverFrom;
     private long lastSeenNanos;
     private long nextPingNanos;
@@ -181,6 +191,31 @@ public final class Session {
 
     public boolean guest() {
         return identity != null && identity.guest();
+    }
+
+    /**
+     * Whether this connection's inbox is subscribed: only then does its user count as connected through it (a
+     * {@code send} says {@code delivered:true}, it may be matched). Readable from any thread.
+     */
+    public boolean inboxSubscribed() {
+        return inboxSubscribed;
+    }
+
+    /**
+     * Where the inbox subscription started when it came after the welcome (Redis was away), so that its client
+     * was told no position: a resume without {@code inboxSince} replays from it. Null when the welcome gave one.
+     */
+    public StreamPosition inboxStart() {
+        return inboxStart;
+    }
+
+    /** Tries to subscribe the inbox now if it is still not (Redis is back); a no-op otherwise. */
+    public void retryInbox() {
+        onLoop(() -> {
+            if (state == State.OPEN && !inboxSubscribed && !inboxAttempting) {
+                subscribeInbox(false).subscribe();
+            }
+        });
     }
 
     int loopIndex() {
@@ -316,6 +351,10 @@ public final class Session {
             return matchSignal(m);
         }
         if (frame instanceof ClientFrame.MatchNext n) {
+            if (!inboxSubscribed) {
+                inboxNotReady(n.id(), "match.next");
+                return Mono.empty();
+            }
             return matchReply(n.id(), "match.next", ctx.matches().next(userId, id), true);
         }
         if (frame instanceof ClientFrame.MatchLeave l) {
@@ -351,6 +390,10 @@ public final class Session {
             error(j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': at most " + MAX_INTERESTS + " are allowed");
             return Mono.empty();
         }
+        if (!inboxSubscribed) {
+            inboxNotReady(j.id(), "match.join");
+            return Mono.empty();
+        }
         return ctx.matches().join(userId, id, j.interests())
                 .publishOn(scheduler)
                 .doOnNext(o -> {
@@ -365,6 +408,16 @@ public final class Session {
                     return Mono.empty();
                 })
                 .then();
+    }
+
+    /**
+     * Random-connect events reach a user through its inbox: while it is not subscribed the user is neither
+     * queued nor matched, or it could miss its {@code match.found} and leave a partner with a match it never
+     * heard of.
+     */
+    private void inboxNotReady(Long requestId, String what) {
+        error(requestId, ErrorCodes.UNAVAILABLE, what + " is unavailable until this connection's inbox can receive"
+                + " (Redis is not reachable), try again", UNAVAILABLE_RETRY_MS);
     }
 
     private Mono<Void> matchSignal(ClientFrame.MatchSignal m) {
@@ -424,22 +477,71 @@ public final class Session {
         }
         // resume: a token this gateway signed, for the same kind of identity, of a session that dropped within
         // the grace (or is still there, half dead); anything else is not an error but a fresh start
-        ResumeTokens.Claim claim = hello.resume() == null ? null : ctx.resumeTokens().verify(hello.resume());
         Identity authenticated = tokenIdentity;
-        boolean fits = claim != null && (authenticated == null ? claim.guest()
-                : !claim.guest() && claim.user().equals(authenticated.userId()));
-        Mono<Boolean> resumable = fits
-                ? ctx.registry().resumable(claim.user(), claim.session()).onErrorReturn(false)
-                : Mono.just(false);
-        return resumable.publishOn(scheduler).flatMap(ok -> {
-            if (state != State.AWAITING_HELLO) {
-                return Mono.empty();
-            }
-            Identity who = authenticated != null ? authenticated
-                    : Identity.guest(ok ? claim.user() : ctx.ids().guest());
-            resumed = ok;
-            return open(who, ok ? hello.inboxSince() : null);
-        });
+        Mono<ResumeTokens.Claim> claimed = hello.resume() == null ? Mono.empty()
+                : ctx.resumeTokens().check(hello.resume());
+        return claimed
+                .filter(claim -> authenticated == null ? claim.guest()
+                        : !claim.guest() && claim.user().equals(authenticated.userId()))
+                .flatMap(claim -> ctx.registry().resumable(claim.user(), claim.session())
+                        .map(r -> r.ok() ? Resume.checked(claim, r.inboxStart()) : Resume.FRESH)
+                        // the token is signed: its user can be trusted without the registry; what the registry
+                        // would have said is reconciled once it answers
+                        .onErrorResume(e -> Mono.just(Resume.unchecked(claim))))
+                .defaultIfEmpty(Resume.FRESH)
+                .onErrorResume(e -> Mono.just(Resume.refused(e)))
+                .publishOn(scheduler)
+                .flatMap(r -> {
+                    if (state != State.AWAITING_HELLO) {
+                        return Mono.empty();
+                    }
+                    if (r.refusal() != null) {
+                        refuseResume(r.refusal());
+                        return Mono.empty();
+                    }
+                    boolean ok = r.claim() != null;
+                    Identity who = authenticated != null ? authenticated
+                            : Identity.guest(ok ? r.claim().user() : ctx.ids().guest());
+                    resumed = ok;
+                    resumeUnchecked = ok && !r.checked();
+                    resumedFrom = ok ? r.claim().session() : null;
+                    if (resumeUnchecked) {
+                        log.debug("Connection {} resumes user {} without asking Redis: reconciled when it answers", id,
+                                who.userId());
+                    }
+                    StreamPosition since = !ok ? null : hello.inboxSince() != null ? hello.inboxSince()
+                            : r.inboxStart();
+                    return open(who, since);
+                });
+    }
+
+    /** How a {@code hello}'s resume came out: a claim to resume (checked by the registry or not), or a refusal. */
+    private record Resume(ResumeTokens.Claim claim, boolean checked, StreamPosition inboxStart, Throwable refusal) {
+        static final Resume FRESH = new Resume(null, true, null, null);
+
+        static Resume checked(ResumeTokens.Claim claim, StreamPosition inboxStart) {
+            return new Resume(claim, true, inboxStart, null);
+        }
+
+        static Resume unchecked(ResumeTokens.Claim claim) {
+            return new Resume(claim, false, null, null);
+        }
+
+        static Resume refused(Throwable why) {
+            return new Resume(null, false, null, why);
+        }
+    }
+
+    /**
+     * The resume token may be valid but cannot be checked now (signed with a key this instance has not learned
+     * yet, and Redis does not answer): rather than a fresh identity, which would lose the user, a retryable
+     * refusal; the client comes back with the same token.
+     */
+    private void refuseResume(Throwable why) {
+        log.debug("Connection {}: the resume token cannot be checked now: {}", id, why.toString());
+        error(null, ErrorCodes.UNAVAILABLE, "the resume token cannot be checked right now, try again",
+                UNAVAILABLE_RETRY_MS);
+        close(CloseCodes.INTERNAL_ERROR, "resume cannot be checked now, try again");
     }
 
     /** The connection is now {@code who}'s: registered, heart beating, inbox subscribed, welcomed. */
@@ -450,42 +552,94 @@ public final class Session {
         bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
         abuseBucket = new TokenBucket((long) ABUSE_FACTOR * config.rate(), (long) ABUSE_FACTOR * config.burst(),
                 ctx.nanoTime());
-        ctx.matches().returned(userId, id);
         ctx.registry().register(this);
         startHeartbeat();
-        inbox = new Subscription(this, Channels.inboxOf(who.userId()));
         recoverFrom = inboxSince;
         return subscribeInbox(true);
     }
 
     /**
-     * Subscribes the inbox; the first time, the welcome follows. When the inbox cannot be read (Redis down) the
-     * connection is still welcomed, without an inbox position, and the inbox is subscribed again every
-     * {@link #UNAVAILABLE_RETRY_MS} until it works: local service goes on while a dependency is down.
+     * Subscribes the inbox; the first time, the welcome follows, once the user counts as connected through this
+     * connection ({@link SessionRegistry#claim}). When the inbox cannot be subscribed (Redis away) the connection
+     * is still welcomed, without an inbox position, and the inbox is subscribed as soon as Redis is back (tried
+     * every {@link #UNAVAILABLE_RETRY_MS} and when the registry sees Redis come back): local service goes on
+     * while a dependency is down. Until then the user does not count as connected through it, and is not matched.
+     *
+     * <p>A late subscription replays what the client may have missed since it was welcomed: after its
+     * {@code inboxSince} (or the position its resumed session had started from) for a resume, everything held for
+     * a new guest (whose inbox nobody could know of before this connection), nothing for a new token user (its
+     * inbox is older than this connection; what was stored in the instant between Redis coming back and the
+     * subscription is not replayed, and none of it was counted as delivered).
      */
     private Mono<Void> subscribeInbox(boolean welcoming) {
-        Subscription sub = inbox;
-        StreamPosition since = welcoming ? recoverFrom : null;
-        return ctx.channels().subscribe(sub.channel(), sub, since)
+        inboxAttempting = true;
+        cancelInboxRetry();
+        Subscription sub = new Subscription(this, Channels.inboxOf(userId));
+        inbox = sub;
+        boolean replayAll = !welcoming && recoverFrom == null && !resumed && identity.guest();
+        return inboxFrom()
+                .map(java.util.Optional::of)
+                .defaultIfEmpty(java.util.Optional.empty())
+                .flatMap(from -> ctx.channels().subscribe(sub.channel(), sub, from.orElse(null))
+                        .flatMap(read -> replayAll && read.latest() > 0
+                                ? ctx.channels().history().read(sub.channel(), new StreamPosition(0, read.epoch()))
+                                : Mono.just(read))
+                        .flatMap(read -> {
+                            if (!welcoming) {
+                                StreamPosition asked = replayAll ? new StreamPosition(0, read.epoch())
+                                        : from.orElse(null);
+                                inboxStart = asked != null && read.recovered() ? asked
+                                        : new StreamPosition(read.latest(), read.epoch());
+                            }
+                            inboxSubscribed = true;
+                            return ctx.registry().claim(this)
+                                    .onErrorResume(e -> Mono.empty())
+                                    .thenReturn(read);
+                        }))
                 .publishOn(scheduler)
                 .doOnNext(read -> {
+                    inboxAttempting = false;
                     if (state == State.OPEN) {
                         sub.ready(welcoming ? welcome(read) : null, read);
+                        ctx.matches().returned(userId, id);
                     }
                 })
                 .onErrorResume(e -> {
+                    inboxAttempting = false;
+                    sub.cancel();
+                    ctx.channels().unsubscribe(sub.channel(), sub);
                     log.debug("Connection {} of user {}: inbox unavailable: {}", id, userId, e.toString());
+                    if (state != State.OPEN) {
+                        return Mono.empty();
+                    }
                     if (welcoming) {
                         write(welcome(null));
                     }
-                    loop.schedule(() -> {
-                        if (state == State.OPEN) {
-                            subscribeInbox(false).subscribe();
-                        }
+                    inboxRetry = loop.schedule(() -> {
+                        inboxRetry = null;
+                        retryInbox();
                     }, UNAVAILABLE_RETRY_MS, TimeUnit.MILLISECONDS);
                     return Mono.empty();
                 })
                 .then();
+    }
+
+    /**
+     * Where the inbox subscription starts: the client's {@code inboxSince} on a resume, else, for a resume the
+     * registry could not check at hello, the position the resumed session had started from if it had one.
+     */
+    private Mono<StreamPosition> inboxFrom() {
+        if (recoverFrom != null || !resumeUnchecked) {
+            return Mono.justOrEmpty(recoverFrom);
+        }
+        return ctx.registry().resumable(userId, resumedFrom).mapNotNull(SessionRegistry.Resumable::inboxStart);
+    }
+
+    private void cancelInboxRetry() {
+        if (inboxRetry != null) {
+            inboxRetry.cancel(false);
+            inboxRetry = null;
+        }
     }
 
     private ServerFrame.Welcome welcome(HistoryRead inboxRead) {
@@ -812,6 +966,7 @@ public final class Session {
             ctx.channels().unsubscribe(sub.channel(), sub);
         }
         subscriptions.clear();
+        cancelInboxRetry();
         if (inbox != null) {
             inbox.cancel();
             ctx.channels().unsubscribe(inbox.channel(), inbox);

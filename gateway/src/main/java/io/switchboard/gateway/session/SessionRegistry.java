@@ -1,5 +1,6 @@
 package io.switchboard.gateway.session;
 
+import io.switchboard.protocol.StreamPosition;
 import java.util.Collection;
 import reactor.core.publisher.Mono;
 
@@ -10,8 +11,18 @@ import reactor.core.publisher.Mono;
  */
 public interface SessionRegistry {
 
-    /** Makes {@code session} the user's live session; the one it replaces, if any, is closed with 4002. */
+    /**
+     * Makes {@code session} the user's live session on this instance; the local one it replaces, if any, is
+     * closed with 4002. The user does not count as connected through it before {@link #claim}.
+     */
     void register(Session session);
+
+    /**
+     * {@code session}'s inbox is subscribed: from now on the user counts as connected through it, on every
+     * instance, and the connection it replaces on another instance is closed with 4002. Completes once that is
+     * recorded; fails when it could not be (it is then recorded when the cluster's store is back).
+     */
+    Mono<Void> claim(Session session);
 
     /**
      * Forgets {@code session} if it is still its user's live session; with {@code resumable}, the user may
@@ -19,13 +30,27 @@ public interface SessionRegistry {
      */
     void unregister(Session session, boolean resumable);
 
-    /** Whether {@code session} of {@code userId} may be resumed: it dropped within the grace, or is still live. */
-    Mono<Boolean> resumable(String userId, String session);
+    /**
+     * Whether {@code session} of {@code userId} may be resumed: it dropped within the grace, or is still live;
+     * fails when that cannot be known now.
+     */
+    Mono<Resumable> resumable(String userId, String session);
+
+    /**
+     * What {@link #resumable} found: whether the session may be resumed and, for a session whose inbox was
+     * subscribed late without its client being told a position, the position it started from (else null).
+     */
+    record Resumable(boolean ok, StreamPosition inboxStart) {
+        public static final Resumable NO = new Resumable(false, null);
+    }
 
     /** The user's live session on this instance, or null. */
     Session local(String userId);
 
-    /** Whether the user has a live or resumable connection anywhere. */
+    /**
+     * Whether the user has a live connection with a subscribed inbox, or a resumable one, anywhere: a message
+     * stored in its inbox after this answered true reaches it, live or replayed on resume.
+     */
     Mono<Boolean> isConnected(String userId);
 
     /**

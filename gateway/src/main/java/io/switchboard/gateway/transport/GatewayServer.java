@@ -136,7 +136,7 @@ public final class GatewayServer {
         return health.ready().flatMap(ok -> ok
                 ? text(res, HttpResponseStatus.OK, "ready\n")
                 : text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, health.draining() ? "draining\n"
-                        : "a required dependency is down\n"));
+                        : health.starting() ? "starting: waiting for Redis\n" : "a required dependency is down\n"));
     }
 
     private Mono<Void> report(HttpServerRequest req, HttpServerResponse res) {

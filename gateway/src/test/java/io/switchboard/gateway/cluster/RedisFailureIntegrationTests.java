@@ -63,17 +63,18 @@ class RedisFailureIntegrationTests {
     }
 
     @Test
-    @DisplayName("Redis unreachable at start: DEGRADED naming the cause, still ready, and it connects by itself later")
+    @DisplayName("Redis unreachable at start: DEGRADED naming the cause, ready once the start wait has passed, and it"
+            + " connects by itself later")
     void startsDegradedAndConnectsLater() {
         RedisServer redis = RedisServer.start();
         owned.keep(redis);
         redis.kill();
-        TestGateway gw = instance(redis, "gw-a", Map.of());
+        TestGateway gw = instance(redis, "gw-a", Map.of("SWITCHBOARD_REDIS_START_WAIT_MS", "1000"));
         Await.until("DEGRADED", T, () -> status(gw).equals("DEGRADED"));
         JsonNode dep = health(gw).path("dependencies").path("redis");
         assertThat(dep.path("status").asText()).isEqualTo("DOWN");
         assertThat(dep.path("detail").asText()).contains("connection refused").contains("127.0.0.1");
-        assertThat(gw.get("/health/ready").statusCode()).isEqualTo(200);
+        Await.until("ready after the start wait", T, () -> gw.get("/health/ready").statusCode() == 200);
         SwitchboardClient c = gw.connect();
         assertThatThrownBy(() -> c.publish("public:x", "1").block(T)).satisfies(e -> {
             assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.UNAVAILABLE);

@@ -512,6 +512,66 @@ class GatewayConfigUnitTests {
     }
 
     @Test
+    @DisplayName("SWITCHBOARD_REDIS_START_WAIT_MS: 30000 by default, read when set, in describe() in cluster mode")
+    void startWait() {
+        GatewayConfig byDefault = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379"));
+        assertThat(byDefault.redis().startWaitMs()).isEqualTo(RedisConfig.DEFAULT_START_WAIT_MS).isEqualTo(30_000L);
+        assertThat(byDefault.describe()).containsEntry("SWITCHBOARD_REDIS_START_WAIT_MS", "30000");
+
+        GatewayConfig set = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379",
+                "SWITCHBOARD_REDIS_START_WAIT_MS", "5000"));
+        assertThat(set.redis().startWaitMs()).isEqualTo(5_000L);
+        GatewayConfig none = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379",
+                "SWITCHBOARD_REDIS_START_WAIT_MS", "0"));
+        assertThat(none.redis().startWaitMs()).as("0: ready at once").isZero();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"-1", "600001", "soon", "1.5"})
+    @DisplayName("a SWITCHBOARD_REDIS_START_WAIT_MS that is not a whole number from 0 to 600000 is one line naming it")
+    void startWaitOutOfRange(String value) {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_START_WAIT_MS", value)));
+
+        assertThat(e.problems()).singleElement(STRING)
+                .isEqualTo("SWITCHBOARD_REDIS_START_WAIT_MS=" + value + ": expected a whole number from 0 to 600000");
+    }
+
+    @Test
+    @DisplayName("a start wait shorter than one Redis command could take is refused, naming both settings")
+    void startWaitShorterThanACommand() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_TIMEOUT_MS", "2000",
+                "SWITCHBOARD_REDIS_START_WAIT_MS", "500")));
+
+        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=500")
+                .contains("SWITCHBOARD_REDIS_TIMEOUT_MS=2000").contains("use 0");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_REDIS_START_WAIT_MS without REDIS_URL is a mistake worth a line")
+    void startWaitWithoutRedis() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
+                "SWITCHBOARD_REDIS_START_WAIT_MS", "5000")));
+
+        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS is set")
+                .contains("REDIS_URL is not");
+    }
+
+    @Test
+    @DisplayName("a RedisConfig made in code is checked the same way as one read from the environment")
+    void startWaitCheckedInTheRecord() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("127.0.0.1", 0,
+                "gw-1", null, null, true, 10_000, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20,
+                30_000, 5_000, 3, null, 10_000, new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5),
+                null, List.of()));
+
+        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
+        assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())
+                .isEqualTo(RedisConfig.DEFAULT_START_WAIT_MS);
+    }
+
+    @Test
     @DisplayName("SWITCHBOARD_REDIS_CA without REDIS_URL is a mistake worth a line")
     void caWithoutRedis() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
