@@ -320,21 +320,47 @@ public final class RedisBroker implements Broker {
                 lostEpoch(channel, from, read.epoch(), "its offset counter is behind");
             } else if (read != null && read.recovered()) {
                 long before = a.last;
-                List<Publication> held = read.publications();
-                for (int i = 0; i < held.size(); i++) {
-                    a.dispatch(held.get(i), witnessed.tags()[i]);
-                }
+                dispatchAll(a, witnessed);
                 gapsFilled.increment(Math.max(0, a.last - before));
             } else if (read != null && read.epoch().equals(a.epoch) && read.latest() > a.last) {
                 gapsLost.increment(read.latest() - a.last);
                 log.warn("Messages {}..{} of {} were missed on the Redis pub/sub link and are no longer in "
                         + "its history", a.last + 1, read.latest(), channel);
+            } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() > 0) {
+                // Redis lost the channel (restarted empty, keys expired) and a new epoch has messages already:
+                // they were published while this instance was not subscribed, and are read from its start.
+                StreamPosition start = new StreamPosition(0, read.epoch());
+                history.witness(channel, start).subscribe(w -> {
+                    synchronized (a) {
+                        if (w.read().recovered() && w.read().epoch().equals(start.epoch())) {
+                            dispatchAll(a, w);
+                        }
+                        drainQueued(channel, a);
+                    }
+                }, e -> {
+                    synchronized (a) {
+                        drainQueued(channel, a);
+                    }
+                });
+                return;
             }
-            a.catchingUp = false;
-            while (!a.queued.isEmpty()) {
-                Publication p = a.queued.poll();
-                dispatchLive(channel, a, p, a.queuedTags.poll());
-            }
+            drainQueued(channel, a);
+        }
+    }
+
+    private static void dispatchAll(Attached a, RedisHistory.Witnessed witnessed) {
+        List<Publication> held = witnessed.read().publications();
+        for (int i = 0; i < held.size(); i++) {
+            a.dispatch(held.get(i), witnessed.tags()[i]);
+        }
+    }
+
+    /** Ends a catch-up: what arrived meanwhile is dispatched in order (guarded by a). */
+    private void drainQueued(String channel, Attached a) {
+        a.catchingUp = false;
+        while (!a.queued.isEmpty()) {
+            Publication p = a.queued.poll();
+            dispatchLive(channel, a, p, a.queuedTags.poll());
         }
     }
 

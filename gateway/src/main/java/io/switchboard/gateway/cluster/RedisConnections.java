@@ -210,6 +210,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     }
                 } else if (connection instanceof StatefulRedisConnection<?, ?>) {
                     connectedAddress = address(address);
+                    if (everUp && up && client instanceof RedisClient) {
+                        // Back before any probe saw it gone (a fast restart): what follows an outage runs anyway.
+                        upHandlers.forEach(r -> scheduler.schedule(r));
+                    }
                 }
             }
         });
@@ -352,6 +356,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             ps.addListener(listener());
             commandConnection = cmd;
             pubsub = ps;
+            if (closed) {
+                ps.closeAsync();
+                cmd.closeAsync();
+                return;
+            }
             retryDelay = FIRST_RETRY;
             markUp(0);
             everUp = true;

@@ -109,19 +109,19 @@ public final class RedisResumeSecret implements AutoCloseable {
 
     private Mono<Void> runSync() {
         String candidate = RandomName.next();
-        return redis.execute(c -> c.set(LIFE, candidate, SetArgs.Builder.nx()))
-                .then(redis.execute(c -> c.get(LIFE)))
+        return redis.execute(LIFE, c -> c.set(LIFE, candidate, SetArgs.Builder.nx()))
+                .then(redis.execute(LIFE, c -> c.get(LIFE)))
                 .flatMap(currentLife -> {
                     boolean lost;
                     synchronized (this) {
                         lost = life != null && !life.equals(currentLife);
                         life = currentLife;
                     }
-                    return redis.execute(c -> c.get(KEY))
+                    return redis.execute(KEY, c -> c.get(KEY))
                             .switchIfEmpty(Mono.defer(() -> offer(lost)))
                             .flatMap(shared -> adopt(shared, lost));
                 })
-                .flatMap(rotated -> rotated ? redis.execute(c -> c.del(RETIRED)).then() : readRetired())
+                .flatMap(rotated -> rotated ? redis.execute(RETIRED, c -> c.del(RETIRED)).then() : readRetired())
                 .doOnSuccess(v -> {
                     lastSync = clock.instant();
                     synced = true;
@@ -134,8 +134,8 @@ public final class RedisResumeSecret implements AutoCloseable {
         synchronized (this) {
             offered = known != null && !lost ? ResumeTokens.randomSecret() : tokens.signingSecret();
         }
-        return redis.execute(c -> c.set(KEY, offered, SetArgs.Builder.nx()))
-                .then(redis.execute(c -> c.get(KEY)));
+        return redis.execute(KEY, c -> c.set(KEY, offered, SetArgs.Builder.nx()))
+                .then(redis.execute(KEY, c -> c.get(KEY)));
     }
 
     /** Signs with the cluster's key from now on; emits whether that was a rotation. */
@@ -172,15 +172,15 @@ public final class RedisResumeSecret implements AutoCloseable {
                     + " this instance's earlier key keep resuming on every instance", KEY);
         }
         double until = clock.instant().plus(ResumeTokens.MAX_AGE).toEpochMilli();
-        return redis.execute(c -> c.zadd(RETIRED, until, mine))
-                .then(redis.execute(c -> c.zremrangebyrank(RETIRED, 0, -MAX_RETIRED - 1)))
+        return redis.execute(RETIRED, c -> c.zadd(RETIRED, until, mine))
+                .then(redis.execute(RETIRED, c -> c.zremrangebyrank(RETIRED, 0, -MAX_RETIRED - 1)))
                 .thenReturn(false);
     }
 
     private Mono<Void> readRetired() {
         long now = clock.millis();
-        return redis.execute(c -> c.zremrangebyscore(RETIRED, Range.create(Double.NEGATIVE_INFINITY, (double) now)))
-                .then(redis.execute(c -> c.zrangebyscoreWithScores(RETIRED,
+        return redis.execute(RETIRED, c -> c.zremrangebyscore(RETIRED, Range.create(Double.NEGATIVE_INFINITY, (double) now)))
+                .then(redis.execute(RETIRED, c -> c.zrangebyscoreWithScores(RETIRED,
                         Range.create((double) now, Double.POSITIVE_INFINITY))))
                 .doOnNext(this::acceptAll)
                 .then();

@@ -203,14 +203,14 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                     recoveringLoss = false;
                 }))
                 .then(claimUnrecorded())
-                .then(redis.execute(c -> c.zrangebyscore(NODES, Range.create((double) now, Double.MAX_VALUE))))
+                .then(redis.execute(NODES, c -> c.zrangebyscore(NODES, Range.create((double) now, Double.MAX_VALUE))))
                 .doOnNext(nodes -> {
                     Set<String> live = new HashSet<>(nodes);
                     live.add(node);
                     liveNodes = Set.copyOf(live);
                     reclaimed(live);
                 })
-                .then(redis.execute(c -> c.zremrangebyscore(NODES,
+                .then(redis.execute(NODES, c -> c.zremrangebyscore(NODES,
                         Range.create(0d, (double) (now - Duration.ofDays(1).toMillis())))))
                 .then();
     }
@@ -283,7 +283,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private Mono<Void> claimLocalSessions(boolean strict) {
         return Flux.fromIterable(List.copyOf(local.sessions()))
                 .filter(Session::inboxSubscribed)
-                .flatMap(s -> redis.execute(c -> c.set(ownerKey(s.userId()), owner(s, node),
+                .flatMap(s -> redis.execute(ownerKey(s.userId()), c -> c.set(ownerKey(s.userId()), owner(s, node),
                         SetArgs.Builder.nx().px(OWNER_TTL))).onErrorResume(e -> !strict, e -> Mono.empty()), 64)
                 .then();
     }
@@ -305,7 +305,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         long left = d.untilMillis() - now;
         Mono<?> told;
         if (again) {
-            told = d.resumable() && left > 0 ? redis.execute(c -> c.set(key[0], d.marker(),
+            told = d.resumable() && left > 0 ? redis.execute(key[0], c -> c.set(key[0], d.marker(),
                     SetArgs.Builder.nx().px(left))) : Mono.empty();
         } else if (d.resumable() && left > 0) {
             told = KEEP_RESUMABLE.run(redis, key, d.owner() == null ? "" : d.owner(), d.marker(),
@@ -351,7 +351,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
             if (local.local(user) != session) {
                 return Mono.empty(); // closed or replaced meanwhile: nothing to record
             }
-            return redis.execute(c -> c.setGet(ownerKey(user), value, SetArgs.Builder.px(OWNER_TTL)))
+            return redis.execute(ownerKey(user), c -> c.setGet(ownerKey(user), value, SetArgs.Builder.px(OWNER_TTL)))
                     .doOnNext(previous -> replacePrevious(user, previous))
                     .doOnSubscribe(s -> dropped.remove(user))
                     .then();
@@ -406,7 +406,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     private Mono<Resumable> resumable(String userId, String session, long waitUntil) {
-        return redis.execute(c -> c.get(ownerKey(userId)))
+        return redis.execute(ownerKey(userId), c -> c.get(ownerKey(userId)))
                 .map(v -> {
                     Owner o = Owner.parse(v);
                     return o != null && o.session().equals(session) ? new Resumable(true, o.inboxStart())
@@ -463,13 +463,13 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                         return after != null && !after.nodes().isEmpty();
                     });
         }
-        return redis.execute(c -> c.zscore(NODES, node)).map(score -> false)
+        return redis.execute(NODES, c -> c.zscore(NODES, node)).map(score -> false)
                 .switchIfEmpty(Mono.defer(() -> renewLease().thenReturn(true)));
     }
 
     /** The live instance that owns {@code userId}'s connection, if any. */
     private Mono<String> ownerNode(String userId) {
-        return redis.execute(c -> c.get(ownerKey(userId)))
+        return redis.execute(ownerKey(userId), c -> c.get(ownerKey(userId)))
                 .flatMap(v -> {
                     Owner o = Owner.parse(v);
                     if (o == null) {
@@ -487,7 +487,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         if (liveNodes.contains(other)) {
             return Mono.just(true);
         }
-        return redis.execute(c -> c.zscore(NODES, other))
+        return redis.execute(NODES, c -> c.zscore(NODES, other))
                 .map(expires -> expires > System.currentTimeMillis())
                 .doOnNext(live -> {
                     if (live) {
@@ -551,6 +551,6 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     public void close() {
         leaseTask.dispose();
         renewTask.dispose();
-        redis.execute(c -> c.zrem(NODES, node)).onErrorResume(e -> Mono.empty()).block(Duration.ofSeconds(2));
+        redis.execute(NODES, c -> c.zrem(NODES, node)).onErrorResume(e -> Mono.empty()).block(Duration.ofSeconds(2));
     }
 }
