@@ -7,6 +7,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.EventRecorder;
+import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
@@ -151,5 +152,33 @@ class RedisDataLossIntegrationTests {
         Await.until("one line naming the channel", T, () -> lostLines().size() == 1);
         assertThat(lostLines().get(0)).contains("public:behind");
         assertThat(redis.cli("GET", "sb:{public:behind}:s")).as("offsets restart in the new epoch").isEmpty();
+    }
+
+    @Test
+    @DisplayName("section 5: Redis lost a channel while an instance was cut off, and a new epoch got messages"
+            + " meanwhile: after the reconnect that instance delivers them from the new epoch's start")
+    void newEpochPublishedWhileCutOffIsDelivered() {
+        TcpProxy proxy = TcpProxy.to(redis.port());
+        owned.keep(proxy);
+        TestGateway b = TestGateway.startClustered("redis://127.0.0.1:" + proxy.port(), "gw-b", Map.of());
+        owned.keep(b);
+        SwitchboardClient sub = b.connect();
+        EventRecorder events = EventRecorder.of(sub);
+        sub.subscribe("public:reborn").block(T);
+        SwitchboardClient pub = instance("gw-a").connect();
+        String epoch = publishAndReceive(pub, events, "public:reborn", 3);
+
+        proxy.refuse();
+        proxy.cutAll();
+        Await.until("gw-b sees Redis gone", T, () -> b.health().path("status").asText().equals("DEGRADED"));
+        redis.cli("DEL", "sb:{public:reborn}:s", "sb:{public:reborn}:e", "sb:{public:reborn}:h");
+        ServerFrame.Ack first = pub.publish("public:reborn", "\"a\"").block(T);
+        pub.publish("public:reborn", "\"b\"").block(T);
+        assertThat(first.epoch()).isNotEqualTo(epoch);
+        proxy.accept();
+
+        List<ServerFrame.Message> got = events.next(ServerFrame.Message.class, 2);
+        assertThat(got).extracting(ServerFrame.Message::epoch).containsOnly(first.epoch());
+        assertThat(got).extracting(ServerFrame.Message::data).containsExactly("\"a\"", "\"b\"");
     }
 }
