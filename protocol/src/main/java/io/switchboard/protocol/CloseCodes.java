@@ -4,6 +4,8 @@ package io.switchboard.protocol;
 public final class CloseCodes {
     public static final int NORMAL = 1000;
     public static final int GOING_AWAY = 1001;
+    /** The peer broke RFC 6455 itself (reserved bits, an invalid close code): not in the section 8 table. */
+    public static final int WEBSOCKET_PROTOCOL_ERROR = 1002;
     public static final int BINARY_FRAME = 1003;
     public static final int ABNORMAL = 1006;
     public static final int INVALID_UTF8 = 1007;
@@ -35,6 +37,7 @@ public final class CloseCodes {
         return switch (code) {
             case NORMAL -> "normal closure";
             case GOING_AWAY -> "going away";
+            case WEBSOCKET_PROTOCOL_ERROR -> "WebSocket protocol error";
             case BINARY_FRAME -> "binary frame";
             case ABNORMAL -> "abnormal (no close frame)";
             case INVALID_UTF8 -> "invalid UTF-8";
@@ -55,7 +58,7 @@ public final class CloseCodes {
     /** The codes the protocol defines; anything else is reported as "other" in metrics. */
     public static boolean isKnown(int code) {
         return switch (code) {
-            case NORMAL, GOING_AWAY, BINARY_FRAME, ABNORMAL, INVALID_UTF8, POLICY_VIOLATION, FRAME_TOO_BIG,
+            case NORMAL, GOING_AWAY, WEBSOCKET_PROTOCOL_ERROR, BINARY_FRAME, ABNORMAL, INVALID_UTF8, POLICY_VIOLATION, FRAME_TOO_BIG,
                     INTERNAL_ERROR, SERVICE_RESTART, PROTOCOL_ERROR, UNAUTHORIZED, SESSION_REPLACED,
                     HEARTBEAT_TIMEOUT, SLOW_CONSUMER, HELLO_TIMEOUT -> true;
             default -> false;

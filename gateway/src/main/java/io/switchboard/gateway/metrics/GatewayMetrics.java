@@ -35,7 +35,8 @@ public final class GatewayMetrics implements AutoCloseable {
             ServerFrame.Ack.TYPE, ServerFrame.Error.TYPE, ServerFrame.Message.TYPE,
             ServerFrame.Direct.TYPE, ServerFrame.MatchFound.TYPE, ServerFrame.MatchSignal.TYPE,
             ServerFrame.MatchEnded.TYPE, ServerFrame.MatchPartner.TYPE);
-    private static final int[] CLOSE_CODES = {CloseCodes.NORMAL, CloseCodes.GOING_AWAY, CloseCodes.BINARY_FRAME,
+    private static final int[] CLOSE_CODES = {CloseCodes.NORMAL, CloseCodes.GOING_AWAY,
+            CloseCodes.WEBSOCKET_PROTOCOL_ERROR, CloseCodes.BINARY_FRAME,
             CloseCodes.ABNORMAL, CloseCodes.INVALID_UTF8, CloseCodes.POLICY_VIOLATION, CloseCodes.FRAME_TOO_BIG,
             CloseCodes.INTERNAL_ERROR, CloseCodes.SERVICE_RESTART, CloseCodes.PROTOCOL_ERROR, CloseCodes.UNAUTHORIZED,
             CloseCodes.SESSION_REPLACED, CloseCodes.HEARTBEAT_TIMEOUT, CloseCodes.SLOW_CONSUMER,

@@ -12,8 +12,8 @@ import io.netty.handler.codec.http.websocketx.CloseWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.ContinuationWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.CorruptedWebSocketFrameException;
 import io.netty.handler.codec.http.websocketx.PingWebSocketFrame;
-import io.netty.handler.codec.http.websocketx.PongWebSocketFrame;
 import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
+import io.netty.handler.codec.http.websocketx.WebSocketCloseStatus;
 import io.netty.handler.codec.http.websocketx.WebSocketFrame;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -106,8 +106,10 @@ public final class Session {
     private long lastSeenNanos;
     private long nextPingNanos;
     private ScheduledFuture<?> timer;
-    private TokenBucket bucket;
-    private TokenBucket abuseBucket;
+    private final TokenBucket bucket;
+    private final TokenBucket abuseBucket;
+    /** Bytes of frames read and dropped since the close frame was sent. */
+    private long droppedWhileClosing;
     private boolean flushScheduled;
     private boolean writesStopped;
     /** Bytes of recovery replay written since the outbound buffer was last below its low-water mark. */
@@ -118,6 +120,8 @@ public final class Session {
     private static final int NO_STATUS = 1005;
     /** The code of the peer's close frame, 0 before one came. */
     private volatile int peerCloseCode;
+    /** The close code of a violation the WebSocket decoder found (it closes the connection itself), 0 before one. */
+    private volatile int violationCode;
 
     public Session(SessionContext ctx, Channel channel, int loopIndex) {
         this.ctx = ctx;
@@ -127,6 +131,10 @@ public final class Session {
         this.loopIndex = loopIndex;
         this.scheduler = ctx.loops().scheduler(loopIndex);
         this.id = ctx.ids().session();
+        // Every frame counts from the first byte, before hello too, control frames included.
+        this.bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
+        this.abuseBucket = new TokenBucket((long) ABUSE_FACTOR * config.rate(), (long) ABUSE_FACTOR * config.burst(),
+                ctx.nanoTime());
     }
 
     /** Serves the connection; completes when it is closed. */
@@ -163,21 +171,56 @@ public final class Session {
         }
     }
 
-    /** The code of the peer's close frame, or 1006 when none came: the connection was lost. */
+    /**
+     * The code of a violation the WebSocket decoder closed the connection for, else of the peer's close frame, or
+     * 1006 when neither: the connection was lost.
+     */
     private int lostOrPeerCode() {
+        int violation = violationCode;
+        if (violation != 0) {
+            return violation;
+        }
         int peer = peerCloseCode;
         return peer != 0 ? peer : CloseCodes.ABNORMAL;
     }
 
-    /** Notes the code of the peer's close frame as it passes. */
+    /**
+     * Notes the code of the peer's close frame as it passes, answers a close frame with an invalid code with 1002
+     * (RFC 6455 section 7.4), and notes the code of a violation the WebSocket decoder found (1002, 1007, 1009).
+     */
     private final class PeerClose extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext c, Object msg) {
             if (msg instanceof CloseWebSocketFrame f && peerCloseCode == 0) {
-                peerCloseCode = f.statusCode() == -1 ? NO_STATUS : f.statusCode();
+                int code = f.statusCode();
+                if (code != -1 && !WebSocketCloseStatus.isValidStatusCode(code)) {
+                    f.release();
+                    peerCloseCode = CloseCodes.WEBSOCKET_PROTOCOL_ERROR;
+                    close(CloseCodes.WEBSOCKET_PROTOCOL_ERROR, "invalid close code " + code, true);
+                    return;
+                }
+                peerCloseCode = code == -1 ? NO_STATUS : code;
             }
             c.fireChannelRead(msg);
         }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            if (cause instanceof CorruptedWebSocketFrameException e) {
+                // The decoder reads nothing more from this connection: close it with the violation's code.
+                if (violationCode == 0) {
+                    violationCode = e.closeStatus().code();
+                }
+                close(e.closeStatus().code(), String.valueOf(e.getMessage()), true);
+                return;
+            }
+            c.fireExceptionCaught(cause);
+        }
+    }
+
+    /** A pong with the ping's payload, as wire bytes the caller owns. */
+    private ByteBuf pong(PingWebSocketFrame ping) {
+        return WireFrames.pong(channel.alloc(), ping.content());
     }
 
     public String id() {
@@ -231,7 +274,22 @@ public final class Session {
     /** Reads a frame as it arrives: sign of life, frame kind and size, rate. Null when nothing is to be done. */
     private Inbound read(WebSocketFrame frame) {
         lastSeenNanos = ctx.nanoTime().getAsLong();
-        if (state == State.CLOSING || state == State.CLOSED) {
+        if (state == State.CLOSED) {
+            return null;
+        }
+        if (state == State.CLOSING) {
+            // Read and dropped while the client has yet to see the close frame (closing with input unread would
+            // reset the connection and lose the close frame); a client that goes on sending past the outbound
+            // bound's worth of bytes is not waited for.
+            droppedWhileClosing += frame.content().readableBytes() + 2;
+            if (droppedWhileClosing > config.outboundBytes()) {
+                channel.close();
+            }
+            return null;
+        }
+        if (!abuseBucket.tryTake()) {
+            close(CloseCodes.POLICY_VIOLATION, "sending frames at more than " + ABUSE_FACTOR
+                    + " times the rate limit");
             return null;
         }
         String text;
@@ -263,16 +321,14 @@ public final class Session {
             close(CloseCodes.BINARY_FRAME, "binary frames are not accepted; send JSON in text frames");
             return null;
         } else if (frame instanceof PingWebSocketFrame ping) {
-            channel.writeAndFlush(new PongWebSocketFrame(ping.content().retain()), channel.voidPromise());
+            // Answered within the rate, through the bounded outbound like any other frame: a client that pings
+            // and never reads is closed as a slow consumer, one that pings too fast gets no more pongs.
+            if (bucket.tryTake()) {
+                writeWire(pong(ping));
+            }
             return null;
         } else {
-            return null; // a pong control frame only shows life
-        }
-        if (bucket == null) {
-            return new Inbound(text, false, 0);
-        }
-        if (!abuseBucket.tryTake()) {
-            close(CloseCodes.POLICY_VIOLATION, "sending at more than " + ABUSE_FACTOR + " times the rate limit");
+            bucket.tryTake(); // a pong control frame only shows life, and costs like any frame
             return null;
         }
         if (!bucket.tryTake()) {
@@ -549,9 +605,6 @@ public final class Session {
         identity = who;
         userId = who.userId();
         state = State.OPEN;
-        bucket = new TokenBucket(config.rate(), config.burst(), ctx.nanoTime());
-        abuseBucket = new TokenBucket((long) ABUSE_FACTOR * config.rate(), (long) ABUSE_FACTOR * config.burst(),
-                ctx.nanoTime());
         ctx.registry().register(this);
         startHeartbeat();
         recoverFrom = inboxSince;
@@ -911,8 +964,17 @@ public final class Session {
      * it within {@link #CLOSE_GRACE_MS}.
      */
     public void close(int code, String reason) {
+        close(code, reason, false);
+    }
+
+    /**
+     * Sends a close frame with {@code code}; with {@code cut}, closes the connection as soon as it is written
+     * instead of waiting for the client's close frame, which the WebSocket decoder would not read after a
+     * violation.
+     */
+    private void close(int code, String reason, boolean cut) {
         if (!loop.inEventLoop()) {
-            loop.execute(() -> close(code, reason));
+            loop.execute(() -> close(code, reason, cut));
             return;
         }
         if (state == State.CLOSING || state == State.CLOSED) {
@@ -925,7 +987,7 @@ public final class Session {
         // Half-close after the close frame and keep reading until the client answers: closing the socket
         // while the client still sends would reset the connection and lose the close frame on its side.
         channel.writeAndFlush(new CloseWebSocketFrame(code, shortReason)).addListener(f -> {
-            if (f.isSuccess() && channel instanceof DuplexChannel duplex) {
+            if (f.isSuccess() && !cut && channel instanceof DuplexChannel duplex) {
                 duplex.shutdownOutput();
             } else {
                 channel.close();

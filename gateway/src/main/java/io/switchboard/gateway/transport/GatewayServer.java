@@ -6,6 +6,8 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.websocketx.Utf8FrameValidator;
+import io.netty.handler.codec.http.websocketx.WebSocket13FrameDecoder;
+import io.netty.handler.codec.http.websocketx.WebSocketDecoderConfig;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.config.IceServer;
 import io.switchboard.gateway.health.HealthService;
@@ -124,7 +126,12 @@ public final class GatewayServer {
         in.withConnection(c -> holder[0] = c.channel());
         Channel channel = holder[0];
         if (channel.pipeline().get(WS_DECODER) != null) {
-            channel.pipeline().addAfter(WS_DECODER, "utf8validator", new Utf8FrameValidator(true));
+            // No extension is negotiated, so reserved bits are a violation; violations are not closed by the decoder
+            // (it sends no close frame for an invalid close code) but by the Session, with the violation's code.
+            channel.pipeline().replace(WS_DECODER, WS_DECODER, new WebSocket13FrameDecoder(WebSocketDecoderConfig
+                    .newBuilder().expectMaskedFrames(true).allowExtensions(false).allowMaskMismatch(false)
+                    .maxFramePayloadLength(config.maxFrame()).closeOnProtocolViolation(false).build()));
+            channel.pipeline().addAfter(WS_DECODER, "utf8validator", new Utf8FrameValidator(false));
         }
         int limit = config.outboundBytes();
         channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(limit / 2, limit));

@@ -17,6 +17,7 @@ public final class WireFrames {
     private static final int MAX_HEADER = 10;
     private static final int INITIAL_CAPACITY = 256;
     private static final byte FIN_TEXT = (byte) 0x81;
+    private static final byte FIN_PONG = (byte) 0x8A;
 
     private WireFrames() {
     }
@@ -50,6 +51,22 @@ public final class WireFrames {
             buf.release();
             throw e;
         }
+    }
+
+    /**
+     * A WebSocket Pong control frame carrying {@code payload} (at most 125 bytes, as every control frame), as wire
+     * bytes; the caller owns the result, and {@code payload} is only read.
+     */
+    public static ByteBuf pong(ByteBufAllocator alloc, ByteBuf payload) {
+        int length = payload.readableBytes();
+        if (length > 125) {
+            throw new IllegalArgumentException("a control frame carries at most 125 bytes, not " + length);
+        }
+        ByteBuf buf = alloc.buffer(2 + length);
+        buf.writeByte(FIN_PONG);
+        buf.writeByte(length);
+        buf.writeBytes(payload, payload.readerIndex(), length);
+        return buf;
     }
 
     /** {@code frame} as wire bytes that are never released, for frames sent unchanged to everyone (ping). */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.testing.Await;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
@@ -126,6 +127,8 @@ class FramesIntegrationTests {
         bad[bad.length - 3] = (byte) 0x28; // 0xC3 0x28 is not UTF-8
         client.sendTextBytes(bad);
         assertThat(client.closed().block(TestGateway.TIMEOUT).code()).isEqualTo(CloseCodes.INVALID_UTF8);
+        Await.until("the close counted as 1007, not 1006", TestGateway.TIMEOUT, () -> gw.get("/metrics").body()
+                .contains("switchboard_connections_closed_total{code=\"1007\"} 1.0"));
     }
 
     @Test

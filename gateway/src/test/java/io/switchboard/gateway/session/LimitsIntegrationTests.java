@@ -47,12 +47,13 @@ class LimitsIntegrationTests {
                 replies.add(f);
             }
         }
-        assertThat(replies.subList(0, 5)).allMatch(f -> f instanceof ServerFrame.Ack);
-        ServerFrame.Error limited = (ServerFrame.Error) replies.get(5);
+        // hello took one token of the burst: every frame counts, from the first
+        assertThat(replies.subList(0, 4)).allMatch(f -> f instanceof ServerFrame.Ack);
+        ServerFrame.Error limited = (ServerFrame.Error) replies.get(4);
         assertThat(limited.code()).isEqualTo(ErrorCodes.RATE_LIMITED);
-        assertThat(limited.id()).isEqualTo(6L);
+        assertThat(limited.id()).isEqualTo(5L);
         assertThat(limited.retryAfter()).isPositive().isLessThanOrEqualTo(500L);
-        assertThat(replies.subList(5, 8)).allMatch(f -> f instanceof ServerFrame.Error e
+        assertThat(replies.subList(4, 8)).allMatch(f -> f instanceof ServerFrame.Error e
                 && e.code().equals(ErrorCodes.RATE_LIMITED));
         assertThat(c.isClosed()).isFalse();
     }
