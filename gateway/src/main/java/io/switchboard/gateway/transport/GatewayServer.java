@@ -33,7 +33,9 @@ import reactor.netty.http.websocket.WebsocketOutbound;
  * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API, the browser client
  * (PROTOCOL.md sections 1 and 9) and the demo page at {@code /} with its script, style and settings, on the
  * gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes with 1007) and a
- * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}.
+ * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}. Before any of that, the
+ * {@link EdgeGuard} bounds what a client can hold: request and idle timeouts, connection caps, the connect rate,
+ * the handshake's validity and its {@code Origin}.
  */
 public final class GatewayServer {
     public static final String SUBPROTOCOL = "switchboard.v1";
@@ -50,6 +52,7 @@ public final class GatewayServer {
     private final HealthService health;
     private final GatewayMetrics metrics;
     private final HttpApi api;
+    private final EdgeGuard guard;
     private final WebsocketServerSpec withSubprotocol;
     private final WebsocketServerSpec withoutSubprotocol;
     private final byte[] browserClient;
@@ -67,6 +70,10 @@ public final class GatewayServer {
         this.health = health;
         this.metrics = metrics;
         this.api = api;
+        this.guard = new EdgeGuard(config.edge(), metrics, System::nanoTime);
+        metrics.gauge("switchboard.edge.connections", "Open TCP connections, WebSockets and refused ones included",
+                guard::openConnections);
+        metrics.gauge("switchboard.edge.addresses", "Client addresses with an open connection", guard::addresses);
         WebsocketServerSpec.Builder spec = WebsocketServerSpec.builder()
                 .maxFramePayloadLength(config.maxFrame())
                 .handlePing(true);
@@ -86,6 +93,9 @@ public final class GatewayServer {
                 .runOn(loops.resources())
                 .host(config.host())
                 .port(config.port())
+                .doOnChannelInit((observer, channel, remote) -> guard.install(channel))
+                .idleTimeout(Duration.ofMillis(config.edge().idleTimeoutMs()))
+                .forwarded(guard::forwarded)
                 .route(routes -> routes
                         .get("/ws", this::upgrade)
                         .get("/health/live", (req, res) -> text(res, HttpResponseStatus.OK, "live\n"))
@@ -107,11 +117,30 @@ public final class GatewayServer {
 
     /**
      * Upgrades to WebSocket, echoing {@code switchboard.v1} when the client offers it. A client that offers no
-     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1).
+     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1). Refused before the upgrade:
+     * while draining (503), an invalid handshake (400 with the reason), an {@code Origin} not allowed (403), and
+     * an address connecting too fast (429 with {@code Retry-After}).
      */
     private Mono<Void> upgrade(HttpServerRequest req, HttpServerResponse res) {
         if (health.draining()) {
             return text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "draining: connect to another instance\n");
+        }
+        BadUpgrade bad = BadUpgrade.of(req.requestHeaders());
+        if (bad != null) {
+            guard.invalidUpgrade(bad, req.remoteAddress());
+            if (bad == BadUpgrade.BAD_VERSION) {
+                res.header(HttpHeaderNames.SEC_WEBSOCKET_VERSION, BadUpgrade.VERSION);
+            }
+            return text(res, HttpResponseStatus.BAD_REQUEST, bad.reason + "\n");
+        }
+        if (!guard.originAllowed(req.requestHeaders().get(HttpHeaderNames.ORIGIN), req.remoteAddress())) {
+            return text(res, HttpResponseStatus.FORBIDDEN, "this page's origin may not connect to this gateway\n");
+        }
+        long retryAfter = guard.tryConnect(req.remoteAddress());
+        if (retryAfter > 0) {
+            res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(retryAfter));
+            return text(res, HttpResponseStatus.TOO_MANY_REQUESTS, "connecting too often from your address: retry in "
+                    + retryAfter + " s\n");
         }
         String offered = req.requestHeaders().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL);
         boolean offersOurs = offered != null && Arrays.stream(offered.split(","))
