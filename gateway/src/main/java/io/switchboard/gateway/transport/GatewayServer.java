@@ -35,7 +35,7 @@ import reactor.netty.http.websocket.WebsocketOutbound;
  * gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes with 1007) and a
  * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}. Before any of that, the
  * {@link EdgeGuard} bounds what a client can hold: request and idle timeouts, connection caps, the connect rate,
- * the handshake's validity and its {@code Origin}.
+ * the handshake's validity and its {@code Origin}; the page and the browser client carry security headers.
  */
 public final class GatewayServer {
     public static final String SUBPROTOCOL = "switchboard.v1";
@@ -45,6 +45,14 @@ public final class GatewayServer {
     private static final String TYPESCRIPT = "application/typescript; charset=utf-8";
     private static final String HTML = "text/html; charset=utf-8";
     private static final String CSS = "text/css; charset=utf-8";
+    /**
+     * The demo page's policy: its own scripts, styles and settings; WebSockets to this host or the one its
+     * {@code ?ws=} names; a {@code data:} icon; no frames, plugins or inline code.
+     */
+    static final String CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; "
+            + "img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
+            + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    static final String REFERRER_POLICY = "no-referrer";
 
     private final GatewayConfig config;
     private final EventLoops loops;
@@ -180,7 +188,7 @@ public final class GatewayServer {
 
     /** The demo page's settings: the ICE servers of its WebRTC calls, TURN credentials included, never cached. */
     private Mono<Void> demoConfig(HttpServerRequest req, HttpServerResponse res) {
-        return res.header(HttpHeaderNames.CONTENT_TYPE, "application/json")
+        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, "application/json")
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-store")
                 .sendByteArray(Mono.just(demoConfig))
                 .then();
@@ -200,11 +208,21 @@ public final class GatewayServer {
      * any origin may load it: modules are fetched with CORS.
      */
     private static Mono<Void> asset(HttpServerResponse res, String contentType, byte[] body) {
-        return res.header(HttpHeaderNames.CONTENT_TYPE, contentType)
+        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-cache")
                 .header(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .sendByteArray(Mono.just(body))
                 .then();
+    }
+
+    /**
+     * Adds the headers that keep the page and the browser client from being framed, sniffed as another type, or
+     * leaking their address as a referrer.
+     */
+    private static HttpServerResponse secured(HttpServerResponse res) {
+        return res.header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                .header("X-Content-Type-Options", "nosniff")
+                .header("Referrer-Policy", REFERRER_POLICY);
     }
 
     /** Reads a resource of the gateway's jar once, at start-up: one that is missing is a broken build. */

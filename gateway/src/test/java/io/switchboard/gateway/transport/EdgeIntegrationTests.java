@@ -21,6 +21,7 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
@@ -370,6 +371,54 @@ class EdgeIntegrationTests {
         assertThat(upgradeStatus(gw, "Origin: null\r\n")).isEqualTo(403);
         assertThat(upgradeStatus(gw)).as("no Origin: not a browser").isEqualTo(101);
         assertThat(refused(gw, "origin")).isEqualTo(2);
+    }
+
+    @Test
+    @DisplayName("the demo page, its files and the browser client carry Content-Security-Policy, nosniff and"
+            + " Referrer-Policy")
+    void pageAndClientCarrySecurityHeaders() {
+        TestGateway gw = start(Map.of());
+
+        for (String path : List.of("/", "/demo.js", "/demo.css", "/switchboard.js", "/switchboard.d.ts",
+                "/demo/config")) {
+            HttpResponse<String> res = gw.get(path);
+            assertThat(res.statusCode()).as(path).isEqualTo(200);
+            assertThat(res.headers().firstValue("Content-Security-Policy")).as(path)
+                    .hasValueSatisfying(csp -> assertThat(csp).contains("default-src 'none'", "script-src 'self'",
+                            "frame-ancestors 'none'"));
+            assertThat(res.headers().firstValue("X-Content-Type-Options")).as(path).hasValue("nosniff");
+            assertThat(res.headers().firstValue("Referrer-Policy")).as(path).hasValue("no-referrer");
+        }
+    }
+
+    @Test
+    @DisplayName("a request the HTTP codec cannot read gets 400, 414 or 431 with a reason and Connection: close,"
+            + " and at most one log line per kind a minute")
+    void unreadableRequestsGetAnAnswerAndOneLogLinePerKind() {
+        TestGateway gw = start(Map.of());
+        ListAppender<ILoggingEvent> everything = appender(
+                (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
+        Map<String, Integer> requests = Map.of(
+                "BLAH\r\n\r\n", 400,
+                "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400,
+                "GET /" + "x".repeat(10_000) + " HTTP/1.1\r\n\r\n", 414,
+                "GET / HTTP/1.1\r\nX-Big: " + "y".repeat(10_000) + "\r\n\r\n", 431);
+
+        for (Map.Entry<String, Integer> e : requests.entrySet()) {
+            for (int i = 0; i < 10; i++) {
+                try (Raw c = new Raw(gw.port(), "127.0.0.1")) {
+                    c.send(e.getKey());
+                    Response res = c.response();
+                    assertThat(res.status()).as(e.getKey().substring(0, 8)).isEqualTo(e.getValue());
+                    assertThat(res.headers()).containsEntry("connection", "close");
+                    assertThat(res.body()).isNotBlank().hasLineCount(1);
+                }
+            }
+        }
+
+        List<String> logged = List.copyOf(everything.list).stream().map(ILoggingEvent::getFormattedMessage).toList();
+        assertThat(logged).as("one line per status").hasSize(3).allMatch(l -> l.contains("could not be read"));
+        assertThat(refused(gw, "bad_request")).isEqualTo(40);
     }
 
     /** A response read off a raw connection; header names in lower case. */
