@@ -13,6 +13,7 @@ import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
@@ -113,6 +114,10 @@ final class EdgeHandler extends ChannelDuplexHandler {
             cancel();
             ctx.write(msg, promise);
             ctx.pipeline().remove(this);
+            return;
+        }
+        if (msg instanceof HttpResponse res && res.status().codeClass() == HttpStatusClass.INFORMATIONAL) {
+            ctx.write(msg, promise); // 100 Continue: the request goes on, its response is still to come
             return;
         }
         if (msg instanceof LastHttpContent && inFlight > 0 && --inFlight == 0 && !refusing) {
