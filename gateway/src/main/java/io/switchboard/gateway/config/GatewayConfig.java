@@ -47,13 +47,15 @@ import java.util.Map;
  *              them in memory
  * @param iceServers the STUN and TURN servers the demo page gives its WebRTC calls
  *                   ({@code SWITCHBOARD_ICE_SERVERS}); none by default, so that a call contacts no third party
+ * @param edge the limits before a WebSocket upgrade: timeouts, connection caps, connect rates, trusted proxies
+ *             and allowed origins; null: {@link EdgeConfig#defaults()}
  */
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
                             int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
                             String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo,
-                            List<IceServer> iceServers) {
+                            List<IceServer> iceServers, EdgeConfig edge) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -90,6 +92,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             iceServers = List.of();
         }
         iceServers = List.copyOf(iceServers);
+        edge = edge == null ? EdgeConfig.defaults() : edge;
+        problems = new ArrayList<>(problems);
+        problems.addAll(edge.problems());
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -140,6 +145,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         int mongoBuffer = r.integer("SWITCHBOARD_MONGODB_BUFFER", MongoConfig.DEFAULT_BUFFER_SIZE, 1, 10_000_000);
         MongoConfig mongo = mongoUri == null ? null : new MongoConfig(mongoUri, mongoTimeout, mongoPool, mongoBuffer);
         List<IceServer> iceServers = IceServer.parse(r.string(IceServer.VARIABLE, null), r.problems);
+        EdgeConfig edge = EdgeConfig.read(r);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
@@ -163,6 +169,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         if (mongo != null) {
             checks.addAll(mongo.problems(hello));
         }
+        checks.addAll(edge.problems());
         for (String p : checks) {
             if (r.unreadable.stream().noneMatch(p::contains)) {
                 problems.add(p);
@@ -173,7 +180,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
                 burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, resumeSecret,
-                drain, redis, mongo, iceServers);
+                drain, redis, mongo, iceServers, edge);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
@@ -313,6 +320,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         }
         m.put(IceServer.VARIABLE, iceServers.isEmpty() ? "(unset: no STUN or TURN server)"
                 : String.join("; ", iceServers.stream().map(IceServer::masked).toList()));
+        m.putAll(edge.describe());
         return m;
     }
 
@@ -322,9 +330,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     }
 
     /** Parses variables, collecting a problem line for each that cannot be read. */
-    private static final class Reader {
+    static final class Reader {
         private final Map<String, String> env;
-        private final List<String> problems = new ArrayList<>();
+        final List<String> problems = new ArrayList<>();
         private final List<String> unreadable = new ArrayList<>();
 
         Reader(Map<String, String> env) {

@@ -41,6 +41,12 @@ public final class GatewayMetrics implements AutoCloseable {
             CloseCodes.INTERNAL_ERROR, CloseCodes.SERVICE_RESTART, CloseCodes.PROTOCOL_ERROR, CloseCodes.UNAUTHORIZED,
             CloseCodes.SESSION_REPLACED, CloseCodes.HEARTBEAT_TIMEOUT, CloseCodes.SLOW_CONSUMER,
             CloseCodes.HELLO_TIMEOUT};
+    /**
+     * Why a connection was refused or closed before a WebSocket upgrade: the {@code reason} tag of
+     * {@code switchboard.edge.refused}.
+     */
+    public static final List<String> EDGE_REFUSALS = List.of("header_timeout", "max_connections",
+            "address_connections", "connect_rate", "origin", "invalid_upgrade", "bad_request");
 
     private final PrometheusMeterRegistry registry;
     private final AtomicInteger live = new AtomicInteger();
@@ -51,6 +57,7 @@ public final class GatewayMetrics implements AutoCloseable {
     private final Map<String, Counter> framesOut = new HashMap<>();
     private final Map<String, Counter> errors = new HashMap<>();
     private final Counter slowConsumerCloses;
+    private final Map<String, Counter> edgeRefused = new HashMap<>();
     private final Timer publishToWrite;
     private final JvmGcMetrics gcMetrics = new JvmGcMetrics();
 
@@ -82,6 +89,11 @@ public final class GatewayMetrics implements AutoCloseable {
         }
         slowConsumerCloses = Counter.builder("switchboard.slow.consumer.closes")
                 .description("Connections closed with 4004 because their outbound buffer was full").register(registry);
+        for (String r : EDGE_REFUSALS) {
+            edgeRefused.put(r, Counter.builder("switchboard.edge.refused").tag("reason", r)
+                    .description("Connections refused or closed before a WebSocket upgrade, by reason")
+                    .register(registry));
+        }
         publishToWrite = Timer.builder("switchboard.publish.to.write")
                 .description("From a publish arriving to its frame being queued on every local subscriber's socket")
                 .publishPercentiles(0.5, 0.99, 0.999)
@@ -144,6 +156,14 @@ public final class GatewayMetrics implements AutoCloseable {
 
     public void slowConsumerClosed() {
         slowConsumerCloses.increment();
+    }
+
+    /** A connection refused or closed before its upgrade, for one of {@link #EDGE_REFUSALS}. */
+    public void edgeRefused(String reason) {
+        Counter c = edgeRefused.get(reason);
+        if (c != null) {
+            c.increment();
+        }
     }
 
     public void publishToWrite(long publishedNanos, long nowNanos) {

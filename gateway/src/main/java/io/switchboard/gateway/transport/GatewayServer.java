@@ -35,7 +35,9 @@ import reactor.netty.http.websocket.WebsocketOutbound;
  * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API, the browser client
  * (PROTOCOL.md sections 1 and 9) and the demo page at {@code /} with its script, style and settings, on the
  * gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes with 1007) and a
- * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}.
+ * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}. Before any of that, the
+ * {@link EdgeGuard} bounds what a client can hold: request and idle timeouts, connection caps, the connect rate,
+ * the handshake's validity and its {@code Origin}; the page and the browser client carry security headers.
  */
 public final class GatewayServer {
     public static final String SUBPROTOCOL = "switchboard.v1";
@@ -45,6 +47,14 @@ public final class GatewayServer {
     private static final String TYPESCRIPT = "application/typescript; charset=utf-8";
     private static final String HTML = "text/html; charset=utf-8";
     private static final String CSS = "text/css; charset=utf-8";
+    /**
+     * The demo page's policy: its own scripts, styles and settings; WebSockets to this host or the one its
+     * {@code ?ws=} names; a {@code data:} icon; no frames, plugins or inline code.
+     */
+    static final String CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; "
+            + "img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
+            + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    static final String REFERRER_POLICY = "no-referrer";
 
     private final GatewayConfig config;
     private final EventLoops loops;
@@ -52,6 +62,7 @@ public final class GatewayServer {
     private final HealthService health;
     private final GatewayMetrics metrics;
     private final HttpApi api;
+    private final EdgeGuard guard;
     private final WebsocketServerSpec withSubprotocol;
     private final WebsocketServerSpec withoutSubprotocol;
     private final byte[] browserClient;
@@ -69,6 +80,10 @@ public final class GatewayServer {
         this.health = health;
         this.metrics = metrics;
         this.api = api;
+        this.guard = new EdgeGuard(config.edge(), metrics, System::nanoTime);
+        metrics.gauge("switchboard.edge.connections", "Open TCP connections, WebSockets and refused ones included",
+                guard::openConnections);
+        metrics.gauge("switchboard.edge.addresses", "Client addresses with an open connection", guard::addresses);
         WebsocketServerSpec.Builder spec = WebsocketServerSpec.builder()
                 .maxFramePayloadLength(config.maxFrame())
                 .handlePing(true);
@@ -88,6 +103,9 @@ public final class GatewayServer {
                 .runOn(loops.resources())
                 .host(config.host())
                 .port(config.port())
+                .doOnChannelInit((observer, channel, remote) -> guard.install(channel))
+                .idleTimeout(Duration.ofMillis(config.edge().idleTimeoutMs()))
+                .forwarded(guard::forwarded)
                 .route(routes -> routes
                         .get("/ws", this::upgrade)
                         .get("/health/live", (req, res) -> text(res, HttpResponseStatus.OK, "live\n"))
@@ -109,11 +127,30 @@ public final class GatewayServer {
 
     /**
      * Upgrades to WebSocket, echoing {@code switchboard.v1} when the client offers it. A client that offers no
-     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1).
+     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1). Refused before the upgrade:
+     * while draining (503), an invalid handshake (400 with the reason), an {@code Origin} not allowed (403), and
+     * an address connecting too fast (429 with {@code Retry-After}).
      */
     private Mono<Void> upgrade(HttpServerRequest req, HttpServerResponse res) {
         if (health.draining()) {
             return text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "draining: connect to another instance\n");
+        }
+        BadUpgrade bad = BadUpgrade.of(req.requestHeaders());
+        if (bad != null) {
+            guard.invalidUpgrade(bad, req.remoteAddress());
+            if (bad == BadUpgrade.BAD_VERSION) {
+                res.header(HttpHeaderNames.SEC_WEBSOCKET_VERSION, BadUpgrade.VERSION);
+            }
+            return text(res, HttpResponseStatus.BAD_REQUEST, bad.reason + "\n");
+        }
+        if (!guard.originAllowed(req.requestHeaders().get(HttpHeaderNames.ORIGIN), req.remoteAddress())) {
+            return text(res, HttpResponseStatus.FORBIDDEN, "this page's origin may not connect to this gateway\n");
+        }
+        long retryAfter = guard.tryConnect(req.remoteAddress());
+        if (retryAfter > 0) {
+            res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(retryAfter));
+            return text(res, HttpResponseStatus.TOO_MANY_REQUESTS, "connecting too often from your address: retry in "
+                    + retryAfter + " s\n");
         }
         String offered = req.requestHeaders().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL);
         boolean offersOurs = offered != null && Arrays.stream(offered.split(","))
@@ -158,7 +195,7 @@ public final class GatewayServer {
 
     /** The demo page's settings: the ICE servers of its WebRTC calls, TURN credentials included, never cached. */
     private Mono<Void> demoConfig(HttpServerRequest req, HttpServerResponse res) {
-        return res.header(HttpHeaderNames.CONTENT_TYPE, "application/json")
+        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, "application/json")
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-store")
                 .sendByteArray(Mono.just(demoConfig))
                 .then();
@@ -178,11 +215,21 @@ public final class GatewayServer {
      * any origin may load it: modules are fetched with CORS.
      */
     private static Mono<Void> asset(HttpServerResponse res, String contentType, byte[] body) {
-        return res.header(HttpHeaderNames.CONTENT_TYPE, contentType)
+        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-cache")
                 .header(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .sendByteArray(Mono.just(body))
                 .then();
+    }
+
+    /**
+     * Adds the headers that keep the page and the browser client from being framed, sniffed as another type, or
+     * leaking their address as a referrer.
+     */
+    private static HttpServerResponse secured(HttpServerResponse res) {
+        return res.header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                .header("X-Content-Type-Options", "nosniff")
+                .header("Referrer-Policy", REFERRER_POLICY);
     }
 
     /** Reads a resource of the gateway's jar once, at start-up: one that is missing is a broken build. */

@@ -22,6 +22,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BiFunction;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -121,14 +122,21 @@ public final class HttpApi {
         if (refused != null) {
             return refused;
         }
-        QueryStringDecoder query = new QueryStringDecoder(req.uri());
-        List<String> users = query.parameters().getOrDefault("user", List.of());
+        Map<String, List<String>> parameters;
+        try {
+            parameters = new QueryStringDecoder(req.uri()).parameters();
+        } catch (IllegalArgumentException e) {
+            String field = badlyEscaped(req.uri());
+            return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", field, "query parameter '" + field
+                    + "' has a bad escape: expected % and two hex digits, such as %20");
+        }
+        List<String> users = parameters.getOrDefault("user", List.of());
         if (users.size() != 1 || users.get(0).isEmpty() || users.get(0).length() > MAX_USER_ID) {
             return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "user",
                     "query parameter 'user' must be given once, a user id of 1 to " + MAX_USER_ID + " characters");
         }
         String user = users.get(0);
-        List<String> limits = query.parameters().getOrDefault("limit", List.of());
+        List<String> limits = parameters.getOrDefault("limit", List.of());
         int limit = DEFAULT_MATCHES_LIMIT;
         if (!limits.isEmpty()) {
             try {
@@ -166,6 +174,29 @@ public final class HttpApi {
                     return error(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", null,
                             "the match history store (MongoDB) is unavailable, try again");
                 });
+    }
+
+    /** The name of the first query parameter whose name or value cannot be decoded, or "query" when unclear. */
+    private static String badlyEscaped(String uri) {
+        int q = uri.indexOf('?');
+        if (q < 0) {
+            return "query";
+        }
+        for (String pair : uri.substring(q + 1).split("&")) {
+            int eq = pair.indexOf('=');
+            String name;
+            try {
+                name = QueryStringDecoder.decodeComponent(eq < 0 ? pair : pair.substring(0, eq));
+            } catch (IllegalArgumentException e) {
+                return "query";
+            }
+            try {
+                QueryStringDecoder.decodeComponent(eq < 0 ? "" : pair.substring(eq + 1));
+            } catch (IllegalArgumentException e) {
+                return name.length() > 64 ? "query" : name;
+            }
+        }
+        return "query";
     }
 
     /** Null when the request carries the API key; else the 401 answer. */

@@ -376,7 +376,7 @@ class GatewayConfigUnitTests {
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
                 "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
-                List.of()));
+                List.of(), null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -407,6 +407,7 @@ class GatewayConfigUnitTests {
         expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
                 "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS",
                 "SWITCHBOARD_ICE_SERVERS"));
+        expected.addAll(EdgeConfig.defaults().describe().keySet());
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
         assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");

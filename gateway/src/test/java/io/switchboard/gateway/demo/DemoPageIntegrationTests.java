@@ -192,6 +192,9 @@ class DemoPageIntegrationTests {
         HttpResponse<String> html = gw.get("/");
         assertThat(html.statusCode()).isEqualTo(200);
         assertThat(html.headers().firstValue("Content-Type")).hasValue("text/html; charset=utf-8");
+        // the page runs under its Content-Security-Policy: no console error below means the policy fits it
+        assertThat(html.headers().firstValue("Content-Security-Policy")).hasValueSatisfying(
+                csp -> assertThat(csp).contains("default-src 'none'"));
         for (String id : IDS) {
             assertThat(html.body()).as("the page has #%s", id).contains("id=\"" + id + "\"");
         }

@@ -20,8 +20,8 @@ import java.util.function.UnaryOperator;
 
 /**
  * A real gateway in the test JVM on a free loopback port, with the clients a test opened against it; closing
- * it closes them all. Settings start from the defaults plus a JWT secret and an API key; a test overrides any
- * environment variable it needs.
+ * it closes them all. Settings start from the defaults plus a JWT secret, an API key and per-address connection
+ * limits high enough for a test's many clients on one address; a test overrides any environment variable it needs.
  */
 public final class TestGateway implements AutoCloseable {
     public static final String JWT_SECRET = "test-secret-test-secret-test-secret-0123456789";
@@ -48,6 +48,10 @@ public final class TestGateway implements AutoCloseable {
         all.put("SWITCHBOARD_NODE_ID", "gw-test");
         all.put("SWITCHBOARD_JWT_SECRET", JWT_SECRET);
         all.put("SWITCHBOARD_API_KEY", API_KEY);
+        // every test client comes from 127.0.0.1, standing for many users: the edge tests set their own limits
+        all.put("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "1000000");
+        all.put("SWITCHBOARD_CONNECT_RATE", "1000000");
+        all.put("SWITCHBOARD_CONNECT_BURST", "1000000");
         env.forEach((k, v) -> {
             if (v == null) {
                 all.remove(k);

@@ -293,4 +293,37 @@ class HttpApiIntegrationTests {
         assertThat(error.get("message").asText()).contains("1024");
         assertUntouched(alice, "u_alice");
     }
+
+    /** GETs {@code target} as written, bad escapes included (java.net.URI refuses them), with the API key. */
+    private String rawGet(String target) throws java.io.IOException {
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", gw.port())) {
+            socket.setSoTimeout((int) TestGateway.TIMEOUT.toMillis());
+            socket.getOutputStream().write(("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                    + TestGateway.API_KEY + "\r\nConnection: close\r\n\r\n")
+                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badEscapes")
+    @DisplayName("section 9: a query with a bad %-escape answers 400 with a JSON error naming the field, not 500")
+    void badQueryEscapeAnswers400(String target, String field) throws java.io.IOException {
+        gw = TestGateway.start();
+
+        String response = rawGet(target);
+
+        assertThat(response).startsWith("HTTP/1.1 400 ").contains("content-type: application/json");
+        JsonNode error = json(response.substring(response.indexOf("\r\n\r\n") + 4));
+        assertThat(error.get("error").asText()).isEqualTo("bad_request");
+        assertThat(error.get("field").asText()).isEqualTo(field);
+        assertThat(error.get("message").asText()).contains("'" + field + "'", "escape");
+    }
+
+    static Stream<Arguments> badEscapes() {
+        return Stream.of(Arguments.of("/api/matches?user=%ZZ", "user"),
+                Arguments.of("/api/matches?user=u1&limit=1%G0", "limit"),
+                Arguments.of("/api/matches?user=u1&%ZZ=1", "query"),
+                Arguments.of("/api/matches?user=%", "user"));
+    }
 }
