@@ -1,5 +1,6 @@
 package io.switchboard.loadtest;
 
+import io.switchboard.loadtest.bench.Bench;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -295,6 +296,16 @@ public final class LocalCluster implements AutoCloseable {
                 }
                 env.put("SWITCHBOARD_RATE", "100000");
                 env.put("SWITCHBOARD_BURST", "100000");
+                // Every load-generator connection comes from this machine: the per-address limits that guard a
+                // real deployment against one abuser would refuse the load being measured. The total cap stays as
+                // close to the open-file limit as the gateway allows.
+                env.put("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "1000000");
+                env.put("SWITCHBOARD_CONNECT_RATE", "1000000");
+                env.put("SWITCHBOARD_CONNECT_BURST", "1000000");
+                int fds = Bench.openFileLimit();
+                if (fds < Integer.MAX_VALUE && fds > 1024) {
+                    env.put("SWITCHBOARD_MAX_CONNECTIONS", Integer.toString(fds - 64));
+                }
                 env.put("SWITCHBOARD_JWT_SECRET", HexFormat.of().formatHex(secret));
                 command = List.of(java, "-Xms" + spec.heap(), "-Xmx" + spec.heap(), "-jar", program.toString());
             } else {

@@ -565,7 +565,7 @@ class GatewayConfigUnitTests {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("127.0.0.1", 0,
                 "gw-1", null, null, true, 10_000, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20,
                 30_000, 5_000, 3, null, 10_000, new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5),
-                null, List.of()));
+                null, List.of(), null));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
         assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())

@@ -461,7 +461,7 @@ public final class Bench {
     }
 
     /** The soft limit of open files of this process (its children inherit it). */
-    static int openFileLimit() {
+    public static int openFileLimit() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
                 if (line.startsWith("Max open files")) {
