@@ -208,6 +208,7 @@ export declare class SwitchboardClient {
 export declare const CloseCodes: {
   readonly NORMAL: 1000;
   readonly GOING_AWAY: 1001;
+  readonly WEBSOCKET_PROTOCOL_ERROR: 1002;
   readonly BINARY_FRAME: 1003;
   readonly ABNORMAL: 1006;
   readonly INVALID_UTF8: 1007;
@@ -215,6 +216,7 @@ export declare const CloseCodes: {
   readonly FRAME_TOO_BIG: 1009;
   readonly INTERNAL_ERROR: 1011;
   readonly SERVICE_RESTART: 1012;
+  readonly TRY_AGAIN_LATER: 1013;
   readonly PROTOCOL_ERROR: 4000;
   readonly UNAUTHORIZED: 4001;
   readonly SESSION_REPLACED: 4002;

@@ -39,6 +39,7 @@ const DEFAULTS = Object.freeze({
 export const CloseCodes = Object.freeze({
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  WEBSOCKET_PROTOCOL_ERROR: 1002,
   BINARY_FRAME: 1003,
   ABNORMAL: 1006,
   INVALID_UTF8: 1007,
@@ -46,6 +47,7 @@ export const CloseCodes = Object.freeze({
   FRAME_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
   SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
   PROTOCOL_ERROR: 4000,
   UNAUTHORIZED: 4001,
   SESSION_REPLACED: 4002,
@@ -58,6 +60,7 @@ export const CloseCodes = Object.freeze({
 const CLOSE_TABLE = new Map([
   [1000, ['normal closure', false]],
   [1001, ['going away', true]],
+  [1002, ['WebSocket protocol error', false]],
   [1003, ['binary frame', false]],
   [1006, ['abnormal closure', true]],
   [1007, ['invalid UTF-8', false]],
@@ -65,6 +68,7 @@ const CLOSE_TABLE = new Map([
   [1009, ['frame too big', false]],
   [1011, ['internal error', true]],
   [1012, ['service restart', true]],
+  [1013, ['try again later', true]],
   [4000, ['protocol error', false]],
   [4001, ['unauthorized', false]],
   [4002, ['session replaced', false]],

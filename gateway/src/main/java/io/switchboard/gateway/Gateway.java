@@ -30,6 +30,7 @@ import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.LocalSessionRegistry;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.protocol.CloseCodes;
+import io.switchboard.gateway.session.KeyedTokenBuckets;
 import io.switchboard.gateway.session.SessionContext;
 import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.gateway.store.MemoryUserStore;
@@ -158,7 +159,9 @@ public final class Gateway implements AutoCloseable {
         }
         SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), resumeTokens,
                 registry,
-                channels, inbox, matches, metrics, ids, loops, System::nanoTime);
+                channels, inbox, matches, metrics, ids, loops, System::nanoTime,
+                new KeyedTokenBuckets(config.edge().userConnectRate(), config.edge().userConnectBurst(),
+                        config.edge().rateEntries(), System::nanoTime));
         HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
     }

@@ -13,6 +13,8 @@ public final class CloseCodes {
     public static final int FRAME_TOO_BIG = 1009;
     public static final int INTERNAL_ERROR = 1011;
     public static final int SERVICE_RESTART = 1012;
+    /** Refused for now (a user connecting too often): reconnect after the error's {@code retryAfter}. */
+    public static final int TRY_AGAIN_LATER = 1013;
     public static final int PROTOCOL_ERROR = 4000;
     public static final int UNAUTHORIZED = 4001;
     public static final int SESSION_REPLACED = 4002;
@@ -26,8 +28,8 @@ public final class CloseCodes {
     /** Whether a client reconnects after a close with this code (the table of section 8). */
     public static boolean shouldReconnect(int code) {
         return switch (code) {
-            case GOING_AWAY, ABNORMAL, INTERNAL_ERROR, SERVICE_RESTART, HEARTBEAT_TIMEOUT, SLOW_CONSUMER,
-                    HELLO_TIMEOUT -> true;
+            case GOING_AWAY, ABNORMAL, INTERNAL_ERROR, SERVICE_RESTART, TRY_AGAIN_LATER, HEARTBEAT_TIMEOUT,
+                    SLOW_CONSUMER, HELLO_TIMEOUT -> true;
             default -> false;
         };
     }
@@ -45,6 +47,7 @@ public final class CloseCodes {
             case FRAME_TOO_BIG -> "frame too big";
             case INTERNAL_ERROR -> "internal error";
             case SERVICE_RESTART -> "service restart (drain)";
+            case TRY_AGAIN_LATER -> "try again later";
             case PROTOCOL_ERROR -> "protocol error";
             case UNAUTHORIZED -> "unauthorized";
             case SESSION_REPLACED -> "session replaced";
@@ -59,7 +62,7 @@ public final class CloseCodes {
     public static boolean isKnown(int code) {
         return switch (code) {
             case NORMAL, GOING_AWAY, WEBSOCKET_PROTOCOL_ERROR, BINARY_FRAME, ABNORMAL, INVALID_UTF8, POLICY_VIOLATION, FRAME_TOO_BIG,
-                    INTERNAL_ERROR, SERVICE_RESTART, PROTOCOL_ERROR, UNAUTHORIZED, SESSION_REPLACED,
+                    INTERNAL_ERROR, SERVICE_RESTART, TRY_AGAIN_LATER, PROTOCOL_ERROR, UNAUTHORIZED, SESSION_REPLACED,
                     HEARTBEAT_TIMEOUT, SLOW_CONSUMER, HELLO_TIMEOUT -> true;
             default -> false;
         };

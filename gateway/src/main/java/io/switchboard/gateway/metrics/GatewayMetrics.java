@@ -38,7 +38,8 @@ public final class GatewayMetrics implements AutoCloseable {
     private static final int[] CLOSE_CODES = {CloseCodes.NORMAL, CloseCodes.GOING_AWAY,
             CloseCodes.WEBSOCKET_PROTOCOL_ERROR, CloseCodes.BINARY_FRAME,
             CloseCodes.ABNORMAL, CloseCodes.INVALID_UTF8, CloseCodes.POLICY_VIOLATION, CloseCodes.FRAME_TOO_BIG,
-            CloseCodes.INTERNAL_ERROR, CloseCodes.SERVICE_RESTART, CloseCodes.PROTOCOL_ERROR, CloseCodes.UNAUTHORIZED,
+            CloseCodes.INTERNAL_ERROR, CloseCodes.SERVICE_RESTART, CloseCodes.TRY_AGAIN_LATER, CloseCodes.PROTOCOL_ERROR,
+            CloseCodes.UNAUTHORIZED,
             CloseCodes.SESSION_REPLACED, CloseCodes.HEARTBEAT_TIMEOUT, CloseCodes.SLOW_CONSUMER,
             CloseCodes.HELLO_TIMEOUT};
     /**

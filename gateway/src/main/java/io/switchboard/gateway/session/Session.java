@@ -558,6 +558,14 @@ public final class Session {
                     boolean ok = r.claim() != null;
                     Identity who = authenticated != null ? authenticated
                             : Identity.guest(ok ? r.claim().user() : ctx.ids().guest());
+                    // A user reconnecting in a loop (a fresh guest is a new user each time, the edge limits those)
+                    long wait = who.guest() && !ok ? 0 : ctx.userConnects().tryTake(who.userId());
+                    if (wait > 0) {
+                        error(null, ErrorCodes.RATE_LIMITED, "user " + who.userId() + " connects more often than "
+                                + config.edge().userConnectRate() + " times a second", wait);
+                        close(CloseCodes.TRY_AGAIN_LATER, "connecting too often");
+                        return Mono.empty();
+                    }
                     resumed = ok;
                     resumeUnchecked = ok && !r.checked();
                     resumedFrom = ok ? r.claim().session() : null;

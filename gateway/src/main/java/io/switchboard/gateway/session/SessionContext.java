@@ -17,7 +17,7 @@ public record SessionContext(GatewayConfig config, Authenticator authenticator, 
                              SessionRegistry registry,
                              ChannelService channels, InboxService inbox, MatchService matches,
                              GatewayMetrics metrics, Ids ids,
-                             EventLoops loops, LongSupplier nanoTime) {
+                             EventLoops loops, LongSupplier nanoTime, KeyedTokenBuckets userConnects) {
 
     /** The limits announced in {@code welcome}. */
     public Limits limits() {

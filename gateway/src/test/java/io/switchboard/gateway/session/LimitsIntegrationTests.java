@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.Counter;
 import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
@@ -133,5 +134,25 @@ class LimitsIntegrationTests {
         assertThat(slowCloses.count()).as("the reader that stopped is closed at the larger bound").isEqualTo(1.0);
         stalled.resumeReading();
         assertThat(stalled.closed().block(T).code()).isEqualTo(CloseCodes.SLOW_CONSUMER);
+    }
+
+    @Test
+    @DisplayName("section 7: a user connecting more often than SWITCHBOARD_USER_CONNECT_RATE gets rate_limited with"
+            + " retryAfter and close 1013, which clients reconnect after")
+    void userConnectingTooOftenIsToldToTryLater() {
+        gw = TestGateway.start(Map.of("SWITCHBOARD_USER_CONNECT_RATE", "1", "SWITCHBOARD_USER_CONNECT_BURST", "2"));
+        String token = Tokens.user("u_looping");
+        gw.connect(token).close();
+        gw.connect(token).close();
+        SwitchboardClient third = gw.open();
+        EventRecorder events = EventRecorder.of(third);
+        third.sendText("{\"type\":\"hello\",\"v\":1,\"token\":\"" + token + "\"}");
+        ServerFrame.Error refused = events.next(ServerFrame.Error.class);
+        assertThat(refused.code()).isEqualTo(ErrorCodes.RATE_LIMITED);
+        assertThat(refused.retryAfter()).isPositive().isLessThanOrEqualTo(1_000L);
+        assertThat(third.closed().block(TestGateway.TIMEOUT).code()).isEqualTo(CloseCodes.TRY_AGAIN_LATER);
+        assertThat(CloseCodes.shouldReconnect(CloseCodes.TRY_AGAIN_LATER)).isTrue();
+        assertThat(gw.connect(Tokens.user("u_other")).welcome().user()).as("other users are not held up")
+                .isEqualTo("u_other");
     }
 }
