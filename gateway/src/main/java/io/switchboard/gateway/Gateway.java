@@ -105,8 +105,8 @@ public final class Gateway implements AutoCloseable {
         } else {
             redis = null;
             ownedRegistry = null;
-            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(), System::nanoTime,
-                    ids);
+            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(),
+                    config.historyBudgetBytes(), hub::hasSubscribers, System::nanoTime, ids);
             history = memory;
             broker = new LocalBroker(memory, hub);
             registry = new LocalSessionRegistry(config.resumeGraceMs(), System::nanoTime);
@@ -117,6 +117,13 @@ public final class Gateway implements AutoCloseable {
                     memory::channels);
             metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
                     memory::messages);
+            metrics.gauge("switchboard.history.bytes", "Estimated bytes of history held, at most"
+                    + " SWITCHBOARD_HISTORY_BUDGET_BYTES", memory::bytes);
+            io.micrometer.core.instrument.FunctionCounter.builder("switchboard.history.evictions", memory,
+                            MemoryHistory::evictions)
+                    .description("Channel and inbox histories dropped, least recently used first, to stay within"
+                            + " SWITCHBOARD_HISTORY_BUDGET_BYTES")
+                    .register(metrics.registry());
             long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
             housekeeping.schedulePeriodically(() -> memory.evictIdle(hub::hasSubscribers), period, period,
                     TimeUnit.MILLISECONDS);

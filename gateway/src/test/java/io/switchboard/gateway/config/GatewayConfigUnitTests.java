@@ -58,6 +58,7 @@ class GatewayConfigUnitTests {
                 variable("SWITCHBOARD_MAX_SUBSCRIPTIONS", "12", GatewayConfig::maxSubscriptions, 12),
                 variable("SWITCHBOARD_HISTORY_SIZE", "0", GatewayConfig::historySize, 0),
                 variable("SWITCHBOARD_HISTORY_TTL_MS", "60000", GatewayConfig::historyTtlMs, 60_000L),
+                variable("SWITCHBOARD_HISTORY_BUDGET_BYTES", "1048576", GatewayConfig::historyBudgetBytes, 1_048_576L),
                 variable("SWITCHBOARD_OUTBOUND_BYTES", "262144", GatewayConfig::outboundBytes, 262_144));
     }
 
@@ -93,6 +94,8 @@ class GatewayConfigUnitTests {
                 .isEqualTo(Limits.DEFAULT_MAX_SUBSCRIPTIONS);
         assertThat(config.historySize()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_SIZE).isEqualTo(100);
         assertThat(config.historyTtlMs()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_TTL_MS).isEqualTo(120_000);
+        assertThat(config.historyBudgetBytes()).isEqualTo(GatewayConfig.defaultHistoryBudget())
+                .isEqualTo(Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 4));
         assertThat(config.outboundBytes()).isEqualTo(GatewayConfig.DEFAULT_OUTBOUND_BYTES).isEqualTo(1 << 20);
     }
 
@@ -128,7 +131,7 @@ class GatewayConfigUnitTests {
     void allVariablesTogetherAreRead() {
         Map<String, String> env = new HashMap<>();
         everyVariable().forEach(a -> env.put((String) a.get()[0], (String) a.get()[1]));
-        assertThat(env).hasSize(16);
+        assertThat(env).hasSize(17);
 
         GatewayConfig config = GatewayConfig.fromEnvironment(env);
 
@@ -375,11 +378,45 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
                 List.of()));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
+    }
+
+    @Test
+    @DisplayName("a history budget that cannot hold two largest frames is refused, naming both settings")
+    void historyBudgetBelowTwoFramesIsRefused() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "100000",
+                "SWITCHBOARD_MAX_FRAME", "65536"));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=100000")
+                .contains("SWITCHBOARD_MAX_FRAME=65536").contains("131072");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "131072"))
+                .historyBudgetBytes()).isEqualTo(131_072);
+    }
+
+    @Test
+    @DisplayName("a history budget over half of the maximum heap is refused with one line naming the setting")
+    void historyBudgetOverHalfTheHeapIsRefused() {
+        long half = Runtime.getRuntime().maxMemory() / 2;
+
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half + 1)));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + (half + 1))
+                .contains("heap").contains("-Xmx");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half)))
+                .historyBudgetBytes()).isEqualTo(half);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lots", "-1", "0", "1.5"})
+    @DisplayName("a history budget that is not a positive whole number is refused with one line")
+    void historyBudgetNotANumberIsRefused(String value) {
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", value));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + value);
     }
 
     @Test
