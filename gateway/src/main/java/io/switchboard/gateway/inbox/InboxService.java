@@ -1,5 +1,6 @@
 package io.switchboard.gateway.inbox;
 
+import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.session.SessionRegistry;
@@ -9,7 +10,10 @@ import reactor.core.publisher.Mono;
 /**
  * Direct messages: a {@code send} is stored in the recipient's inbox channel ({@code user:<id>}), with its own
  * offsets and epoch, and reaches the recipient wherever it is connected through the same road as channel
- * messages. {@code delivered} says whether the recipient was connected when the message was stored.
+ * messages. Only users with a live or resumable connection have their messages stored: an inbox is replayed
+ * only to a connection that resumes, so a message to anyone else could never be read, and storing it would let
+ * a client fill memory (or Redis) with inboxes of ids that do not exist. {@code delivered} says whether the
+ * message was stored, that is whether the recipient was connected or resumable.
  */
 public final class InboxService {
     private final ChannelService channels;
@@ -20,9 +24,17 @@ public final class InboxService {
         this.registry = registry;
     }
 
-    /** Stores {@code data} (raw JSON) in {@code to}'s inbox; emits whether {@code to} was connected. */
+    /**
+     * Stores {@code data} (raw JSON) in {@code to}'s inbox when {@code to} has a live or resumable connection;
+     * emits whether it had (and the message was stored). Nothing is stored for anyone else, nor for a string that
+     * is not a user id.
+     */
     public Mono<Boolean> send(String from, String to, String data) {
-        return channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data)
-                .then(registry.isConnected(to));
+        if (!UserIds.isValid(to)) {
+            return Mono.just(false);
+        }
+        return registry.isConnected(to).flatMap(connected -> connected
+                ? channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data).thenReturn(true)
+                : Mono.just(false));
     }
 }
