@@ -55,8 +55,6 @@ public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
     /** How often idle channel histories are dropped (at most; never more often than their TTL). */
     private static final long EVICTION_PERIOD_MS = 30_000;
-    /** How long a channel's offset counter and epoch stay in Redis after its last message. */
-    private static final long META_TTL_MS = 24L * 3_600_000;
 
     private final GatewayConfig config;
     private final GatewayMetrics metrics;
@@ -90,7 +88,11 @@ public final class Gateway implements AutoCloseable {
         if (config.clustered()) {
             RedisConfig rc = config.redis();
             redis = new RedisConnections(rc, metrics.registry());
-            long metaTtl = Math.max(config.historyTtlMs(), META_TTL_MS);
+            // A channel's (and a guest's inbox's) offset counter and epoch stay in Redis as long as a recovery can
+            // still need them, a since within the history TTL or a resume within the grace, and no longer: an idle
+            // channel leaves nothing behind. After that a since is answered recovered:false and the next use
+            // starts a new epoch, so no offset is reused within one.
+            long metaTtl = Math.max(config.historyTtlMs(), config.resumeGraceMs());
             RedisHistory redisHistory = new RedisHistory(redis, ids, config.nodeId(), metaTtl);
             history = redisHistory;
             broker = new RedisBroker(redis, redisHistory, hub, ids, config.nodeId(), config.historySize(),
