@@ -161,7 +161,7 @@ public final class Gateway implements AutoCloseable {
 
     private static MatchmakerSettings matchSettings(GatewayConfig config, long nodeLeaseMs) {
         return new MatchmakerSettings(config.interestWaitMs(), config.avoidRecent(), config.resumeGraceMs(),
-                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT);
+                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT, config.maxBlocks());
     }
 
     /** Starts a gateway; fails when the port cannot be bound. */

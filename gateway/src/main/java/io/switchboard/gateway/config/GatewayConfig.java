@@ -41,6 +41,8 @@ import java.util.Map;
  *                       acceptable ({@code SWITCHBOARD_INTEREST_WAIT_MS})
  * @param avoidRecent how many of the last partners left by next or leave are not matched again
  *                    ({@code SWITCHBOARD_AVOID_RECENT})
+ * @param maxBlocks how many users one user may block; beyond it {@code block} answers {@code too_many}
+ *                  ({@code SWITCHBOARD_MAX_BLOCKS})
  * @param resumeSecret HS256 secret of resume tokens, shared by all instances ({@code SWITCHBOARD_RESUME_SECRET});
  *                     null: derived from the JWT secret, or random per process without one
  * @param drainMs how long a drain spreads the closing of connections ({@code SWITCHBOARD_DRAIN_MS})
@@ -53,9 +55,9 @@ import java.util.Map;
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
-                            long historyBudgetBytes, int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
-                            String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo,
-                            List<IceServer> iceServers) {
+                            long historyBudgetBytes, int outboundBytes, long resumeGraceMs, long interestWaitMs,
+                            int avoidRecent, int maxBlocks, String resumeSecret, long drainMs, RedisConfig redis,
+                            MongoConfig mongo, List<IceServer> iceServers) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -75,6 +77,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
     public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
     public static final int DEFAULT_AVOID_RECENT = 3;
+    public static final int DEFAULT_MAX_BLOCKS = 1_000;
     public static final long DEFAULT_DRAIN_MS = 10_000;
     /** HS256 needs a key of at least 256 bits. */
     public static final int MIN_JWT_SECRET_BYTES = 32;
@@ -128,6 +131,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         long grace = r.integer("SWITCHBOARD_RESUME_GRACE_MS", DEFAULT_RESUME_GRACE_MS, 1_000, 3_600_000);
         long interestWait = r.integer("SWITCHBOARD_INTEREST_WAIT_MS", DEFAULT_INTEREST_WAIT_MS, 0, 3_600_000);
         int avoidRecent = r.integer("SWITCHBOARD_AVOID_RECENT", DEFAULT_AVOID_RECENT, 0, 100);
+        int maxBlocks = r.integer("SWITCHBOARD_MAX_BLOCKS", DEFAULT_MAX_BLOCKS, 1, 100_000);
         String resumeSecret = r.string("SWITCHBOARD_RESUME_SECRET", null);
         long drain = r.integer("SWITCHBOARD_DRAIN_MS", DEFAULT_DRAIN_MS, 0, 600_000);
         String redisUrl = r.string("REDIS_URL", null);
@@ -167,7 +171,8 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             throw new ConfigException(problems);
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, historyBudget, outbound, grace, interestWait, avoidRecent, resumeSecret,
+                burst, maxSubs, historySize, historyTtl, historyBudget, outbound, grace, interestWait, avoidRecent,
+                maxBlocks, resumeSecret,
                 drain, redis, mongo, iceServers);
     }
 
@@ -210,8 +215,9 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             p.add("SWITCHBOARD_HISTORY_SIZE=" + historySize + ": expected 0 or more");
         }
         if (historyBudgetBytes < 2L * maxFrame) {
-            p.add("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + historyBudgetBytes + " is less than twice SWITCHBOARD_MAX_FRAME="
-                    + maxFrame + ": history could not hold one largest message; raise it to at least " + 2L * maxFrame);
+            p.add("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + historyBudgetBytes
+                    + " is less than twice SWITCHBOARD_MAX_FRAME=" + maxFrame
+                    + ": history could not hold one largest message; raise it to at least " + 2L * maxFrame);
         } else if (historyBudgetBytes > maxHeap() / 2) {
             p.add("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + historyBudgetBytes + " is more than half of the JVM's maximum"
                     + " heap (" + maxHeap() + " bytes): expected at most " + maxHeap() / 2
@@ -306,6 +312,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(resumeGraceMs));
         m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
         m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
+        m.put("SWITCHBOARD_MAX_BLOCKS", String.valueOf(maxBlocks));
         m.put("SWITCHBOARD_RESUME_SECRET", resumeSecret != null ? "****"
                 : "(unset: derived from SWITCHBOARD_JWT_SECRET, or random per instance without it)");
         m.put("SWITCHBOARD_DRAIN_MS", String.valueOf(drainMs));

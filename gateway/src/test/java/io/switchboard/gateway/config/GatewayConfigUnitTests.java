@@ -378,11 +378,22 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null,
                 List.of()));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_MAX_BLOCKS is 1000 by default, read from 1 to 100000, and refused outside with one line")
+    void maxBlocksIsReadAndBounded() {
+        assertThat(GatewayConfig.defaults().maxBlocks()).isEqualTo(GatewayConfig.DEFAULT_MAX_BLOCKS).isEqualTo(1000);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "1")).maxBlocks()).isEqualTo(1);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "100000")).maxBlocks())
+                .isEqualTo(100_000);
+        assertThat(refused(Map.of("SWITCHBOARD_MAX_BLOCKS", "0")).problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_BLOCKS=0").contains("1 to 100000");
     }
 
     @Test
@@ -442,7 +453,8 @@ class GatewayConfigUnitTests {
         expected.add("REDIS_URL");
         expected.add("MONGODB_URI");
         expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
-                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS",
+                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_MAX_BLOCKS", "SWITCHBOARD_RESUME_SECRET",
+                "SWITCHBOARD_DRAIN_MS",
                 "SWITCHBOARD_ICE_SERVERS"));
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
