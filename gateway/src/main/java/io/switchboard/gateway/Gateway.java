@@ -58,8 +58,6 @@ public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
     /** How often idle channel histories are dropped (at most; never more often than their TTL). */
     private static final long EVICTION_PERIOD_MS = 30_000;
-    /** How long a channel's offset counter and epoch stay in Redis after its last message. */
-    private static final long META_TTL_MS = 24L * 3_600_000;
 
     private final GatewayConfig config;
     private final GatewayMetrics metrics;
@@ -96,7 +94,11 @@ public final class Gateway implements AutoCloseable {
         if (config.clustered()) {
             RedisConfig rc = config.redis();
             redis = new RedisConnections(rc, metrics.registry());
-            long metaTtl = Math.max(config.historyTtlMs(), META_TTL_MS);
+            // A channel's (and a guest's inbox's) offset counter and epoch stay in Redis as long as a recovery can
+            // still need them, a since within the history TTL or a resume within the grace, and no longer: an idle
+            // channel leaves nothing behind. After that a since is answered recovered:false and the next use
+            // starts a new epoch, so no offset is reused within one.
+            long metaTtl = Math.max(config.historyTtlMs(), config.resumeGraceMs());
             RedisHistory redisHistory = new RedisHistory(redis, ids, config.nodeId(), metaTtl);
             history = redisHistory;
             broker = new RedisBroker(redis, redisHistory, hub, ids, config.nodeId(), config.historySize(),
@@ -111,8 +113,8 @@ public final class Gateway implements AutoCloseable {
         } else {
             redis = null;
             ownedRegistry = null;
-            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(), System::nanoTime,
-                    ids);
+            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(),
+                    config.historyBudgetBytes(), hub::hasSubscribers, System::nanoTime, ids);
             history = memory;
             broker = new LocalBroker(memory, hub);
             registry = new LocalSessionRegistry(config.resumeGraceMs(), System::nanoTime);
@@ -123,6 +125,13 @@ public final class Gateway implements AutoCloseable {
                     memory::channels);
             metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
                     memory::messages);
+            metrics.gauge("switchboard.history.bytes", "Estimated bytes of history held, at most"
+                    + " SWITCHBOARD_HISTORY_BUDGET_BYTES", memory::bytes);
+            io.micrometer.core.instrument.FunctionCounter.builder("switchboard.history.evictions", memory,
+                            MemoryHistory::evictions)
+                    .description("Channel and inbox histories dropped, least recently used first, to stay within"
+                            + " SWITCHBOARD_HISTORY_BUDGET_BYTES")
+                    .register(metrics.registry());
             long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
             housekeeping.schedulePeriodically(() -> memory.evictIdle(hub::hasSubscribers), period, period,
                     TimeUnit.MILLISECONDS);
@@ -168,7 +177,7 @@ public final class Gateway implements AutoCloseable {
 
     private static MatchmakerSettings matchSettings(GatewayConfig config, long nodeLeaseMs) {
         return new MatchmakerSettings(config.interestWaitMs(), config.avoidRecent(), config.resumeGraceMs(),
-                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT);
+                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT, config.maxBlocks());
     }
 
     /** Starts a gateway; fails when the port cannot be bound. */

@@ -14,6 +14,12 @@ import reactor.core.publisher.Mono;
  * <p>{@code session} identifies one connection of a user: a drop of an older connection never touches the state
  * of a newer one. {@code node} is the instance that holds the connection; entries of an instance whose lease ran
  * out are released.
+ *
+ * <p>What a user makes the matchmaker hold is bounded and freed: interests by the caller, recent partners by
+ * {@code avoidRecent}, blocks by {@link MatchmakerSettings#maxBlocks}. A user whose connection dropped (or whose
+ * instance died) and who has not come back within {@code resumeGrace} is <em>gone</em>: the next {@link #sweep}
+ * after that forgets it, its recent partners and the blocks it made or had loaded included. Blocks are durable in
+ * the caller's store, which loads them again ({@link #restoreBlock}) when the user connects again.
  */
 public interface Matchmaker extends AutoCloseable {
 
@@ -29,18 +35,30 @@ public interface Matchmaker extends AutoCloseable {
     /** The partner in match {@code match} if it is the user's current match, else {@link Outcome#NOTHING}. */
     Mono<Outcome> partnerOf(String user, String match);
 
-    /** {@code user} and {@code other} are never matched again; a current match between them ends (left). */
+    /**
+     * {@code user} and {@code other} are never matched again (while {@code user} is not gone); a current match
+     * between them ends (left). {@link Outcome#TOO_MANY} (and nothing changes) when {@code user} already blocked
+     * {@link MatchmakerSettings#maxBlocks} others; blocking one of them again is not a new block.
+     */
     Mono<Outcome> block(String user, String other);
 
     /**
+     * A block the store holds between {@code user} and {@code other}, in either direction, loaded when
+     * {@code user} connects: it takes effect like {@link #block} until {@code user} is gone, but does not count
+     * toward the limit and ends no match.
+     */
+    Mono<Outcome> restoreBlock(String user, String other);
+
+    /**
      * The user's connection {@code session} dropped: a queued user leaves the queue at once; a matched user
-     * keeps its match for the grace period ({@link Outcome#partner} is to be told {@code reconnecting}).
+     * keeps its match for the grace period ({@link Outcome#partner} is to be told {@code reconnecting}). Unless it
+     * returns within the grace, the user is gone and forgotten by a later sweep.
      */
     Mono<Outcome> dropped(String user, String session);
 
     /**
-     * The user connected again as {@code session} on {@code node}: a match kept through a drop goes on
-     * ({@link Outcome#partner} is to be told {@code back}).
+     * The user connected (again) as {@code session} on {@code node}: from now on a drop of an older session is
+     * ignored; a match kept through a drop goes on ({@link Outcome#partner} is to be told {@code back}).
      */
     Mono<Outcome> returned(String user, String session, String node);
 
@@ -48,8 +66,8 @@ public interface Matchmaker extends AutoCloseable {
     Mono<Outcome> expire(String user, String session);
 
     /**
-     * Periodic work: pairs users whose interest wait has passed, releases queue entries of dead instances and
-     * ends matches of users on dead instances whose grace ran out.
+     * Periodic work: pairs users whose interest wait has passed, releases queue entries of dead instances, ends
+     * matches of users on dead instances whose grace ran out, and forgets users who are gone.
      */
     Mono<Outcome> sweep();
 

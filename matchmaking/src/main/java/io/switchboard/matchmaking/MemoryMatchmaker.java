@@ -16,11 +16,12 @@ import reactor.core.publisher.Mono;
 
 /**
  * The embedded mode's matchmaker: the whole state in this JVM, every operation under one lock. The queue keeps
- * join order, which is waiting order.
+ * join order, which is waiting order. Each user's record holds its recent partners and the blocks it made or had
+ * loaded, and goes when the user is gone (see {@link Matchmaker}).
  */
 public final class MemoryMatchmaker implements Matchmaker {
-    /** An idle user (neither queued nor matched) is forgotten, recent partners included, after this long. */
-    public static final long FORGET_IDLE_MS = 600_000;
+    /** A record of a user that never connected (only blocked or had blocks loaded) goes after this long at least. */
+    public static final long FORGET_UNCONNECTED_MS = 600_000;
     private static final char[] ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
             .toCharArray();
 
@@ -30,7 +31,6 @@ public final class MemoryMatchmaker implements Matchmaker {
     private final Map<String, User> users = new HashMap<>();
     private final LinkedHashSet<String> queue = new LinkedHashSet<>();
     private final Map<String, Long> leases = new HashMap<>();
-    private final Set<String> blocks = new HashSet<>();
     private long enqueued;
 
     /** @param clock wall-clock milliseconds */
@@ -49,18 +49,44 @@ public final class MemoryMatchmaker implements Matchmaker {
         String match;
         String partner;
         long droppedAt = -1;
-        long touched;
-        final ArrayDeque<String> recent = new ArrayDeque<>();
+        /** When the user is gone unless it connects again: its last drop plus the grace; -1 while connected. */
+        long goneAt = -1;
+        final ArrayDeque<String> recent = new ArrayDeque<>(4);
+        /** The users this one blocked (counted toward maxBlocks), and blocks loaded from the store; null: none. */
+        Set<String> blocked;
+        Set<String> restored;
 
         User(String id) {
             this.id = id;
         }
+
+        boolean blocks(String other) {
+            return blocked != null && blocked.contains(other) || restored != null && restored.contains(other);
+        }
     }
 
+    /**
+     * The user's record; one made by a block or a restore (the user has not connected here) is gone after
+     * {@link #FORGET_UNCONNECTED_MS} or twice the grace unless the user connects, as Redis expires such keys.
+     */
     private User user(String id) {
-        User u = users.computeIfAbsent(id, User::new);
-        u.touched = clock.getAsLong();
-        return u;
+        return users.computeIfAbsent(id, i -> {
+            User u = new User(i);
+            u.goneAt = clock.getAsLong() + Math.max(FORGET_UNCONNECTED_MS, 2 * settings.resumeGraceMs());
+            return u;
+        });
+    }
+
+    /** {@code u} is connected as {@code session} on {@code node}. */
+    private static void connect(User u, String session, String node) {
+        u.session = session;
+        u.node = node;
+        u.goneAt = -1;
+    }
+
+    /** Users with a record (connected, queued, matched, or gone and not yet forgotten); for tests. */
+    synchronized int users() {
+        return users.size();
     }
 
     private <T> Mono<T> locked(Callable<T> action) {
@@ -79,8 +105,7 @@ public final class MemoryMatchmaker implements Matchmaker {
                 return Outcome.of(Outcome.CONFLICT);
             }
             u = user(user);
-            u.session = session;
-            u.node = node;
+            connect(u, session, node);
             u.interests = List.copyOf(new LinkedHashSet<>(interests));
             return enqueue(u, new ArrayList<>());
         });
@@ -101,8 +126,7 @@ public final class MemoryMatchmaker implements Matchmaker {
     public Mono<Outcome> next(String user, String session, String node) {
         return locked(() -> {
             User u = user(user);
-            u.session = session;
-            u.node = node;
+            connect(u, session, node);
             List<Ended> ended = new ArrayList<>();
             if (u.match != null) {
                 ended.add(end(u, Ended.NEXT, true));
@@ -142,13 +166,33 @@ public final class MemoryMatchmaker implements Matchmaker {
     @Override
     public Mono<Outcome> block(String user, String other) {
         return locked(() -> {
-            blocks.add(pairKey(user, other));
-            User u = users.get(user);
+            User u = user(user);
+            if (u.blocked == null) {
+                u.blocked = new HashSet<>();
+            }
+            if (!u.blocked.contains(other)) {
+                if (u.blocked.size() >= settings.maxBlocks()) {
+                    return Outcome.of(Outcome.TOO_MANY);
+                }
+                u.blocked.add(other);
+            }
             List<Ended> ended = new ArrayList<>();
-            if (u != null && other.equals(u.partner)) {
+            if (other.equals(u.partner)) {
                 ended.add(end(u, Ended.LEFT, false));
             }
             return new Outcome(Outcome.NOTHING, ended, List.of(), null, null);
+        });
+    }
+
+    @Override
+    public Mono<Outcome> restoreBlock(String user, String other) {
+        return locked(() -> {
+            User u = user(user);
+            if (u.restored == null) {
+                u.restored = new HashSet<>();
+            }
+            u.restored.add(other);
+            return Outcome.of(Outcome.NOTHING);
         });
     }
 
@@ -159,6 +203,7 @@ public final class MemoryMatchmaker implements Matchmaker {
             if (u == null || !session.equals(u.session)) {
                 return Outcome.of(Outcome.NOTHING);
             }
+            u.goneAt = clock.getAsLong() + settings.resumeGraceMs();
             if (queue.remove(user)) {
                 return Outcome.of(Outcome.IDLE);
             }
@@ -173,12 +218,8 @@ public final class MemoryMatchmaker implements Matchmaker {
     @Override
     public Mono<Outcome> returned(String user, String session, String node) {
         return locked(() -> {
-            User u = users.get(user);
-            if (u == null) {
-                return Outcome.of(Outcome.NOTHING);
-            }
-            u.session = session;
-            u.node = node;
+            User u = user(user);
+            connect(u, session, node);
             if (u.match != null && u.droppedAt >= 0) {
                 u.droppedAt = -1;
                 return new Outcome(Outcome.MATCHED, List.of(), List.of(), u.partner, u.match);
@@ -212,6 +253,10 @@ public final class MemoryMatchmaker implements Matchmaker {
                 }
             }
             for (User u : new ArrayList<>(users.values())) {
+                if (u.session != null && u.goneAt < 0 && !alive(u.node, now)) {
+                    // its instance died: gone unless it connects again within the grace
+                    u.goneAt = now + settings.resumeGraceMs();
+                }
                 if (u.match == null || alive(u.node, now)) {
                     continue;
                 }
@@ -221,8 +266,8 @@ public final class MemoryMatchmaker implements Matchmaker {
                     ended.add(end(u, Ended.DISCONNECTED, false));
                 }
             }
-            users.values().removeIf(u -> u.match == null && !queue.contains(u.id)
-                    && now - u.touched > FORGET_IDLE_MS);
+            users.values().removeIf(u -> u.goneAt >= 0 && now - u.goneAt >= 0 && u.match == null
+                    && !queue.contains(u.id));
             List<Pairing> pairings = new ArrayList<>();
             for (String id : new ArrayList<>(queue)) {
                 User u = users.get(id);
@@ -283,7 +328,7 @@ public final class MemoryMatchmaker implements Matchmaker {
 
     private boolean compatible(User a, User b, long now) {
         return !a.id.equals(b.id) && b.match == null && a.match == null && alive(b.node, now)
-                && !blocks.contains(pairKey(a.id, b.id)) && !a.recent.contains(b.id) && !b.recent.contains(a.id);
+                && !a.blocks(b.id) && !b.blocks(a.id) && !a.recent.contains(b.id) && !b.recent.contains(a.id);
     }
 
     private boolean acceptsAnyone(User u, long now) {
@@ -328,10 +373,6 @@ public final class MemoryMatchmaker implements Matchmaker {
     /** Ends {@code u}'s match; with {@code recent}, each becomes one of the other's recent partners. */
     private Ended end(User u, String reason, boolean recent) {
         User p = users.get(u.partner);
-        u.touched = clock.getAsLong();
-        if (p != null) {
-            p.touched = u.touched;
-        }
         String match = u.match;
         u.match = null;
         u.partner = null;
@@ -354,10 +395,6 @@ public final class MemoryMatchmaker implements Matchmaker {
         while (u.recent.size() > settings.avoidRecent()) {
             u.recent.removeLast();
         }
-    }
-
-    private static String pairKey(String a, String b) {
-        return a.compareTo(b) < 0 ? a + '\n' + b : b + '\n' + a;
     }
 
     private String randomId() {

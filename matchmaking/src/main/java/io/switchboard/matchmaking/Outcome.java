@@ -23,6 +23,8 @@ public record Outcome(String status, List<Ended> ended, List<Pairing> pairings, 
     public static final String CONFLICT = "conflict";
     /** The operation did not apply (no such match, not the current session, ...). */
     public static final String NOTHING = "nothing";
+    /** {@code block} refused: the user already blocked {@link MatchmakerSettings#maxBlocks} others. */
+    public static final String TOO_MANY = "too_many";
 
     public Outcome {
         ended = List.copyOf(ended);

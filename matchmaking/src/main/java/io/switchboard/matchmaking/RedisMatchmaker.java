@@ -18,7 +18,8 @@ import reactor.core.publisher.Mono;
  * The cluster mode's matchmaker: the queue, the matches, recent partners, blocks and instance leases live in
  * Redis, and every operation is one atomic Lua script ({@code matchmaker.lua}), so two instances can never
  * hand out the same waiting user. All keys share the hash tag {@code {mm}}: on a Redis Cluster they sit in one
- * slot.
+ * slot. A user's keys ({@code u:}, {@code r:}, {@code b:}, {@code l:}) are deleted by the sweep once it is gone;
+ * an instance's connected users are listed under {@code on:<node>}, so that the users of a dead instance go too.
  */
 public final class RedisMatchmaker implements Matchmaker {
     /** The prefix (and hash tag) of every key. */
@@ -70,6 +71,7 @@ public final class RedisMatchmaker implements Matchmaker {
         argv.add(Long.toString(settings.nodeLeaseMs()));
         argv.add(Integer.toString(settings.scanLimit()));
         argv.add("m_" + randomId() + "_");
+        argv.add(Integer.toString(settings.maxBlocks()));
         argv.addAll(Arrays.asList(args));
         return redis.run(SCRIPT, SHA, new String[] {KEY}, argv.toArray(String[]::new)).map(RedisMatchmaker::parse);
     }
@@ -127,6 +129,11 @@ public final class RedisMatchmaker implements Matchmaker {
     @Override
     public Mono<Outcome> block(String user, String other) {
         return call("block", user, other);
+    }
+
+    @Override
+    public Mono<Outcome> restoreBlock(String user, String other) {
+        return call("restore", user, other);
     }
 
     @Override

@@ -2,9 +2,14 @@
 -- atomic and two instances can never hand out the same waiting user. All keys share the hash tag of KEYS[1]
 -- ({mm}), so the script also runs on a Redis Cluster.
 --   KEYS[1]  the key prefix, for instance "mm:{mm}"
---   ARGV     op, now (ms), interestWait, avoidRecent, resumeGrace, nodeLease, scanLimit, matchIdPrefix, args...
+--   ARGV     op, now (ms), interestWait, avoidRecent, resumeGrace, nodeLease, scanLimit, matchIdPrefix, maxBlocks,
+--            args...
 -- The reply: status, partner, match, #ended, (match, by, partner, reason)..., #pairings,
 --            (match, initiator, other, shared interests joined by \n, initiator waited ms, other waited ms)...
+-- Keys of a user u: u:<u> (hash: session s, node n, interests i, join time j, queue seq q, match m, partner p,
+-- dropped at d, interest wait passed w), r:<u> (recent partners), b:<u> (users u blocked, at most maxBlocks),
+-- l:<u> (blocks loaded from the store). gone (zset): users whose connection dropped, scored by when they are
+-- gone unless they connect again; the sweep deletes their keys. on:<node>: users connected on that instance.
 local base = KEYS[1]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -14,16 +19,23 @@ local grace = tonumber(ARGV[5])
 local lease = tonumber(ARGV[6])
 local scanLimit = tonumber(ARGV[7])
 local idPrefix = ARGV[8]
-local a1, a2, a3, a4 = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local maxBlocks = tonumber(ARGV[9])
+local a1, a2, a3, a4 = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local Q = base .. ':q'
 local MATCHED = base .. ':mt'
 local NODES = base .. ':nodes'
-local FORGET = 600000
+local GONE = base .. ':gone'
+-- a safety net only: the keys of a user who is not connected expire after this long even if no sweep forgets it
+local FORGET = math.max(600000, 2 * grace)
+-- most gone users one sweep forgets
+local FORGET_BATCH = 500
 local made = 0
 
 local function ukey(u) return base .. ':u:' .. u end
 local function rkey(u) return base .. ':r:' .. u end
 local function bkey(u) return base .. ':b:' .. u end
+local function lkey(u) return base .. ':l:' .. u end
+local function onkey(n) return base .. ':on:' .. n end
 local function field(u, f) return redis.call('HGET', ukey(u), f) end
 
 local function split(s)
@@ -43,15 +55,38 @@ end
 local function queued(u) return redis.call('ZSCORE', Q, u) ~= false end
 local function matched(u) return redis.call('HEXISTS', ukey(u), 'm') == 1 end
 
--- an idle user is forgotten after a while; a queued or matched one is kept
+local function connected(u)
+  return redis.call('ZSCORE', GONE, u) == false and redis.call('HEXISTS', ukey(u), 's') == 1
+end
+
+-- the keys of a connected, queued or matched user stay; the others' expire (the sweep forgets gone users first)
 local function touch(u)
-  if matched(u) or queued(u) then
-    redis.call('PERSIST', ukey(u))
-    redis.call('PERSIST', rkey(u))
+  local keys = {ukey(u), rkey(u), bkey(u), lkey(u)}
+  if matched(u) or queued(u) or connected(u) then
+    for _, k in ipairs(keys) do redis.call('PERSIST', k) end
   else
-    redis.call('PEXPIRE', ukey(u), FORGET)
-    redis.call('PEXPIRE', rkey(u), FORGET)
+    for _, k in ipairs(keys) do redis.call('PEXPIRE', k, FORGET) end
   end
+end
+
+-- u is connected as session s on node n: not gone, listed under its instance
+local function connect(u, s, n)
+  local old = field(u, 'n')
+  if old and old ~= n then redis.call('SREM', onkey(old), u) end
+  redis.call('HSET', ukey(u), 's', s, 'n', n)
+  redis.call('ZREM', GONE, u)
+  redis.call('SADD', onkey(n), u)
+end
+
+-- u is gone: everything it made the matchmaker hold goes
+local function forget(u)
+  local n = field(u, 'n')
+  if n then redis.call('SREM', onkey(n), u) end
+  redis.call('DEL', ukey(u), rkey(u), bkey(u), lkey(u))
+end
+
+local function blocks(a, b)
+  return redis.call('SISMEMBER', bkey(a), b) == 1 or redis.call('SISMEMBER', lkey(a), b) == 1
 end
 
 local function isRecent(a, b) return redis.call('LPOS', rkey(a), b) ~= false end
@@ -78,7 +113,7 @@ local function acceptsAnyone(interests, joined) return #interests == 0 or now - 
 local function compatible(a, b)
   if a == b or matched(b) or matched(a) then return false end
   if not alive(field(b, 'n')) then return false end
-  if redis.call('SISMEMBER', bkey(a), b) == 1 then return false end
+  if blocks(a, b) or blocks(b, a) then return false end
   return not isRecent(a, b) and not isRecent(b, a)
 end
 
@@ -131,12 +166,20 @@ local function enqueue(u)
   return tryPair(u)
 end
 
+-- a user whose match ends while its connection is down (d) is gone a grace after the drop unless it comes back
+local function regone(u)
+  local d = field(u, 'd')
+  if d then redis.call('ZADD', GONE, 'NX', tonumber(d) + grace, u) end
+end
+
 local function finish(u, reason, recent)
   local match = field(u, 'm')
   local p = field(u, 'p')
+  regone(u)
   redis.call('HDEL', ukey(u), 'm', 'p', 'd')
   redis.call('SREM', MATCHED, u)
   if p then
+    regone(p)
     redis.call('HDEL', ukey(p), 'm', 'p', 'd')
     redis.call('SREM', MATCHED, p)
     if recent then
@@ -174,10 +217,11 @@ local NOTHING = reply('nothing', nil, nil, {}, {})
 
 if op == 'join' then
   if matched(a1) or queued(a1) then return reply('conflict', nil, nil, {}, {}) end
-  redis.call('HSET', ukey(a1), 's', a2, 'n', a3, 'i', a4)
+  connect(a1, a2, a3)
+  redis.call('HSET', ukey(a1), 'i', a4)
   return outcomeOf(a1, enqueue(a1), {})
 elseif op == 'next' then
-  redis.call('HSET', ukey(a1), 's', a2, 'n', a3)
+  connect(a1, a2, a3)
   local ended = {}
   if matched(a1) then
     ended[1] = finish(a1, 'next', true)
@@ -196,24 +240,37 @@ elseif op == 'partner' then
   if m and m == a2 then return reply('matched', field(a1, 'p'), m, {}, {}) end
   return NOTHING
 elseif op == 'block' then
-  redis.call('SADD', bkey(a1), a2)
-  redis.call('SADD', bkey(a2), a1)
+  if redis.call('SISMEMBER', bkey(a1), a2) == 0 then
+    if redis.call('SCARD', bkey(a1)) >= maxBlocks then return reply('too_many', nil, nil, {}, {}) end
+    redis.call('SADD', bkey(a1), a2)
+  end
   local ended = {}
   if field(a1, 'p') == a2 then ended[1] = finish(a1, 'left', false) end
+  touch(a1)
   return reply('nothing', nil, nil, ended, {})
+elseif op == 'restore' then
+  redis.call('SADD', lkey(a1), a2)
+  touch(a1)
+  return NOTHING
 elseif op == 'dropped' then
   if field(a1, 's') ~= a2 then return NOTHING end
+  redis.call('ZADD', GONE, now + grace, a1)
+  local n = field(a1, 'n')
+  if n then redis.call('SREM', onkey(n), a1) end
   if redis.call('ZREM', Q, a1) == 1 then
     touch(a1)
     return reply('idle', nil, nil, {}, {})
   end
   local m = field(a1, 'm')
-  if not m then return NOTHING end
+  if not m then
+    touch(a1)
+    return NOTHING
+  end
   redis.call('HSET', ukey(a1), 'd', now)
   return reply('matched', field(a1, 'p'), m, {}, {})
 elseif op == 'returned' then
-  if redis.call('EXISTS', ukey(a1)) == 0 then return NOTHING end
-  redis.call('HSET', ukey(a1), 's', a2, 'n', a3)
+  connect(a1, a2, a3)
+  touch(a1)
   local m = field(a1, 'm')
   if m and redis.call('HEXISTS', ukey(a1), 'd') == 1 then
     redis.call('HDEL', ukey(a1), 'd')
@@ -245,7 +302,19 @@ elseif op == 'sweep' then
         end
       end
     end
+    -- the users connected on a dead instance are gone unless they connect again within the grace
+    for _, n in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', now)) do
+      for _, u in ipairs(redis.call('SMEMBERS', onkey(n))) do
+        if field(u, 'n') == n then redis.call('ZADD', GONE, 'NX', now + grace, u) end
+      end
+      redis.call('DEL', onkey(n))
+    end
     redis.call('ZREMRANGEBYSCORE', NODES, '-inf', now - 86400000)
+  end
+  -- forget the users who are gone; one still matched is listed again when its match ends (regone)
+  for _, u in ipairs(redis.call('ZRANGEBYSCORE', GONE, '-inf', now, 'LIMIT', 0, FORGET_BATCH)) do
+    redis.call('ZREM', GONE, u)
+    if not matched(u) and not queued(u) then forget(u) end
   end
   -- one more pairing attempt for each user whose interest wait has just passed
   local pairings = {}

@@ -43,6 +43,12 @@ abstract class MatchmakerContract {
      */
     protected abstract Matchmaker create(MatchmakerSettings settings, LongSupplier clockMillis);
 
+    /**
+     * How many records (entries, keys) the current matchmaker holds for users, shared structures apart: zero once
+     * every user it saw is forgotten.
+     */
+    protected abstract long userRecords();
+
     /** Closes {@code resource} after the test, in the reverse order of creation. */
     protected final <T extends AutoCloseable> T own(T resource) {
         owned.add(resource);
@@ -597,6 +603,220 @@ abstract class MatchmakerContract {
         assertThat(queueLength()).isEqualTo(2);
     }
 
+    // ---- bounds: blocks per user, and everything freed when the user is gone
+
+    private static MatchmakerSettings withMaxBlocks(int maxBlocks) {
+        return new MatchmakerSettings(SETTINGS.interestWaitMs(), SETTINGS.avoidRecent(), SETTINGS.resumeGraceMs(),
+                SETTINGS.nodeLeaseMs(), SETTINGS.scanLimit(), maxBlocks);
+    }
+
+    @Test
+    @DisplayName("section 6: a user may block maxBlocks others; one more answers too_many and takes no effect")
+    void blocksBeyondTheLimitAreRefused() {
+        newMatchmaker(withMaxBlocks(3));
+        returned("u_a", "s_u_a", "n1");
+
+        List<String> statuses = new ArrayList<>();
+        for (String other : List.of("u_b1", "u_b2", "u_b3", "u_b4")) {
+            statuses.add(block("u_a", other).status());
+        }
+        Outcome again = block("u_a", "u_b2");
+
+        assertThat(statuses).containsExactly(Outcome.NOTHING, Outcome.NOTHING, Outcome.NOTHING, Outcome.TOO_MANY);
+        assertThat(again.status()).as("blocking the same user again is not a new block").isEqualTo(Outcome.NOTHING);
+        join("u_a");
+        assertThat(join("u_b1").status()).isEqualTo(Outcome.QUEUED);
+        leave("u_b1");
+        assertPartners(matchOf(join("u_b4")), "u_a", "u_b4");
+    }
+
+    @Test
+    @DisplayName("section 6: the limit of blocks is per user, and a refused block of the current partner ends nothing")
+    void limitOfBlocksIsPerUser() {
+        newMatchmaker(withMaxBlocks(1));
+        block("u_a", "u_x");
+        join("u_a");
+        Pairing p = matchOf(join("u_b"));
+
+        Outcome refused = block("u_a", "u_b");
+        Outcome other = block("u_b", "u_y");
+
+        assertThat(refused.status()).isEqualTo(Outcome.TOO_MANY);
+        assertThat(refused.ended()).isEmpty();
+        assertThat(partnerOf("u_a", p.match()).partner()).isEqualTo("u_b");
+        assertThat(other.status()).isEqualTo(Outcome.NOTHING);
+    }
+
+    @Test
+    @DisplayName("section 6: blocks loaded from the store take effect in both directions and do not count")
+    void restoredBlocksTakeEffectWithoutCounting() {
+        newMatchmaker(withMaxBlocks(1));
+        call(mm.restoreBlock("u_a", "u_x"));
+        call(mm.restoreBlock("u_a", "u_y"));
+
+        Outcome own = block("u_a", "u_b");
+        join("u_a");
+
+        assertThat(own.status()).isEqualTo(Outcome.NOTHING);
+        assertThat(join("u_x").status()).isEqualTo(Outcome.QUEUED);
+        leave("u_x");
+        assertThat(join("u_y").status()).isEqualTo(Outcome.QUEUED);
+        leave("u_y");
+        assertThat(join("u_b").status()).isEqualTo(Outcome.QUEUED);
+        leave("u_b");
+        assertPartners(matchOf(join("u_c")), "u_a", "u_c");
+    }
+
+    @Test
+    @DisplayName("a user whose connection dropped and who does not return within resumeGrace is forgotten by the"
+            + " next sweep: its blocks (own and loaded), recent partners and interests go, and its limit is free")
+    void userWhoIsGoneIsForgotten() {
+        newMatchmaker(withMaxBlocks(1));
+        returned("u_a", "s_a1", "n1");
+        block("u_a", "u_b");
+        call(mm.restoreBlock("u_a", "u_c"));
+        joinOn("u_a", "s_a1", "n1", "music");
+        leave("u_a");
+        assertThat(userRecords()).isPositive();
+
+        dropped("u_a", "s_a1");
+        elapse(SETTINGS.resumeGraceMs() - 1);
+        sweep();
+        long beforeGrace = userRecords();
+        elapse(2);
+        sweep();
+
+        assertThat(beforeGrace).as("kept within the grace").isPositive();
+        assertThat(userRecords()).as("nothing left of u_a").isZero();
+        returned("u_a", "s_a2", "n1");
+        assertThat(block("u_a", "u_d").status()).as("the limit is free again").isEqualTo(Outcome.NOTHING);
+        leave("u_d");
+        joinOn("u_a", "s_a2", "n1");
+        assertPartners(matchOf(join("u_b")), "u_a", "u_b");
+    }
+
+    @Test
+    @DisplayName("a user who returns within resumeGrace keeps its blocks, and so does one whose older session drops")
+    void userWhoReturnsKeepsItsBlocks() {
+        returned("u_a", "s_a1", "n1");
+        block("u_a", "u_b");
+        returned("u_x", "s_x1", "n1");
+        returned("u_x", "s_x2", "n1");
+        block("u_x", "u_y");
+
+        dropped("u_a", "s_a1");
+        dropped("u_x", "s_x1");
+        elapse(SETTINGS.resumeGraceMs() - 1);
+        returned("u_a", "s_a2", "n1");
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        sweep();
+
+        joinOn("u_a", "s_a2", "n1");
+        assertThat(join("u_b").status()).isEqualTo(Outcome.QUEUED);
+        leave("u_a");
+        leave("u_b");
+        joinOn("u_x", "s_x2", "n1");
+        assertThat(join("u_y").status()).isEqualTo(Outcome.QUEUED);
+    }
+
+    @Test
+    @DisplayName("a gone user still matched is forgotten only once its match has ended")
+    void matchedUserIsForgottenAfterItsMatchEnds() {
+        block("u_a", "u_c");
+        joinOn("u_a", "s_a1", "n1");
+        Pairing p = matchOf(join("u_b"));
+        dropped("u_a", "s_a1");
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        sweep();
+
+        Outcome kept = partnerOf("u_b", p.match());
+        Outcome expired = expire("u_a", "s_a1");
+        sweep();
+
+        assertThat(kept.partner()).isEqualTo("u_a");
+        assertThat(expired.ended()).containsExactly(new Ended(p.match(), "u_a", "u_b", Ended.DISCONNECTED));
+        leave("u_b");
+        returned("u_a", "s_a2", "n1");
+        joinOn("u_a", "s_a2", "n1");
+        assertPartners(matchOf(join("u_c")), "u_a", "u_c");
+    }
+
+    @Test
+    @DisplayName("section 6: the users of a dead instance are forgotten after the lease and the grace, unless they"
+            + " connect again elsewhere within the grace")
+    void usersOfADeadInstanceAreForgotten() {
+        keepAlive("n2");
+        returned("u_a", "s_a", "n2");
+        block("u_a", "u_b");
+        returned("u_x", "s_x", "n2");
+        block("u_x", "u_y");
+        letDie("n2");
+        elapse(SETTINGS.nodeLeaseMs() + 1);
+        sweep();
+
+        returned("u_x", "s_x2", "n1");
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        sweep();
+
+        joinOn("u_x", "s_x2", "n1");
+        assertThat(join("u_y").status()).as("u_x came back: its block holds").isEqualTo(Outcome.QUEUED);
+        leave("u_x");
+        leave("u_y");
+        returned("u_a", "s_a2", "n1");
+        joinOn("u_a", "s_a2", "n1");
+        assertPartners(matchOf(join("u_b")), "u_a", "u_b");
+    }
+
+    @Test
+    @DisplayName("a flood of blocks of random ids stops at the limit and nothing of it is left once the user is gone")
+    void floodOfBlocksIsBoundedAndFreed() {
+        newMatchmaker(withMaxBlocks(200));
+        returned("u_a", "s_a", "n1");
+        int refused = 0;
+        for (int i = 0; i < 250; i++) {
+            if (block("u_a", "u_random" + i).status().equals(Outcome.TOO_MANY)) {
+                refused++;
+            }
+        }
+        dropped("u_a", "s_a");
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        sweep();
+
+        assertThat(refused).isEqualTo(50);
+        assertThat(userRecords()).isZero();
+    }
+
+    @Test
+    @DisplayName("once every user is gone and their matches have ended, the matchmaker holds nothing of any of them")
+    void nothingIsLeftOnceEveryoneIsGone() {
+        List<String> users = List.of("u_a", "u_b", "u_c", "u_d", "u_e");
+        for (String u : users) {
+            returned(u, "s_" + u, "n1");
+        }
+        join("u_a", "music");
+        join("u_b", "music");
+        join("u_c", "chess");
+        next("u_a");
+        block("u_d", "u_a");
+        join("u_d");
+        join("u_e");
+        elapse(SETTINGS.interestWaitMs() + 1);
+        sweep();
+        assertThat(userRecords()).isPositive();
+
+        for (String u : users) {
+            dropped(u, "s_" + u);
+        }
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        for (String u : users) {
+            expire(u, "s_" + u);
+        }
+        sweep();
+
+        assertThat(queueLength()).isZero();
+        assertThat(userRecords()).isZero();
+    }
+
     // ---- partnerOf
 
     @Test
@@ -838,7 +1058,8 @@ abstract class MatchmakerContract {
         private final Set<String> interestsUnknown = new HashSet<>();
         private final Map<String, Long> droppedAt = new HashMap<>();
         private final Map<String, Long> queuedAt = new HashMap<>();
-        private final Set<Set<String>> blocked = new HashSet<>();
+        /** Blocked pairs and who blocked: a block lasts until every user who made it may have been forgotten. */
+        private final Map<Set<String>, Set<String>> blocked = new HashMap<>();
         /** Who left whom, and how many ended matches the leaver had been in at that moment. */
         private final List<Left> left = new ArrayList<>();
         private final Map<String, Integer> endedCount = new HashMap<>();
@@ -885,6 +1106,7 @@ abstract class MatchmakerContract {
             if (dice < 15) {
                 trace("sweep");
                 apply(null, sweep());
+                forgetGone();
                 return;
             }
             if (!connected.contains(u)) {
@@ -974,7 +1196,9 @@ abstract class MatchmakerContract {
                 for (Ended e : o.ended()) {
                     assertThat(e).as(trace.toString()).isEqualTo(new Ended(e.match(), u, other, Ended.LEFT));
                 }
-                blocked.add(Set.of(u, other));
+                if (o.status().equals(Outcome.NOTHING)) {
+                    blocked.computeIfAbsent(Set.of(u, other), k -> new HashSet<>()).add(u);
+                }
                 apply(u, o);
             } else if (dice < 87) {
                 String s = session.get(u);
@@ -1059,7 +1283,7 @@ abstract class MatchmakerContract {
                     assertThat(connected).as("never matched with a user who is gone: " + side + "; " + why)
                             .contains(side);
                 }
-                assertThat(blocked).as("blocked pair matched; " + why).doesNotContain(Set.of(a, b));
+                assertThat(blocked).as("blocked pair matched; " + why).doesNotContainKey(Set.of(a, b));
                 assertThat(recentlyLeft(a, b) || recentlyLeft(b, a))
                         .as("recent partners " + a + " and " + b + " matched; " + why).isFalse();
                 Set<String> common = new TreeSet<>(interests.getOrDefault(a, List.of()));
@@ -1093,6 +1317,23 @@ abstract class MatchmakerContract {
             }
             for (Ended e : o.ended()) {
                 trace("  ended " + e);
+            }
+        }
+
+        /**
+         * After a sweep, a user whose connection dropped more than resumeGrace ago may have been forgotten, with its
+         * blocks and recent partners: the model stops expecting them (it may forget more than the matchmaker did,
+         * which only makes it more lenient).
+         */
+        private void forgetGone() {
+            for (String u : users) {
+                Long at = droppedAt.get(u);
+                if (connected.contains(u) || at == null || now - at < SETTINGS.resumeGraceMs()) {
+                    continue;
+                }
+                blocked.values().forEach(by -> by.remove(u));
+                blocked.values().removeIf(Set::isEmpty);
+                left.removeIf(l -> l.by().equals(u) || l.other().equals(u));
             }
         }
 

@@ -4,9 +4,16 @@ import java.util.function.LongSupplier;
 
 /** The random-connect rules against the in-memory matchmaker of a single instance. */
 class MemoryMatchmakerTests extends MatchmakerContract {
+    private MemoryMatchmaker current;
 
     @Override
     protected Matchmaker create(MatchmakerSettings settings, LongSupplier clockMillis) {
-        return new MemoryMatchmaker(settings, clockMillis);
+        current = new MemoryMatchmaker(settings, clockMillis);
+        return current;
+    }
+
+    @Override
+    protected long userRecords() {
+        return current.users();
     }
 }

@@ -10,8 +10,6 @@ import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.BadJWTException;
 import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier;
 import com.nimbusds.jwt.proc.DefaultJWTProcessor;
-import io.switchboard.protocol.Channels;
-import io.switchboard.protocol.Limits;
 import java.nio.charset.StandardCharsets;
 import java.text.ParseException;
 import java.util.ArrayList;
@@ -22,12 +20,14 @@ import java.util.Set;
  * Verifies client JWTs (HS256 with the configured secret; unsigned and otherwise signed tokens are refused) and
  * turns their claims into an {@link Identity}: {@code sub} is the user id, {@code exp} is required and enforced
  * (a token without it would be good forever),
- * {@code subscribe} and {@code publish} are arrays of channel patterns.
+ * {@code subscribe} and {@code publish} are arrays of channel patterns. A {@code sub} must be a user id as
+ * {@link UserIds} defines it (1 to 123 characters of {@code A-Z a-z 0-9 _ - . : @ |}) and must not start with the
+ * guest prefix {@code g_}: a token could otherwise take over a live guest's identity, or smuggle a newline into
+ * the newline-framed messages instances exchange.
  */
 public final class Authenticator {
     /** Tolerated clock difference between the token issuer and this gateway. */
     public static final int MAX_CLOCK_SKEW_SECONDS = 5;
-    private static final int MAX_USER_ID_LENGTH = Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length();
 
     private final DefaultJWTProcessor<SecurityContext> processor;
 
@@ -62,8 +62,17 @@ public final class Authenticator {
             throw new AuthException("token could not be verified");
         }
         String sub = claims.getSubject();
-        if (sub == null || sub.isEmpty() || sub.length() > MAX_USER_ID_LENGTH) {
-            throw new AuthException("claim 'sub' must be a user id of 1 to " + MAX_USER_ID_LENGTH + " characters");
+        if (sub == null) {
+            throw new AuthException("claim 'sub' is missing: expected a user id of 1 to " + UserIds.MAX_LENGTH
+                    + " characters of " + UserIds.ALLOWED);
+        }
+        String problem = UserIds.problem(sub, "claim 'sub'");
+        if (problem != null) {
+            throw new AuthException(problem);
+        }
+        if (UserIds.isGuest(sub)) {
+            throw new AuthException("claim 'sub' starts with " + UserIds.GUEST_PREFIX
+                    + ", which is reserved for guest ids; give registered users ids without it");
         }
         return new Identity(sub, false, patterns(claims, "subscribe"), patterns(claims, "publish"));
     }

@@ -30,6 +30,9 @@ import java.util.Map;
  * @param maxSubscriptions channels per connection ({@code SWITCHBOARD_MAX_SUBSCRIPTIONS})
  * @param historySize messages kept per channel ({@code SWITCHBOARD_HISTORY_SIZE})
  * @param historyTtlMs how long kept messages stay recoverable ({@code SWITCHBOARD_HISTORY_TTL_MS})
+ * @param historyBudgetBytes the embedded mode's bound on history held in memory, over every channel and inbox;
+ *                           beyond it the least recently used histories are dropped
+ *                           ({@code SWITCHBOARD_HISTORY_BUDGET_BYTES}; default {@link #defaultHistoryBudget})
  * @param outboundBytes pending outbound bytes per connection before it is closed with 4004
  *                      ({@code SWITCHBOARD_OUTBOUND_BYTES})
  * @param resumeGraceMs how long a dropped user keeps its identity and random-connect match
@@ -38,6 +41,8 @@ import java.util.Map;
  *                       acceptable ({@code SWITCHBOARD_INTEREST_WAIT_MS})
  * @param avoidRecent how many of the last partners left by next or leave are not matched again
  *                    ({@code SWITCHBOARD_AVOID_RECENT})
+ * @param maxBlocks how many users one user may block; beyond it {@code block} answers {@code too_many}
+ *                  ({@code SWITCHBOARD_MAX_BLOCKS})
  * @param resumeSecret HS256 secret of resume tokens, shared by all instances ({@code SWITCHBOARD_RESUME_SECRET});
  *                     null: derived from the JWT secret; without one, shared through Redis in the cluster mode
  *                     and random per process in the embedded mode
@@ -53,9 +58,9 @@ import java.util.Map;
 public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
                             long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
                             int burst, int maxSubscriptions, int historySize, long historyTtlMs,
-                            int outboundBytes, long resumeGraceMs, long interestWaitMs, int avoidRecent,
-                            String resumeSecret, long drainMs, RedisConfig redis, MongoConfig mongo,
-                            List<IceServer> iceServers, EdgeConfig edge) {
+                            long historyBudgetBytes, int outboundBytes, long resumeGraceMs, long interestWaitMs,
+                            int avoidRecent, int maxBlocks, String resumeSecret, long drainMs, RedisConfig redis,
+                            MongoConfig mongo, List<IceServer> iceServers, EdgeConfig edge) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -69,17 +74,21 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final int DEFAULT_MAX_SUBSCRIPTIONS = 1000;
     public static final int DEFAULT_HISTORY_SIZE = 100;
     public static final long DEFAULT_HISTORY_TTL_MS = 120_000;
+    /** The history budget when the heap allows it: 64 MiB (see {@link #defaultHistoryBudget}). */
+    public static final long DEFAULT_HISTORY_BUDGET_BYTES = 64L << 20;
     public static final int DEFAULT_OUTBOUND_BYTES = 1 << 20;
     public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
     public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
     public static final int DEFAULT_AVOID_RECENT = 3;
+    public static final int DEFAULT_MAX_BLOCKS = 1_000;
     public static final long DEFAULT_DRAIN_MS = 10_000;
     /** HS256 needs a key of at least 256 bits. */
     public static final int MIN_JWT_SECRET_BYTES = 32;
 
     public GatewayConfig {
         List<String> problems = validate(host, port, nodeId, jwtSecret, apiKey, helloTimeoutMs, pingIntervalMs,
-                pingTimeoutMs, maxFrame, rate, burst, maxSubscriptions, historySize, historyTtlMs, outboundBytes);
+                pingTimeoutMs, maxFrame, rate, burst, maxSubscriptions, historySize, historyTtlMs, historyBudgetBytes,
+                outboundBytes);
         if (redis != null) {
             problems = new ArrayList<>(problems);
             problems.addAll(redis.problems(pingTimeoutMs));
@@ -123,10 +132,12 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         int maxSubs = r.integer("SWITCHBOARD_MAX_SUBSCRIPTIONS", DEFAULT_MAX_SUBSCRIPTIONS, 1, 1_000_000);
         int historySize = r.integer("SWITCHBOARD_HISTORY_SIZE", DEFAULT_HISTORY_SIZE, 0, 1_000_000);
         long historyTtl = r.integer("SWITCHBOARD_HISTORY_TTL_MS", DEFAULT_HISTORY_TTL_MS, 1, 30L * 24 * 3_600_000);
+        long historyBudget = r.integer("SWITCHBOARD_HISTORY_BUDGET_BYTES", defaultHistoryBudget(), 1, 1L << 50);
         int outbound = r.integer("SWITCHBOARD_OUTBOUND_BYTES", DEFAULT_OUTBOUND_BYTES, 1, 1 << 30);
         long grace = r.integer("SWITCHBOARD_RESUME_GRACE_MS", DEFAULT_RESUME_GRACE_MS, 1_000, 3_600_000);
         long interestWait = r.integer("SWITCHBOARD_INTEREST_WAIT_MS", DEFAULT_INTEREST_WAIT_MS, 0, 3_600_000);
         int avoidRecent = r.integer("SWITCHBOARD_AVOID_RECENT", DEFAULT_AVOID_RECENT, 0, 100);
+        int maxBlocks = r.integer("SWITCHBOARD_MAX_BLOCKS", DEFAULT_MAX_BLOCKS, 1, 100_000);
         String resumeSecret = r.string("SWITCHBOARD_RESUME_SECRET", null);
         long drain = r.integer("SWITCHBOARD_DRAIN_MS", DEFAULT_DRAIN_MS, 0, 600_000);
         String redisUrl = r.string("REDIS_URL", null);
@@ -149,7 +160,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, outbound);
+                burst, maxSubs, historySize, historyTtl, historyBudget, outbound);
         if (resumeSecret != null && resumeSecret.getBytes(StandardCharsets.UTF_8).length < MIN_JWT_SECRET_BYTES) {
             checks.add("SWITCHBOARD_RESUME_SECRET is " + resumeSecret.getBytes(StandardCharsets.UTF_8).length
                     + " bytes long: expected at least " + MIN_JWT_SECRET_BYTES + " bytes");
@@ -179,14 +190,14 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             throw new ConfigException(problems);
         }
         return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, outbound, grace, interestWait, avoidRecent, resumeSecret,
-                drain, redis, mongo, iceServers, edge);
+                burst, maxSubs, historySize, historyTtl, historyBudget, outbound, grace, interestWait, avoidRecent,
+                maxBlocks, resumeSecret, drain, redis, mongo, iceServers, edge);
     }
 
     private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
                                          long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame,
                                          int rate, int burst, int maxSubscriptions, int historySize,
-                                         long historyTtlMs, int outboundBytes) {
+                                         long historyTtlMs, long historyBudgetBytes, int outboundBytes) {
         List<String> p = new ArrayList<>();
         if (host == null || host.isBlank()) {
             p.add("SWITCHBOARD_HOST is empty: expected an address to bind, such as 0.0.0.0");
@@ -221,12 +232,34 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         if (historySize < 0) {
             p.add("SWITCHBOARD_HISTORY_SIZE=" + historySize + ": expected 0 or more");
         }
+        if (historyBudgetBytes < 2L * maxFrame) {
+            p.add("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + historyBudgetBytes
+                    + " is less than twice SWITCHBOARD_MAX_FRAME=" + maxFrame
+                    + ": history could not hold one largest message; raise it to at least " + 2L * maxFrame);
+        } else if (historyBudgetBytes > maxHeap() / 2) {
+            p.add("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + historyBudgetBytes + " is more than half of the JVM's maximum"
+                    + " heap (" + maxHeap() + " bytes): expected at most " + maxHeap() / 2
+                    + "; lower it or give the JVM more heap (-Xmx)");
+        }
         if (outboundBytes < 2L * maxFrame) {
             p.add("SWITCHBOARD_OUTBOUND_BYTES=" + outboundBytes + " is less than twice SWITCHBOARD_MAX_FRAME="
                     + maxFrame + ": a connection could not hold one largest message; raise it to at least "
                     + 2L * maxFrame);
         }
         return p;
+    }
+
+    /**
+     * The default history budget: {@link #DEFAULT_HISTORY_BUDGET_BYTES}, or a quarter of the JVM's maximum heap
+     * when that is less.
+     */
+    public static long defaultHistoryBudget() {
+        return Math.min(DEFAULT_HISTORY_BUDGET_BYTES, maxHeap() / 4);
+    }
+
+    private static long maxHeap() {
+        long max = Runtime.getRuntime().maxMemory();
+        return max == Long.MAX_VALUE ? 1L << 50 : max;
     }
 
     private static String defaultNodeId() {
@@ -293,10 +326,12 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_MAX_SUBSCRIPTIONS", String.valueOf(maxSubscriptions));
         m.put("SWITCHBOARD_HISTORY_SIZE", String.valueOf(historySize));
         m.put("SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(historyTtlMs));
+        m.put("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(historyBudgetBytes));
         m.put("SWITCHBOARD_OUTBOUND_BYTES", String.valueOf(outboundBytes));
         m.put("SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(resumeGraceMs));
         m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
         m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
+        m.put("SWITCHBOARD_MAX_BLOCKS", String.valueOf(maxBlocks));
         m.put("SWITCHBOARD_RESUME_SECRET", resumeSecret != null ? "****"
                 : "(unset: derived from SWITCHBOARD_JWT_SECRET; without it shared through Redis in cluster mode,"
                 + " random per process in embedded mode)");

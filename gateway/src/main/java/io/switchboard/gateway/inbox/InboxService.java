@@ -1,5 +1,6 @@
 package io.switchboard.gateway.inbox;
 
+import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.session.SessionRegistry;
@@ -9,13 +10,15 @@ import reactor.core.publisher.Mono;
 /**
  * Direct messages: a {@code send} is stored in the recipient's inbox channel ({@code user:<id>}), with its own
  * offsets and epoch, and reaches the recipient wherever it is connected through the same road as channel
- * messages. {@code delivered} says whether the recipient was connected when the message was stored.
+ * messages. Only users with a live or resumable connection have their messages stored: an inbox is replayed
+ * only to a connection that resumes, so a message to anyone else could never be read, and storing it would let
+ * a client fill memory (or Redis) with inboxes of ids that do not exist. {@code delivered} says whether the
+ * message was stored, that is whether the recipient was connected or resumable.
  *
  * <p>Whether it is connected is asked before the message is stored: a connection counts only once its inbox is
  * subscribed (or while it is resumable), so {@code delivered:true} means the message, stored after, reaches it
  * live or by replay on resume. Asked after, a message stored just before a late inbox subscription could count
- * as delivered and never arrive. A recipient that becomes connected in between
- * may get it too, with {@code delivered:false}. Nothing is stored when the question cannot be answered.
+ * as delivered and never arrive.
  */
 public final class InboxService {
     private final ChannelService channels;
@@ -26,10 +29,17 @@ public final class InboxService {
         this.registry = registry;
     }
 
-    /** Stores {@code data} (raw JSON) in {@code to}'s inbox; emits whether {@code to} was connected. */
+    /**
+     * Stores {@code data} (raw JSON) in {@code to}'s inbox when {@code to} has a live or resumable connection;
+     * emits whether it had (and the message was stored). Nothing is stored for anyone else, nor for a string that
+     * is not a user id.
+     */
     public Mono<Boolean> send(String from, String to, String data) {
-        return registry.isConnected(to)
-                .flatMap(connected -> channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data)
-                        .thenReturn(connected));
+        if (!UserIds.isValid(to)) {
+            return Mono.just(false);
+        }
+        return registry.isConnected(to).flatMap(connected -> connected
+                ? channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data).thenReturn(true)
+                : Mono.just(false));
     }
 }

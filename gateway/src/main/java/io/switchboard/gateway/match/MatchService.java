@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.store.MatchRecord;
@@ -143,7 +144,7 @@ public final class MatchService implements AutoCloseable {
         }
         return blocksLoaded.computeIfAbsent(user, u -> store.blocksOf(u)
                 .flatMapMany(Flux::fromIterable)
-                .concatMap(other -> matchmaker.block(u, other).doOnNext(this::apply))
+                .concatMap(other -> matchmaker.restoreBlock(u, other))
                 .then()
                 .onErrorResume(e -> {
                     blocksLoaded.remove(u);
@@ -158,12 +159,36 @@ public final class MatchService implements AutoCloseable {
         return matchmaker.leave(user).doOnNext(this::apply);
     }
 
-    /** {@code block}: at once in the matchmaker, and durably in the store. */
+    /**
+     * {@code block}: at once in the matchmaker, and durably in the store when neither user is a guest (a guest id
+     * is never handed out again, so a block involving a guest needs to last only as long as the matchmaker keeps
+     * it: until the blocker is gone). Emits {@link Outcome#TOO_MANY}, and stores nothing, when {@code user}
+     * already blocked {@code maxBlocks} others ({@code SWITCHBOARD_MAX_BLOCKS}); fails with an
+     * {@link IllegalArgumentException} saying why (see {@link #blockProblem}) when {@code other} is not a user id.
+     */
     public Mono<Outcome> block(String user, String other) {
+        String problem = blockProblem(other);
+        if (problem != null) {
+            return Mono.error(new IllegalArgumentException(problem));
+        }
         return matchmaker.block(user, other).doOnNext(o -> {
-            writer.submit(new StoreWrite.Block(user, other, Instant.now()));
+            if (Outcome.TOO_MANY.equals(o.status())) {
+                return;
+            }
+            if (!UserIds.isGuest(user) && !UserIds.isGuest(other)) {
+                writer.submit(new StoreWrite.Block(user, other, Instant.now()));
+            }
             apply(o);
         });
+    }
+
+    /**
+     * Why {@code other} cannot be blocked, naming the {@code block} frame's field {@code user}; null when it can
+     * (a syntactically valid user id: 1 to 123 characters of {@code A-Z a-z 0-9 _ - . : @ |}).
+     */
+    public static String blockProblem(String other) {
+        return other == null ? "field 'user' is missing: expected a user id"
+                : UserIds.problem(other, "field 'user'");
     }
 
     /** The user's matches, newest first; fails with {@link StoreUnavailable} while the store is down. */

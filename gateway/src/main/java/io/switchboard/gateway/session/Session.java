@@ -24,6 +24,7 @@ import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.transport.WireFrames;
+import io.switchboard.gateway.match.MatchService;
 import io.switchboard.matchmaking.Outcome;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.ClientFrame;
@@ -421,7 +422,26 @@ public final class Session {
                 error(b.id(), ErrorCodes.BAD_REQUEST, "field 'user': a user cannot block itself");
                 return Mono.empty();
             }
-            return matchReply(b.id(), "block", ctx.matches().block(userId, b.user()), false);
+            String problem = MatchService.blockProblem(b.user());
+            if (problem != null) {
+                error(b.id(), ErrorCodes.BAD_REQUEST, problem);
+                return Mono.empty();
+            }
+            return ctx.matches().block(userId, b.user())
+                    .publishOn(scheduler)
+                    .doOnNext(o -> {
+                        if (Outcome.TOO_MANY.equals(o.status())) {
+                            error(b.id(), ErrorCodes.TOO_MANY, "cannot block " + b.user() + ": at most "
+                                    + config.maxBlocks() + " blocks per user (SWITCHBOARD_MAX_BLOCKS)");
+                        } else {
+                            ack(b.id());
+                        }
+                    })
+                    .onErrorResume(e -> {
+                        unavailable(b.id(), "block", e);
+                        return Mono.empty();
+                    })
+                    .then();
         }
         error(frame.id(), ErrorCodes.UNKNOWN_TYPE, "unknown frame type '" + frame.type() + "'");
         return Mono.empty();

@@ -237,6 +237,49 @@ class AuthenticatorUnitTests {
     }
 
     @ParameterizedTest(name = "sub {0}")
+    @ValueSource(strings = {"u_alice", "auth0|5f7c8ec7c33c6c004bbafe82", "alice@example.com", "org:team.member-1_X",
+            "G_upper-case-is-not-the-guest-prefix", "g", "_g_x"})
+    @DisplayName("a sub of A-Z a-z 0-9 _ - . : @ | is accepted as the user id")
+    void subOfTheDocumentedCharactersIsAccepted(String sub) throws AuthException {
+        assertThat(authenticator.authenticate(hs256(claims(sub).build())).userId()).isEqualTo(sub);
+    }
+
+    @ParameterizedTest(name = "sub {0}")
+    @ValueSource(strings = {"u_a\nb", "x\ngw-b", "u_a\r", "u a", "u\tb", "u\u0000b", "u\u007fb", "u_a\u2028",
+            "\u00e9mile", "u{x}", "u}", "u/x", "u\\x", "u\"x", "u,x", "u*"})
+    @DisplayName("a sub with whitespace, a control character, a newline or any character outside the set is"
+            + " refused, and the reason names the character without repeating the sub")
+    void subWithACharacterOutsideTheSetIsRefused(String sub) {
+        AuthException e = refused(hs256(claims(sub).build()));
+
+        assertThat(e.getMessage()).contains("claim 'sub'").contains("U+").contains("A-Z a-z 0-9 _ - . : @ |")
+                .doesNotContain(sub).doesNotContain("\n").doesNotContain("\r");
+    }
+
+    @ParameterizedTest(name = "sub {0}")
+    @ValueSource(strings = {"g_", "g_Qm3vAbCdEfGh", "g_x\nnode"})
+    @DisplayName("PROTOCOL.md section 2: a sub with the guest prefix g_ is refused, so no token takes over a guest")
+    void subWithTheGuestPrefixIsRefused(String sub) {
+        AuthException e = refused(hs256(claims(sub).build()));
+
+        assertThat(e.getMessage()).contains("claim 'sub'");
+        if (!sub.contains("\n")) {
+            assertThat(e.getMessage()).contains("g_").contains("guest");
+        }
+    }
+
+    @Test
+    @DisplayName("the ids handed to guests are valid user ids with the guest prefix")
+    void guestIdsAreValidUserIds() {
+        io.switchboard.gateway.Ids ids = new io.switchboard.gateway.Ids(new java.util.SplittableRandom(7));
+        for (int i = 0; i < 100; i++) {
+            String guest = ids.guest();
+            assertThat(UserIds.isValid(guest)).as(guest).isTrue();
+            assertThat(UserIds.isGuest(guest)).as(guest).isTrue();
+        }
+    }
+
+    @ParameterizedTest(name = "sub {0}")
     @ValueSource(strings = {"{\"id\":\"u_alice\"}", "[\"u_alice\"]", "true", "null"})
     @DisplayName("PROTOCOL.md section 2: a sub that is not a string is refused")
     void nonStringSubIsRefused(String sub) throws AuthException {

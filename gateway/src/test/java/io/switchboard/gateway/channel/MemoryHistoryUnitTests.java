@@ -372,4 +372,183 @@ class MemoryHistoryUnitTests {
         assertThat(seen).as("the callback runs under the channel's lock, in offset order").isSorted();
         assertThat(seen).doesNotHaveDuplicates().contains(1L, 2000L);
     }
+
+    // ---- the budget over all channels and inboxes
+
+    /** The estimated cost of a channel of an 8-character name holding one message of {@code text}. */
+    private static long channelWithOneMessage(String text) {
+        return MemoryHistory.CHANNEL_OVERHEAD + "public:a".length() + MemoryHistory.MESSAGE_OVERHEAD
+                + "u_alice".length() + ("{\"text\":\"" + text + "\"}").length();
+    }
+
+    private MemoryHistory budgeted(long budget, java.util.function.Predicate<String> inUse) {
+        return new MemoryHistory(SIZE, TTL_MS, budget, inUse, () -> now, ids);
+    }
+
+    @Test
+    @DisplayName("a flood of publishes to fresh channels never takes the history over its budget; evictions are"
+            + " counted")
+    void floodOfFreshChannelsStaysWithinTheBudget() {
+        String text = "x".repeat(1_000);
+        long budget = 20 * channelWithOneMessage(text);
+        MemoryHistory h = budgeted(budget, channel -> false);
+
+        for (int i = 0; i < 5_000; i++) {
+            publish(h, "public:" + Integer.toString(i, 36), text);
+            assertThat(h.bytes()).as("after publish %d", i).isLessThanOrEqualTo(budget);
+        }
+
+        assertThat(h.channels()).isBetween(10L, 20L);
+        assertThat(h.evictions()).isEqualTo(5_000 - h.channels());
+        assertThat(h.bytes()).isPositive();
+    }
+
+    @Test
+    @DisplayName("PROTOCOL.md section 5: over the budget the least recently used channel goes first, a read counts as"
+            + " a use, and a since into the dropped history is answered recovered:false")
+    void leastRecentlyUsedChannelGoesFirst() {
+        long budget = 3 * channelWithOneMessage("1") + 10;
+        MemoryHistory h = budgeted(budget, channel -> false);
+        Publication a = publish(h, "public:a", "1");
+        Publication b = publish(h, "public:b", "1");
+        publish(h, "public:c", "1");
+        advanceMillis(1);
+        h.read("public:a", null).block();
+
+        publish(h, "public:d", "1");
+
+        assertThat(h.evictions()).isEqualTo(1);
+        assertThat(h.channels()).isEqualTo(3);
+        assertThat(h.read("public:a", new StreamPosition(0, a.epoch())).block().recovered()).isTrue();
+        HistoryRead lost = h.read("public:b", new StreamPosition(0, b.epoch())).block();
+        assertThat(lost.recovered()).isFalse();
+        assertThat(lost.publications()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("PROTOCOL.md section 5: a channel dropped for the budget comes back with a new epoch at offset 1, so"
+            + " no offset is handed out twice in an epoch")
+    void droppedChannelComesBackWithANewEpoch() {
+        MemoryHistory h = budgeted(2 * channelWithOneMessage("1") + 10, channel -> false);
+        Publication old = publish(h, "public:a", "1");
+        publish(h, "public:a", "2");
+        publish(h, "public:b", "1");
+        publish(h, "public:c", "1");
+
+        HistoryRead read = h.read("public:a", new StreamPosition(1, old.epoch())).block();
+        Publication again = publish(h, "public:a", "3");
+
+        assertThat(read.recovered()).isFalse();
+        assertThat(read.epoch()).isNotEqualTo(old.epoch());
+        assertThat(read.latest()).isZero();
+        assertThat(again.offset()).isEqualTo(1);
+        assertThat(again.epoch()).isEqualTo(read.epoch()).isNotEqualTo(old.epoch());
+    }
+
+    @Test
+    @DisplayName("PROTOCOL.md section 5: a channel with subscribers loses its messages to the budget but keeps its"
+            + " epoch and offsets; since before them is recovered:false, since at the latest offset true")
+    void channelInUseKeepsItsEpochAndOffsets() {
+        MemoryHistory h = budgeted(2 * channelWithOneMessage("1") + 10, channel -> channel.equals("public:a"));
+        Publication a1 = publish(h, "public:a", "1");
+        Publication a2 = publish(h, "public:a", "2");
+        advanceMillis(1);
+        publish(h, "public:b", "1");
+        publish(h, "public:c", "1");
+
+        HistoryRead before = h.read("public:a", new StreamPosition(1, a1.epoch())).block();
+        HistoryRead latest = h.read("public:a", new StreamPosition(2, a1.epoch())).block();
+        Publication a3 = publish(h, "public:a", "3");
+
+        assertThat(h.evictions()).isPositive();
+        assertThat(before.recovered()).isFalse();
+        assertThat(before.epoch()).isEqualTo(a1.epoch());
+        assertThat(before.latest()).isEqualTo(a2.offset());
+        assertThat(latest.recovered()).isTrue();
+        assertThat(a3.offset()).isEqualTo(3);
+        assertThat(a3.epoch()).isEqualTo(a1.epoch());
+    }
+
+    @Test
+    @DisplayName("channels only read (subscribed to, never published) count toward the budget too")
+    void readsOfFreshChannelsStayWithinTheBudget() {
+        long budget = 50L * (MemoryHistory.CHANNEL_OVERHEAD + 16);
+        MemoryHistory h = budgeted(budget, channel -> false);
+
+        for (int i = 0; i < 1_000; i++) {
+            h.read("public:fresh-" + i, null).block();
+            assertThat(h.bytes()).isLessThanOrEqualTo(budget);
+        }
+
+        assertThat(h.channels()).isLessThanOrEqualTo(50);
+        assertThat(h.evictions()).isPositive();
+    }
+
+    @Test
+    @DisplayName("expiry, trimming to historySize and idle eviction give their bytes back")
+    void bytesGoBackWhenMessagesGo() {
+        MemoryHistory h = budgeted(1L << 30, channel -> false);
+        publish(h, "public:a", "1");
+        long one = h.bytes();
+        for (int i = 0; i < 10; i++) {
+            publish(h, "public:a", "1");
+        }
+        assertThat(h.bytes()).as("trimmed to %d messages", SIZE)
+                .isEqualTo(one + (SIZE - 1) * (MemoryHistory.MESSAGE_OVERHEAD + "u_alice".length() + 12));
+
+        advanceMillis(TTL_MS + 1);
+        h.read("public:a", null).block();
+        assertThat(h.bytes()).as("expired").isEqualTo(MemoryHistory.CHANNEL_OVERHEAD + "public:a".length());
+
+        advanceMillis(TTL_MS + 1);
+        h.evictIdle(channel -> false);
+        assertThat(h.bytes()).isZero();
+        assertThat(h.evictions()).as("idle eviction is not a budget eviction").isZero();
+    }
+
+    @Test
+    @DisplayName("text is counted one byte per character when it is all Latin-1, else two")
+    void textBytesFollowCompactStrings() {
+        assertThat(MemoryHistory.textBytes(null)).isZero();
+        assertThat(MemoryHistory.textBytes("{\"a\":\"\u00e9\"}")).isEqualTo(9);
+        assertThat(MemoryHistory.textBytes("{\"a\":\"\u20ac\"}")).isEqualTo(18);
+    }
+
+    @Test
+    @DisplayName("appends and reads from several threads over a small budget keep it, and every channel's offsets"
+            + " stay gap-free within an epoch")
+    void concurrentFloodKeepsTheBudget() throws InterruptedException {
+        long budget = 40 * channelWithOneMessage("1");
+        MemoryHistory h = budgeted(budget, channel -> channel.equals("public:0"));
+        java.util.concurrent.ConcurrentHashMap<String, Long> last = new java.util.concurrent.ConcurrentHashMap<>();
+        List<String> problems = java.util.Collections.synchronizedList(new ArrayList<>());
+        Thread[] threads = new Thread[4];
+        for (int t = 0; t < threads.length; t++) {
+            int seed = t;
+            threads[t] = new Thread(() -> {
+                SplittableRandom random = new SplittableRandom(seed);
+                for (int i = 0; i < 5_000; i++) {
+                    String channel = "public:" + random.nextInt(200);
+                    if (random.nextInt(4) == 0) {
+                        h.read(channel, null).block();
+                    } else {
+                        h.append(channel, Publication.MESSAGE, "u_a", "1", 0, p -> {
+                            Long before = last.put(p.channel() + "/" + p.epoch(), p.offset());
+                            if (before != null && before + 1 != p.offset()) {
+                                problems.add(p.channel() + " " + before + " then " + p.offset());
+                            }
+                        });
+                    }
+                }
+            });
+            threads[t].start();
+        }
+        for (Thread t : threads) {
+            t.join(TimeUnit.SECONDS.toMillis(30));
+        }
+
+        assertThat(problems).isEmpty();
+        assertThat(h.bytes()).isLessThanOrEqualTo(budget);
+        assertThat(h.evictions()).isPositive();
+    }
 }

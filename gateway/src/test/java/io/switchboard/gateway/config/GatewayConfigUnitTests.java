@@ -58,6 +58,7 @@ class GatewayConfigUnitTests {
                 variable("SWITCHBOARD_MAX_SUBSCRIPTIONS", "12", GatewayConfig::maxSubscriptions, 12),
                 variable("SWITCHBOARD_HISTORY_SIZE", "0", GatewayConfig::historySize, 0),
                 variable("SWITCHBOARD_HISTORY_TTL_MS", "60000", GatewayConfig::historyTtlMs, 60_000L),
+                variable("SWITCHBOARD_HISTORY_BUDGET_BYTES", "1048576", GatewayConfig::historyBudgetBytes, 1_048_576L),
                 variable("SWITCHBOARD_OUTBOUND_BYTES", "262144", GatewayConfig::outboundBytes, 262_144));
     }
 
@@ -93,6 +94,8 @@ class GatewayConfigUnitTests {
                 .isEqualTo(Limits.DEFAULT_MAX_SUBSCRIPTIONS);
         assertThat(config.historySize()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_SIZE).isEqualTo(100);
         assertThat(config.historyTtlMs()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_TTL_MS).isEqualTo(120_000);
+        assertThat(config.historyBudgetBytes()).isEqualTo(GatewayConfig.defaultHistoryBudget())
+                .isEqualTo(Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 4));
         assertThat(config.outboundBytes()).isEqualTo(GatewayConfig.DEFAULT_OUTBOUND_BYTES).isEqualTo(1 << 20);
     }
 
@@ -128,7 +131,7 @@ class GatewayConfigUnitTests {
     void allVariablesTogetherAreRead() {
         Map<String, String> env = new HashMap<>();
         everyVariable().forEach(a -> env.put((String) a.get()[0], (String) a.get()[1]));
-        assertThat(env).hasSize(16);
+        assertThat(env).hasSize(17);
 
         GatewayConfig config = GatewayConfig.fromEnvironment(env);
 
@@ -375,11 +378,56 @@ class GatewayConfigUnitTests {
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 30_000, 5_000, 3, null, 10_000, null, null,
-                List.of(), null));
+                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 1 << 20,
+                30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_MAX_BLOCKS is 1000 by default, read from 1 to 100000, and refused outside with one line")
+    void maxBlocksIsReadAndBounded() {
+        assertThat(GatewayConfig.defaults().maxBlocks()).isEqualTo(GatewayConfig.DEFAULT_MAX_BLOCKS).isEqualTo(1000);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "1")).maxBlocks()).isEqualTo(1);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "100000")).maxBlocks())
+                .isEqualTo(100_000);
+        assertThat(refused(Map.of("SWITCHBOARD_MAX_BLOCKS", "0")).problems()).singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_BLOCKS=0").contains("1 to 100000");
+    }
+
+    @Test
+    @DisplayName("a history budget that cannot hold two largest frames is refused, naming both settings")
+    void historyBudgetBelowTwoFramesIsRefused() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "100000",
+                "SWITCHBOARD_MAX_FRAME", "65536"));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=100000")
+                .contains("SWITCHBOARD_MAX_FRAME=65536").contains("131072");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "131072"))
+                .historyBudgetBytes()).isEqualTo(131_072);
+    }
+
+    @Test
+    @DisplayName("a history budget over half of the maximum heap is refused with one line naming the setting")
+    void historyBudgetOverHalfTheHeapIsRefused() {
+        long half = Runtime.getRuntime().maxMemory() / 2;
+
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half + 1)));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + (half + 1))
+                .contains("heap").contains("-Xmx");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half)))
+                .historyBudgetBytes()).isEqualTo(half);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lots", "-1", "0", "1.5"})
+    @DisplayName("a history budget that is not a positive whole number is refused with one line")
+    void historyBudgetNotANumberIsRefused(String value) {
+        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", value));
+
+        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + value);
     }
 
     @Test
@@ -405,7 +453,8 @@ class GatewayConfigUnitTests {
         expected.add("REDIS_URL");
         expected.add("MONGODB_URI");
         expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
-                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_RESUME_SECRET", "SWITCHBOARD_DRAIN_MS",
+                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_MAX_BLOCKS", "SWITCHBOARD_RESUME_SECRET",
+                "SWITCHBOARD_DRAIN_MS",
                 "SWITCHBOARD_ICE_SERVERS"));
         expected.addAll(EdgeConfig.defaults().describe().keySet());
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
@@ -564,8 +613,8 @@ class GatewayConfigUnitTests {
     void startWaitCheckedInTheRecord() {
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("127.0.0.1", 0,
                 "gw-1", null, null, true, 10_000, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20,
-                30_000, 5_000, 3, null, 10_000, new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5),
-                null, List.of(), null));
+                1 << 20, 30_000, 5_000, 3, 1000, null, 10_000,
+                new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5), null, List.of(), null));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
         assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())

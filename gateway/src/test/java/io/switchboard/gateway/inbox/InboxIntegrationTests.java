@@ -45,13 +45,27 @@ class InboxIntegrationTests {
     }
 
     @Test
-    @DisplayName("section 5: send to a user with no connection is stored, delivered false")
-    void sendToAbsentUser() {
+    @DisplayName("section 5: send to a user with no live or resumable connection says delivered false and stores"
+            + " nothing: the user's inbox starts empty")
+    void sendToAbsentUserStoresNothing() {
         SwitchboardClient alice = gw.connect(Tokens.user("u_alice"));
         assertThat(alice.send("u_carol", "1").block(T).delivered()).isFalse();
         assertThat(alice.send("u_carol", "2").block(T).delivered()).isFalse();
         SwitchboardClient carol = gw.connect(Tokens.user("u_carol"));
-        assertThat(carol.welcome().inbox().offset()).isEqualTo(2L);
+        assertThat(carol.welcome().inbox().offset()).isZero();
+    }
+
+    @Test
+    @DisplayName("section 5: send to ids that never existed leaves no inbox behind, only the sender's own")
+    void sendToRandomIdsLeavesNoInbox() {
+        SwitchboardClient alice = gw.connect(Tokens.user("u_alice"));
+        for (int i = 0; i < 50; i++) {
+            assertThat(alice.send("u_nobody_" + i, "1").block(T).delivered()).isFalse();
+        }
+        assertThat(alice.send("not a user id\n", "1").block(T).delivered()).isFalse();
+
+        assertThat(gw.gateway().metrics().scrape()).as("alice's inbox only")
+                .contains("switchboard_history_channels 1.0");
     }
 
     @Test
