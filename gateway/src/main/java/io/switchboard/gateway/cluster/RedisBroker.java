@@ -73,6 +73,8 @@ public final class RedisBroker implements Broker {
     static final int KNOWN_CHANNELS = 10_000;
     /** Offsets per channel whose {@link RedisKeys#tag} is kept, to tell a duplicate from a reused offset. */
     private static final int TAGS = 16;
+    /** Earlier epochs per channel whose last offset is kept: Redis going back to one does not repeat it. */
+    private static final int EARLIER_EPOCHS = 4;
 
     private final RedisConnections redis;
     private final RedisHistory history;
@@ -248,6 +250,16 @@ public final class RedisBroker implements Broker {
      * compare, a history read as a witness tells (guarded by a).
      */
     private void dispatchLive(String channel, Attached a, Publication p, int tag) {
+        if (a.epoch != null && !a.epoch.equals(p.epoch()) && p.offset() <= a.seenIn(p.epoch())) {
+            // An earlier epoch is back (a failover to a replica that lagged) with offsets this instance delivered:
+            // they are being handed out again.
+            if (!a.rotating) {
+                a.rotating = true;
+                rotate(channel, a, new StreamPosition(a.seenIn(p.epoch()), p.epoch()),
+                        "epoch " + p.epoch() + " came back and offset " + p.offset() + " was handed out again");
+            }
+            return;
+        }
         if (a.epoch == null || !a.epoch.equals(p.epoch()) || p.offset() > a.last) {
             a.dispatch(p, tag);
             return;
@@ -273,11 +285,16 @@ public final class RedisBroker implements Broker {
             });
             return;
         }
+        rotate(channel, a, seen, "offset " + p.offset() + " was handed out twice");
+    }
+
+    /** Gives {@code channel} a new epoch if it is still in {@code seen}'s, whose offsets were reused. */
+    private void rotate(String channel, Attached a, StreamPosition seen, String how) {
         String next = ids.epoch();
         ROTATE.<List<Object>>run(redis, RedisKeys.channelKeys(channel), seen.epoch(), next, Long.toString(metaTtlMs))
                 .subscribe(r -> {
                     if ((Long) r.get(0) == 1L) {
-                        lostEpoch(channel, seen, next, "offset " + p.offset() + " was handed out twice");
+                        lostEpoch(channel, seen, next, how);
                     }
                 }, e -> {
                     synchronized (a) {
@@ -326,10 +343,17 @@ public final class RedisBroker implements Broker {
                 gapsLost.increment(read.latest() - a.last);
                 log.warn("Messages {}..{} of {} were missed on the Redis pub/sub link and are no longer in "
                         + "its history", a.last + 1, read.latest(), channel);
-            } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() > 0) {
+            } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() < a.seenIn(read.epoch())) {
+                // An earlier epoch is back, behind what this instance delivered of it: its offsets would be reused.
+                a.rotating = true;
+                rotate(channel, a, new StreamPosition(a.seenIn(read.epoch()), read.epoch()),
+                        "epoch " + read.epoch() + " came back with its offset counter behind");
+            } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() > a.seenIn(read.epoch())) {
                 // Redis lost the channel (restarted empty, keys expired) and a new epoch has messages already:
-                // they were published while this instance was not subscribed, and are read from its start.
-                StreamPosition start = new StreamPosition(0, read.epoch());
+                // they were published while this instance was not subscribed, and are read from its start. An epoch
+                // seen before (Redis went back to an older state, as a failover to a stale replica does) is read
+                // from where this instance left it, so nothing is dispatched twice.
+                StreamPosition start = new StreamPosition(a.seenIn(read.epoch()), read.epoch());
                 history.witness(channel, start).subscribe(w -> {
                     synchronized (a) {
                         if (w.read().recovered() && w.read().epoch().equals(start.epoch())) {
@@ -384,6 +408,8 @@ public final class RedisBroker implements Broker {
         boolean catchingUp;
         /** A new epoch is being made or checked for: further suspects wait for its outcome. */
         boolean rotating;
+        /** The last offset dispatched of the few epochs before this one, which a failover can bring back. */
+        Map<String, Long> earlier;
 
         void queue(Publication p, int tag) {
             queued.add(p);
@@ -396,14 +422,36 @@ public final class RedisBroker implements Broker {
             return tagOffsets[i] == offset ? tags[i] == tag : null;
         }
 
-        /** Dispatches {@code p} unless it was already (guarded by this). */
+        /** The last offset dispatched of {@code e}: the current epoch or one of the last few; 0 for others. */
+        long seenIn(String e) {
+            if (e.equals(epoch)) {
+                return last;
+            }
+            return earlier == null ? 0 : earlier.getOrDefault(e, 0L);
+        }
+
+        /** Dispatches {@code p} unless it was already, in this epoch or an earlier one (guarded by this). */
         void dispatch(Publication p, int tag) {
-            if (p.epoch().equals(epoch) && p.offset() <= last) {
+            if (p.offset() <= seenIn(p.epoch())) {
                 return;
             }
             if (!p.epoch().equals(epoch)) {
                 java.util.Arrays.fill(tagOffsets, 0);
                 rotating = false;
+                if (epoch != null) {
+                    if (earlier == null) {
+                        earlier = new LinkedHashMap<>(4, 0.75f, false) {
+                            @Override
+                            protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+                                return size() > EARLIER_EPOCHS;
+                            }
+                        };
+                    }
+                    earlier.put(epoch, last);
+                }
+                if (earlier != null) {
+                    earlier.remove(p.epoch());
+                }
             }
             epoch = p.epoch();
             last = p.offset();

@@ -112,7 +112,7 @@ class RedisStartupIntegrationTests {
     @Test
     @DisplayName("sections 2 and 5: after the start wait an instance serves without Redis; a connection welcomed"
             + " then has no inbox and is not matched, and once Redis is back it gets its inbox and every message"
-            + " acknowledged delivered:true (a guest: every message sent to it)")
+            + " acknowledged delivered:true, and nothing else")
     void lateInboxReceivesWhatIsSentOnceRedisIsBack() {
         RedisServer redis = owned.keep(RedisServer.start());
         redis.kill();
@@ -141,22 +141,27 @@ class RedisStartupIntegrationTests {
         SwitchboardClient sender = b.connect(Tokens.user("u_sender"));
         // send from the moment Redis answers until both count as delivered, so that some sends race the late
         // inbox subscriptions
-        List<String> toGuest = new ArrayList<>();
+        List<String> deliveredToGuest = new ArrayList<>();
         List<String> deliveredToUser = new ArrayList<>();
         boolean guestDelivered = false;
         boolean userDelivered = false;
         for (int i = 1; !(guestDelivered && userDelivered); i++) {
             assertThat(i).as("sends before both count as delivered").isLessThan(50_000);
             String data = "\"" + i + "\"";
-            guestDelivered = sendWhenAvailable(sender, guest.welcome().user(), data).delivered();
-            toGuest.add(data);
+            if (sendWhenAvailable(sender, guest.welcome().user(), data).delivered()) {
+                guestDelivered = true;
+                deliveredToGuest.add(data);
+            }
             if (sendWhenAvailable(sender, "u_early", data).delivered()) {
                 userDelivered = true;
                 deliveredToUser.add(data);
             }
         }
-        Await.until("every message sent to the guest", T, () -> guestGot.size() >= toGuest.size());
-        assertThat(guestGot).extracting(ServerFrame.Direct::data).containsExactlyElementsOf(toGuest);
+        // a send to a recipient that cannot receive yet stores nothing (delivered:false): the guest gets exactly
+        // the messages acknowledged delivered:true, in order
+        Await.until("every message delivered:true to the guest", T,
+                () -> guestGot.size() >= deliveredToGuest.size());
+        assertThat(guestGot).extracting(ServerFrame.Direct::data).containsExactlyElementsOf(deliveredToGuest);
         Await.until("every message delivered:true to the user", T, () -> userGot.stream()
                 .map(ServerFrame.Direct::data).toList().containsAll(deliveredToUser));
         assertThat(userGot).extracting(ServerFrame.Direct::data).doesNotHaveDuplicates();
