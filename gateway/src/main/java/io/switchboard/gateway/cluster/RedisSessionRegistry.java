@@ -425,7 +425,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     @Override
     public Mono<Boolean> isConnected(String userId) {
         Session s = local.local(userId);
-        if (s != null && s.inboxSubscribed()) {
+        if (s != null && s.receivesInbox()) {
             return Mono.just(true);
         }
         return connected(userId, System.currentTimeMillis() + RECLAIM_WAIT.toMillis());

@@ -78,7 +78,7 @@ public final class LocalSessionRegistry implements SessionRegistry {
     @Override
     public Mono<Boolean> isConnected(String userId) {
         Session live = byUser.get(userId);
-        return Mono.just(live != null && live.inboxSubscribed() || droppedWithinGrace(userId) != null);
+        return Mono.just(live != null && live.receivesInbox() || droppedWithinGrace(userId) != null);
     }
 
     @Override

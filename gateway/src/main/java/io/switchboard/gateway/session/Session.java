@@ -94,6 +94,8 @@ public final class Session {
     private Subscription inbox;
     /** Whether the inbox is subscribed: before, the user does not count as connected through this connection. */
     private volatile boolean inboxSubscribed;
+    /** Resumed from an inbox position: its inbox subscription replays everything stored after it. */
+    private volatile boolean replaysInbox;
     /** The position a late inbox subscription started from, its client not told one; null otherwise. */
     private volatile StreamPosition inboxStart;
     private boolean inboxAttempting;
@@ -243,6 +245,15 @@ public final class Session {
      */
     public boolean inboxSubscribed() {
         return inboxSubscribed;
+    }
+
+    /**
+     * Whether a message stored in this user's inbox now reaches this connection: its inbox is subscribed, or it
+     * resumed from an inbox position, so that its subscription replays whatever was stored after it. Readable from
+     * any thread.
+     */
+    public boolean receivesInbox() {
+        return inboxSubscribed || replaysInbox;
     }
 
     /**
@@ -633,9 +644,10 @@ public final class Session {
         identity = who;
         userId = who.userId();
         state = State.OPEN;
+        recoverFrom = inboxSince;
+        replaysInbox = resumed && inboxSince != null;
         ctx.registry().register(this);
         startHeartbeat();
-        recoverFrom = inboxSince;
         return subscribeInbox(true);
     }
 
