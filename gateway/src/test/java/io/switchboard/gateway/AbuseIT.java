@@ -2,7 +2,11 @@ package io.switchboard.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
+import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import java.io.BufferedReader;
@@ -63,8 +67,19 @@ class AbuseIT {
                 HEAP, "-XX:+ExitOnOutOfMemoryError", "-jar", jar.toString());
         pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
                 || k.equals("REDIS_URL") || k.equals("MONGODB_URI"));
-        pb.environment().putAll(Map.of("PORT", "0", "SWITCHBOARD_HOST", "127.0.0.1", "SWITCHBOARD_NODE_ID",
-                "gw-abuse", "SWITCHBOARD_API_KEY", "abuse-api-key-0123456789"));
+        Map<String, String> env = new LinkedHashMap<>();
+        env.put("PORT", "0");
+        env.put("SWITCHBOARD_HOST", "127.0.0.1");
+        env.put("SWITCHBOARD_NODE_ID", "gw-abuse");
+        env.put("SWITCHBOARD_API_KEY", "abuse-api-key-0123456789");
+        env.put("SWITCHBOARD_JWT_SECRET", TestGateway.JWT_SECRET);
+        // short edge timeouts and a small connect burst, so that each attack shows within seconds
+        env.put("SWITCHBOARD_HEADER_TIMEOUT_MS", "1000");
+        env.put("SWITCHBOARD_IDLE_TIMEOUT_MS", "2000");
+        env.put("SWITCHBOARD_CONNECT_RATE", "20");
+        env.put("SWITCHBOARD_CONNECT_BURST", "60");
+        env.put("SWITCHBOARD_MAX_BLOCKS", "100");
+        pb.environment().putAll(env);
         pb.redirectErrorStream(true);
         gateway = pb.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(gateway.getInputStream(),
@@ -109,8 +124,12 @@ class AbuseIT {
                 .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    /** The heap in use, in MB, after a GC the gateway does not run itself: the sum of the heap pools. */
+    /** The heap in use, in MB, after a full GC (asked of the gateway's JVM with jcmd): what it holds. */
     private static double heapMb() throws Exception {
+        Process gc = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                Long.toString(gateway.pid()), "GC.run").redirectErrorStream(true).start();
+        gc.getInputStream().readAllBytes();
+        gc.waitFor(T.toSeconds(), TimeUnit.SECONDS);
         Matcher m = HEAP_USED.matcher(get("/metrics").body());
         double sum = 0;
         while (m.find()) {
@@ -147,6 +166,12 @@ class AbuseIT {
         private final Random random = new Random(15);
 
         Raw() throws IOException {
+            this("127.0.0.1");
+        }
+
+        /** A WebSocket from {@code source}, a loopback address, so that attacks do not share the others' limits. */
+        Raw(String source) throws IOException {
+            socket.bind(new InetSocketAddress(source, 0));
             socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
             socket.setSoTimeout(5_000);
             out = socket.getOutputStream();
@@ -350,5 +375,195 @@ class AbuseIT {
             assertThat(attacker.closeCode()).isEqualTo(1002);
         }
         assertServesOthers();
+    }
+
+    /** A request sent again after {@code retryAfter} while it is rate_limited: an attacker at the allowed rate. */
+    private static ServerFrame.Ack paced(java.util.function.Supplier<reactor.core.publisher.Mono<ServerFrame.Ack>> r)
+            throws InterruptedException {
+        while (true) {
+            try {
+                return r.get().block(T);
+            } catch (SwitchboardException e) {
+                if (!e.code().equals(ErrorCodes.RATE_LIMITED)) {
+                    throw e;
+                }
+                Thread.sleep(Math.max(1, e.retryAfter()));
+            }
+        }
+    }
+
+    /** Opens {@code n} TCP connections from {@code source} that write {@code prefix} and then dribble or wait. */
+    private static List<Socket> openTcp(String source, int n, String prefix) throws IOException {
+        List<Socket> sockets = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Socket s = new Socket();
+            s.bind(new InetSocketAddress(source, 0));
+            s.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            s.setSoTimeout(10_000);
+            if (!prefix.isEmpty()) {
+                s.getOutputStream().write(prefix.getBytes(StandardCharsets.US_ASCII));
+            }
+            sockets.add(s);
+        }
+        return sockets;
+    }
+
+    /** Whether the gateway closed {@code s}: a read ends (EOF or reset) within the socket's timeout. */
+    private static boolean closedByGateway(Socket s) {
+        try {
+            while (s.getInputStream().read() >= 0) {
+                // an answer before the close is fine; the close is what counts
+            }
+            return true;
+        } catch (java.net.SocketTimeoutException e) {
+            return false;
+        } catch (IOException e) {
+            return true;
+        }
+    }
+
+    @Test
+    @DisplayName("idle TCP connections and slowloris requests are closed within the header timeout")
+    void idleAndSlowlorisConnectionsAreClosed() throws Exception {
+        double before = heapMb();
+        List<Socket> idle = openTcp("127.0.0.3", 300, "");
+        List<Socket> slow = openTcp("127.0.0.4", 300, "GET /ws HTTP/1.1\r\nHost: x\r\n");
+        long start = System.nanoTime();
+        for (Socket s : slow) {
+            try {
+                s.getOutputStream().write('X'); // one more byte of a header that never ends
+            } catch (IOException closedAlready) {
+                // fine
+            }
+        }
+        List<Socket> all = new ArrayList<>(idle);
+        all.addAll(slow);
+        long open = all.stream().filter(s -> !closedByGateway(s)).count();
+        long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+        all.forEach(s -> {
+            try {
+                s.close();
+            } catch (IOException ignored) {
+                // gone
+            }
+        });
+        assertThat(open).as("connections still open %d s later", seconds).isZero();
+        assertServesOthers();
+        record("300 idle TCP + 300 slowloris connections", before);
+    }
+
+    @Test
+    @DisplayName("WebSocket connects from one address beyond the rate are answered 429 with Retry-After")
+    void connectFloodFromOneAddress() throws Exception {
+        double before = heapMb();
+        int upgraded = 0;
+        int refused = 0;
+        String retryAfter = null;
+        for (int i = 0; i < 200; i++) {
+            try (Socket s = new Socket()) {
+                s.bind(new InetSocketAddress("127.0.0.5", 0));
+                s.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+                s.setSoTimeout(5_000);
+                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                        + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                String head = new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+                if (head.startsWith("HTTP/1.1 101")) {
+                    upgraded++;
+                } else if (head.startsWith("HTTP/1.1 429")) {
+                    refused++;
+                    BufferedReader r = new BufferedReader(new InputStreamReader(s.getInputStream(),
+                            StandardCharsets.US_ASCII));
+                    for (String line; (line = r.readLine()) != null && !line.isEmpty(); ) {
+                        if (line.toLowerCase(java.util.Locale.ROOT).startsWith("retry-after:")) {
+                            retryAfter = line.substring(12).trim();
+                        }
+                    }
+                }
+            }
+        }
+        assertThat(refused).as("refused beyond the burst").isPositive();
+        assertThat(upgraded).as("a burst of 60 and 20 a second").isBetween(60, 120);
+        assertThat(retryAfter).as("Retry-After on the 429").isNotBlank();
+        assertServesOthers();
+        record("200 WebSocket connects from one address", before);
+    }
+
+    @Test
+    @DisplayName("60 KB publishes to fresh channels as fast as allowed: history stays within its budget")
+    void historyFloodStaysWithinTheBudget() throws Exception {
+        double before = heapMb();
+        String big = "\"" + "x".repeat(60_000) + "\"";
+        List<CompletableFuture<Integer>> floods = new ArrayList<>();
+        for (int c = 0; c < 2; c++) {
+            int client = c;
+            floods.add(CompletableFuture.supplyAsync(() -> {
+                try (SwitchboardClient attacker = SwitchboardClient.connect(SwitchboardClientOptions.of(
+                        URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T)) {
+                    long end = System.nanoTime() + ATTACK.toNanos();
+                    int n = 0;
+                    while (System.nanoTime() < end && !attacker.isClosed()) {
+                        try {
+                            attacker.publish("public:flood-" + client + "-" + n, big).block(T);
+                            n++;
+                        } catch (SwitchboardException limited) {
+                            // as fast as allowed: the attacker paces itself by retryAfter (no synchronisation)
+                            Thread.sleep(Math.max(1, limited.retryAfter() == null ? 10 : limited.retryAfter()));
+                        }
+                    }
+                    return n;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return 0;
+                }
+            }));
+        }
+        int published = 0;
+        for (CompletableFuture<Integer> f : floods) {
+            published += f.get(T.toSeconds(), TimeUnit.SECONDS);
+        }
+        double after = heapMb();
+        assertThat(published).as("publishes acknowledged: more than the budget holds").isGreaterThan(600);
+        assertThat(after).as("heap after %d publishes of 60 KB (budget a quarter of 128 MB)", published)
+                .isLessThan(before + 48);
+        assertServesOthers();
+        record(published + " publishes of 60 KB to fresh channels", before);
+    }
+
+    @Test
+    @DisplayName("sends to random user ids store nothing; blocks stop at the limit; a hostile sub is refused")
+    void userControlledStateIsBounded() throws Exception {
+        double before = heapMb();
+        try (SwitchboardClient attacker = SwitchboardClient.connect(SwitchboardClientOptions.of(
+                URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T)) {
+            for (int i = 0; i < 400; i++) {
+                int n = i;
+                assertThat(paced(() -> attacker.send("u_random" + n, "\"" + "y".repeat(10_000) + "\""))
+                        .delivered()).isFalse();
+            }
+        }
+        try (SwitchboardClient blocker = SwitchboardClient.connect(SwitchboardClientOptions.of(
+                URI.create("ws://127.0.0.1:" + port + "/ws")).withToken(Tokens.user("u_blocker"))).block(T)) {
+            SwitchboardException tooMany = null;
+            for (int i = 0; i < 101 && tooMany == null; i++) {
+                int n = i;
+                try {
+                    paced(() -> blocker.request(id -> new io.switchboard.protocol.ClientFrame.Block(id,
+                            "u_blocked" + n)));
+                } catch (SwitchboardException e) {
+                    tooMany = e;
+                }
+            }
+            assertThat(tooMany).as("the 101st block, SWITCHBOARD_MAX_BLOCKS being 100").isNotNull();
+            assertThat(tooMany.code()).isEqualTo(ErrorCodes.TOO_MANY);
+        }
+        for (String sub : List.of("x\ngw-abuse", "g_takeover")) {
+            SwitchboardClient c = SwitchboardClient.open(SwitchboardClientOptions.of(
+                    URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T);
+            c.sendText("{\"type\":\"hello\",\"v\":1,\"token\":\"" + Tokens.user(sub) + "\"}");
+            assertThat(c.closed().block(T).code()).as("sub %s", sub.replace("\n", "\\n")).isEqualTo(4001);
+        }
+        assertServesOthers();
+        record("400 sends of 10 KB to random ids, 101 blocks", before);
     }
 }
