@@ -1,4 +1,4 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.result;
 
 import java.io.IOException;
 import java.math.BigDecimal;
