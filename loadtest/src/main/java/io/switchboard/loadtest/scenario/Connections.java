@@ -60,7 +60,7 @@ final class Connections {
             long[] machine2 = Results.machineTicks();
             r.put("connections", n);
             r.put("seconds", Results.round(seconds, 3));
-            r.put("connectionsPerSecond", Results.round(n / seconds, 0));
+            r.put("connectionsPerSecond", Results.perSecond(n, seconds));
             r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
             r.put("handshakesInFlight", RunContext.CONNECT_CONCURRENCY);
             r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));

@@ -226,25 +226,19 @@ final class FanOut {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("offeredDeliveriesPerSecond", offered);
         s.put("publishesPerSecond", Results.round(publishRate * pubs.size(), 1));
-        s.put("deliveriesPerSecond", Results.round(arrived / seconds, 0));
+        s.put("deliveriesPerSecond", Results.perSecond(arrived, seconds));
         s.put("achievedShare", Results.round(arrived / seconds / offered, 3));
         s.put("latencyMs", Results.percentiles(latency));
         s.put("expected", expected);
         s.put("lost", expected - st.deliveredOfWindow.sum());
         s.put("allDeliveredAfterMs", drainedAfterMs);
-        double serverSeconds = (sum(cpu2, "server") - sum(cpu1, "server")) / 1e9;
-        s.put("serverCpuMicrosPerDelivery", arrived == 0 ? null : Results.round(serverSeconds * 1e6 / arrived, 3));
+        s.put("serverCpuMicrosPerDelivery", Results.cpuMicrosPer(cpu1, cpu2, "server", arrived));
         s.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
         ctx.say(String.format("  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
                         + " server %s µs/delivery", offered, arrived / seconds,
                 ((Map<?, ?>) s.get("latencyMs")).get("p50"), ((Map<?, ?>) s.get("latencyMs")).get("p99"),
                 ((Map<?, ?>) s.get("latencyMs")).get("p999"), s.get("lost"), s.get("serverCpuMicrosPerDelivery")));
         return s;
-    }
-
-    private static long sum(Map<String, Duration> cpu, String prefix) {
-        return cpu.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
-                .mapToLong(e -> e.getValue().toNanos()).sum();
     }
 
     static String subscribe(Dialect dialect, int channel) {
