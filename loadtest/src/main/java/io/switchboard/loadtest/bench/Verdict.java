@@ -1,6 +1,6 @@
 package io.switchboard.loadtest.bench;
 
-import io.switchboard.loadtest.Results;
+import io.switchboard.loadtest.result.Results;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

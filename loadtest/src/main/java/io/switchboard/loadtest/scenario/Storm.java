@@ -1,12 +1,13 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.scenario;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.switchboard.loadtest.BenchmarkException;
-import io.switchboard.loadtest.LocalCluster;
-import io.switchboard.loadtest.Results;
-import io.switchboard.loadtest.bench.WireClient.Conn;
-import io.switchboard.loadtest.bench.WireClient.Dialect;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.Results;
+import io.switchboard.loadtest.wire.WireClient;
+import io.switchboard.loadtest.wire.WireClient.Conn;
+import io.switchboard.loadtest.wire.WireClient.Dialect;
 import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
@@ -75,14 +76,14 @@ final class Storm {
         }
     }
 
-    private final Bench bench;
+    private final RunContext ctx;
     private final int clients;
     private final int channels;
     private final int ratePerChannel;
     private final Duration before;
 
-    Storm(Bench bench, int clients, int channels, int ratePerChannel, Duration before) {
-        this.bench = bench;
+    Storm(RunContext ctx, int clients, int channels, int ratePerChannel, Duration before) {
+        this.ctx = ctx;
         this.clients = clients;
         this.channels = channels;
         this.ratePerChannel = ratePerChannel;
@@ -90,9 +91,9 @@ final class Storm {
     }
 
     Map<String, Object> run() throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, bench.heap(),
-                bench.serverEnv(Map.of("SWITCHBOARD_HISTORY_SIZE", Integer.toString(HISTORY_SIZE))));
-        bench.say("reconnect storm on " + spec.describe() + ": " + clients + " subscribers of " + channels
+        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, ctx.heap(),
+                ctx.serverEnv(Map.of("SWITCHBOARD_HISTORY_SIZE", Integer.toString(HISTORY_SIZE))));
+        ctx.say("reconnect storm on " + spec.describe() + ": " + clients + " subscribers of " + channels
                 + " channels dropped at once, " + ratePerChannel + " messages/s per channel");
         LongAdder subscribeAcks = new LongAdder();
         LongAdder publishAcks = new LongAdder();
@@ -226,19 +227,19 @@ final class Storm {
         r.put("channels", channels);
         r.put("messagesPerSecondPerChannel", ratePerChannel);
         r.put("historySize", HISTORY_SIZE);
-        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(Dialect.SWITCHBOARD, bench.clientThreads(), bench.nextSourceBlock(),
+        try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
+             WireClient client = new WireClient(Dialect.SWITCHBOARD, ctx.clientThreads(), ctx.nextSourceBlock(),
                      load)) {
             wire.set(client);
-            r.put("client", bench.clientName(client) + "; reconnects with full jitter from " + BASE_DELAY_MS
+            r.put("client", ctx.clientName(client) + "; reconnects with full jitter from " + BASE_DELAY_MS
                     + " ms, at most " + MAX_ATTEMPTS + " attempts");
             URI first = cluster.serverUris().get(0);
             URI second = cluster.serverUris().get(1);
             reconnectTo.set(second);
-            List<Conn> subs = load.connectAll(client, List.of(first), clients, 0, Bench.CONNECT_CONCURRENCY,
+            List<Conn> subs = load.connectAll(client, List.of(first), clients, 0, RunContext.CONNECT_CONCURRENCY,
                     i -> new Client(i, i % channels), 120);
             FanOut.awaitCount(subscribeAcks, clients, "subscribe acks", load);
-            List<Conn> pubs = load.connectAll(client, List.of(second), channels, 0, Bench.CONNECT_CONCURRENCY,
+            List<Conn> pubs = load.connectAll(client, List.of(second), channels, 0, RunContext.CONNECT_CONCURRENCY,
                     i -> null, 60);
             List<ScheduledFuture<?>> tasks = new ArrayList<>();
             AtomicLong published = new AtomicLong();
@@ -252,22 +253,22 @@ final class Storm {
                             + ",\"p\":\"storm\"}}");
                 }, 0, period, TimeUnit.MICROSECONDS));
             }
-            Bench.pause(before);
+            RunContext.pause(before);
             load.expectCloses = true;
             droppedAt.set(System.nanoTime());
             subs.forEach(Conn::cut);
             long deadline = droppedAt.get() + TimeUnit.SECONDS.toNanos(120);
             while (recoveredCount.get() + gaveUp.get() < clients && System.nanoTime() - deadline < 0) {
-                Bench.pause(Duration.ofMillis(20));
+                RunContext.pause(Duration.ofMillis(20));
             }
             long allRecoveredAt = System.nanoTime();
             boolean complete = recoveredCount.get() == clients;
-            Bench.pause(Duration.ofSeconds(1));
+            RunContext.pause(Duration.ofSeconds(1));
             tasks.forEach(t -> t.cancel(false));
             // The publishers stopped: wait for their last acks, then for every subscriber to reach its channel's end.
             long sent = published.get();
             FanOut.awaitCount(publishAcks, sent, "publish answers", load);
-            Map<Integer, Long> ends = channelEnds(bench, cluster, channels);
+            Map<Integer, Long> ends = channelEnds(ctx, cluster, channels);
             List<Client> all = subs.stream().map(c -> (Client) c.attachment).toList();
             // Subscribers may lag behind (a loaded machine): wait while they make progress, so that what is
             // counted as lost is what stopped coming, not what is still on its way.
@@ -280,7 +281,7 @@ final class Storm {
                     lastTotal = total;
                     quietSince = System.nanoTime();
                 }
-                Bench.pause(Duration.ofMillis(50));
+                RunContext.pause(Duration.ofMillis(50));
             }
             r.put("allCaughtUpAfterMs", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - allRecoveredAt));
             long lost = 0;
@@ -325,7 +326,7 @@ final class Storm {
             r.put("requestErrors", load.errors.get());
             r.put("firstRequestError", load.firstError.get());
             r.put("deadProcess", cluster.deadProcess());
-            bench.say(String.format("  %d of %d resumed on the other gateway %s ms after the drop (p50 %s ms);"
+            ctx.say(String.format("  %d of %d resumed on the other gateway %s ms after the drop (p50 %s ms);"
                             + " %d messages published, lost %d, duplicates %d", recoveredCount.get() - notResumed.get(),
                     clients, r.get("allResumedAfterMs"),
                     ((Map<?, ?>) r.get("dropToRecoveredMs")).get("p50"), sent, lost, duplicates));
@@ -356,7 +357,7 @@ final class Storm {
     }
 
     /** The latest offset of every storm channel, read with a subscribe from a fresh connection. */
-    private static Map<Integer, Long> channelEnds(Bench bench, LocalCluster cluster, int channels)
+    private static Map<Integer, Long> channelEnds(RunContext ctx, LocalCluster cluster, int channels)
             throws BenchmarkException {
         Map<Integer, Long> ends = new ConcurrentHashMap<>();
         LongAdder acks = new LongAdder();
@@ -370,7 +371,7 @@ final class Storm {
                 }
             }
         };
-        try (WireClient client = new WireClient(Dialect.SWITCHBOARD, 1, bench.nextSourceBlock(), load)) {
+        try (WireClient client = new WireClient(Dialect.SWITCHBOARD, 1, ctx.nextSourceBlock(), load)) {
             Conn c = load.connectAll(client, cluster.serverUris(), 1, 0, 1, null, 30).get(0);
             for (int i = 0; i < channels; i++) {
                 c.send("{\"type\":\"subscribe\",\"id\":" + (i + 1) + ",\"channel\":\"public:storm-" + i + "\"}");

@@ -1,4 +1,4 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.result;
 
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -148,6 +148,13 @@ public final class Results {
      */
     public static Map<String, Object> cores(Map<String, Duration> before, Map<String, Duration> after,
                                             long[] machineBefore, long[] machineAfter, double seconds) {
+        return cores(before, after, machineBefore, machineAfter, seconds, Runtime.getRuntime().availableProcessors());
+    }
+
+    /** As {@link #cores(Map, Map, long[], long[], double)} on a machine of {@code processors} cores. */
+    public static Map<String, Object> cores(Map<String, Duration> before, Map<String, Duration> after,
+                                            long[] machineBefore, long[] machineAfter, double seconds,
+                                            int processors) {
         Map<String, Object> cores = new LinkedHashMap<>();
         double ours = 0;
         for (Map.Entry<String, Duration> e : after.entrySet()) {
@@ -158,10 +165,33 @@ public final class Results {
         }
         if (machineBefore != null && machineAfter != null && machineAfter[1] > machineBefore[1]) {
             double busy = (double) (machineAfter[0] - machineBefore[0]) / (machineAfter[1] - machineBefore[1])
-                    * Runtime.getRuntime().availableProcessors();
+                    * processors;
             cores.put("otherProcesses", round(Math.max(0, busy - ours), 2));
             cores.put("machineBusy", round(busy, 2));
         }
         return cores;
+    }
+
+    /** {@code count} events in {@code seconds}, per second, to a whole number (0 for no time at all). */
+    public static double perSecond(long count, double seconds) {
+        return round(count / seconds, 0);
+    }
+
+    /**
+     * CPU microseconds per event: the CPU time that the processes whose names start with {@code prefix} used
+     * between two readings, over {@code events}, to three decimals; null without events.
+     */
+    public static Double cpuMicrosPer(Map<String, Duration> before, Map<String, Duration> after, String prefix,
+                                      long events) {
+        if (events == 0) {
+            return null;
+        }
+        double seconds = (nanos(after, prefix) - nanos(before, prefix)) / 1e9;
+        return round(seconds * 1e6 / events, 3);
+    }
+
+    private static long nanos(Map<String, Duration> cpu, String prefix) {
+        return cpu.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
+                .mapToLong(e -> e.getValue().toNanos()).sum();
     }
 }

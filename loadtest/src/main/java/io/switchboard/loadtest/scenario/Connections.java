@@ -1,10 +1,11 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.BenchmarkException;
-import io.switchboard.loadtest.LocalCluster;
-import io.switchboard.loadtest.Results;
-import io.switchboard.loadtest.bench.WireClient.Conn;
-import io.switchboard.loadtest.bench.WireClient.Dialect;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.Results;
+import io.switchboard.loadtest.wire.WireClient;
+import io.switchboard.loadtest.wire.WireClient.Conn;
+import io.switchboard.loadtest.wire.WireClient.Dialect;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,48 +24,48 @@ final class Connections {
     /** Idle connections opened before the baseline of memory is read. */
     static final int IDLE_BASELINE = 200;
 
-    private final Bench bench;
+    private final RunContext ctx;
 
-    Connections(Bench bench) {
-        this.bench = bench;
+    Connections(RunContext ctx) {
+        this.ctx = ctx;
     }
 
-    /** Connections per second: {@code n} connections, {@link Bench#CONNECT_CONCURRENCY} handshakes in flight. */
+    /** Connections per second: {@code n} connections, {@link RunContext#CONNECT_CONCURRENCY} handshakes in flight. */
     Map<String, Object> rate(LocalCluster.Target target, int n) throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), bench.serverEnv(Map.of()));
-        bench.say("connection rate on " + spec.describe() + ": " + n + " connections, "
-                + Bench.CONNECT_CONCURRENCY + " handshakes in flight");
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, ctx.heap(), ctx.serverEnv(Map.of()));
+        ctx.say("connection rate on " + spec.describe() + ": " + n + " connections, "
+                + RunContext.CONNECT_CONCURRENCY + " handshakes in flight");
         Load load = new Load();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
         r.put("setup", spec.describe());
-        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(),
+        try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
+             WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(),
                      load)) {
-            r.put("client", bench.clientName(client));
+            r.put("client", ctx.clientName(client));
             int warm = Math.min(WARM_UP, n);
-            List<Conn> warmUp = load.connectAll(client, cluster.serverUris(), warm, 0, Bench.CONNECT_CONCURRENCY,
+            List<Conn> warmUp = load.connectAll(client, cluster.serverUris(), warm, 0, RunContext.CONNECT_CONCURRENCY,
                     null, 60);
             load.expectCloses = true;
             warmUp.forEach(Conn::closeGracefully);
             load.takeConnectMicros();
             load.expectCloses = false;
-            Map<String, Duration> cpu1 = bench.cpu(cluster);
+            Map<String, Duration> cpu1 = ctx.cpu(cluster);
             long[] machine1 = Results.machineTicks();
             long start = System.nanoTime();
-            List<Conn> conns = load.connectAll(client, cluster.serverUris(), n, warm, Bench.CONNECT_CONCURRENCY,
+            List<Conn> conns = load.connectAll(client, cluster.serverUris(), n, warm, RunContext.CONNECT_CONCURRENCY,
                     null, 60);
             double seconds = (System.nanoTime() - start) / 1e9;
-            Map<String, Duration> cpu2 = bench.cpu(cluster);
+            Map<String, Duration> cpu2 = ctx.cpu(cluster);
             long[] machine2 = Results.machineTicks();
             r.put("connections", n);
             r.put("seconds", Results.round(seconds, 3));
-            r.put("connectionsPerSecond", Results.round(n / seconds, 0));
+            r.put("connectionsPerSecond", Results.perSecond(n, seconds));
             r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
-            r.put("handshakesInFlight", Bench.CONNECT_CONCURRENCY);
+            r.put("handshakesInFlight", RunContext.CONNECT_CONCURRENCY);
             r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
             r.put("deadProcess", cluster.deadProcess());
-            bench.say(String.format("  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms", n,
+            ctx.say(String.format("  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms", n,
                     seconds, n / seconds, ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
                     ((Map<?, ?>) r.get("connectToReadyMs")).get("p99")));
             load.expectCloses = true;
@@ -91,26 +92,26 @@ final class Connections {
             env.put("PING_INTERVAL_MS", Long.toString(pingMs));
             env.put("PING_TIMEOUT_MS", Long.toString(pingMs));
         }
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, bench.heap(), bench.serverEnv(env));
-        bench.say("idle connections on " + spec.describe() + ": " + n + " held for " + hold.toSeconds()
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, ctx.heap(), ctx.serverEnv(env));
+        ctx.say("idle connections on " + spec.describe() + ": " + n + " held for " + hold.toSeconds()
                 + " s, heartbeat every " + pingMs + " ms");
         Load load = new Load();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
         r.put("setup", spec.describe() + (target == LocalCluster.Target.SWITCHBOARD ? ", -XX:+AlwaysPreTouch" : ""));
-        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), bench.clientThreads(), bench.nextSourceBlock(),
+        try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
+             WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(),
                      load)) {
-            r.put("client", bench.clientName(client));
+            r.put("client", ctx.clientName(client));
             ProcessHandle server = cluster.servers().get(0);
             List<Conn> base = load.connectAll(client, cluster.serverUris(), IDLE_BASELINE, 0,
-                    Bench.CONNECT_CONCURRENCY, null, 60);
-            long heap0 = bench.heapAfterGc(cluster, target);
+                    RunContext.CONNECT_CONCURRENCY, null, 60);
+            long heap0 = ctx.heapAfterGc(cluster, target);
             long rss0 = rss(server);
             List<Conn> rest = load.connectAll(client, cluster.serverUris(), n - IDLE_BASELINE, IDLE_BASELINE,
-                    Bench.CONNECT_CONCURRENCY, null, 120);
-            Bench.pause(hold);
-            long heap1 = bench.heapAfterGc(cluster, target);
+                    RunContext.CONNECT_CONCURRENCY, null, 120);
+            RunContext.pause(hold);
+            long heap1 = ctx.heapAfterGc(cluster, target);
             long rss1 = rss(server);
             int held = (int) base.stream().filter(Conn::isOpen).count()
                     + (int) rest.stream().filter(Conn::isOpen).count();
@@ -136,7 +137,7 @@ final class Connections {
                 r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
             }
             r.put("deadProcess", cluster.deadProcess());
-            bench.say(String.format("  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
+            ctx.say(String.format("  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
                     + " (RSS growth %s, live heap %s); RSS %s MiB", held, n, minPings,
                     r.get("memoryBytesPerConnection"), r.get("rssGrowthBytesPerConnection"),
                     r.get("heapLiveBytesPerConnection"), r.get("rssMiB")));

@@ -1,4 +1,4 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.match;
 
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.ServerFrame;

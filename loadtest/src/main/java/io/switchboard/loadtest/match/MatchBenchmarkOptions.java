@@ -1,6 +1,6 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.match;
 
-import java.nio.file.Files;
+import io.switchboard.loadtest.cluster.LocalCluster;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -144,12 +144,12 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
         Path repo = null;
         if (repoArg != null) {
             repo = workingDirectory.resolve(repoArg).toAbsolutePath().normalize();
-            if (!isRepository(repo)) {
+            if (!LocalCluster.isRepository(repo)) {
                 problems.add("--repo " + repoArg + ": " + repo + " is not the Switchboard repository"
                         + " (expected gateway/pom.xml and loadtest/pom.xml in it)");
             }
         } else {
-            repo = findRepository(workingDirectory);
+            repo = LocalCluster.findRepository(workingDirectory);
             if (repo == null) {
                 problems.add("cannot find the Switchboard repository from " + workingDirectory
                         + ": run from inside it or pass --repo DIR");
@@ -178,19 +178,5 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
         }
         problems.add(name + " " + value + ": expected a whole number of at least " + min);
         return null;
-    }
-
-    /** The nearest directory at or above {@code start} that holds the gateway and loadtest modules, or null. */
-    static Path findRepository(Path start) {
-        for (Path dir = start.toAbsolutePath().normalize(); dir != null; dir = dir.getParent()) {
-            if (isRepository(dir)) {
-                return dir;
-            }
-        }
-        return null;
-    }
-
-    private static boolean isRepository(Path dir) {
-        return Files.isRegularFile(dir.resolve("gateway/pom.xml")) && Files.isRegularFile(dir.resolve("loadtest/pom.xml"));
     }
 }

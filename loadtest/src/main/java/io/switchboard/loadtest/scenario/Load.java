@@ -1,7 +1,8 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.BenchmarkException;
-import io.switchboard.loadtest.bench.WireClient.Conn;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.wire.WireClient;
+import io.switchboard.loadtest.wire.WireClient.Conn;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;

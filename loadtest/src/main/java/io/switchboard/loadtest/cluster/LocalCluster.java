@@ -1,6 +1,6 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.cluster;
 
-import io.switchboard.loadtest.bench.Bench;
+import io.switchboard.loadtest.result.BenchmarkException;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -38,8 +39,6 @@ import java.util.regex.Pattern;
  * behind). Each process writes its output to a log file in {@code logDir}.
  */
 public final class LocalCluster implements AutoCloseable {
-    /** Gateways of the match benchmark. */
-    public static final int GATEWAYS = 2;
     public static final String SOCKET_IO_SERVER = "loadtest/socketio/server.js";
 
     /** The kind of server measured. */
@@ -68,11 +67,6 @@ public final class LocalCluster implements AutoCloseable {
     public record Spec(Target target, int servers, boolean redis, String heap, Map<String, String> env) {
         public Spec {
             env = Map.copyOf(env);
-        }
-
-        /** The match benchmark's: {@link #GATEWAYS} gateways on Redis. */
-        static Spec matchBenchmark() {
-            return new Spec(Target.SWITCHBOARD, GATEWAYS, true, "1g", Map.of());
         }
 
         public String describe() {
@@ -104,7 +98,7 @@ public final class LocalCluster implements AutoCloseable {
     private final Spec spec;
     private final Path logDir;
     private final Path redisDir;
-    private final Thread shutdownHook = new Thread(this::close, "match-benchmark-cleanup");
+    private final Thread shutdownHook = new Thread(this::close, "local-cluster-cleanup");
     private final List<Child> children = new ArrayList<>();
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(2)).build();
@@ -120,14 +114,10 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
-     * Starts Redis and the gateways of {@code repo}, and returns once every gateway reports {@code UP}; on any
-     * failure what was started is stopped and a {@link BenchmarkException} names the cause and the log to read.
+     * Starts what {@code spec} says from {@code repo} (Redis, then the servers), and returns once every server
+     * reports {@code UP}; on any failure what was started is stopped and a {@link BenchmarkException} names the
+     * cause and the log to read.
      */
-    static LocalCluster start(Path repo, Path logDir) throws BenchmarkException {
-        return start(repo, logDir, Spec.matchBenchmark());
-    }
-
-    /** As {@link #start(Path, Path)}, for any {@link Spec}. */
     public static LocalCluster start(Path repo, Path logDir, Spec spec) throws BenchmarkException {
         Path jar = repo.resolve(GATEWAY_JAR);
         if (spec.target() == Target.SWITCHBOARD && !Files.isRegularFile(jar)) {
@@ -163,7 +153,7 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /** The gateways' WebSocket endpoints, in start order. */
-    List<URI> webSocketUris() {
+    public List<URI> webSocketUris() {
         return gateways.stream().map(g -> URI.create("ws://" + HOST + ":" + g.port() + "/ws")).toList();
     }
 
@@ -302,7 +292,7 @@ public final class LocalCluster implements AutoCloseable {
                 env.put("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "1000000");
                 env.put("SWITCHBOARD_CONNECT_RATE", "1000000");
                 env.put("SWITCHBOARD_CONNECT_BURST", "1000000");
-                int fds = Bench.openFileLimit();
+                int fds = openFileLimit();
                 if (fds < Integer.MAX_VALUE && fds > 1024) {
                     env.put("SWITCHBOARD_MAX_CONNECTIONS", Integer.toString(fds - 64));
                 }
@@ -428,6 +418,67 @@ public final class LocalCluster implements AutoCloseable {
             return s.getLocalPort();
         } catch (IOException e) {
             throw new BenchmarkException("cannot find a free port on " + HOST + ": " + e.getMessage());
+        }
+    }
+
+    /** The nearest directory at or above {@code start} that holds the gateway and loadtest modules, or null. */
+    public static Path findRepository(Path start) {
+        for (Path dir = start.toAbsolutePath().normalize(); dir != null; dir = dir.getParent()) {
+            if (isRepository(dir)) {
+                return dir;
+            }
+        }
+        return null;
+    }
+
+    /** Whether {@code dir} is the Switchboard repository (holds gateway/pom.xml and loadtest/pom.xml). */
+    public static boolean isRepository(Path dir) {
+        return Files.isRegularFile(dir.resolve("gateway/pom.xml"))
+                && Files.isRegularFile(dir.resolve("loadtest/pom.xml"));
+    }
+
+    /** The soft limit of open files of this process (its children inherit it); 4096 where it cannot be read. */
+    public static int openFileLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (line.startsWith("Max open files")) {
+                    String[] f = line.substring("Max open files".length()).trim().split("\\s+");
+                    return f[0].equals("unlimited") ? Integer.MAX_VALUE : Integer.parseInt(f[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux
+        }
+        return 4096;
+    }
+
+    /**
+     * Installs the Socket.IO server's packages ({@code npm ci} in the directory of {@link #SOCKET_IO_SERVER}) when
+     * they are missing; {@code say} hears one line when it installs.
+     */
+    public static void installSocketIo(Path repo, Path logDir, Consumer<String> say) throws BenchmarkException {
+        Path dir = repo.resolve(SOCKET_IO_SERVER).getParent();
+        if (Files.isDirectory(dir.resolve("node_modules"))) {
+            return;
+        }
+        String npm = onPath("npm").map(Path::toString).orElseThrow(() -> new BenchmarkException(
+                "npm is not on the PATH: install Node.js 20 or later with npm, or pass --no-socketio"));
+        Path log = logDir.resolve("npm-ci.log");
+        say.accept("installing the Socket.IO server's packages: npm ci in " + dir + " (log " + log + ")");
+        try {
+            Files.createDirectories(logDir);
+            Process p = new ProcessBuilder(npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error")
+                    .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+            if (!p.waitFor(5, TimeUnit.MINUTES) || p.exitValue() != 0) {
+                p.destroyForcibly();
+                throw new BenchmarkException("npm ci in " + dir + " failed; " + log + " ends with:\n" + tail(log));
+            }
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot run npm: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new BenchmarkException("interrupted during npm ci");
         }
     }
 

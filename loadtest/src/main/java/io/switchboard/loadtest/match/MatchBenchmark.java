@@ -1,5 +1,8 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.match;
 
+import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.result.Results;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import java.io.IOException;
@@ -40,6 +43,8 @@ import reactor.core.publisher.Mono;
  * {@code --max-errors}, 1 when the run failed, 2 for a bad command line.
  */
 public final class MatchBenchmark {
+    /** Gateways started, on one Redis. */
+    public static final int GATEWAYS = 2;
     public static final String CLIENT = "switchboard-java SwitchboardClient on reactor-netty, same machine";
     /** Handshakes in flight at once while connecting the users. */
     public static final int CONNECT_CONCURRENCY = 32;
@@ -58,11 +63,6 @@ public final class MatchBenchmark {
     private static final String PREFIX = "match-benchmark: ";
 
     private MatchBenchmark() {
-    }
-
-    /** The Switchboard repository holding {@code dir}, or null. */
-    public static Path findRepository(Path dir) {
-        return MatchBenchmarkOptions.findRepository(dir);
     }
 
     public static void main(String[] args) {
@@ -97,9 +97,10 @@ public final class MatchBenchmark {
     private static Map<String, Object> measure(MatchBenchmarkOptions options, PrintStream out)
             throws BenchmarkException {
         Path logDir = options.repo().resolve("loadtest/target/match-benchmark-logs");
-        out.println(PREFIX + "starting redis-server and " + LocalCluster.GATEWAYS + " gateways (logs in " + logDir
+        out.println(PREFIX + "starting redis-server and " + GATEWAYS + " gateways (logs in " + logDir
                 + ")");
-        try (LocalCluster cluster = LocalCluster.start(options.repo(), logDir)) {
+        try (LocalCluster cluster = LocalCluster.start(options.repo(), logDir,
+                new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, GATEWAYS, true, "1g", Map.of()))) {
             MatchStats stats = new MatchStats();
             AtomicBoolean running = new AtomicBoolean(true);
             List<MatchUser> users = connect(cluster.webSocketUris(), options, stats, running, out);
@@ -178,7 +179,7 @@ public final class MatchBenchmark {
         r.put("startedAt", Instant.now().minusNanos(System.nanoTime() - begin).truncatedTo(ChronoUnit.SECONDS)
                 .toString());
         r.put("machine", Results.machine());
-        r.put("setup", "redis-server (no persistence) and " + LocalCluster.GATEWAYS
+        r.put("setup", "redis-server (no persistence) and " + GATEWAYS
                 + " gateway JVMs (java -jar, cluster mode) on loopback, same machine as the clients");
         r.put("users", options.users());
         r.put("seconds", options.duration().toSeconds());
@@ -239,7 +240,7 @@ public final class MatchBenchmark {
         Map<String, Object> ack = (Map<String, Object>) r.get("joinAckMs");
         out.println();
         out.printf("Switchboard random-connect benchmark: %d users on %d gateways (one Redis), %d s measured after"
-                        + " %d s warm-up, mode %s, signal %s%n", options.users(), LocalCluster.GATEWAYS,
+                        + " %d s warm-up, mode %s, signal %s%n", options.users(), GATEWAYS,
                 options.duration().toSeconds(), options.warmup().toSeconds(), r.get("mode"),
                 options.signal() ? "on" : "off");
         out.printf("  machine        %s cores%s, %s%n", machine.get("cores"),

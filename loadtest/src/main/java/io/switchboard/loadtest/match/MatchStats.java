@@ -1,4 +1,4 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.match;
 
 import java.util.Map;
 import java.util.TreeMap;

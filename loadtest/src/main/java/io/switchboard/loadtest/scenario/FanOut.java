@@ -1,10 +1,11 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.BenchmarkException;
-import io.switchboard.loadtest.LocalCluster;
-import io.switchboard.loadtest.Results;
-import io.switchboard.loadtest.bench.WireClient.Conn;
-import io.switchboard.loadtest.bench.WireClient.Dialect;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.Results;
+import io.switchboard.loadtest.wire.WireClient;
+import io.switchboard.loadtest.wire.WireClient.Conn;
+import io.switchboard.loadtest.wire.WireClient.Dialect;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -58,7 +59,7 @@ final class FanOut {
         }
     }
 
-    private final Bench bench;
+    private final RunContext ctx;
     private final LocalCluster.Target target;
     private final int servers;
     private final FanOutOptions o;
@@ -74,17 +75,17 @@ final class FanOut {
                          Duration warmup, Duration measure) {
     }
 
-    FanOut(Bench bench, LocalCluster.Target target, int servers, FanOutOptions o) {
-        this.bench = bench;
+    FanOut(RunContext ctx, LocalCluster.Target target, int servers, FanOutOptions o) {
+        this.ctx = ctx;
         this.target = target;
         this.servers = servers;
         this.o = o;
     }
 
     Map<String, Object> run() throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, servers, servers > 1, bench.heap(),
-                bench.serverEnv(Map.of()));
-        bench.say("fan-out on " + spec.describe() + ": " + o.subscribers() + " subscribers on " + o.channels()
+        LocalCluster.Spec spec = new LocalCluster.Spec(target, servers, servers > 1, ctx.heap(),
+                ctx.serverEnv(Map.of()));
+        ctx.say("fan-out on " + spec.describe() + ": " + o.subscribers() + " subscribers on " + o.channels()
                 + " channels");
         Dialect dialect = Connections.dialect(target);
         Map<String, Object> r = new LinkedHashMap<>();
@@ -128,18 +129,18 @@ final class FanOut {
                 }
             }
         };
-        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec);
-             WireClient client = new WireClient(dialect, bench.clientThreads(), bench.nextSourceBlock(), load)) {
-            r.put("client", bench.clientName(client));
+        try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
+             WireClient client = new WireClient(dialect, ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
+            r.put("client", ctx.clientName(client));
             List<Conn> subs = load.connectAll(client, cluster.serverUris(), o.subscribers(), 0,
-                    Bench.CONNECT_CONCURRENCY, i -> new Sub(i % o.channels()), 120);
+                    RunContext.CONNECT_CONCURRENCY, i -> new Sub(i % o.channels()), 120);
             long before = acked.sum();
             for (Conn c : subs) {
                 c.send(subscribe(dialect, ((Sub) c.attachment).channel));
             }
             awaitCount(acked, before + subs.size(), "subscribe acks", load);
             List<Conn> pubs = load.connectAll(client, cluster.serverUris(), o.channels(), o.subscribers(),
-                    Bench.CONNECT_CONCURRENCY, i -> null, 60);
+                    RunContext.CONNECT_CONCURRENCY, i -> null, 60);
             int perChannel = o.subscribers() / o.channels();
             List<Map<String, Object>> steps = new ArrayList<>();
             long totalLost = 0;
@@ -151,7 +152,7 @@ final class FanOut {
                 steps.add(s);
                 totalLost += (Long) s.get("lost");
                 if ((Double) s.get("achievedShare") < GIVE_UP_BELOW || load.closedAfterReady.get() > 0) {
-                    bench.say("  the server could not keep up with " + offered + "/s: higher steps skipped");
+                    ctx.say("  the server could not keep up with " + offered + "/s: higher steps skipped");
                     break;
                 }
             }
@@ -205,17 +206,17 @@ final class FanOut {
             }, 0, 1, TimeUnit.MILLISECONDS));
         }
         sleepUntil(windowStart);
-        Map<String, Duration> cpu1 = bench.cpu(cluster);
+        Map<String, Duration> cpu1 = ctx.cpu(cluster);
         long[] machine1 = Results.machineTicks();
         sleepUntil(windowEnd);
-        Map<String, Duration> cpu2 = bench.cpu(cluster);
+        Map<String, Duration> cpu2 = ctx.cpu(cluster);
         long[] machine2 = Results.machineTicks();
         tasks.forEach(t -> t.cancel(false));
         long expected = publishedInWindow.get() * perChannel;
         long drainEnd = System.nanoTime() + DRAIN.toNanos();
         while (st.deliveredOfWindow.sum() < expected && System.nanoTime() - drainEnd < 0
                 && load.closedAfterReady.get() == 0) {
-            Bench.pause(Duration.ofMillis(20));
+            RunContext.pause(Duration.ofMillis(20));
         }
         long drainedAfterMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - windowEnd);
         step = null;
@@ -225,25 +226,19 @@ final class FanOut {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("offeredDeliveriesPerSecond", offered);
         s.put("publishesPerSecond", Results.round(publishRate * pubs.size(), 1));
-        s.put("deliveriesPerSecond", Results.round(arrived / seconds, 0));
+        s.put("deliveriesPerSecond", Results.perSecond(arrived, seconds));
         s.put("achievedShare", Results.round(arrived / seconds / offered, 3));
         s.put("latencyMs", Results.percentiles(latency));
         s.put("expected", expected);
         s.put("lost", expected - st.deliveredOfWindow.sum());
         s.put("allDeliveredAfterMs", drainedAfterMs);
-        double serverSeconds = (sum(cpu2, "server") - sum(cpu1, "server")) / 1e9;
-        s.put("serverCpuMicrosPerDelivery", arrived == 0 ? null : Results.round(serverSeconds * 1e6 / arrived, 3));
+        s.put("serverCpuMicrosPerDelivery", Results.cpuMicrosPer(cpu1, cpu2, "server", arrived));
         s.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
-        bench.say(String.format("  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
+        ctx.say(String.format("  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
                         + " server %s µs/delivery", offered, arrived / seconds,
                 ((Map<?, ?>) s.get("latencyMs")).get("p50"), ((Map<?, ?>) s.get("latencyMs")).get("p99"),
                 ((Map<?, ?>) s.get("latencyMs")).get("p999"), s.get("lost"), s.get("serverCpuMicrosPerDelivery")));
         return s;
-    }
-
-    private static long sum(Map<String, Duration> cpu, String prefix) {
-        return cpu.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
-                .mapToLong(e -> e.getValue().toNanos()).sum();
     }
 
     static String subscribe(Dialect dialect, int channel) {
@@ -266,14 +261,14 @@ final class FanOut {
                 throw new BenchmarkException("only " + counter.sum() + " of " + target + " " + what
                         + " within 60 s; errors: " + load.errors.get() + " (first: " + load.firstError.get() + ")");
             }
-            Bench.pause(Duration.ofMillis(10));
+            RunContext.pause(Duration.ofMillis(10));
         }
     }
 
     private static void sleepUntil(long nanos) throws BenchmarkException {
         long left;
         while ((left = nanos - System.nanoTime()) > 0) {
-            Bench.pause(Duration.ofNanos(Math.min(left, 50_000_000L)));
+            RunContext.pause(Duration.ofNanos(Math.min(left, 50_000_000L)));
         }
     }
 }

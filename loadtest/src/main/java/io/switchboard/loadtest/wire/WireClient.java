@@ -1,4 +1,4 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.wire;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;

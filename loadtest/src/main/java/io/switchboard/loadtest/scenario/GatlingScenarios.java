@@ -1,7 +1,7 @@
-package io.switchboard.loadtest.bench;
+package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.BenchmarkException;
-import io.switchboard.loadtest.LocalCluster;
+import io.switchboard.loadtest.result.BenchmarkException;
+import io.switchboard.loadtest.cluster.LocalCluster;
 import io.switchboard.loadtest.gatling.ConnectAndHoldSimulation;
 import io.switchboard.loadtest.gatling.FanOutSimulation;
 import io.switchboard.loadtest.gatling.GatlingLauncher;
@@ -30,21 +30,21 @@ final class GatlingScenarios {
     private GatlingScenarios() {
     }
 
-    static Map<String, Object> run(Bench bench) throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 1, false, bench.heap(),
+    static Map<String, Object> run(RunContext ctx) throws BenchmarkException {
+        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 1, false, ctx.heap(),
                 Map.of("SWITCHBOARD_PING_INTERVAL_MS", "2000", "SWITCHBOARD_PING_TIMEOUT_MS", "1000"));
-        bench.say("Gatling simulations against " + spec.describe() + (bench.quick() ? ", quick" : ""));
+        ctx.say("Gatling simulations against " + spec.describe() + (ctx.quick() ? ", quick" : ""));
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("setup", spec.describe() + ", heartbeat every 2 s");
         r.put("client", "Gatling " + gatlingVersion() + " (Java DSL), one forked JVM per simulation");
-        Path results = bench.outDir().resolve("gatling");
+        Path results = ctx.outDir().resolve("gatling");
         List<String> failed = new ArrayList<>();
         Map<String, Object> each = new LinkedHashMap<>();
-        try (LocalCluster cluster = LocalCluster.start(bench.repo(), bench.logDir(), spec)) {
+        try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec)) {
             for (Class<?> simulation : SIMULATIONS) {
                 String name = simulation.getSimpleName();
                 Map<String, String> props = Map.of("gateway", cluster.serverUris().get(0).toString(),
-                        "quick", Boolean.toString(bench.quick()));
+                        "quick", Boolean.toString(ctx.quick()));
                 long start = System.nanoTime();
                 int code;
                 try {
@@ -62,7 +62,7 @@ final class GatlingScenarios {
                 s.put("report", latestReport(results, name));
                 s.put("log", results.resolve(name + ".log").toString());
                 each.put(name, s);
-                bench.say("  " + name + ": " + (code == 0 ? "passed" : "FAILED with exit code " + code + "; see "
+                ctx.say("  " + name + ": " + (code == 0 ? "passed" : "FAILED with exit code " + code + "; see "
                         + results.resolve(name + ".log")) + (s.get("report") == null ? "" : ", report "
                         + s.get("report")));
                 if (code != 0) {

@@ -1,4 +1,4 @@
-package io.switchboard.loadtest;
+package io.switchboard.loadtest.result;
 
 /** The benchmark cannot go on; the message is one line (or a line and a log excerpt) a person can act on. */
 public final class BenchmarkException extends Exception {

@@ -1,2 +1,0 @@
-/** Load tests and benchmarks that drive running gateways over WebSocket, as real clients do. */
-package io.switchboard.loadtest;
