@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support;
+package io.switchboard.testing.browser;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
