@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.switchboard.gateway.support.ClientRecorder;
 import io.switchboard.gateway.support.Closing;
-import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.CloseCodes;
@@ -15,6 +14,7 @@ import io.switchboard.protocol.client.ReconnectPolicy;
 import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import io.switchboard.protocol.client.SwitchboardException;
+import io.switchboard.testing.net.TcpProxy;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

@@ -3,12 +3,12 @@ package io.switchboard.gateway.fault;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.support.ClientRecorder;
-import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.client.ConnectionEvent;
 import io.switchboard.protocol.client.ReconnectPolicy;
 import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.testing.Await;
+import io.switchboard.testing.net.TcpProxy;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;

@@ -3,7 +3,6 @@ package io.switchboard.gateway.session;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.support.ClientRecorder;
-import io.switchboard.gateway.support.TcpProxy;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
@@ -11,6 +10,7 @@ import io.switchboard.protocol.client.ConnectionEvent;
 import io.switchboard.protocol.client.ReconnectPolicy;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.Await;
+import io.switchboard.testing.net.TcpProxy;
 import io.switchboard.testing.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;

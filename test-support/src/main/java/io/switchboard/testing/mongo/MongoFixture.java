@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support;
+package io.switchboard.testing.mongo;
 
 import com.mongodb.ConnectionString;
 import de.bwaldvogel.mongo.MongoServer;
@@ -12,7 +12,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 /**
  * A MongoDB for tests: {@code mongo-java-server} in this process (spoken to through the real driver), or the real
  * {@code mongod} that {@code TEST_MONGODB_URI} names. Each {@link #uri(String)} names a database of its own, so
- * tests do not see each other's data. Outages are made with a {@link TcpProxy} in front of {@link #port()}.
+ * tests do not see each other's data. Outages are made with a {@link io.switchboard.testing.net.TcpProxy} in front
+ * of {@link #port()}.
  */
 public final class MongoFixture implements AutoCloseable {
     private final MongoServer server;

@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support;
+package io.switchboard.testing.browser;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -6,8 +6,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.MissingNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.netty.handler.codec.http.websocketx.TextWebSocketFrame;
+import io.switchboard.testing.Binaries;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
@@ -22,7 +22,6 @@ import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -78,7 +77,8 @@ public final class HeadlessChromium implements AutoCloseable {
     /**
      * Starts {@code chromium} (from the PATH) headless with a fresh profile and connects to its DevTools endpoint.
      *
-     * @throws AssertionError with {@link #NOT_INSTALLED} when there is no chromium on the PATH
+     * When there is no chromium on the PATH, the test is skipped with {@link #NOT_INSTALLED}, or fails with it
+     * (an {@link IllegalStateException}) under {@code -Dswitchboard.requireBinaries=true}: see {@link Binaries}.
      */
     public static HeadlessChromium launch() {
         return launch(List.of());
@@ -89,7 +89,7 @@ public final class HeadlessChromium implements AutoCloseable {
      * {@code --use-fake-device-for-media-stream} for a camera and a microphone that exist in no machine.
      */
     public static HeadlessChromium launch(List<String> extraFlags) {
-        Path executable = onPath("chromium").orElseThrow(() -> new AssertionError(NOT_INSTALLED));
+        Path executable = Binaries.require("chromium", NOT_INSTALLED);
         Path profile;
         Process process;
         try {
@@ -119,18 +119,6 @@ public final class HeadlessChromium implements AutoCloseable {
             browser.close();
             throw e;
         }
-    }
-
-    private static Optional<Path> onPath(String name) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return Optional.empty();
-        }
-        return Stream.of(path.split(File.pathSeparator))
-                .filter(dir -> !dir.isEmpty())
-                .map(dir -> Path.of(dir, name))
-                .filter(Files::isExecutable)
-                .findFirst();
     }
 
     /** Reads the browser's stderr for good (keeping its last lines), and returns the DevTools URL it announces. */

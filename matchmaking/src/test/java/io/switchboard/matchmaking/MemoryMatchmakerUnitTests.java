@@ -3,7 +3,7 @@ package io.switchboard.matchmaking;
 import java.util.function.LongSupplier;
 
 /** The random-connect rules against the in-memory matchmaker of a single instance. */
-class MemoryMatchmakerTests extends MatchmakerContract {
+class MemoryMatchmakerUnitTests extends MatchmakerContract {
     private MemoryMatchmaker current;
 
     @Override

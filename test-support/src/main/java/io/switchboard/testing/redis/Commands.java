@@ -1,5 +1,6 @@
 package io.switchboard.testing.redis;
 
+import io.switchboard.testing.Binaries;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -43,32 +44,23 @@ final class Commands {
     }
 
     static Path redisServer() {
-        return redisServer(System.getenv("PATH"));
+        return redisServer(System.getenv("PATH"), Binaries.required());
     }
 
-    /** Looks {@code redis-server} up on {@code pathVariable}, failing with one line that says how to install it. */
-    static Path redisServer(String pathVariable) {
-        return find("redis-server", pathVariable).orElseThrow(() -> new IllegalStateException(REDIS_SERVER_MISSING));
+    /**
+     * Looks {@code redis-server} up on {@code pathVariable}; when it is missing, fails with one line that says how
+     * to install it if {@code required}, else skips the test with that line ({@link Binaries}).
+     */
+    static Path redisServer(String pathVariable, boolean required) {
+        return Binaries.require("redis-server", pathVariable, REDIS_SERVER_MISSING, required);
     }
 
     static Path redisCli() {
-        return find("redis-cli", System.getenv("PATH")).orElseThrow(() -> new IllegalStateException(REDIS_CLI_MISSING));
+        return Binaries.require("redis-cli", REDIS_CLI_MISSING);
     }
 
     static Optional<Path> find(String name, String pathVariable) {
-        if (pathVariable == null) {
-            return Optional.empty();
-        }
-        for (String entry : pathVariable.split(File.pathSeparator)) {
-            if (entry.isEmpty()) {
-                continue;
-            }
-            Path candidate = Path.of(entry, name);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return Optional.of(candidate);
-            }
-        }
-        return Optional.empty();
+        return Binaries.find(name, pathVariable);
     }
 
     /** Starts a long-running process whose output goes to {@code log}; the shutdown hook kills it if nobody else does. */

@@ -1,4 +1,4 @@
-package io.switchboard.gateway.support;
+package io.switchboard.testing.net;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;

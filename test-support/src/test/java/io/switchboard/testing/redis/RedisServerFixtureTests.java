@@ -20,6 +20,7 @@ import java.time.Duration;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.opentest4j.TestAbortedException;
 
 /** {@link RedisServer} and {@link RedisExtension} give tests a real, empty Redis that Lettuce reaches. */
 class RedisServerFixtureTests {
@@ -128,11 +129,20 @@ class RedisServerFixtureTests {
     }
 
     @Test
-    void missingRedisServerIsReportedInOneLineThatSaysHowToInstallIt() {
-        assertThatThrownBy(() -> Commands.redisServer("/nonexistent-bin"))
+    void missingRedisServerFailsInOneLineThatSaysHowToInstallItWhenBinariesAreRequired() {
+        assertThatThrownBy(() -> Commands.redisServer("/nonexistent-bin", true))
                 .isInstanceOf(IllegalStateException.class)
                 .hasMessage("redis-server not found on PATH: install the Debian package redis-server"
                         + " (./scripts/test does this)");
+    }
+
+    @Test
+    void missingRedisServerSkipsTheTestWithThatLineOtherwise() {
+        assertThatThrownBy(() -> Commands.redisServer("/nonexistent-bin", false))
+                .isInstanceOf(TestAbortedException.class)
+                .hasMessage("redis-server not found on PATH: install the Debian package"
+                        + " redis-server (./scripts/test does this) (skipped; -Dswitchboard.requireBinaries=true"
+                        + " makes this a failure)");
     }
 
     private static RedisClient client(String uri) {
