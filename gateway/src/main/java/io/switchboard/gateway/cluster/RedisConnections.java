@@ -46,8 +46,9 @@ import io.lettuce.core.sentinel.api.StatefulRedisSentinelConnection;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.ConnectTimeoutException;
 import io.switchboard.gateway.config.RedisConfig;
-import io.switchboard.gateway.health.DependencyCheck;
-import io.switchboard.gateway.health.DependencyHealth;
+import io.switchboard.gateway.config.RedisTarget;
+import io.switchboard.gateway.health.spi.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyHealth;
 import java.io.File;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
@@ -56,6 +57,7 @@ import java.net.UnknownHostException;
 import java.security.cert.CertificateException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -987,7 +989,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         scheduler.dispose();
         events.dispose();
         for (StatefulConnection<String, String> c : new ArrayList<StatefulConnection<String, String>>(
-                java.util.Arrays.asList(pubsub, commandConnection, sentinelEvents))) {
+                Arrays.asList(pubsub, commandConnection, sentinelEvents))) {
             if (c != null) {
                 c.closeAsync();
             }

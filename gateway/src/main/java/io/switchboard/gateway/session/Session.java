@@ -23,7 +23,7 @@ import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.config.GatewayConfig;
-import io.switchboard.gateway.transport.WireFrames;
+import io.switchboard.gateway.wire.WireFrames;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.matchmaking.Outcome;
 import io.switchboard.protocol.Channels;

@@ -14,6 +14,7 @@ import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
+import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.protocol.FrameCodec;
 import java.io.IOException;
 import java.io.InputStream;
