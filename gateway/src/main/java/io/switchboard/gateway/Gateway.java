@@ -30,7 +30,7 @@ import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.LocalSessionRegistry;
-import io.switchboard.gateway.session.Session;
+import io.switchboard.gateway.session.SessionHandle;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.gateway.session.KeyedTokenBuckets;
 import io.switchboard.gateway.session.SessionContext;
@@ -42,6 +42,7 @@ import io.switchboard.gateway.store.UserStore;
 import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.gateway.transport.GatewayServer;
 import io.switchboard.gateway.transport.HttpApi;
+import io.switchboard.gateway.transport.WebSocketConnection;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
@@ -238,19 +239,19 @@ public final class Gateway implements AutoCloseable {
      */
     public void drain(Duration window) {
         health.startDraining();
-        List<Session> open = new ArrayList<>(registry.sessions());
+        List<SessionHandle> open = new ArrayList<>(registry.sessions());
         int n = open.size();
         log.info("Draining {} connections over {} ms", n, window.toMillis());
         CountDownLatch closed = new CountDownLatch(n);
         for (int i = 0; i < n; i++) {
-            Session s = open.get(i);
+            SessionHandle s = open.get(i);
             s.onClose(closed::countDown);
             long at = n == 1 ? 0 : window.toMillis() * i / n;
             housekeeping.schedule(() -> s.close(CloseCodes.SERVICE_RESTART, "service restart"), at,
                     TimeUnit.MILLISECONDS);
         }
         try {
-            closed.await(window.toMillis() + Session.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+            closed.await(window.toMillis() + WebSocketConnection.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -29,4 +29,13 @@ class PackageDependenciesUnitTests {
                 .should().dependOnClassesThat().resideInAPackage("io.switchboard.gateway")
                 .check(GATEWAY);
     }
+
+    @Test
+    void sessionLogicKnowsNoChannel() {
+        // the session reaches the network only through its Outbound port, which transport implements
+        noClasses().that().resideInAPackage("io.switchboard.gateway.session..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.netty.channel..", "io.netty.handler..",
+                        "reactor.netty..")
+                .check(GATEWAY);
+    }
 }
