@@ -65,6 +65,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -916,16 +917,26 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             }
             String id = node.getNodeId();
             sharded.put(channel, PENDING);
-            return cps.getConnectionAsync(id).thenCompose(n -> n.async().ssubscribe(channel)).whenComplete((ok, e) -> {
-                if (e != null) {
-                    sharded.remove(channel, PENDING);
-                } else if (!sharded.replace(channel, PENDING, id)) {
-                    sunsubscribe(cps, id, channel);
-                }
-            });
+            return asOutage(cps.getConnectionAsync(id).thenCompose(n -> n.async().ssubscribe(channel))
+                    .whenComplete((ok, e) -> {
+                        if (e != null) {
+                            sharded.remove(channel, PENDING);
+                        } else if (!sharded.replace(channel, PENDING, id)) {
+                            sunsubscribe(cps, id, channel);
+                        }
+                    }));
         }
         classic.add(channel);
-        return ps.async().subscribe(channel);
+        return asOutage(ps.async().subscribe(channel));
+    }
+
+    /** A subscription that failed for an outage fails with {@link RedisUnavailableException}, as commands do. */
+    private CompletionStage<Void> asOutage(CompletionStage<Void> subscribed) {
+        return subscribed.exceptionallyCompose(e -> {
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            return CompletableFuture.failedFuture(cause instanceof RedisUnavailableException || !isOutage(cause)
+                    ? cause : new RedisUnavailableException(describe(cause), cause));
+        });
     }
 
     /** Drops this instance's subscription to a Redis channel. */
