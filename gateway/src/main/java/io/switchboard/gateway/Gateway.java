@@ -1,5 +1,6 @@
 package io.switchboard.gateway;
 
+import io.micrometer.core.instrument.FunctionCounter;
 import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.Broker;
@@ -19,16 +20,17 @@ import io.switchboard.matchmaking.Matchmaker;
 import io.switchboard.matchmaking.MatchmakerSettings;
 import io.switchboard.matchmaking.MemoryMatchmaker;
 import io.switchboard.matchmaking.RedisMatchmaker;
-import io.switchboard.gateway.health.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.health.HealthService;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.LocalSessionRegistry;
-import io.switchboard.gateway.session.Session;
+import io.switchboard.gateway.session.SessionHandle;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.gateway.session.KeyedTokenBuckets;
 import io.switchboard.gateway.session.SessionContext;
@@ -37,15 +39,23 @@ import io.switchboard.gateway.store.MemoryUserStore;
 import io.switchboard.gateway.store.MongoUserStore;
 import io.switchboard.gateway.store.StoreWriter;
 import io.switchboard.gateway.store.UserStore;
-import io.switchboard.gateway.transport.EventLoops;
+import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.gateway.transport.GatewayServer;
 import io.switchboard.gateway.transport.HttpApi;
+import io.switchboard.gateway.transport.WebSocketConnection;
 import java.security.SecureRandom;
+import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 import reactor.netty.DisposableServer;
@@ -76,7 +86,7 @@ public final class Gateway implements AutoCloseable {
     /** In cluster mode: the resume secret shared through Redis (none configured), and the start on Redis. */
     private final RedisResumeSecret sharedResumeSecret;
     private final RedisStartup startup;
-    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Matches the embedded mode's history keeps in memory, over all users. */
     private static final int MEMORY_MATCHES = 100_000;
@@ -127,7 +137,7 @@ public final class Gateway implements AutoCloseable {
                     memory::messages);
             metrics.gauge("switchboard.history.bytes", "Estimated bytes of history held, at most"
                     + " SWITCHBOARD_HISTORY_BUDGET_BYTES", memory::bytes);
-            io.micrometer.core.instrument.FunctionCounter.builder("switchboard.history.evictions", memory,
+            FunctionCounter.builder("switchboard.history.evictions", memory,
                             MemoryHistory::evictions)
                     .description("Channel and inbox histories dropped, least recently used first, to stay within"
                             + " SWITCHBOARD_HISTORY_BUDGET_BYTES")
@@ -137,27 +147,27 @@ public final class Gateway implements AutoCloseable {
                     TimeUnit.MILLISECONDS);
         }
         channels = new ChannelService(hub, broker, history);
-        InboxService inbox = new InboxService(channels, registry);
+        InboxService inbox = new InboxService(channels, registry::isConnected);
         store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES)
                 : new MongoUserStore(config.mongo());
         storeWriter = new StoreWriter(store,
                 config.mongo() == null ? MongoConfig.DEFAULT_BUFFER_SIZE : config.mongo().bufferSize(),
                 metrics.registry());
-        checks = new java.util.ArrayList<>(checks);
+        checks = new ArrayList<>(checks);
         store.dependency().ifPresent(checks::add);
         matches = new MatchService(matchmaker, channels, config.nodeId(), config.resumeGraceMs(), housekeeping,
                 metrics.registry(), store, storeWriter);
         health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
-                registry);
+                registry::size);
         housekeeping.schedulePeriodically(registry::purge, config.resumeGraceMs(), config.resumeGraceMs(),
                 TimeUnit.MILLISECONDS);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
-        ResumeTokens resumeTokens = new ResumeTokens(config.effectiveResumeSecret(), java.time.Clock.systemUTC());
+        ResumeTokens resumeTokens = new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC());
         if (registry instanceof RedisSessionRegistry cluster) {
             sharedResumeSecret = resumeTokens.fixed() ? null
-                    : new RedisResumeSecret(redis, resumeTokens, java.time.Clock.systemUTC(), housekeeping);
-            List<java.util.function.Supplier<reactor.core.publisher.Mono<Void>>> steps = sharedResumeSecret == null
+                    : new RedisResumeSecret(redis, resumeTokens, Clock.systemUTC(), housekeeping);
+            List<Supplier<Mono<Void>>> steps = sharedResumeSecret == null
                     ? List.of(cluster::leaseNow) : List.of(cluster::leaseNow, sharedResumeSecret::sync);
             startup = new RedisStartup(redis, config.nodeId(), config.redis().startWaitMs(), steps, housekeeping,
                     System::nanoTime);
@@ -212,12 +222,12 @@ public final class Gateway implements AutoCloseable {
     }
 
     /** The Redis connections in cluster mode; empty in the embedded mode. */
-    public java.util.Optional<RedisConnections> redis() {
-        return java.util.Optional.ofNullable(redis);
+    public Optional<RedisConnections> redis() {
+        return Optional.ofNullable(redis);
     }
 
     /** Completes when the server has been disposed. */
-    public reactor.core.publisher.Mono<Void> onDispose() {
+    public Mono<Void> onDispose() {
         return server.onDispose();
     }
 
@@ -229,19 +239,19 @@ public final class Gateway implements AutoCloseable {
      */
     public void drain(Duration window) {
         health.startDraining();
-        List<Session> open = new java.util.ArrayList<>(registry.sessions());
+        List<SessionHandle> open = new ArrayList<>(registry.sessions());
         int n = open.size();
         log.info("Draining {} connections over {} ms", n, window.toMillis());
-        java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(n);
+        CountDownLatch closed = new CountDownLatch(n);
         for (int i = 0; i < n; i++) {
-            Session s = open.get(i);
+            SessionHandle s = open.get(i);
             s.onClose(closed::countDown);
             long at = n == 1 ? 0 : window.toMillis() * i / n;
             housekeeping.schedule(() -> s.close(CloseCodes.SERVICE_RESTART, "service restart"), at,
                     TimeUnit.MILLISECONDS);
         }
         try {
-            closed.await(window.toMillis() + Session.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+            closed.await(window.toMillis() + WebSocketConnection.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

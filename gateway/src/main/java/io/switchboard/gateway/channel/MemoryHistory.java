@@ -1,6 +1,6 @@
 package io.switchboard.gateway.channel;
 
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.protocol.StreamPosition;
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package io.switchboard.gateway.cluster;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.HistoryRead;
@@ -11,6 +11,7 @@ import io.switchboard.gateway.channel.Publication;
 import io.switchboard.protocol.StreamPosition;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -436,7 +437,7 @@ public final class RedisBroker implements Broker {
                 return;
             }
             if (!p.epoch().equals(epoch)) {
-                java.util.Arrays.fill(tagOffsets, 0);
+                Arrays.fill(tagOffsets, 0);
                 rotating = false;
                 if (epoch != null) {
                     if (earlier == null) {

@@ -46,8 +46,9 @@ import io.lettuce.core.sentinel.api.StatefulRedisSentinelConnection;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.ConnectTimeoutException;
 import io.switchboard.gateway.config.RedisConfig;
-import io.switchboard.gateway.health.DependencyCheck;
-import io.switchboard.gateway.health.DependencyHealth;
+import io.switchboard.gateway.config.RedisTarget;
+import io.switchboard.gateway.health.spi.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyHealth;
 import java.io.File;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
@@ -56,6 +57,7 @@ import java.net.UnknownHostException;
 import java.security.cert.CertificateException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -63,6 +65,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -914,16 +917,26 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             }
             String id = node.getNodeId();
             sharded.put(channel, PENDING);
-            return cps.getConnectionAsync(id).thenCompose(n -> n.async().ssubscribe(channel)).whenComplete((ok, e) -> {
-                if (e != null) {
-                    sharded.remove(channel, PENDING);
-                } else if (!sharded.replace(channel, PENDING, id)) {
-                    sunsubscribe(cps, id, channel);
-                }
-            });
+            return asOutage(cps.getConnectionAsync(id).thenCompose(n -> n.async().ssubscribe(channel))
+                    .whenComplete((ok, e) -> {
+                        if (e != null) {
+                            sharded.remove(channel, PENDING);
+                        } else if (!sharded.replace(channel, PENDING, id)) {
+                            sunsubscribe(cps, id, channel);
+                        }
+                    }));
         }
         classic.add(channel);
-        return ps.async().subscribe(channel);
+        return asOutage(ps.async().subscribe(channel));
+    }
+
+    /** A subscription that failed for an outage fails with {@link RedisUnavailableException}, as commands do. */
+    private CompletionStage<Void> asOutage(CompletionStage<Void> subscribed) {
+        return subscribed.exceptionallyCompose(e -> {
+            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+            return CompletableFuture.failedFuture(cause instanceof RedisUnavailableException || !isOutage(cause)
+                    ? cause : new RedisUnavailableException(describe(cause), cause));
+        });
     }
 
     /** Drops this instance's subscription to a Redis channel. */
@@ -987,7 +1000,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         scheduler.dispose();
         events.dispose();
         for (StatefulConnection<String, String> c : new ArrayList<StatefulConnection<String, String>>(
-                java.util.Arrays.asList(pubsub, commandConnection, sentinelEvents))) {
+                Arrays.asList(pubsub, commandConnection, sentinelEvents))) {
             if (c != null) {
                 c.closeAsync();
             }

@@ -1,6 +1,6 @@
 package io.switchboard.gateway.cluster;
 
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.History;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;

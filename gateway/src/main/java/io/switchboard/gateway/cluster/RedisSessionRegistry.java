@@ -3,7 +3,7 @@ package io.switchboard.gateway.cluster;
 import io.lettuce.core.Range;
 import io.lettuce.core.SetArgs;
 import io.switchboard.gateway.session.LocalSessionRegistry;
-import io.switchboard.gateway.session.Session;
+import io.switchboard.gateway.session.SessionHandle;
 import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.protocol.StreamPosition;
 import java.time.Duration;
@@ -85,11 +85,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private final Disposable renewTask;
     private final long graceMs;
     /** Claims in flight: a release of the same session waits for its claim, so it never leaves a stale record. */
-    private final Map<Session, Mono<Void>> claims = new ConcurrentHashMap<>();
+    private final Map<SessionHandle, Mono<Void>> claims = new ConcurrentHashMap<>();
     /** Connections that dropped and whose record Redis has not been told of, or must be told again after a loss. */
     private final Map<String, Dropped> dropped = new ConcurrentHashMap<>();
     /** Connections with a subscribed inbox whose claim failed: claimed again with each lease renewal. */
-    private final Set<Session> unrecorded = ConcurrentHashMap.newKeySet();
+    private final Set<SessionHandle> unrecorded = ConcurrentHashMap.newKeySet();
     private volatile boolean everLeased;
     private volatile boolean recoveringLoss;
     private volatile Reclaim reclaim;
@@ -174,11 +174,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         return RedisKeys.PREFIX + "{u:" + userId + "}:o";
     }
 
-    private static String owner(Session s, String node) {
+    private static String owner(SessionHandle s, String node) {
         return new Owner(node, s.id(), s.inboxStart()).toString();
     }
 
-    private static String marker(Session s) {
+    private static String marker(SessionHandle s) {
         return new Owner(RESUMABLE, s.id(), s.inboxStart()).toString();
     }
 
@@ -268,7 +268,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
     /** Local connections whose inbox is still not subscribed try again now that Redis is back. */
     private void retryInboxes() {
-        for (Session s : List.copyOf(local.sessions())) {
+        for (SessionHandle s : List.copyOf(local.sessions())) {
             if (!s.inboxSubscribed()) {
                 s.retryInbox();
             }
@@ -282,7 +282,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
      */
     private Mono<Void> claimLocalSessions(boolean strict) {
         return Flux.fromIterable(List.copyOf(local.sessions()))
-                .filter(Session::inboxSubscribed)
+                .filter(SessionHandle::inboxSubscribed)
                 .flatMap(s -> redis.execute(ownerKey(s.userId()), c -> c.set(ownerKey(s.userId()), owner(s, node),
                         SetArgs.Builder.nx().px(OWNER_TTL))).onErrorResume(e -> !strict, e -> Mono.empty()), 64)
                 .then();
@@ -332,19 +332,19 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
     private Mono<Void> renewOwners() {
         return Flux.fromIterable(List.copyOf(local.sessions()))
-                .filter(Session::inboxSubscribed)
+                .filter(SessionHandle::inboxSubscribed)
                 .flatMap(s -> RENEW.run(redis, new String[] {ownerKey(s.userId())}, owner(s, node),
                         Long.toString(OWNER_TTL.toMillis())).onErrorResume(e -> Mono.empty()), 64)
                 .then();
     }
 
     @Override
-    public void register(Session session) {
+    public void register(SessionHandle session) {
         local.register(session);
     }
 
     @Override
-    public Mono<Void> claim(Session session) {
+    public Mono<Void> claim(SessionHandle session) {
         String user = session.userId();
         String value = owner(session, node);
         Mono<Void> write = Mono.defer(() -> {
@@ -379,7 +379,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     @Override
-    public void unregister(Session session, boolean resumable) {
+    public void unregister(SessionHandle session, boolean resumable) {
         local.unregister(session, false);
         String user = session.userId();
         Mono<Void> claim = claims.get(session);
@@ -398,7 +398,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
     @Override
     public Mono<Resumable> resumable(String userId, String session) {
-        Session live = local.local(userId);
+        SessionHandle live = local.local(userId);
         if (live != null && live.id().equals(session)) {
             return Mono.just(new Resumable(true, live.inboxStart()));
         }
@@ -418,13 +418,13 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     @Override
-    public Session local(String userId) {
+    public SessionHandle local(String userId) {
         return local.local(userId);
     }
 
     @Override
     public Mono<Boolean> isConnected(String userId) {
-        Session s = local.local(userId);
+        SessionHandle s = local.local(userId);
         if (s != null && s.receivesInbox()) {
             return Mono.just(true);
         }
@@ -501,7 +501,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
     @Override
     public Mono<Boolean> disconnect(String userId) {
-        Session s = local.local(userId);
+        SessionHandle s = local.local(userId);
         if (s != null) {
             s.disconnect();
             return Mono.just(true);
@@ -518,12 +518,12 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         }
         String[] parts = message.split(" ");
         if (parts.length == 3 && parts[0].equals("replace")) {
-            Session s = local.local(parts[1]);
+            SessionHandle s = local.local(parts[1]);
             if (s != null && s.id().equals(parts[2])) {
                 s.replaced();
             }
         } else if (parts.length == 2 && parts[0].equals("disconnect")) {
-            Session s = local.local(parts[1]);
+            SessionHandle s = local.local(parts[1]);
             if (s != null) {
                 s.disconnect();
             }
@@ -536,7 +536,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     @Override
-    public Collection<Session> sessions() {
+    public Collection<SessionHandle> sessions() {
         return local.sessions();
     }
 

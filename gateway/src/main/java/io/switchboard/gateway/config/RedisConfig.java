@@ -1,6 +1,5 @@
 package io.switchboard.gateway.config;
 
-import io.switchboard.gateway.cluster.RedisTarget;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

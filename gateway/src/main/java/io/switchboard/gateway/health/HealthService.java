@@ -2,9 +2,12 @@ package io.switchboard.gateway.health;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.switchboard.gateway.health.spi.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyHealth;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.session.SessionRegistry;
 import java.util.List;
+import java.util.function.BooleanSupplier;
+import java.util.function.IntSupplier;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -14,24 +17,24 @@ import reactor.core.publisher.Mono;
  * dependency's state and latency and the connection counts.
  */
 public final class HealthService {
-    public static final String UP = "UP";
-    public static final String DEGRADED = "DEGRADED";
-    public static final String DOWN = "DOWN";
+    public static final String UP = DependencyHealth.UP;
+    public static final String DEGRADED = DependencyHealth.DEGRADED;
+    public static final String DOWN = DependencyHealth.DOWN;
 
     private final String node;
     private final String mode;
     private final List<DependencyCheck> checks;
     private final GatewayMetrics metrics;
-    private final SessionRegistry registry;
+    private final IntSupplier sessions;
     private volatile boolean draining;
 
     public HealthService(String node, String mode, List<DependencyCheck> checks, GatewayMetrics metrics,
-                         SessionRegistry registry) {
+                         IntSupplier sessions) {
         this.node = node;
         this.mode = mode;
         this.checks = List.copyOf(checks);
         this.metrics = metrics;
-        this.registry = registry;
+        this.sessions = sessions;
     }
 
     /** From now on the instance is leaving: not ready, and {@code DOWN}. */
@@ -43,10 +46,10 @@ public final class HealthService {
         return draining;
     }
 
-    private volatile java.util.function.BooleanSupplier started = () -> true;
+    private volatile BooleanSupplier started = () -> true;
 
     /** Not ready before {@code started} says so (the cluster mode's start on Redis); it must stay true then. */
-    public void readyOnceStarted(java.util.function.BooleanSupplier started) {
+    public void readyOnceStarted(BooleanSupplier started) {
         this.started = started;
     }
 
@@ -94,7 +97,7 @@ public final class HealthService {
                     root.set("dependencies", deps);
                     ObjectNode conns = root.putObject("connections");
                     conns.put("open", metrics.liveConnections());
-                    conns.put("sessions", registry.size());
+                    conns.put("sessions", sessions.getAsInt());
                     return root;
                 });
     }

@@ -3,8 +3,8 @@ package io.switchboard.gateway.inbox;
 import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
-import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.protocol.Channels;
+import java.util.function.Function;
 import reactor.core.publisher.Mono;
 
 /**
@@ -22,11 +22,15 @@ import reactor.core.publisher.Mono;
  */
 public final class InboxService {
     private final ChannelService channels;
-    private final SessionRegistry registry;
+    private final Function<String, Mono<Boolean>> isConnected;
 
-    public InboxService(ChannelService channels, SessionRegistry registry) {
+    /**
+     * @param isConnected whether a user has a live connection with a subscribed inbox, or a resumable one,
+     *                    anywhere (the session registry's answer)
+     */
+    public InboxService(ChannelService channels, Function<String, Mono<Boolean>> isConnected) {
         this.channels = channels;
-        this.registry = registry;
+        this.isConnected = isConnected;
     }
 
     /**
@@ -38,7 +42,7 @@ public final class InboxService {
         if (!UserIds.isValid(to)) {
             return Mono.just(false);
         }
-        return registry.isConnected(to).flatMap(connected -> connected
+        return isConnected.apply(to).flatMap(connected -> connected
                 ? channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data).thenReturn(true)
                 : Mono.just(false));
     }

@@ -9,6 +9,7 @@ import io.micrometer.core.instrument.Timer;
 import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.health.spi.DependencyUnavailableException;
 import io.switchboard.gateway.store.MatchRecord;
 import io.switchboard.gateway.store.StoreWrite;
 import io.switchboard.gateway.store.StoreWriter;
@@ -23,6 +24,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -31,6 +33,7 @@ import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
+import reactor.util.retry.Retry;
 
 /**
  * Random connect for this instance's sessions (PROTOCOL.md section 6): forwards requests to the
@@ -52,7 +55,7 @@ public final class MatchService implements AutoCloseable {
      * inbox, would leave a match with a ghost: they are retried for about half a minute (Redis briefly slow or
      * away). A retried event can arrive twice; one lost would never arrive.
      */
-    private static final reactor.util.retry.Retry LIFECYCLE_RETRY = reactor.util.retry.Retry
+    private static final Retry LIFECYCLE_RETRY = Retry
             .backoff(8, Duration.ofMillis(200)).maxBackoff(Duration.ofSeconds(5));
 
     private final Matchmaker matchmaker;
@@ -71,7 +74,7 @@ public final class MatchService implements AutoCloseable {
     private final UserStore store;
     private final StoreWriter writer;
     /** Users whose stored blocks this instance's matchmaker has been told, since their last drop. */
-    private final Map<String, Mono<Void>> blocksLoaded = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, Mono<Void>> blocksLoaded = new ConcurrentHashMap<>();
 
     public MatchService(Matchmaker matchmaker, ChannelService channels, String node, long graceMs,
                         Scheduler scheduler, MeterRegistry registry, UserStore store, StoreWriter writer) {
@@ -200,9 +203,9 @@ public final class MatchService implements AutoCloseable {
     }
 
     /** The user store (MongoDB) is down or did not answer in time. */
-    public static final class StoreUnavailable extends RuntimeException {
+    public static final class StoreUnavailable extends DependencyUnavailableException {
         StoreUnavailable() {
-            super("the match history store is not available", null, false, false);
+            super("the match history store is not available", null);
         }
     }
 

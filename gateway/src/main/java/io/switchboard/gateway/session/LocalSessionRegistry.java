@@ -12,7 +12,7 @@ import reactor.core.publisher.Mono;
  * sessions that dropped within the grace.
  */
 public final class LocalSessionRegistry implements SessionRegistry {
-    private final Map<String, Session> byUser = new ConcurrentHashMap<>();
+    private final Map<String, SessionHandle> byUser = new ConcurrentHashMap<>();
     private final Map<String, Dropped> dropped = new ConcurrentHashMap<>();
     private final long graceNanos;
     private final LongSupplier nanoTime;
@@ -26,21 +26,21 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
-    public void register(Session session) {
+    public void register(SessionHandle session) {
         dropped.remove(session.userId());
-        Session previous = byUser.put(session.userId(), session);
+        SessionHandle previous = byUser.put(session.userId(), session);
         if (previous != null && previous != session) {
             previous.replaced();
         }
     }
 
     @Override
-    public Mono<Void> claim(Session session) {
+    public Mono<Void> claim(SessionHandle session) {
         return Mono.empty();
     }
 
     @Override
-    public void unregister(Session session, boolean resumable) {
+    public void unregister(SessionHandle session, boolean resumable) {
         // the resumable record goes in before the live one goes out, so the user never looks gone in between
         Dropped mark = resumable ? new Dropped(session.id(), nanoTime.getAsLong() + graceNanos) : null;
         if (mark != null && byUser.get(session.userId()) == session) {
@@ -62,7 +62,7 @@ public final class LocalSessionRegistry implements SessionRegistry {
 
     @Override
     public Mono<Resumable> resumable(String userId, String session) {
-        Session live = byUser.get(userId);
+        SessionHandle live = byUser.get(userId);
         if (live != null && live.id().equals(session)) {
             return Mono.just(new Resumable(true, live.inboxStart()));
         }
@@ -71,19 +71,19 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
-    public Session local(String userId) {
+    public SessionHandle local(String userId) {
         return byUser.get(userId);
     }
 
     @Override
     public Mono<Boolean> isConnected(String userId) {
-        Session live = byUser.get(userId);
+        SessionHandle live = byUser.get(userId);
         return Mono.just(live != null && live.receivesInbox() || droppedWithinGrace(userId) != null);
     }
 
     @Override
     public Mono<Boolean> disconnect(String userId) {
-        Session s = byUser.get(userId);
+        SessionHandle s = byUser.get(userId);
         if (s != null) {
             s.disconnect();
         }
@@ -96,7 +96,7 @@ public final class LocalSessionRegistry implements SessionRegistry {
     }
 
     @Override
-    public Collection<Session> sessions() {
+    public Collection<SessionHandle> sessions() {
         return byUser.values();
     }
 

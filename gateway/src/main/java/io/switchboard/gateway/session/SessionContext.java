@@ -1,6 +1,6 @@
 package io.switchboard.gateway.session;
 
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
@@ -8,7 +8,7 @@ import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.transport.EventLoops;
+import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 

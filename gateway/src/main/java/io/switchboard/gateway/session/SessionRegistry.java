@@ -15,20 +15,20 @@ public interface SessionRegistry {
      * Makes {@code session} the user's live session on this instance; the local one it replaces, if any, is
      * closed with 4002. The user does not count as connected through it before {@link #claim}.
      */
-    void register(Session session);
+    void register(SessionHandle session);
 
     /**
      * {@code session}'s inbox is subscribed: from now on the user counts as connected through it, on every
      * instance, and the connection it replaces on another instance is closed with 4002. Completes once that is
      * recorded; fails when it could not be (it is then recorded when the cluster's store is back).
      */
-    Mono<Void> claim(Session session);
+    Mono<Void> claim(SessionHandle session);
 
     /**
      * Forgets {@code session} if it is still its user's live session; with {@code resumable}, the user may
      * resume it for the grace period (and counts as connected meanwhile).
      */
-    void unregister(Session session, boolean resumable);
+    void unregister(SessionHandle session, boolean resumable);
 
     /**
      * Whether {@code session} of {@code userId} may be resumed: it dropped within the grace, or is still live;
@@ -45,7 +45,7 @@ public interface SessionRegistry {
     }
 
     /** The user's live session on this instance, or null. */
-    Session local(String userId);
+    SessionHandle local(String userId);
 
     /**
      * Whether the user has a live connection with a subscribed inbox, or a resumable one, anywhere: a message
@@ -62,7 +62,7 @@ public interface SessionRegistry {
     int size();
 
     /** Every authenticated session on this instance. */
-    Collection<Session> sessions();
+    Collection<SessionHandle> sessions();
 
     /** Drops records of resumable sessions whose grace ran out. */
     default void purge() {

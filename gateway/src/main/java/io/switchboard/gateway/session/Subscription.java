@@ -68,7 +68,7 @@ final class Subscription implements Subscriber {
             return;
         }
         if (isNew(publication)) {
-            session.writeWire(wire.retainedDuplicate());
+            session.outbound().writeWire(wire.retainedDuplicate());
         }
     }
 
@@ -81,18 +81,18 @@ final class Subscription implements Subscriber {
             return;
         }
         if (reply != null) {
-            session.write(reply);
+            session.outbound().write(reply);
         }
         epoch = read.epoch();
         lastOffset = read.latest();
         for (Publication p : read.publications()) {
-            session.writeReplay(p.toFrame());
+            session.outbound().writeReplay(p.toFrame());
         }
         if (pendingPublications != null) {
             for (int i = 0; i < pendingPublications.size(); i++) {
                 ByteBuf buffer = pendingBuffers.get(i);
                 if (isNew(pendingPublications.get(i))) {
-                    session.writeReplayWire(buffer);
+                    session.outbound().writeReplayWire(buffer);
                 } else {
                     buffer.release();
                 }

@@ -1,6 +1,6 @@
 package io.switchboard.gateway.store;
 
-import io.switchboard.gateway.health.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyCheck;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;

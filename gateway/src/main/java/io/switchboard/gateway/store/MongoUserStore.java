@@ -18,9 +18,10 @@ import com.mongodb.reactivestreams.client.MongoClients;
 import com.mongodb.reactivestreams.client.MongoCollection;
 import com.mongodb.reactivestreams.client.MongoDatabase;
 import io.switchboard.gateway.config.MongoConfig;
-import io.switchboard.gateway.health.DependencyCheck;
-import io.switchboard.gateway.health.DependencyHealth;
+import io.switchboard.gateway.health.spi.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyHealth;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.HashSet;
@@ -28,6 +29,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.bson.Document;
 import org.bson.conversions.Bson;
@@ -62,7 +65,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     private volatile Boolean wasUp;
     private volatile long downSinceNanos;
     private volatile boolean indexed;
-    private final java.util.concurrent.atomic.AtomicLong probes = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong probes = new AtomicLong();
 
     public MongoUserStore(MongoConfig config) {
         this.config = config;
@@ -145,11 +148,11 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     /** The root cause in a few words: for a selection timeout, what the driver's own heartbeat ran into. */
     private String cause(Throwable e) {
         Throwable t = e;
-        if (e instanceof MongoTimeoutException || e instanceof java.util.concurrent.TimeoutException) {
+        if (e instanceof MongoTimeoutException || e instanceof TimeoutException) {
             Throwable heartbeat = lastHeartbeatFailure.get();
             if (heartbeat != null) {
                 t = heartbeat;
-            } else if (e instanceof java.util.concurrent.TimeoutException) {
+            } else if (e instanceof TimeoutException) {
                 return "no answer within " + timeout.multipliedBy(2).toMillis() + " ms";
             }
         }
@@ -257,7 +260,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     }
 
     /** Microseconds since the epoch: matches of one user made within a millisecond still sort right. */
-    private static long micros(java.time.Instant t) {
+    private static long micros(Instant t) {
         return t.getEpochSecond() * 1_000_000 + t.getNano() / 1_000;
     }
 
@@ -266,7 +269,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         long us = d.getLong("startedUs");
         return new MatchRecord(d.getString("_id"), d.getList("users", String.class),
                 d.getList("interests", String.class, List.of()),
-                java.time.Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1_000),
+                Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1_000),
                 ended == null ? null : ended.toInstant(), d.getString("reason"), d.getString("node"));
     }
 

@@ -1,6 +1,6 @@
 package io.switchboard.gateway.store;
 
-import io.switchboard.gateway.health.DependencyCheck;
+import io.switchboard.gateway.health.spi.DependencyCheck;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;

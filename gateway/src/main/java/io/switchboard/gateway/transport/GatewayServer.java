@@ -14,6 +14,7 @@ import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
+import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.protocol.FrameCodec;
 import java.io.IOException;
 import java.io.InputStream;
@@ -164,7 +165,7 @@ public final class GatewayServer {
         Channel channel = holder[0];
         if (channel.pipeline().get(WS_DECODER) != null) {
             // No extension is negotiated, so reserved bits are a violation; violations are not closed by the decoder
-            // (it sends no close frame for an invalid close code) but by the Session, with the violation's code.
+            // (it sends no close frame for an invalid close code) but by the WebSocketConnection, with the violation's code.
             channel.pipeline().replace(WS_DECODER, WS_DECODER, new WebSocket13FrameDecoder(WebSocketDecoderConfig
                     .newBuilder().expectMaskedFrames(true).allowExtensions(false).allowMaskMismatch(false)
                     .maxFramePayloadLength(config.maxFrame()).closeOnProtocolViolation(false).build()));
@@ -173,7 +174,8 @@ public final class GatewayServer {
         int limit = config.outboundBytes();
         channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(limit / 2, limit));
         int loopIndex = loops.indexOf(channel.eventLoop());
-        return new Session(sessions, channel, loopIndex).run(in);
+        WebSocketConnection connection = new WebSocketConnection(channel, config, sessions.metrics());
+        return connection.run(new Session(sessions, connection, loops.scheduler(loopIndex), loopIndex), in);
     }
 
     private Mono<Void> ready(HttpServerRequest req, HttpServerResponse res) {

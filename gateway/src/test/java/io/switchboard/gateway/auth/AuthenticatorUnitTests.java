@@ -10,6 +10,7 @@ import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.PlainJWT;
 import com.nimbusds.jwt.SignedJWT;
+import io.switchboard.gateway.id.Ids;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -17,6 +18,7 @@ import java.util.Base64;
 import java.util.Date;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -271,7 +273,7 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("the ids handed to guests are valid user ids with the guest prefix")
     void guestIdsAreValidUserIds() {
-        io.switchboard.gateway.Ids ids = new io.switchboard.gateway.Ids(new java.util.SplittableRandom(7));
+        Ids ids = new Ids(new SplittableRandom(7));
         for (int i = 0; i < 100; i++) {
             String guest = ids.guest();
             assertThat(UserIds.isValid(guest)).as(guest).isTrue();

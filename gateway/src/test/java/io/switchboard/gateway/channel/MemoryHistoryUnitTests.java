@@ -2,12 +2,15 @@ package io.switchboard.gateway.channel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.protocol.StreamPosition;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
@@ -354,7 +357,7 @@ class MemoryHistoryUnitTests {
     @DisplayName("publications of one channel appended from several threads get distinct, gap-free offsets")
     void concurrentAppendsGetDistinctOffsets() throws InterruptedException {
         MemoryHistory big = new MemoryHistory(10_000, TTL_MS, () -> now, ids);
-        List<Long> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Long> seen = Collections.synchronizedList(new ArrayList<>());
         Thread[] threads = new Thread[4];
         for (int t = 0; t < threads.length; t++) {
             threads[t] = new Thread(() -> {
@@ -381,7 +384,7 @@ class MemoryHistoryUnitTests {
                 + "u_alice".length() + ("{\"text\":\"" + text + "\"}").length();
     }
 
-    private MemoryHistory budgeted(long budget, java.util.function.Predicate<String> inUse) {
+    private MemoryHistory budgeted(long budget, Predicate<String> inUse) {
         return new MemoryHistory(SIZE, TTL_MS, budget, inUse, () -> now, ids);
     }
 
@@ -520,8 +523,8 @@ class MemoryHistoryUnitTests {
     void concurrentFloodKeepsTheBudget() throws InterruptedException {
         long budget = 40 * channelWithOneMessage("1");
         MemoryHistory h = budgeted(budget, channel -> channel.equals("public:0"));
-        java.util.concurrent.ConcurrentHashMap<String, Long> last = new java.util.concurrent.ConcurrentHashMap<>();
-        List<String> problems = java.util.Collections.synchronizedList(new ArrayList<>());
+        ConcurrentHashMap<String, Long> last = new ConcurrentHashMap<>();
+        List<String> problems = Collections.synchronizedList(new ArrayList<>());
         Thread[] threads = new Thread[4];
         for (int t = 0; t < threads.length; t++) {
             int seed = t;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.switchboard.gateway.Ids;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
@@ -13,7 +13,7 @@ import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.store.MemoryUserStore;
 import io.switchboard.gateway.store.StoreWrite;
 import io.switchboard.gateway.store.StoreWriter;
-import io.switchboard.gateway.transport.EventLoops;
+import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.matchmaking.MatchmakerSettings;
 import io.switchboard.matchmaking.MemoryMatchmaker;
 import io.switchboard.matchmaking.Outcome;

@@ -1,4 +1,4 @@
-package io.switchboard.gateway.health;
+package io.switchboard.gateway.health.spi;
 
 import reactor.core.publisher.Mono;
 

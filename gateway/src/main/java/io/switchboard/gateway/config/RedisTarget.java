@@ -1,6 +1,8 @@
-package io.switchboard.gateway.cluster;
+package io.switchboard.gateway.config;
 
 import io.lettuce.core.RedisURI;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -72,10 +74,10 @@ public record RedisTarget(Kind kind, List<RedisURI> uris, boolean tls) {
         if (!url.toLowerCase(Locale.ROOT).startsWith("redis-sentinel") && !url.toLowerCase(Locale.ROOT)
                 .startsWith("rediss-sentinel")) {
             try {
-                if (new java.net.URI(url).getHost() == null) {
+                if (new URI(url).getHost() == null) {
                     throw new IllegalArgumentException("host:port cannot be read; " + EXPECTED);
                 }
-            } catch (java.net.URISyntaxException e) {
+            } catch (URISyntaxException e) {
                 throw new IllegalArgumentException("cannot be read (" + e.getReason() + "); " + EXPECTED);
             }
         }

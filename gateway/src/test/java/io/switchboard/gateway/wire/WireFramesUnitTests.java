@@ -1,4 +1,4 @@
-package io.switchboard.gateway.transport;
+package io.switchboard.gateway.wire;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

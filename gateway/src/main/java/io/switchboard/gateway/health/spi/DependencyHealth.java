@@ -1,4 +1,4 @@
-package io.switchboard.gateway.health;
+package io.switchboard.gateway.health.spi;
 
 /**
  * What one dependency's check found.
@@ -9,6 +9,9 @@ package io.switchboard.gateway.health;
  * @param partial whether it answers but part of it does not (a Redis Cluster shard without a master)
  */
 public record DependencyHealth(boolean up, long latencyMs, String detail, boolean partial) {
+    public static final String UP = "UP";
+    public static final String DEGRADED = "DEGRADED";
+    public static final String DOWN = "DOWN";
 
     public DependencyHealth(boolean up, long latencyMs, String detail) {
         this(up, latencyMs, detail, false);
@@ -16,7 +19,7 @@ public record DependencyHealth(boolean up, long latencyMs, String detail, boolea
 
     /** {@code UP}, {@code DEGRADED} (answers, but only in part) or {@code DOWN}. */
     public String status() {
-        return !up ? HealthService.DOWN : partial ? HealthService.DEGRADED : HealthService.UP;
+        return !up ? DOWN : partial ? DEGRADED : UP;
     }
 
     /** Whether all of it answers. */

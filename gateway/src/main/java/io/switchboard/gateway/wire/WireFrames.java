@@ -1,4 +1,4 @@
-package io.switchboard.gateway.transport;
+package io.switchboard.gateway.wire;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;

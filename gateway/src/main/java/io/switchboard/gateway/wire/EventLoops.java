@@ -1,4 +1,4 @@
-package io.switchboard.gateway.transport;
+package io.switchboard.gateway.wire;
 
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
@@ -6,15 +6,14 @@ import io.netty.util.concurrent.EventExecutor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
 import reactor.core.scheduler.Scheduler;
-import reactor.core.scheduler.Schedulers;
 import reactor.netty.resources.LoopResources;
 
 /**
  * The gateway's I/O threads, owned here and shut down in {@link #close()}. Every connection lives on one loop
  * and all of its state is touched only there; the loops are numbered so that fan-out can hand each loop its
- * subscribers in one task, and each loop has a Reactor {@link Scheduler} that runs inline when already on it.
+ * subscribers in one task, and each loop has a Reactor {@link Scheduler} that runs inline when already on it
+ * and runs timers on it.
  */
 public final class EventLoops implements AutoCloseable {
     private final LoopResources resources;
@@ -29,15 +28,7 @@ public final class EventLoops implements AutoCloseable {
         loops = list.toArray(EventExecutor[]::new);
         schedulers = new Scheduler[loops.length];
         for (int i = 0; i < loops.length; i++) {
-            EventExecutor loop = loops[i];
-            Executor inlineOnLoop = task -> {
-                if (loop.inEventLoop()) {
-                    task.run();
-                } else {
-                    loop.execute(task);
-                }
-            };
-            schedulers[i] = Schedulers.fromExecutor(inlineOnLoop);
+            schedulers[i] = new LoopScheduler(loops[i]);
         }
     }
 

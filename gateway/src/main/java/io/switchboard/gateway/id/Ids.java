@@ -1,4 +1,4 @@
-package io.switchboard.gateway;
+package io.switchboard.gateway.id;
 
 import java.util.random.RandomGenerator;
 

@@ -1,0 +1,2 @@
+/** What a dependency (Redis, MongoDB) provides to the health report, and how it says it is out: no more. */
+package io.switchboard.gateway.health.spi;

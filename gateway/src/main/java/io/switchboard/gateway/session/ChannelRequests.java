@@ -1,0 +1,121 @@
+package io.switchboard.gateway.session;
+
+import io.switchboard.gateway.auth.Identity;
+import io.switchboard.gateway.channel.ChannelService;
+import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.protocol.Channels;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.ErrorCodes;
+import io.switchboard.protocol.ServerFrame;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
+import reactor.core.publisher.Mono;
+
+/**
+ * A session's channel requests (PROTOCOL.md sections 3 and 4): {@code subscribe}, {@code unsubscribe},
+ * {@code publish} and {@code send}, and the subscriptions they hold. Confined to the session's loop.
+ */
+final class ChannelRequests {
+    private final Session session;
+    private final ChannelService channels;
+    private final InboxService inbox;
+    private final Replies replies;
+    private final int maxSubscriptions;
+    private final Map<String, Subscription> subscriptions = new HashMap<>();
+
+    ChannelRequests(Session session, ChannelService channels, InboxService inbox, Replies replies,
+                    int maxSubscriptions) {
+        this.session = session;
+        this.channels = channels;
+        this.inbox = inbox;
+        this.replies = replies;
+        this.maxSubscriptions = maxSubscriptions;
+    }
+
+    /** Answers {@code frame} if it is a channel request; null if it is not. */
+    Mono<Void> handle(Identity identity, ClientFrame frame) {
+        if (frame instanceof ClientFrame.Subscribe s) {
+            return subscribe(identity, s);
+        } else if (frame instanceof ClientFrame.Unsubscribe u) {
+            unsubscribe(u);
+            return Mono.empty();
+        } else if (frame instanceof ClientFrame.Publish p) {
+            return publish(identity, p);
+        } else if (frame instanceof ClientFrame.Send s) {
+            return send(identity, s);
+        }
+        return null;
+    }
+
+    private Mono<Void> subscribe(Identity identity, ClientFrame.Subscribe s) {
+        String channelName = s.channel();
+        if (!identity.maySubscribe(channelName)) {
+            replies.error(s.id(), ErrorCodes.FORBIDDEN, "cannot subscribe to " + channelName + ": "
+                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes"
+                    : "only public: channels and those the token's subscribe claim grants are allowed"));
+            return Mono.empty();
+        }
+        Subscription existing = subscriptions.get(channelName);
+        if (existing != null) {
+            Boolean recovered = s.since() == null ? null : s.since().epoch().equals(existing.epoch());
+            replies.ack(s.id(), id -> new ServerFrame.Ack(id, channelName, existing.lastOffset(), existing.epoch(),
+                    recovered, null, null));
+            return Mono.empty();
+        }
+        if (subscriptions.size() >= maxSubscriptions) {
+            replies.error(s.id(), ErrorCodes.TOO_MANY, "cannot subscribe to " + channelName + ": at most "
+                    + maxSubscriptions + " subscriptions per connection");
+            return Mono.empty();
+        }
+        Subscription sub = new Subscription(session, channelName);
+        subscriptions.put(channelName, sub);
+        return replies.reply(s.id(), "subscribe to " + channelName, channels.subscribe(channelName, sub, s.since()),
+                read -> sub.ready(s.id() == null ? null : new ServerFrame.Ack(s.id(), channelName, read.latest(),
+                        read.epoch(), s.since() == null ? null : read.recovered(), null, null), read),
+                () -> {
+                    subscriptions.remove(channelName, sub);
+                    sub.cancel();
+                    channels.unsubscribe(channelName, sub);
+                });
+    }
+
+    private void unsubscribe(ClientFrame.Unsubscribe u) {
+        Subscription sub = subscriptions.remove(u.channel());
+        if (sub != null) {
+            sub.cancel();
+            channels.unsubscribe(u.channel(), sub);
+        }
+        replies.ack(u.id());
+    }
+
+    private Mono<Void> publish(Identity identity, ClientFrame.Publish p) {
+        String channelName = p.channel();
+        if (!identity.mayPublish(channelName)) {
+            replies.error(p.id(), ErrorCodes.FORBIDDEN, "cannot publish to " + channelName + ": "
+                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes, use send"
+                    : "only public: channels and those the token's publish claim grants are allowed"));
+            return Mono.empty();
+        }
+        return replies.reply(p.id(), "publish to " + channelName,
+                channels.publish(channelName, Publication.MESSAGE, identity.userId(), p.data()),
+                pub -> replies.ack(p.id(), id -> new ServerFrame.Ack(id, null, pub.offset(), pub.epoch(), null, null,
+                        null)));
+    }
+
+    private Mono<Void> send(Identity identity, ClientFrame.Send s) {
+        return replies.reply(s.id(), "send to " + s.to(), inbox.send(identity.userId(), s.to(), s.data()),
+                delivered -> replies.ack(s.id(), id -> new ServerFrame.Ack(id, null, null, null, null, delivered,
+                        null)));
+    }
+
+    /** The connection closed: every subscription goes. */
+    void closeAll() {
+        for (Subscription sub : new ArrayList<>(subscriptions.values())) {
+            sub.cancel();
+            channels.unsubscribe(sub.channel(), sub);
+        }
+        subscriptions.clear();
+    }
+}
