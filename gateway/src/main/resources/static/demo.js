@@ -2,7 +2,7 @@
  * The demo page of Switchboard (served at /): random connect with a WebRTC call and a text chat signalled through
  * match.signal, the public:lobby chat recovered after a reload, and the connection's state, all on /switchboard.js.
  *
- * Query parameters for tests and development (PROTOCOL.md is the contract, not these): `ws` is the WebSocket URL to
+ * Query parameters for tests and development (docs/protocol.md is the contract, not these): `ws` is the WebSocket URL to
  * use instead of this host's /ws (e.g. ?ws=ws://127.0.0.1:9000/ws through a proxy); `reconnectBase` and
  * `maxAttempts` set the client's reconnect options.
  */
@@ -99,7 +99,7 @@ function wire(c) {
       setPhase('idle');
       setPartner('none', 'The connection came back too late: the match is over. Press Start to meet someone.');
     } else if (phase === 'queued') {
-      // a queued user whose connection drops leaves the queue at once (PROTOCOL.md section 6): join again
+      // a queued user whose connection drops leaves the queue at once (docs/protocol.md section 6): join again
       join().catch(() => {});
     }
     if (r.channelsNotRecovered.includes(LOBBY)) {

@@ -1,4 +1,4 @@
-// Types of the Switchboard browser client, /switchboard.js (wire contract: PROTOCOL.md, version 1).
+// Types of the Switchboard browser client, /switchboard.js (wire contract: docs/protocol.md, version 1).
 
 /** A position in a channel's or an inbox's history. */
 export interface StreamPosition {
@@ -204,7 +204,7 @@ export declare class SwitchboardClient {
   off(event: `match.${string}`, handler: (detail: ServerFrame) => void): void;
 }
 
-/** The close codes of PROTOCOL.md section 8. */
+/** The close codes of docs/protocol.md section 8. */
 export declare const CloseCodes: {
   readonly NORMAL: 1000;
   readonly GOING_AWAY: 1001;

@@ -1,6 +1,6 @@
 /**
  * The Switchboard browser client: one WebSocket to a gateway that says hello, correlates requests with their
- * replies, answers pings, and reconnects by itself (PROTOCOL.md sections 2, 3, 5 and 8): bounded attempts with
+ * replies, answers pings, and reconnects by itself (docs/protocol.md sections 2, 3, 5 and 8): bounded attempts with
  * full-jitter backoff, resume of the same identity, inbox and channel recovery with duplicates dropped, and the
  * channels re-subscribed. The same behaviour and events as the Java client
  * (io.switchboard.protocol.client.ReconnectingClient).
@@ -32,7 +32,7 @@ const DEFAULTS = Object.freeze({
 });
 
 /**
- * The close codes of PROTOCOL.md section 8, by name.
+ * The close codes of docs/protocol.md section 8, by name.
  * @readonly
  * @enum {number}
  */
@@ -78,7 +78,7 @@ const CLOSE_TABLE = new Map([
 ]);
 
 /**
- * Whether a client reconnects after a close with this code (the table of PROTOCOL.md section 8); codes not in
+ * Whether a client reconnects after a close with this code (the table of docs/protocol.md section 8); codes not in
  * the table do not reconnect.
  * @param {number} code
  * @returns {boolean}

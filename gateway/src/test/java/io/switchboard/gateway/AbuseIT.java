@@ -40,7 +40,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * Attacks on the packaged gateway, started with a small heap as its own process (issue 15, DESIGN.md "Hostile
+ * Attacks on the packaged gateway, started with a small heap as its own process (issue 15, docs/design.md "Hostile
  * clients"): each attack is bounded in time and bytes; after each, the gateway is live, a well-behaved client is
  * served, and the attacker has been cut off. The heap in use before and after each attack is printed, for the
  * record (never asserted: speed and size are measured in benchmarks).

@@ -9,7 +9,7 @@ import com.tngtech.archunit.core.importer.ImportOption;
 import org.junit.jupiter.api.Test;
 
 /**
- * The gateway's packages form a DAG (STYLE.md, habit 11): no package depends on one that depends back on it, so
+ * The gateway's packages form a DAG (docs/contributing.md, dependencies point one way): no package depends on one that depends back on it, so
  * each can be read, changed and tested from the packages below it.
  */
 class PackageDependenciesUnitTests {

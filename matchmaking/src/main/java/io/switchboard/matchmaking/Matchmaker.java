@@ -4,7 +4,7 @@ import java.util.List;
 import reactor.core.publisher.Mono;
 
 /**
- * Random connect's state and rules (PROTOCOL.md section 6), shared by every instance: who waits, who is matched
+ * Random connect's state and rules (docs/protocol.md section 6), shared by every instance: who waits, who is matched
  * with whom, recent partners and blocks. Pairing is fair (the longest-waiting compatible user first), prefers a
  * shared interest until {@code interestWait} has passed for both, and never pairs a user with itself, with two
  * partners at once, with one of its last {@code avoidRecent} partners left by {@code next} or {@code leave}, or

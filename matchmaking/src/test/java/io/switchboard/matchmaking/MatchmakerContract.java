@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Mono;
 
 /**
- * The rules of random connect (PROTOCOL.md section 6) that every {@link Matchmaker} follows, written once and run
+ * The rules of random connect (docs/protocol.md section 6) that every {@link Matchmaker} follows, written once and run
  * against each implementation by a subclass. Time is a fake clock that the tests move: nothing sleeps.
  */
 abstract class MatchmakerContract {

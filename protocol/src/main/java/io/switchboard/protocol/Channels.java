@@ -1,6 +1,6 @@
 package io.switchboard.protocol;
 
-/** Channel names (PROTOCOL.md section 5): 1 to 128 characters of {@code A-Z a-z 0-9 _ - . : @}. */
+/** Channel names (docs/protocol.md section 5): 1 to 128 characters of {@code A-Z a-z 0-9 _ - . : @}. */
 public final class Channels {
     /** Open to every connection for subscribe and publish. */
     public static final String PUBLIC_PREFIX = "public:";

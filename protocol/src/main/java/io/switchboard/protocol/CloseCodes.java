@@ -1,6 +1,6 @@
 package io.switchboard.protocol;
 
-/** WebSocket close codes of PROTOCOL.md section 8, and whether a client should reconnect after each. */
+/** WebSocket close codes of docs/protocol.md section 8, and whether a client should reconnect after each. */
 public final class CloseCodes {
     public static final int NORMAL = 1000;
     public static final int GOING_AWAY = 1001;

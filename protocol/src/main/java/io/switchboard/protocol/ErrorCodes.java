@@ -2,7 +2,7 @@ package io.switchboard.protocol;
 
 import java.util.Set;
 
-/** The {@code code} values of an {@code error} frame (PROTOCOL.md section 4). */
+/** The {@code code} values of an {@code error} frame (docs/protocol.md section 4). */
 public final class ErrorCodes {
     public static final String BAD_REQUEST = "bad_request";
     public static final String UNKNOWN_TYPE = "unknown_type";

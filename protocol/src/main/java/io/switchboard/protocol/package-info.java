@@ -1,2 +1,2 @@
-/** The Switchboard wire protocol (PROTOCOL.md): frames as immutable values, the JSON codec, codes and limits. */
+/** The Switchboard wire protocol (docs/protocol.md): frames as immutable values, the JSON codec, codes and limits. */
 package io.switchboard.protocol;

@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Channel names, PROTOCOL.md section 5: 1 to 128 characters of {@code A-Z a-z 0-9 _ - . : @}. */
+/** Channel names, docs/protocol.md section 5: 1 to 128 characters of {@code A-Z a-z 0-9 _ - . : @}. */
 class ChannelsUnitTests {
 
     @ParameterizedTest(name = "<{0}>")

@@ -8,7 +8,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Close codes, PROTOCOL.md section 8. */
+/** Close codes, docs/protocol.md section 8. */
 class CloseCodesUnitTests {
 
     @ParameterizedTest(name = "{0} {1}: reconnect {2}")

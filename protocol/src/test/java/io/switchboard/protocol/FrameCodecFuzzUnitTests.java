@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Random and mutated text through the client-frame decoder, with a fixed seed so that a failure repeats: every input
- * is either a frame or a {@link FrameDecodeException} with a code of the protocol's table (PROTOCOL.md section 4);
+ * is either a frame or a {@link FrameDecodeException} with a code of the protocol's table (docs/protocol.md section 4);
  * nothing else escapes, whatever a client sends.
  */
 class FrameCodecFuzzUnitTests {

@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** Unit tests of {@link FrameCodec} against PROTOCOL.md. */
+/** Unit tests of {@link FrameCodec} against docs/protocol.md. */
 class FrameCodecUnitTests {
 
     // ---------------------------------------------------------------- helpers
@@ -751,7 +751,7 @@ class FrameCodecUnitTests {
     // ---------------------------------------------------------------- encode(ServerFrame)
 
     @Nested
-    @DisplayName("encode(ServerFrame) produces the PROTOCOL.md shapes")
+    @DisplayName("encode(ServerFrame) produces the docs/protocol.md shapes")
     class EncodeServer {
 
         static Stream<Arguments> examples() {
@@ -976,7 +976,7 @@ class FrameCodecUnitTests {
         }
 
         @Test
-        @DisplayName("section 2 and 5: encode(ClientFrame) matches the PROTOCOL.md examples")
+        @DisplayName("section 2 and 5: encode(ClientFrame) matches the docs/protocol.md examples")
         void clientExamples() {
             assertSameJson(FrameCodec.encode(new ClientFrame.Hello(1, "t", "r", new StreamPosition(41, "k2x9"),
                     "switchboard-js/1.0")), "{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"resume\":\"r\","

@@ -4,7 +4,7 @@ import io.switchboard.protocol.CloseCodes;
 
 /**
  * How a connection ended: the close code and reason the server sent, 1006 when the connection dropped without
- * a close frame, or 4003 when this client gave up on a silent server (PROTOCOL.md section 3).
+ * a close frame, or 4003 when this client gave up on a silent server (docs/protocol.md section 3).
  *
  * @param local true when this client closed the connection itself
  */

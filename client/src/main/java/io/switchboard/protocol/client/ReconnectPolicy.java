@@ -5,7 +5,7 @@ import java.util.Objects;
 import java.util.random.RandomGenerator;
 
 /**
- * When a {@link ReconnectingClient} tries again (PROTOCOL.md section 8): attempt {@code k} (1-based; the
+ * When a {@link ReconnectingClient} tries again (docs/protocol.md section 8): attempt {@code k} (1-based; the
  * protocol's attempt {@code n = k - 1}) waits a uniformly random delay in
  * {@code [0, min(maxDelay, base * 2^(k-1))]}, the full-jitter rule that spreads a crowd of clients that lost
  * their connection at the same moment. After {@code maxAttempts} consecutive failures the client gives up; the

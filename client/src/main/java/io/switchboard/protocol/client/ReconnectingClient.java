@@ -24,7 +24,7 @@ import reactor.core.publisher.Sinks;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * The reference client of PROTOCOL.md section 8: one logical connection that outlives the WebSocket under it.
+ * The reference client of docs/protocol.md section 8: one logical connection that outlives the WebSocket under it.
  * When a connection ends with a code the table allows, it reconnects with full-jitter backoff
  * ({@link ReconnectPolicy}), says {@code hello} with the last {@code resume} token and inbox position, subscribes
  * every channel again with {@code since}, and reports each step as a {@link ConnectionEvent}. The messages the

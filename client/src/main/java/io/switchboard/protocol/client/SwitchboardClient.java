@@ -31,7 +31,7 @@ import reactor.netty.http.websocket.WebsocketOutbound;
  * One connection to a Switchboard gateway: the {@code hello} handshake, requests correlated with their
  * {@code ack} or {@code error} by id, a stream of everything else the server sends, and automatic answers to
  * the server's {@code ping}. A closed client stays closed: {@link ReconnectingClient} builds the
- * reconnecting client of PROTOCOL.md section 8 on top of it.
+ * reconnecting client of docs/protocol.md section 8 on top of it.
  *
  * <p>{@link #events()} may be subscribed once; frames that arrive before are kept until then.
  */
@@ -77,7 +77,7 @@ public final class SwitchboardClient implements AutoCloseable {
 
     private void start() {
         // No hidden retry: reactor-netty would retry a connection reset before the request went out at once,
-        // an attempt outside the jitter rule of PROTOCOL.md section 8 (ReconnectingClient owns retrying).
+        // an attempt outside the jitter rule of docs/protocol.md section 8 (ReconnectingClient owns retrying).
         HttpClient http = HttpClient.newConnection()
                 .disableRetry(true)
                 .responseTimeout(options.connectTimeout());

@@ -12,7 +12,7 @@ import java.util.Objects;
  * @param clientName sent as {@code hello.client}
  * @param autoPong whether to answer the server's {@code ping} (turn off only to test heartbeat timeouts)
  * @param heartbeatWatchdog whether to close a connection that received nothing for
- *                          {@code ping.interval + ping.timeout} (PROTOCOL.md section 3)
+ *                          {@code ping.interval + ping.timeout} (docs/protocol.md section 3)
  * @param connectTimeout time allowed for the TCP and WebSocket handshakes and the {@code welcome}
  * @param maxFramePayloadLength largest frame accepted from the server
  */

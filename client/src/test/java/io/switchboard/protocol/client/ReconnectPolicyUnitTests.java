@@ -9,7 +9,7 @@ import java.util.random.RandomGenerator;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** The full-jitter backoff of PROTOCOL.md section 8. */
+/** The full-jitter backoff of docs/protocol.md section 8. */
 class ReconnectPolicyUnitTests {
     private static final ReconnectPolicy DEFAULT = ReconnectPolicy.DEFAULT;
 

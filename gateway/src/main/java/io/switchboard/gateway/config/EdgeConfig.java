@@ -14,7 +14,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The limits at the gateway's edge, before a WebSocket upgrade (DESIGN.md failure model, hostile clients): how
+ * The limits at the gateway's edge, before a WebSocket upgrade (docs/design.md failure model, hostile clients): how
  * long a connection may take to send a request, how many connections one client address and the whole instance
  * hold, how fast an address or a user may connect, which proxies may name the client, and which page origins may
  * open {@code /ws}. The {@code DEFAULT_*} constants are the values used when a variable is not set.

@@ -36,7 +36,7 @@ import reactor.core.scheduler.Scheduler;
 import reactor.util.retry.Retry;
 
 /**
- * Random connect for this instance's sessions (PROTOCOL.md section 6): forwards requests to the
+ * Random connect for this instance's sessions (docs/protocol.md section 6): forwards requests to the
  * {@link Matchmaker} and turns each {@link Outcome} into events in the users' inboxes ({@code match.found},
  * {@code match.ended}, {@code match.partner}), so they reach users on any instance and are recovered like
  * direct messages. Signals are relayed the same way, in order. Once a second it renews this instance's lease

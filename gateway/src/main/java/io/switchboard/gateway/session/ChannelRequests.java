@@ -14,7 +14,7 @@ import java.util.Map;
 import reactor.core.publisher.Mono;
 
 /**
- * A session's channel requests (PROTOCOL.md sections 3 and 4): {@code subscribe}, {@code unsubscribe},
+ * A session's channel requests (docs/protocol.md sections 3 and 4): {@code subscribe}, {@code unsubscribe},
  * {@code publish} and {@code send}, and the subscriptions they hold. Confined to the session's loop.
  */
 final class ChannelRequests {

@@ -13,7 +13,7 @@ import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 
 /**
- * The {@code hello} handshake (PROTOCOL.md section 2): the protocol version, the token (or a guest), the resume
+ * The {@code hello} handshake (docs/protocol.md section 2): the protocol version, the token (or a guest), the resume
  * token checked against the registry, and the per-user connect rate; then the session opens, or the client is
  * told why not and closed.
  */

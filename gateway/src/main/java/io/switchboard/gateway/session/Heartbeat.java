@@ -7,7 +7,7 @@ import reactor.core.Disposable;
 import reactor.core.scheduler.Scheduler;
 
 /**
- * A connection's clock (PROTOCOL.md section 5): the {@code hello} deadline (4005), then a ping every
+ * A connection's clock (docs/protocol.md section 5): the {@code hello} deadline (4005), then a ping every
  * {@code ping.interval} and 4003 when nothing was received for {@code ping.interval + ping.timeout}. One timer,
  * started here and cancelled in {@link #stop()}, on an injected {@link Scheduler} and clock, so that tests drive
  * it on virtual time.

@@ -8,7 +8,7 @@ import io.switchboard.protocol.ServerFrame;
 import reactor.core.publisher.Mono;
 
 /**
- * A session's random-connect requests (PROTOCOL.md section 6): {@code match.join}, {@code match.signal},
+ * A session's random-connect requests (docs/protocol.md section 6): {@code match.join}, {@code match.signal},
  * {@code match.next}, {@code match.leave} and {@code block}, validated here and forwarded to the
  * {@link MatchService}. Confined to the session's loop.
  */

@@ -15,7 +15,7 @@ import reactor.core.scheduler.Scheduler;
 
 /**
  * One client connection after the WebSocket upgrade: its state (awaiting {@code hello}, open, closing, closed)
- * and the dispatch of its requests (PROTOCOL.md sections 1 to 5 and 7). It knows no sockets: the transport feeds
+ * and the dispatch of its requests (docs/protocol.md sections 1 to 5 and 7). It knows no sockets: the transport feeds
  * it what arrives and it answers through its {@link Outbound}; the handshake, the requests, the heartbeat and
  * the rate limits are the classes around it.
  *

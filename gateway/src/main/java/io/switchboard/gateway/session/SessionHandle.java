@@ -40,7 +40,7 @@ public interface SessionHandle {
     /** Closes with 4002 on the operator's request ({@code POST /api/disconnect}). */
     void disconnect();
 
-    /** Sends a close frame with {@code code} and closes the connection (PROTOCOL.md section 7). */
+    /** Sends a close frame with {@code code} and closes the connection (docs/protocol.md section 7). */
     void close(int code, String reason);
 
     /** Runs {@code action} once the connection has closed (at once when it already has). */

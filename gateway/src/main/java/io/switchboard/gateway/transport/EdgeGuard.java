@@ -21,7 +21,7 @@ import reactor.netty.NettyPipeline;
 import reactor.netty.http.server.ConnectionInfo;
 
 /**
- * The gateway's door (DESIGN.md failure model, hostile clients), one per server: counts the open TCP connections in
+ * The gateway's door (docs/design.md failure model, hostile clients), one per server: counts the open TCP connections in
  * total and per client address and refuses those over a cap with an HTTP answer, limits how fast an address may
  * open WebSockets, names the client of a request, and logs each kind of refusal at most once a minute. Every
  * accepted connection gets an {@link EdgeHandler} that enforces its request deadline and gives its answer.

@@ -34,7 +34,7 @@ import reactor.netty.http.websocket.WebsocketOutbound;
 
 /**
  * The HTTP server: the WebSocket endpoint {@code /ws}, health, metrics, the API, the browser client
- * (PROTOCOL.md sections 1 and 9) and the demo page at {@code /} with its script, style and settings, on the
+ * (docs/protocol.md sections 1 and 9) and the demo page at {@code /} with its script, style and settings, on the
  * gateway's own I/O loops. Each WebSocket connection gets a UTF-8 validator (invalid text closes with 1007) and a
  * write-buffer bound equal to the outbound limit, and is handed to a {@link Session}. Before any of that, the
  * {@link EdgeGuard} bounds what a client can hold: request and idle timeouts, connection caps, the connect rate,
@@ -128,7 +128,7 @@ public final class GatewayServer {
 
     /**
      * Upgrades to WebSocket, echoing {@code switchboard.v1} when the client offers it. A client that offers no
-     * subprotocol is served too: offering one is optional (PROTOCOL.md section 1). Refused before the upgrade:
+     * subprotocol is served too: offering one is optional (docs/protocol.md section 1). Refused before the upgrade:
      * while draining (503), an invalid handshake (400 with the reason), an {@code Origin} not allowed (403), and
      * an address connecting too fast (429 with {@code Retry-After}).
      */

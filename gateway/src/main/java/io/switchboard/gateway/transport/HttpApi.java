@@ -32,7 +32,7 @@ import reactor.netty.http.server.HttpServerRequest;
 import reactor.netty.http.server.HttpServerResponse;
 
 /**
- * The server-side HTTP API (PROTOCOL.md section 9): publish to a channel, send to a user's inbox, disconnect a
+ * The server-side HTTP API (docs/protocol.md section 9): publish to a channel, send to a user's inbox, disconnect a
  * user. Every call needs {@code Authorization: Bearer <api key>}; without a configured key every call answers
  * 401. Bodies are JSON objects, bounded in size; a bad one gets 400 with the field named, and nothing happens.
  */

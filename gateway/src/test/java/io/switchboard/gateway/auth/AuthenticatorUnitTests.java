@@ -25,7 +25,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Client token verification, PROTOCOL.md section 2: HS256 with the configured secret, {@code sub} is the user id,
+ * Client token verification, docs/protocol.md section 2: HS256 with the configured secret, {@code sub} is the user id,
  * {@code exp} is enforced, {@code subscribe} and {@code publish} are arrays of channel patterns.
  */
 class AuthenticatorUnitTests {
@@ -95,7 +95,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a valid HS256 token gives its sub and its subscribe and publish patterns")
+    @DisplayName("docs/protocol.md section 2: a valid HS256 token gives its sub and its subscribe and publish patterns")
     void validTokenGivesIdentityWithPatterns() throws AuthException {
         String token = hs256(claims("u_alice")
                 .claim("subscribe", List.of("room:1", "team:*"))
@@ -114,7 +114,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: without subscribe and publish claims a token grants only public:")
+    @DisplayName("docs/protocol.md section 2: without subscribe and publish claims a token grants only public:")
     void tokenWithoutPatternClaimsGrantsNothingExtra() throws AuthException {
         Identity who = authenticator.authenticate(hs256(claims("u_bob").build()));
 
@@ -126,7 +126,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: empty pattern arrays are accepted and grant nothing")
+    @DisplayName("docs/protocol.md section 2: empty pattern arrays are accepted and grant nothing")
     void emptyPatternArraysGrantNothing() throws AuthException {
         Identity who = authenticator.authenticate(hs256(claims("u_carol")
                 .claim("subscribe", List.of()).claim("publish", List.of()).build()));
@@ -136,7 +136,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: an expired token is refused")
+    @DisplayName("docs/protocol.md section 2: an expired token is refused")
     void expiredTokenIsRefused() {
         Instant now = Instant.now();
         String token = hs256(new JWTClaimsSet.Builder().subject("u_alice")
@@ -148,14 +148,14 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a token without exp is refused, since it would be good forever")
+    @DisplayName("docs/protocol.md section 2: a token without exp is refused, since it would be good forever")
     void tokenWithoutExpIsRefused() {
         AuthException e = refused(hs256(new JWTClaimsSet.Builder().subject("u_forever").build()));
         assertThat(e.getMessage()).contains("exp");
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a token not valid before an hour from now is refused")
+    @DisplayName("docs/protocol.md section 2: a token not valid before an hour from now is refused")
     void notYetValidTokenIsRefused() {
         String token = hs256(claims("u_alice").notBeforeTime(Date.from(Instant.now().plus(Duration.ofHours(1))))
                 .build());
@@ -164,13 +164,13 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a token signed with another secret is refused")
+    @DisplayName("docs/protocol.md section 2: a token signed with another secret is refused")
     void tokenSignedWithAnotherSecretIsRefused() {
         refused(sign(JWSAlgorithm.HS256, OTHER_SECRET, claims("u_alice").build()));
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: an unsigned token (alg none) is refused")
+    @DisplayName("docs/protocol.md section 2: an unsigned token (alg none) is refused")
     void unsignedTokenIsRefused() {
         String token = new PlainJWT(claims("u_alice").claim("subscribe", List.of("*")).build()).serialize();
         assertThat(token).endsWith(".");
@@ -179,7 +179,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a signed token whose header is swapped for alg none is refused")
+    @DisplayName("docs/protocol.md section 2: a signed token whose header is swapped for alg none is refused")
     void signedTokenRelabelledAsNoneIsRefused() {
         String[] parts = hs256(claims("u_alice").build()).split("\\.");
         String none = base64Url("{\"alg\":\"none\"}");
@@ -189,7 +189,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: an HS256 token with its signature removed is refused")
+    @DisplayName("docs/protocol.md section 2: an HS256 token with its signature removed is refused")
     void tokenWithoutSignatureIsRefused() {
         String[] parts = hs256(claims("u_alice").build()).split("\\.");
 
@@ -197,7 +197,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a token whose claims were changed after signing is refused")
+    @DisplayName("docs/protocol.md section 2: a token whose claims were changed after signing is refused")
     void tamperedClaimsAreRefused() {
         String[] parts = hs256(claims("u_alice").build()).split("\\.");
         String forged = base64Url("{\"sub\":\"u_admin\",\"exp\":" + (Instant.now().getEpochSecond() + 3600)
@@ -207,14 +207,14 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: only HS256 is accepted; HS384 and HS512 with the same secret are refused")
+    @DisplayName("docs/protocol.md section 2: only HS256 is accepted; HS384 and HS512 with the same secret are refused")
     void otherHmacAlgorithmsAreRefused() {
         refused(sign(JWSAlgorithm.HS384, SECRET, claims("u_alice").build()));
         refused(sign(JWSAlgorithm.HS512, SECRET, claims("u_alice").build()));
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a token without sub is refused")
+    @DisplayName("docs/protocol.md section 2: a token without sub is refused")
     void tokenWithoutSubIsRefused() {
         JWTClaimsSet noSub = new JWTClaimsSet.Builder()
                 .expirationTime(Date.from(Instant.now().plus(Duration.ofHours(1))))
@@ -225,7 +225,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: an empty sub is refused")
+    @DisplayName("docs/protocol.md section 2: an empty sub is refused")
     void emptySubIsRefused() {
         assertThat(refused(hs256(claims("").build())).getMessage()).contains("sub");
     }
@@ -260,7 +260,7 @@ class AuthenticatorUnitTests {
 
     @ParameterizedTest(name = "sub {0}")
     @ValueSource(strings = {"g_", "g_Qm3vAbCdEfGh", "g_x\nnode"})
-    @DisplayName("PROTOCOL.md section 2: a sub with the guest prefix g_ is refused, so no token takes over a guest")
+    @DisplayName("docs/protocol.md section 2: a sub with the guest prefix g_ is refused, so no token takes over a guest")
     void subWithTheGuestPrefixIsRefused(String sub) {
         AuthException e = refused(hs256(claims(sub).build()));
 
@@ -283,7 +283,7 @@ class AuthenticatorUnitTests {
 
     @ParameterizedTest(name = "sub {0}")
     @ValueSource(strings = {"{\"id\":\"u_alice\"}", "[\"u_alice\"]", "true", "null"})
-    @DisplayName("PROTOCOL.md section 2: a sub that is not a string is refused")
+    @DisplayName("docs/protocol.md section 2: a sub that is not a string is refused")
     void nonStringSubIsRefused(String sub) throws AuthException {
         long exp = Instant.now().getEpochSecond() + 3600;
         assertThat(authenticator.authenticate(signPayload("{\"sub\":\"u_alice\",\"exp\":" + exp + "}")).userId())
@@ -294,7 +294,7 @@ class AuthenticatorUnitTests {
 
     @ParameterizedTest(name = "subscribe {0}")
     @ValueSource(strings = {"[\"room:1\",null]", "[[\"room:1\"]]", "[{\"p\":\"room:1\"}]", "[true]", "5"})
-    @DisplayName("PROTOCOL.md section 2: a pattern claim that is not an array of strings is refused")
+    @DisplayName("docs/protocol.md section 2: a pattern claim that is not an array of strings is refused")
     void patternClaimOfTheWrongShapeIsRefused(String subscribe) {
         long exp = Instant.now().getEpochSecond() + 3600;
 
@@ -307,13 +307,13 @@ class AuthenticatorUnitTests {
     @ParameterizedTest(name = "<{0}>")
     @ValueSource(strings = {"", "not a token", "garbage-garbage-garbage", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9",
         "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2lnbmF0dXJl", "{\"sub\":\"u_alice\"}"})
-    @DisplayName("PROTOCOL.md section 2: text that is not a JWT is refused")
+    @DisplayName("docs/protocol.md section 2: text that is not a JWT is refused")
     void garbageIsRefused(String token) {
         refused(token);
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a subscribe claim that is a string, not an array, is refused")
+    @DisplayName("docs/protocol.md section 2: a subscribe claim that is a string, not an array, is refused")
     void subscribeClaimAsStringIsRefused() {
         String token = hs256(claims("u_alice").claim("subscribe", "room:1").build());
 
@@ -321,7 +321,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a publish claim that is an object, not an array, is refused")
+    @DisplayName("docs/protocol.md section 2: a publish claim that is an object, not an array, is refused")
     void publishClaimAsObjectIsRefused() {
         String token = hs256(claims("u_alice").claim("publish", Map.of("room:1", true)).build());
 
@@ -329,7 +329,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a pattern array holding a number is refused")
+    @DisplayName("docs/protocol.md section 2: a pattern array holding a number is refused")
     void patternArrayWithNumberIsRefused() {
         String subscribe = hs256(claims("u_alice").claim("subscribe", List.of("room:1", 5)).build());
         String publish = hs256(claims("u_alice").claim("publish", List.of(7)).build());
@@ -339,7 +339,7 @@ class AuthenticatorUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: with no secret configured every token is refused")
+    @DisplayName("docs/protocol.md section 2: with no secret configured every token is refused")
     void withoutSecretEveryTokenIsRefused() {
         Authenticator noSecret = new Authenticator(null);
 

@@ -10,7 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Channel permissions, PROTOCOL.md section 5: {@code public:} is open to everyone, {@code user:} is reserved, any
+ * Channel permissions, docs/protocol.md section 5: {@code public:} is open to everyone, {@code user:} is reserved, any
  * other channel needs a matching claim pattern (an exact name, or a prefix ending in {@code *}).
  */
 class ChannelPatternsUnitTests {
@@ -20,7 +20,7 @@ class ChannelPatternsUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: an exact pattern matches that name only")
+    @DisplayName("docs/protocol.md section 2: an exact pattern matches that name only")
     void exactPatternMatchesOnlyThatName() {
         ChannelPatterns p = new ChannelPatterns(List.of("room:1"));
 
@@ -33,7 +33,7 @@ class ChannelPatternsUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 2: a pattern ending in * matches every name with that prefix")
+    @DisplayName("docs/protocol.md section 2: a pattern ending in * matches every name with that prefix")
     void prefixPatternMatchesNamesWithThePrefix() {
         ChannelPatterns p = new ChannelPatterns(List.of("team:*"));
 
@@ -96,7 +96,7 @@ class ChannelPatternsUnitTests {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"public:lobby", "public:a", "public:", "public:room:1"})
-    @DisplayName("PROTOCOL.md section 5: public: is open to every connection, guests included, for both actions")
+    @DisplayName("docs/protocol.md section 5: public: is open to every connection, guests included, for both actions")
     void publicIsOpenToEveryone(String channel) {
         Identity guest = Identity.guest("g_Qm3v");
         Identity member = withPatterns(List.of("room:1"), List.of());
@@ -109,7 +109,7 @@ class ChannelPatternsUnitTests {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"public", "publicx:lobby", "Public:lobby", "room:1", "a"})
-    @DisplayName("PROTOCOL.md section 5: other channels are closed to a guest")
+    @DisplayName("docs/protocol.md section 5: other channels are closed to a guest")
     void guestMayNotUseOtherChannels(String channel) {
         Identity guest = Identity.guest("g_Qm3v");
 
@@ -119,7 +119,7 @@ class ChannelPatternsUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: other channels need the matching claim; subscribe and publish are separate")
+    @DisplayName("docs/protocol.md section 5: other channels need the matching claim; subscribe and publish are separate")
     void otherChannelsNeedTheMatchingClaim() {
         Identity who = withPatterns(List.of("room:*"), List.of("room:1"));
 
@@ -133,7 +133,7 @@ class ChannelPatternsUnitTests {
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"*", "user:*", "user:u_alice", "u*", "user:u_bob"})
-    @DisplayName("PROTOCOL.md section 5: user: channels are reserved, whatever the claims say")
+    @DisplayName("docs/protocol.md section 5: user: channels are reserved, whatever the claims say")
     void inboxIsNeverSubscribableOrPublishable(String pattern) {
         Identity who = withPatterns(List.of(pattern), List.of(pattern));
 

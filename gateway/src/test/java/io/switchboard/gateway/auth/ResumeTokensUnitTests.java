@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Mono;
 import reactor.test.StepVerifier;
 
-/** Resume tokens (PROTOCOL.md section 2) and the keys that sign and verify them, with a clock the test moves. */
+/** Resume tokens (docs/protocol.md section 2) and the keys that sign and verify them, with a clock the test moves. */
 class ResumeTokensUnitTests {
     private static final String SECRET = "resume-secret-0123456789-abcdefghij";
     private static final String OTHER = "another-secret-0123456789-abcdefghij";

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * A JWT {@code sub} is a user id of the documented characters and never a guest's (PROTOCOL.md section 2): a
+ * A JWT {@code sub} is a user id of the documented characters and never a guest's (docs/protocol.md section 2): a
  * token with anything else is refused with {@code unauthorized} and close 4001.
  */
 class SubjectHygieneIntegrationTests {

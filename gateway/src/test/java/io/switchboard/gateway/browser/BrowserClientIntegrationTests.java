@@ -51,7 +51,7 @@ import reactor.netty.http.websocket.WebsocketOutbound;
 
 /**
  * The browser client {@code /switchboard.js} in a headless Chromium, against a real gateway, through a
- * {@link TcpProxy} where the network has to fail: the handshake and requests (PROTOCOL.md sections 2, 4, 5),
+ * {@link TcpProxy} where the network has to fail: the handshake and requests (docs/protocol.md sections 2, 4, 5),
  * reconnecting with resume and recovery, giving up, backoff (section 8) and the client's heartbeat rule (section 3).
  * Each test drives one page of the gateway's origin that imported the module; the page's {@code Recorder}
  * (recorder.js) lets the test await the client's events.

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * This instance's fan-out from a channel to its local subscribers, PROTOCOL.md section 5: every subscriber gets
+ * This instance's fan-out from a channel to its local subscribers, docs/protocol.md section 5: every subscriber gets
  * a channel's messages in offset order, each once, and only on its own I/O loop.
  */
 class ChannelHubUnitTests {
@@ -155,7 +155,7 @@ class ChannelHubUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: every subscriber gets every publication once, in order, on its own loop")
+    @DisplayName("docs/protocol.md section 5: every subscriber gets every publication once, in order, on its own loop")
     void dispatchDeliversToEverySubscriberOnItsOwnLoopInOrder() throws Exception {
         List<Recorder> subscribers = List.of(new Recorder(0), new Recorder(0), new Recorder(1), new Recorder(1),
                 new Recorder(1));
@@ -178,7 +178,7 @@ class ChannelHubUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: subscribers receive the message frame as WebSocket wire bytes")
+    @DisplayName("docs/protocol.md section 5: subscribers receive the message frame as WebSocket wire bytes")
     void subscribersReceiveTheWireBytesOfTheFrame() throws Exception {
         Recorder onFirst = new Recorder(0);
         Recorder onSecond = new Recorder(1);
@@ -211,7 +211,7 @@ class ChannelHubUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: a removed subscriber gets nothing published after its removal")
+    @DisplayName("docs/protocol.md section 5: a removed subscriber gets nothing published after its removal")
     void removedSubscriberGetsNothingMore() throws Exception {
         Recorder leaving = new Recorder(0);
         Recorder staying = new Recorder(1);
@@ -233,7 +233,7 @@ class ChannelHubUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: a subscriber added twice still gets each message once")
+    @DisplayName("docs/protocol.md section 5: a subscriber added twice still gets each message once")
     void subscriberAddedTwiceGetsEachMessageOnce() throws Exception {
         Recorder twice = new Recorder(1);
         hub.add(CHANNEL, twice);

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
 
-/** Subscribing, publishing, offsets, epochs, permissions and recovery (PROTOCOL.md section 5). */
+/** Subscribing, publishing, offsets, epochs, permissions and recovery (docs/protocol.md section 5). */
 class ChannelsIntegrationTests {
     private static final java.time.Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;

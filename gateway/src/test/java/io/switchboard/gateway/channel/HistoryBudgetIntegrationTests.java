@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 import reactor.core.publisher.Flux;
 
 /**
- * Hostile clients against the embedded history (DESIGN.md: every byte a client can make the server hold is
+ * Hostile clients against the embedded history (docs/design.md: every byte a client can make the server hold is
  * bounded, in total): guests publishing large messages to fresh channels and sending to random ids cannot take
  * the history over SWITCHBOARD_HISTORY_BUDGET_BYTES, and everyone else is still served.
  */
@@ -48,7 +48,7 @@ class HistoryBudgetIntegrationTests {
     @Test
     @DisplayName("a flood of 8 KB publishes to fresh channels and of sends to random ids stays within the budget;"
             + " evictions are counted, a subscriber and a publisher elsewhere are served in order, and a since into"
-            + " an evicted history is answered recovered:false with a new epoch (PROTOCOL.md section 5)")
+            + " an evicted history is answered recovered:false with a new epoch (docs/protocol.md section 5)")
     void floodStaysWithinTheBudget() throws InterruptedException {
         gw = TestGateway.start(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(BUDGET),
                 "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));

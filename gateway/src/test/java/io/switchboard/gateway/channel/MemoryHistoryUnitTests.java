@@ -15,7 +15,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * The embedded history, PROTOCOL.md section 5: offsets 1, 2, 3 per channel, an epoch per life of a channel's
+ * The embedded history, docs/protocol.md section 5: offsets 1, 2, 3 per channel, an epoch per life of a channel's
  * history, and an honest {@code recovered} flag.
  */
 class MemoryHistoryUnitTests {
@@ -50,7 +50,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: every channel counts its own offsets from 1 within one epoch")
+    @DisplayName("docs/protocol.md section 5: every channel counts its own offsets from 1 within one epoch")
     void offsetsCountFromOnePerChannel() {
         Publication a1 = publish("public:a", "1");
         Publication a2 = publish("public:a", "2");
@@ -81,7 +81,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: before any publish a channel's latest offset is 0")
+    @DisplayName("docs/protocol.md section 5: before any publish a channel's latest offset is 0")
     void newChannelIsAtOffsetZero() {
         HistoryRead read = read("public:new", null);
 
@@ -93,7 +93,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: without since a read gives the latest offset and epoch and nothing else")
+    @DisplayName("docs/protocol.md section 5: without since a read gives the latest offset and epoch and nothing else")
     void readWithoutSinceGivesThePosition() {
         Publication last = null;
         for (int i = 0; i < 3; i++) {
@@ -109,7 +109,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: since in the same epoch recovers exactly the later messages, in order")
+    @DisplayName("docs/protocol.md section 5: since in the same epoch recovers exactly the later messages, in order")
     void sinceInTheSameEpochRecoversTheLaterMessages() {
         Publication first = publish("public:a", "1");
         Publication second = publish("public:a", "2");
@@ -124,7 +124,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: since at the latest offset is recovered with nothing to replay")
+    @DisplayName("docs/protocol.md section 5: since at the latest offset is recovered with nothing to replay")
     void sinceAtLatestIsRecoveredWithNothing() {
         publish("public:a", "1");
         Publication latest = publish("public:a", "2");
@@ -136,7 +136,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: since 0 recovers everything while all of it is held")
+    @DisplayName("docs/protocol.md section 5: since 0 recovers everything while all of it is held")
     void sinceZeroRecoversEverythingHeld() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -148,7 +148,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: history keeps the last historySize messages; older since is not recovered")
+    @DisplayName("docs/protocol.md section 5: history keeps the last historySize messages; older since is not recovered")
     void sinceOlderThanTheOldestHeldIsNotRecovered() {
         String epoch = null;
         for (int i = 1; i <= 5; i++) {
@@ -171,7 +171,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: since in another epoch is not recovered, and the read names the real one")
+    @DisplayName("docs/protocol.md section 5: since in another epoch is not recovered, and the read names the real one")
     void sinceInAnotherEpochIsNotRecovered() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -185,7 +185,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: since ahead of the latest offset is not recovered")
+    @DisplayName("docs/protocol.md section 5: since ahead of the latest offset is not recovered")
     void sinceAheadOfLatestIsNotRecovered() {
         Publication only = publish("public:a", "1");
 
@@ -197,7 +197,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: messages stay recoverable for the whole historyTtl")
+    @DisplayName("docs/protocol.md section 5: messages stay recoverable for the whole historyTtl")
     void messagesStayRecoverableForTheTtl() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -210,7 +210,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: after historyTtl held messages expire and an old since is not recovered")
+    @DisplayName("docs/protocol.md section 5: after historyTtl held messages expire and an old since is not recovered")
     void expiredMessagesMakeAnOldSinceUnrecoverable() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -230,7 +230,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: when everything has expired, only since at the latest offset is recovered")
+    @DisplayName("docs/protocol.md section 5: when everything has expired, only since at the latest offset is recovered")
     void allExpiredOnlyLatestIsRecovered() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -247,7 +247,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: an idle channel is dropped and its next use starts a new epoch at offset 1")
+    @DisplayName("docs/protocol.md section 5: an idle channel is dropped and its next use starts a new epoch at offset 1")
     void evictIdleDropsUnusedChannelsAndTheNextUseGetsANewEpoch() {
         Publication old = publish("public:a", "1");
         publish("public:a", "2");
@@ -268,7 +268,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: evictIdle keeps idle channels the predicate says are in use, epoch and offsets")
+    @DisplayName("docs/protocol.md section 5: evictIdle keeps idle channels the predicate says are in use, epoch and offsets")
     void evictIdleKeepsChannelsInUse() {
         Publication kept = publish("public:kept", "1");
         publish("public:kept", "2");
@@ -407,7 +407,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: over the budget the least recently used channel goes first, a read counts as"
+    @DisplayName("docs/protocol.md section 5: over the budget the least recently used channel goes first, a read counts as"
             + " a use, and a since into the dropped history is answered recovered:false")
     void leastRecentlyUsedChannelGoesFirst() {
         long budget = 3 * channelWithOneMessage("1") + 10;
@@ -429,7 +429,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: a channel dropped for the budget comes back with a new epoch at offset 1, so"
+    @DisplayName("docs/protocol.md section 5: a channel dropped for the budget comes back with a new epoch at offset 1, so"
             + " no offset is handed out twice in an epoch")
     void droppedChannelComesBackWithANewEpoch() {
         MemoryHistory h = budgeted(2 * channelWithOneMessage("1") + 10, channel -> false);
@@ -449,7 +449,7 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 5: a channel with subscribers loses its messages to the budget but keeps its"
+    @DisplayName("docs/protocol.md section 5: a channel with subscribers loses its messages to the budget but keeps its"
             + " epoch and offsets; since before them is recovered:false, since at the latest offset true")
     void channelInUseKeepsItsEpochAndOffsets() {
         MemoryHistory h = budgeted(2 * channelWithOneMessage("1") + 10, channel -> channel.equals("public:a"));

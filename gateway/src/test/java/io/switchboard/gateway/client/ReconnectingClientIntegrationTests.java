@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Mono;
 
-/** The reconnecting Java client (PROTOCOL.md section 8) against a real gateway, through a proxy that cuts. */
+/** The reconnecting Java client (docs/protocol.md section 8) against a real gateway, through a proxy that cuts. */
 class ReconnectingClientIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
     private static final ReconnectPolicy FAST = new ReconnectPolicy(Duration.ofMillis(50), Duration.ofMillis(200),

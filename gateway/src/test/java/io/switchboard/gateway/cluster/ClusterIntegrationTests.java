@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Flux;
 
-/** Three gateway instances acting as one through a real redis-server (issue 3; PROTOCOL.md sections 2, 5). */
+/** Three gateway instances acting as one through a real redis-server (issue 3; docs/protocol.md sections 2, 5). */
 class ClusterIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
 

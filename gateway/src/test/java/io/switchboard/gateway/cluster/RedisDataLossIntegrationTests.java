@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * Redis losing acknowledged writes, as an asynchronous failover or a restart from an old snapshot does: the
  * channel's offset counter goes back. Offsets are never handed out twice in one epoch: whoever saw the lost
  * offsets (the publishing instance, a subscribing instance, a catch-up) starts a new epoch, and clients see the
- * epoch change, never a reused offset or a silent gap (PROTOCOL.md section 5, DESIGN.md "Redis failover").
+ * epoch change, never a reused offset or a silent gap (docs/protocol.md section 5, docs/design.md "Redis failover").
  */
 class RedisDataLossIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;

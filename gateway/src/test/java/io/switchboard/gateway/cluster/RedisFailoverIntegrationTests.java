@@ -35,9 +35,9 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * Redis changing shape under traffic (issue 14, DESIGN.md failure model "Redis failover"): a Redis Cluster master
+ * Redis changing shape under traffic (issue 14, docs/design.md failure model "Redis failover"): a Redis Cluster master
  * killed and its replica promoted, a Sentinel planned failover and a Sentinel master killed. Acknowledged means
- * delivered, or covered by a new epoch (PROTOCOL.md section 5); an offset is never handed out twice in one epoch.
+ * delivered, or covered by a new epoch (docs/protocol.md section 5); an offset is never handed out twice in one epoch.
  */
 class RedisFailoverIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;

@@ -39,7 +39,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** Redis going away and coming back, and instances dying (issue 3, DESIGN.md failure model). */
+/** Redis going away and coming back, and instances dying (issue 3, docs/design.md failure model). */
 class RedisFailureIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
     @RegisterExtension

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What a channel or a guest leaves in Redis: its keys live as long as a recovery can need them (the history TTL
- * and the resume grace, whichever is longer), then go (DESIGN.md, hostile clients: every byte a client can make
+ * and the resume grace, whichever is longer), then go (docs/design.md, hostile clients: every byte a client can make
  * the server hold is bounded).
  */
 class RedisKeyExpiryIntegrationTests {

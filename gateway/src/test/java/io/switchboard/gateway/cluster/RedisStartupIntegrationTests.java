@@ -25,7 +25,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * An instance starting on Redis (DESIGN.md failure model, "Redis at start-up"; PROTOCOL.md sections 2, 5 and 9):
+ * An instance starting on Redis (docs/design.md failure model, "Redis at start-up"; docs/protocol.md sections 2, 5 and 9):
  * not ready until it can deliver to the users it welcomes, or until its start wait has passed; a connection
  * welcomed while Redis was away gets its inbox when Redis is back, and {@code delivered:true} always arrives.
  */

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The edge's settings (README "Security"): defaults, reading, and one problem line per bad setting. */
+/** The edge's settings (docs/operations.md, "Security limits"): defaults, reading, and one problem line per bad setting. */
 class EdgeConfigUnitTests {
 
     private static ConfigException refused(Map<String, String> env) {

@@ -74,7 +74,7 @@ class GatewayConfigUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md sections 2, 5 and 7: without variables every setting is its documented default")
+    @DisplayName("docs/protocol.md sections 2, 5 and 7: without variables every setting is its documented default")
     void defaultsAreTheDocumentedValues() {
         GatewayConfig config = GatewayConfig.defaults();
 
@@ -318,7 +318,7 @@ class GatewayConfigUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: outbound bytes under twice the frame limit is one problem naming both")
+    @DisplayName("docs/protocol.md section 7: outbound bytes under twice the frame limit is one problem naming both")
     void outboundBytesUnderTwiceMaxFrameIsOneProblem() {
         ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "65536", "SWITCHBOARD_OUTBOUND_BYTES", "131071"));
 

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * The demo page at {@code /} in a headless Chromium with a fake camera and microphone, against a real gateway (and a
  * {@link TcpProxy} where a page's connection has to be cut): random connect with a WebRTC call signalled through
- * {@code match.signal} and a text chat (PROTOCOL.md section 6), the lobby recovered after a cut and after a reload
+ * {@code match.signal} and a text chat (docs/protocol.md section 6), the lobby recovered after a cut and after a reload
  * (section 5), the connection's state and giving up (section 8), and a phone-sized screen. Screenshots of the matched
  * pages are written to {@code target/screenshots/}.
  */

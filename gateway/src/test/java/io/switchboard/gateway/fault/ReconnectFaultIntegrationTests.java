@@ -27,7 +27,7 @@ import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
- * Nothing lost across a dropped connection (PROTOCOL.md sections 5 and 8): a publish stream runs while the test
+ * Nothing lost across a dropped connection (docs/protocol.md sections 5 and 8): a publish stream runs while the test
  * breaks the subscriber's connection through a proxy; the reconnecting client must end up with every channel
  * message and every direct message, in order, once each, as the same user.
  */

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * A reconnect storm (PROTOCOL.md section 8): 2,000 clients lose their connections in the same instant and find
+ * A reconnect storm (docs/protocol.md section 8): 2,000 clients lose their connections in the same instant and find
  * no server. Their attempts must spread out by the full-jitter rule, and each must give up after maxAttempts.
  */
 class ReconnectStormIntegrationTests {

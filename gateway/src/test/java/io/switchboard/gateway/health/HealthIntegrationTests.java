@@ -14,7 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** The health endpoints a load balancer and an operator read (PROTOCOL.md section 9). */
+/** The health endpoints a load balancer and an operator read (docs/protocol.md section 9). */
 class HealthIntegrationTests {
     private static final ObjectMapper JSON = new ObjectMapper();
 

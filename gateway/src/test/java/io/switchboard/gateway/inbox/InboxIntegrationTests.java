@@ -13,7 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** Direct messages through the inbox (PROTOCOL.md section 5, Inbox). */
+/** Direct messages through the inbox (docs/protocol.md section 5, Inbox). */
 class InboxIntegrationTests {
     private static final java.time.Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;

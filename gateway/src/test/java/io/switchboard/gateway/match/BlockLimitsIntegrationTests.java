@@ -14,7 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** block on the wire (PROTOCOL.md section 6): a user id, and at most SWITCHBOARD_MAX_BLOCKS of them. */
+/** block on the wire (docs/protocol.md section 6): a user id, and at most SWITCHBOARD_MAX_BLOCKS of them. */
 class BlockLimitsIntegrationTests {
     private TestGateway gw;
 

@@ -31,7 +31,7 @@ import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
 /**
- * What {@code block} (PROTOCOL.md section 6) lets a client make the server hold: only valid user ids, at most
+ * What {@code block} (docs/protocol.md section 6) lets a client make the server hold: only valid user ids, at most
  * {@code SWITCHBOARD_MAX_BLOCKS} per user, and nothing durable for guests.
  */
 class MatchServiceBlocksUnitTests {

@@ -31,7 +31,7 @@ import reactor.core.publisher.Mono;
 
 /**
  * Many users on three instances sharing one redis-server join, signal, move on, leave, block and drop at
- * random; every rule of PROTOCOL.md section 6 is checked on what the users saw (issue 4).
+ * random; every rule of docs/protocol.md section 6 is checked on what the users saw (issue 4).
  */
 class RandomConnectConcurrencyIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * Random connect over real sockets (PROTOCOL.md section 6), in the embedded mode; {@link #gateways} is
+ * Random connect over real sockets (docs/protocol.md section 6), in the embedded mode; {@link #gateways} is
  * overridden to run the same tests across two instances through Redis.
  */
 class RandomConnectIntegrationTests {

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** {@code GET /metrics}: the gateway's meters in Prometheus text format (PROTOCOL.md section 9). */
+/** {@code GET /metrics}: the gateway's meters in Prometheus text format (docs/protocol.md section 9). */
 class MetricsIntegrationTests {
     private TestGateway gw;
 

@@ -28,7 +28,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Resume across instances without any secret configured, and resume while Redis cannot be asked (PROTOCOL.md
+ * Resume across instances without any secret configured, and resume while Redis cannot be asked (docs/protocol.md
  * sections 2 and 5): a client that asks to keep its identity keeps it, or is refused with a close it reconnects
  * after; never a fresh identity it did not ask for.
  */

@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Flux;
 
 /**
- * Drain (PROTOCOL.md section 8): closes spread over the window, and every reconnecting client resumes on the
+ * Drain (docs/protocol.md section 8): closes spread over the window, and every reconnecting client resumes on the
  * instance its load balancer (a proxy here) now sends it to.
  */
 class DrainIntegrationTests {

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-/** Frames on the wire, bad input, and replies in request order (PROTOCOL.md sections 1 and 4). */
+/** Frames on the wire, bad input, and replies in request order (docs/protocol.md sections 1 and 4). */
 class FramesIntegrationTests {
     private TestGateway gw;
     private SwitchboardClient client;

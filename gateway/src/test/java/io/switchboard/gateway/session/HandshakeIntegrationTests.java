@@ -22,7 +22,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** The hello handshake and one live connection per user (PROTOCOL.md section 2). */
+/** The hello handshake and one live connection per user (docs/protocol.md section 2). */
 class HandshakeIntegrationTests {
     private TestGateway gw;
 

@@ -29,7 +29,7 @@ import reactor.netty.http.server.HttpServer;
 import reactor.netty.http.server.WebsocketServerSpec;
 
 /**
- * The heartbeat (PROTOCOL.md section 3) with a 200 ms interval and 200 ms timeout: the server's pings, the
+ * The heartbeat (docs/protocol.md section 3) with a 200 ms interval and 200 ms timeout: the server's pings, the
  * server closing a silent client with 4003, and the Java client giving up on a silent server.
  */
 class HeartbeatIntegrationTests {

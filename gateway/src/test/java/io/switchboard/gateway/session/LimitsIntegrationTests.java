@@ -20,7 +20,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** Rate limits and the bounded outbound buffer (PROTOCOL.md section 7). */
+/** Rate limits and the bounded outbound buffer (docs/protocol.md section 7). */
 class LimitsIntegrationTests {
     private static final java.time.Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;

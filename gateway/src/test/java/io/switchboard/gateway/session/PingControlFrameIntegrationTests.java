@@ -24,7 +24,7 @@ import reactor.netty.http.client.HttpClient;
 import reactor.netty.http.client.WebsocketClientSpec;
 
 /**
- * The WebSocket transport seen by a plain WebSocket client (PROTOCOL.md section 1): Ping control frames answered
+ * The WebSocket transport seen by a plain WebSocket client (docs/protocol.md section 1): Ping control frames answered
  * with Pong, and the {@code switchboard.v1} subprotocol echoed when offered and not required.
  */
 class PingControlFrameIntegrationTests {

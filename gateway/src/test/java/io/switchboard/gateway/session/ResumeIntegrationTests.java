@@ -19,7 +19,7 @@ import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /**
- * Resume after a dropped connection (PROTOCOL.md sections 2 and 5): the same identity, and the inbox replayed
+ * Resume after a dropped connection (docs/protocol.md sections 2 and 5): the same identity, and the inbox replayed
  * after {@code inboxSince}. {@link #gateways} is overridden to resume on another instance through Redis.
  */
 class ResumeIntegrationTests {

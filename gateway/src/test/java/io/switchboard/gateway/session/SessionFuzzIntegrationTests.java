@@ -21,7 +21,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Random and mutated frames through a real session, with a fixed seed so that a failure repeats (issue 15): the
  * gateway never answers {@code internal} (no exception escapes its handling), every close uses a code of the
- * table (PROTOCOL.md section 8), and after each batch the connection, or a new one, is served.
+ * table (docs/protocol.md section 8), and after each batch the connection, or a new one, is served.
  */
 class SessionFuzzIntegrationTests {
     private static final long SEED = Long.getLong("fuzz.seed", 15L);

@@ -42,7 +42,7 @@ import reactor.core.scheduler.Schedulers;
 import reactor.test.scheduler.VirtualTimeScheduler;
 
 /**
- * The session's protocol logic without a socket (PROTOCOL.md sections 2 to 5 and 7): fed frames as the transport
+ * The session's protocol logic without a socket (docs/protocol.md sections 2 to 5 and 7): fed frames as the transport
  * would, answering through a fake {@link Outbound}, on virtual time.
  */
 class SessionUnitTests {

@@ -6,7 +6,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
-/** The per-connection rate limit, PROTOCOL.md section 7: {@code rate} frames per second, bursts of {@code burst}. */
+/** The per-connection rate limit, docs/protocol.md section 7: {@code rate} frames per second, bursts of {@code burst}. */
 class TokenBucketUnitTests {
 
     /** A clock that moves only when the test says so. */
@@ -29,7 +29,7 @@ class TokenBucketUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: a full bucket allows a burst of exactly burst frames, then refuses")
+    @DisplayName("docs/protocol.md section 7: a full bucket allows a burst of exactly burst frames, then refuses")
     void burstThenRefusal() {
         TokenBucket bucket = new TokenBucket(100, 200, () -> now);
 
@@ -41,7 +41,7 @@ class TokenBucketUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: the bucket refills at rate tokens per second of the injected clock")
+    @DisplayName("docs/protocol.md section 7: the bucket refills at rate tokens per second of the injected clock")
     void refillsAtTheRate() {
         TokenBucket bucket = new TokenBucket(100, 200, () -> now);
         takeAll(bucket);
@@ -55,7 +55,7 @@ class TokenBucketUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: less than one token's time gives no token")
+    @DisplayName("docs/protocol.md section 7: less than one token's time gives no token")
     void lessThanOnePeriodGivesNoToken() {
         TokenBucket bucket = new TokenBucket(100, 200, () -> now);
         takeAll(bucket);
@@ -94,7 +94,7 @@ class TokenBucketUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: an idle bucket never holds more than burst tokens")
+    @DisplayName("docs/protocol.md section 7: an idle bucket never holds more than burst tokens")
     void refillIsCappedAtCapacity() {
         TokenBucket bucket = new TokenBucket(100, 200, () -> now);
         takeAll(bucket);
@@ -114,7 +114,7 @@ class TokenBucketUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 7: millisUntilToken is the retryAfter for an empty bucket")
+    @DisplayName("docs/protocol.md section 7: millisUntilToken is the retryAfter for an empty bucket")
     void millisUntilTokenOfAnEmptyBucket() {
         TokenBucket bucket = new TokenBucket(100, 200, () -> now);
         takeAll(bucket);

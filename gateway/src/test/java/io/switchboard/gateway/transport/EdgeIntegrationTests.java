@@ -40,7 +40,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway's edge against hostile clients (DESIGN.md failure model; PROTOCOL.md sections 1 and 9): what a
+ * The gateway's edge against hostile clients (docs/design.md failure model; docs/protocol.md sections 1 and 9): what a
  * connection may hold before its WebSocket upgrade, and what a client sees when it goes over a limit. Raw sockets,
  * since the point is what an HTTP library would never send.
  */

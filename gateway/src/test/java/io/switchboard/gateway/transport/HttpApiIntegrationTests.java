@@ -24,7 +24,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** The server-side HTTP API: publish, send, disconnect, its key and its body checks (PROTOCOL.md section 9). */
+/** The server-side HTTP API: publish, send, disconnect, its key and its body checks (docs/protocol.md section 9). */
 class HttpApiIntegrationTests {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String CHANNEL = "public:news";

@@ -22,7 +22,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Server frames encoded straight to WebSocket wire bytes, PROTOCOL.md section 1: every application frame is one
+ * Server frames encoded straight to WebSocket wire bytes, docs/protocol.md section 1: every application frame is one
  * text frame holding one JSON object. The bytes are checked by hand (RFC 6455 section 5.2) and by Netty's decoder
  * for frames coming from a server.
  */
@@ -94,7 +94,7 @@ class WireFramesUnitTests {
 
     @ParameterizedTest(name = "{0} bytes")
     @ValueSource(ints = {96, 110, 125})
-    @DisplayName("PROTOCOL.md section 1: a payload under 126 bytes has a 2-byte header with the length in it")
+    @DisplayName("docs/protocol.md section 1: a payload under 126 bytes has a 2-byte header with the length in it")
     void shortPayloadHasTwoByteHeader(int payloadBytes) {
         ServerFrame.Message frame = messageOfPayloadLength(payloadBytes);
 
@@ -108,7 +108,7 @@ class WireFramesUnitTests {
 
     @ParameterizedTest(name = "{0} bytes")
     @ValueSource(ints = {126, 127, 255, 256, 1000, 4096, 65_535})
-    @DisplayName("PROTOCOL.md section 1: a payload of 126 to 65535 bytes has a 16-bit extended length")
+    @DisplayName("docs/protocol.md section 1: a payload of 126 to 65535 bytes has a 16-bit extended length")
     void mediumPayloadHasSixteenBitLength(int payloadBytes) {
         ServerFrame.Message frame = messageOfPayloadLength(payloadBytes);
 
@@ -123,7 +123,7 @@ class WireFramesUnitTests {
 
     @ParameterizedTest(name = "{0} bytes")
     @ValueSource(ints = {65_536, 65_537, 200_000})
-    @DisplayName("PROTOCOL.md section 1: a payload of 65536 bytes or more has a 64-bit extended length")
+    @DisplayName("docs/protocol.md section 1: a payload of 65536 bytes or more has a 64-bit extended length")
     void longPayloadHasSixtyFourBitLength(int payloadBytes) {
         ServerFrame.Message frame = messageOfPayloadLength(payloadBytes);
 
@@ -137,7 +137,7 @@ class WireFramesUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 1: the length counts UTF-8 bytes, not characters")
+    @DisplayName("docs/protocol.md section 1: the length counts UTF-8 bytes, not characters")
     void lengthCountsUtf8Bytes() {
         // 80 characters of data, but e-acute is 2 bytes and the emoji 4: the payload is over 125 bytes
         String data = "\"" + "\u00e9".repeat(40) + "\ud83d\ude00".repeat(19) + "\"";
@@ -155,7 +155,7 @@ class WireFramesUnitTests {
     }
 
     @Test
-    @DisplayName("PROTOCOL.md section 3: the ping frame is {\"type\":\"ping\"} in a 17-byte text frame")
+    @DisplayName("docs/protocol.md section 3: the ping frame is {\"type\":\"ping\"} in a 17-byte text frame")
     void pingIsExact() {
         ByteBuf wire = encode(new ServerFrame.Ping());
 

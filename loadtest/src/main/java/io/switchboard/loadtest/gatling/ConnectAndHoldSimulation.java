@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.LongAdder;
  * whether the gateway keeps that many connections alive; correctness only is asserted.
  *
  * <p>The gateway pings every {@code ping.interval} and closes with 4003 a connection silent for
- * {@code ping.interval + ping.timeout} (PROTOCOL.md section 3). Pongs are sent by Gatling itself
+ * {@code ping.interval + ping.timeout} (docs/protocol.md section 3). Pongs are sent by Gatling itself
  * ({@code wsAutoReplyTextFrame}, see {@link GatewayDsl#protocol}) the moment a ping arrives, while the virtual
  * user is paused; nothing else is sent during the hold. ({@code ws.processUnmatchedMessages} could not answer
  * them: it reads the kept frames only when the user acts next, after the hold.) This was checked against a

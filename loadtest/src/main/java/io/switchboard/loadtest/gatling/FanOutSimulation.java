@@ -45,7 +45,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <p>Correctness, per subscriber (request {@value #SUBSCRIBER_COMPLETE}, KO with the reason): every offset
  * after the one its subscribe ack gave, up to the last offset acked to a publisher of its channel, arrives
  * exactly once and in order, on its channel, with no other frame than pings, within {@code receiveTimeout} after
- * the last publisher finished (PROTOCOL.md section 5). All users run one scenario (subscribers first, then
+ * the last publisher finished (docs/protocol.md section 5). All users run one scenario (subscribers first, then
  * publishers) so that a rendezvous can hold the publishers until every subscriber has its ack.
  *
  * <p>System properties (defaults; quick defaults with {@code -Dquick=true}):

@@ -10,7 +10,7 @@ import io.switchboard.protocol.FrameCodec;
 import java.util.List;
 
 /**
- * The text frames of PROTOCOL.md that the simulations send (written by the protocol module's {@link FrameCodec},
+ * The text frames of docs/protocol.md that the simulations send (written by the protocol module's {@link FrameCodec},
  * as every Java client's are), and reading the ones they receive.
  */
 final class Frames {

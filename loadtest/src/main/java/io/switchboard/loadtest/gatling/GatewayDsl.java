@@ -16,7 +16,7 @@ import java.time.Duration;
  * are the constants below.
  */
 final class GatewayDsl {
-    /** Offered on connect (PROTOCOL.md section 1). */
+    /** Offered on connect (docs/protocol.md section 1). */
     static final String SUBPROTOCOL = "switchboard.v1";
     /** The longest wait for the reply to a request, or for the welcome. */
     static final Duration REPLY_TIMEOUT = Duration.ofSeconds(10);

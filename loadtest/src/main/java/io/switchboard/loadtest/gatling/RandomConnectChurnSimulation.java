@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiPredicate;
 
 /**
- * Random-connect churn (PROTOCOL.md section 6): every guest loops through {@code match.join}, its
+ * Random-connect churn (docs/protocol.md section 6): every guest loops through {@code match.join}, its
  * {@code match.found}, one {@code match.signal} to the partner and the partner's one back, a conversation of
  * {@code talk}, then {@code match.next} (with probability {@code nextRatio}: straight into the next match) or
  * {@code match.leave} and a new join, for {@code duration}. Measures time to match (request {@value #TIME_TO_MATCH}: from the join or

@@ -13,7 +13,7 @@ import java.time.Duration;
 /**
  * A reconnect storm: ramps {@code users} guests up, waits until all are connected, then drops every connection
  * at the same moment and reconnects each at once with a {@code hello} carrying the {@code resume} token of its
- * first welcome. The new welcome must say {@code resumed:true} and give the same user id back (PROTOCOL.md
+ * first welcome. The new welcome must say {@code resumed:true} and give the same user id back (docs/protocol.md
  * section 2). Measures the reconnect (check {@value #RESUMED}: from the hello to the resumed welcome, and the
  * connect time) with every client arriving together.
  *

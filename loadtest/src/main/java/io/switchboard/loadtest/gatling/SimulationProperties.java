@@ -20,7 +20,7 @@ final class SimulationProperties {
     public static final String GATEWAY = "gateway";
     public static final String DEFAULT_GATEWAY = "http://127.0.0.1:8080";
     public static final String QUICK = "quick";
-    /** The path of the gateway's WebSocket (PROTOCOL.md section 1). */
+    /** The path of the gateway's WebSocket (docs/protocol.md section 1). */
     public static final String WS_PATH = "/ws";
 
     private final Map<String, String> properties;

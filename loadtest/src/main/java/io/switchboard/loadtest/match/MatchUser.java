@@ -10,7 +10,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.LongFunction;
 
 /**
- * One benchmark user on its own connection, looping through random connect (PROTOCOL.md section 6):
+ * One benchmark user on its own connection, looping through random connect (docs/protocol.md section 6):
  * {@code match.join}, wait for {@code match.found}, the initiator sends one {@code match.signal} that the other
  * waits for, then {@code match.leave} and join again (or {@code match.next}). Driven by the connection's frames
  * on its I/O thread; nothing blocks. Time to match is measured from the join's ack to its {@code match.found}.
@@ -189,7 +189,7 @@ final class MatchUser {
     }
 
     /**
-     * Inbox events come each once, in offset order, with no gap (PROTOCOL.md section 5): every one this user gets
+     * Inbox events come each once, in offset order, with no gap (docs/protocol.md section 5): every one this user gets
      * is a random-connect event of this run, so the next offset is always the last plus one.
      */
     private void checkInbox(long offset, String epoch) {

@@ -150,7 +150,7 @@ final class Storm {
                 if (error && cl != null && id == 2) {
                     JsonNode e = parse(text);
                     if ("unavailable".equals(e.path("code").asText())) {
-                        // Back-pressure, as PROTOCOL.md section 4 has it: ask again after retryAfter.
+                        // Back-pressure, as docs/protocol.md section 4 has it: ask again after retryAfter.
                         subscribeRetries.increment();
                         wire.get().schedule(() -> c.send(resubscribe(cl)), e.path("retryAfter").asLong(1000));
                         return;
