@@ -496,7 +496,12 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                         liveNodes = Set.copyOf(known);
                     }
                 })
-                .defaultIfEmpty(false);
+                // No lease at all: Redis lost its data, and an instance that was alive then records its users
+                // before it renews its lease; it counts as live while it is still expected to come back.
+                .switchIfEmpty(Mono.fromSupplier(() -> {
+                    Reclaim r = reclaim;
+                    return r != null && r.nodes().contains(other) && r.untilMillis() > System.currentTimeMillis();
+                }));
     }
 
     @Override
