@@ -403,6 +403,9 @@ function setRtc(state) {
 }
 
 function found(f) {
+  if (match && match.match === f.match) {
+    return; // announced again (docs/protocol.md section 6): the call goes on
+  }
   endCall();
   match = f;
   setPhase('matched');

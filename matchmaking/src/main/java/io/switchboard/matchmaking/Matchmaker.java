@@ -20,6 +20,11 @@ import reactor.core.publisher.Mono;
  * instance died) and who has not come back within {@code resumeGrace} is <em>gone</em>: the next {@link #sweep}
  * after that forgets it, its recent partners and the blocks it made or had loaded included. Blocks are durable in
  * the caller's store, which loads them again ({@link #restoreBlock}) when the user connects again.
+ *
+ * <p>The pairings and endings an operation makes reach the users only through its {@link Outcome}, and a caller
+ * may never get it although the change was made (a reply lost to a timeout, a caller that died): so each stays
+ * pending until the caller confirms that its events are in the users' inboxes ({@link #announced}), and
+ * {@link #unannounced} hands out again those not confirmed in time. The users may get such an event twice.
  */
 public interface Matchmaker extends AutoCloseable {
 
@@ -70,6 +75,20 @@ public interface Matchmaker extends AutoCloseable {
      * matches of users on dead instances whose grace ran out, and forgets users who are gone.
      */
     Mono<Outcome> sweep();
+
+    /**
+     * The events of {@code outcome}'s pairings ({@code match.found} to both users) and endings ({@code match.ended}
+     * to the partner) are in the users' inboxes: they are not handed out again by {@link #unannounced}.
+     */
+    Mono<Void> announced(Outcome outcome);
+
+    /**
+     * Pairings and endings whose events were not confirmed ({@link #announced}) within
+     * {@link MatchmakerSettings#announceTimeoutMs} of being made or last handed out, to be announced again; each is
+     * handed out to one caller at a time, at most {@link MatchmakerSettings#ANNOUNCE_ATTEMPTS} times. A pairing
+     * whose match has ended is not handed out any more, nor an ending whose partner is gone.
+     */
+    Mono<Outcome> unannounced();
 
     /** This instance ({@code node}) is alive; called every second or so. */
     Mono<Void> renewLease(String node);

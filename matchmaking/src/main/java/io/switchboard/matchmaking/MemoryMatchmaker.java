@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -17,7 +18,8 @@ import reactor.core.publisher.Mono;
 /**
  * The embedded mode's matchmaker: the whole state in this JVM, every operation under one lock. The queue keeps
  * join order, which is waiting order. Each user's record holds its recent partners and the blocks it made or had
- * loaded, and goes when the user is gone (see {@link Matchmaker}).
+ * loaded, and goes when the user is gone (see {@link Matchmaker}). Pairings and endings whose events are not
+ * confirmed yet wait in {@code pending}, by id ({@code f:} or {@code e:} and the match).
  */
 public final class MemoryMatchmaker implements Matchmaker {
     /** A record of a user that never connected (only blocked or had blocks loaded) goes after this long at least. */
@@ -31,12 +33,20 @@ public final class MemoryMatchmaker implements Matchmaker {
     private final Map<String, User> users = new HashMap<>();
     private final LinkedHashSet<String> queue = new LinkedHashSet<>();
     private final Map<String, Long> leases = new HashMap<>();
+    private final Map<String, Pending> pending = new LinkedHashMap<>();
     private long enqueued;
 
     /** @param clock wall-clock milliseconds */
     public MemoryMatchmaker(MatchmakerSettings settings, LongSupplier clock) {
         this.settings = settings;
         this.clock = clock;
+    }
+
+    /** A pairing or an ending (one of the two) whose events are not confirmed yet. */
+    private record Pending(Pairing pairing, Ended ended, long due, int attempts) {
+        Pending next(long due) {
+            return new Pending(pairing, ended, due, attempts + 1);
+        }
     }
 
     private static final class User {
@@ -266,8 +276,11 @@ public final class MemoryMatchmaker implements Matchmaker {
                     ended.add(end(u, Ended.DISCONNECTED, false));
                 }
             }
+            Set<String> forgotten = new HashSet<>();
             users.values().removeIf(u -> u.goneAt >= 0 && now - u.goneAt >= 0 && u.match == null
-                    && !queue.contains(u.id));
+                    && !queue.contains(u.id) && forgotten.add(u.id));
+            // nobody is left to tell of an ending
+            pending.values().removeIf(p -> p.ended() != null && forgotten.contains(p.ended().partner()));
             List<Pairing> pairings = new ArrayList<>();
             for (String id : new ArrayList<>(queue)) {
                 User u = users.get(id);
@@ -280,6 +293,52 @@ public final class MemoryMatchmaker implements Matchmaker {
             }
             return new Outcome(Outcome.NOTHING, ended, pairings, null, null);
         });
+    }
+
+    @Override
+    public Mono<Void> announced(Outcome outcome) {
+        return locked(() -> {
+            outcome.pairings().forEach(p -> pending.remove(foundId(p.match())));
+            outcome.ended().forEach(e -> pending.remove(endedId(e.match())));
+            return true;
+        }).then();
+    }
+
+    @Override
+    public Mono<Outcome> unannounced() {
+        return locked(() -> {
+            long now = clock.getAsLong();
+            List<Pairing> pairings = new ArrayList<>();
+            List<Ended> ended = new ArrayList<>();
+            for (Iterator<Pending> it = pending.values().iterator(); it.hasNext()
+                    && pairings.size() + ended.size() < MatchmakerSettings.ANNOUNCE_BATCH; ) {
+                Pending p = it.next();
+                if (p.due() > now) {
+                    continue;
+                }
+                if (p.pairing() != null) {
+                    pairings.add(p.pairing());
+                } else {
+                    ended.add(p.ended());
+                }
+                if (p.attempts() + 1 >= MatchmakerSettings.ANNOUNCE_ATTEMPTS) {
+                    it.remove();
+                }
+            }
+            pairings.forEach(p -> pending.computeIfPresent(foundId(p.match()),
+                    (id, old) -> old.next(now + settings.announceTimeoutMs())));
+            ended.forEach(e -> pending.computeIfPresent(endedId(e.match()),
+                    (id, old) -> old.next(now + settings.announceTimeoutMs())));
+            return new Outcome(Outcome.NOTHING, ended, pairings, null, null);
+        });
+    }
+
+    private static String foundId(String match) {
+        return "f:" + match;
+    }
+
+    private static String endedId(String match) {
+        return "e:" + match;
     }
 
     @Override
@@ -367,7 +426,10 @@ public final class MemoryMatchmaker implements Matchmaker {
                 shared.add(i);
             }
         }
-        return new Pairing(match, initiator.id, other.id, shared, now - initiator.joinedAt, now - other.joinedAt);
+        Pairing p = new Pairing(match, initiator.id, other.id, shared, now - initiator.joinedAt,
+                now - other.joinedAt);
+        pending.put(foundId(match), new Pending(p, null, now + settings.announceTimeoutMs(), 0));
+        return p;
     }
 
     /** Ends {@code u}'s match; with {@code recent}, each becomes one of the other's recent partners. */
@@ -386,7 +448,13 @@ public final class MemoryMatchmaker implements Matchmaker {
             remember(u, p.id);
             remember(p, u.id);
         }
-        return new Ended(match, u.id, p == null ? null : p.id, reason);
+        Ended e = new Ended(match, u.id, p == null ? null : p.id, reason);
+        // a match.found of a match that has ended would only mislead
+        pending.remove(foundId(match));
+        if (p != null) {
+            pending.put(endedId(match), new Pending(null, e, clock.getAsLong() + settings.announceTimeoutMs(), 0));
+        }
+        return e;
     }
 
     private void remember(User u, String partner) {

@@ -20,6 +20,8 @@ import reactor.core.publisher.Mono;
  * hand out the same waiting user. All keys share the hash tag {@code {mm}}: on a Redis Cluster they sit in one
  * slot. A user's keys ({@code u:}, {@code r:}, {@code b:}, {@code l:}) are deleted by the sweep once it is gone;
  * an instance's connected users are listed under {@code on:<node>}, so that the users of a dead instance go too.
+ * Pairings and endings wait under {@code ann} and {@code annd} until {@link #announced}, since the reply that
+ * carries them can be lost after the script ran (a command timeout on a loaded machine).
  */
 public final class RedisMatchmaker implements Matchmaker {
     /** The prefix (and hash tag) of every key. */
@@ -62,7 +64,7 @@ public final class RedisMatchmaker implements Matchmaker {
     }
 
     private Mono<Outcome> call(String op, String... args) {
-        List<String> argv = new ArrayList<>(8 + args.length);
+        List<String> argv = new ArrayList<>(12 + args.length);
         argv.add(op);
         argv.add(Long.toString(clock.getAsLong()));
         argv.add(Long.toString(settings.interestWaitMs()));
@@ -72,6 +74,9 @@ public final class RedisMatchmaker implements Matchmaker {
         argv.add(Integer.toString(settings.scanLimit()));
         argv.add("m_" + randomId() + "_");
         argv.add(Integer.toString(settings.maxBlocks()));
+        argv.add(Long.toString(settings.announceTimeoutMs()));
+        argv.add(Integer.toString(MatchmakerSettings.ANNOUNCE_ATTEMPTS));
+        argv.add(Integer.toString(MatchmakerSettings.ANNOUNCE_BATCH));
         argv.addAll(Arrays.asList(args));
         return redis.run(SCRIPT, SHA, new String[] {KEY}, argv.toArray(String[]::new)).map(RedisMatchmaker::parse);
     }
@@ -154,6 +159,19 @@ public final class RedisMatchmaker implements Matchmaker {
     @Override
     public Mono<Outcome> sweep() {
         return call("sweep");
+    }
+
+    @Override
+    public Mono<Void> announced(Outcome outcome) {
+        List<String> ids = new ArrayList<>();
+        outcome.pairings().forEach(p -> ids.add("f:" + p.match()));
+        outcome.ended().forEach(e -> ids.add("e:" + e.match()));
+        return ids.isEmpty() ? Mono.empty() : call("announced", ids.toArray(String[]::new)).then();
+    }
+
+    @Override
+    public Mono<Outcome> unannounced() {
+        return call("unannounced");
     }
 
     @Override

@@ -3,13 +3,16 @@
 -- ({mm}), so the script also runs on a Redis Cluster.
 --   KEYS[1]  the key prefix, for instance "mm:{mm}"
 --   ARGV     op, now (ms), interestWait, avoidRecent, resumeGrace, nodeLease, scanLimit, matchIdPrefix, maxBlocks,
---            args...
+--            announceTimeout, announceAttempts, announceBatch, args...
 -- The reply: status, partner, match, #ended, (match, by, partner, reason)..., #pairings,
 --            (match, initiator, other, shared interests joined by \n, initiator waited ms, other waited ms)...
 -- Keys of a user u: u:<u> (hash: session s, node n, interests i, join time j, queue seq q, match m, partner p,
 -- dropped at d, interest wait passed w), r:<u> (recent partners), b:<u> (users u blocked, at most maxBlocks),
 -- l:<u> (blocks loaded from the store). gone (zset): users whose connection dropped, scored by when they are
 -- gone unless they connect again; the sweep deletes their keys. on:<node>: users connected on that instance.
+-- Pairings and endings whose events are not confirmed yet (announced), by id f:<match> or e:<match>: ann (zset,
+-- scored by when they are handed out again), annd (hash: attempts so far and the reply tuple, in JSON); the
+-- partner told of an ending holds the field e:<match> in u:, so that forgetting it drops the ending.
 local base = KEYS[1]
 local op = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -20,11 +23,17 @@ local lease = tonumber(ARGV[6])
 local scanLimit = tonumber(ARGV[7])
 local idPrefix = ARGV[8]
 local maxBlocks = tonumber(ARGV[9])
-local a1, a2, a3, a4 = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local announceAfter = tonumber(ARGV[10])
+local announceAttempts = tonumber(ARGV[11])
+local announceBatch = tonumber(ARGV[12])
+local FIRST_ARG = 13
+local a1, a2, a3, a4 = ARGV[FIRST_ARG], ARGV[FIRST_ARG + 1], ARGV[FIRST_ARG + 2], ARGV[FIRST_ARG + 3]
 local Q = base .. ':q'
 local MATCHED = base .. ':mt'
 local NODES = base .. ':nodes'
 local GONE = base .. ':gone'
+local ANN = base .. ':ann'
+local ANND = base .. ':annd'
 -- a safety net only: the keys of a user who is not connected expire after this long even if no sweep forgets it
 local FORGET = math.max(600000, 2 * grace)
 -- most gone users one sweep forgets
@@ -78,10 +87,32 @@ local function connect(u, s, n)
   redis.call('SADD', onkey(n), u)
 end
 
--- u is gone: everything it made the matchmaker hold goes
+-- a pairing or ending, to be handed out again unless confirmed within announceAfter
+local function pend(id, tuple)
+  redis.call('ZADD', ANN, now + announceAfter, id)
+  redis.call('HSET', ANND, id, cjson.encode({0, tuple}))
+end
+
+-- confirmed, given up, or no longer worth telling
+local function settle(id)
+  if string.sub(id, 1, 2) == 'e:' then
+    local data = redis.call('HGET', ANND, id)
+    if data then redis.call('HDEL', ukey(cjson.decode(data)[2][3]), id) end
+  end
+  redis.call('ZREM', ANN, id)
+  redis.call('HDEL', ANND, id)
+end
+
+-- u is gone: everything it made the matchmaker hold goes, the endings it was to be told included
 local function forget(u)
   local n = field(u, 'n')
   if n then redis.call('SREM', onkey(n), u) end
+  for _, f in ipairs(redis.call('HKEYS', ukey(u))) do
+    if string.sub(f, 1, 2) == 'e:' then
+      redis.call('ZREM', ANN, f)
+      redis.call('HDEL', ANND, f)
+    end
+  end
   redis.call('DEL', ukey(u), rkey(u), bkey(u), lkey(u))
 end
 
@@ -137,8 +168,10 @@ local function pair(a, b)
       if x == y then shared[#shared + 1] = x end
     end
   end
-  return {match, init, other, table.concat(shared, '\n'),
-          now - tonumber(field(init, 'j')), now - tonumber(field(other, 'j'))}
+  local tuple = {match, init, other, table.concat(shared, '\n'),
+                 now - tonumber(field(init, 'j')), now - tonumber(field(other, 'j'))}
+  pend('f:' .. match, tuple)
+  return tuple
 end
 
 -- the longest-waiting compatible partner sharing an interest, else the longest-waiting acceptable one
@@ -186,10 +219,17 @@ local function finish(u, reason, recent)
       remember(u, p)
       remember(p, u)
     end
+  end
+  -- a match.found of a match that has ended would only mislead
+  settle('f:' .. match)
+  local ended = {match, u, p or '', reason}
+  if p then
+    pend('e:' .. match, ended)
+    redis.call('HSET', ukey(p), 'e:' .. match, 1)
     touch(p)
   end
   touch(u)
-  return {match, u, p or '', reason}
+  return ended
 end
 
 local function reply(status, partner, match, ended, pairings)
@@ -324,6 +364,27 @@ elseif op == 'sweep' then
       redis.call('HSET', ukey(u), 'w', 1)
       local p = tryPair(u)
       if p then pairings[#pairings + 1] = p end
+    end
+  end
+  return reply('nothing', nil, nil, ended, pairings)
+elseif op == 'announced' then
+  for i = FIRST_ARG, #ARGV do settle(ARGV[i]) end
+  return NOTHING
+elseif op == 'unannounced' then
+  local ended, pairings = {}, {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', now, 'LIMIT', 0, announceBatch)) do
+    local data = redis.call('HGET', ANND, id)
+    if data then
+      local d = cjson.decode(data)
+      if string.sub(id, 1, 2) == 'f:' then pairings[#pairings + 1] = d[2] else ended[#ended + 1] = d[2] end
+      if d[1] + 1 >= announceAttempts then
+        settle(id)
+      else
+        redis.call('ZADD', ANN, now + announceAfter, id)
+        redis.call('HSET', ANND, id, cjson.encode({d[1] + 1, d[2]}))
+      end
+    else
+      redis.call('ZREM', ANN, id)
     end
   end
   return reply('nothing', nil, nil, ended, pairings)

@@ -1025,6 +1025,133 @@ abstract class MatchmakerContract {
         assertThat(partnerOf("u_b", p.match()).partner()).isEqualTo("u_a");
     }
 
+    // ---- announcements: a pairing or ending whose outcome the caller never got
+
+    @Test
+    @DisplayName("section 6: a pairing whose match.found nobody confirmed (the reply of the join that made it was"
+            + " lost) is handed out again after announceTimeout, to one caller at a time, until confirmed")
+    void unconfirmedPairingIsHandedOutAgain() {
+        join("u_a", "music", "chess");
+        elapse(1_200);
+        Pairing p = matchOf(join("u_b", "chess"));
+        elapse(SETTINGS.announceTimeoutMs() - 1);
+        Outcome early = unannounced();
+        elapse(1);
+
+        Outcome again = unannounced();
+        Outcome atOnce = unannounced();
+        elapse(SETTINGS.announceTimeoutMs());
+        Outcome later = unannounced();
+        announced(later);
+        elapse(SETTINGS.announceTimeoutMs());
+
+        assertThat(early.pairings()).isEmpty();
+        assertThat(again.pairings()).containsExactly(p);
+        assertThat(p.shared()).containsExactly("chess");
+        assertThat(again.ended()).isEmpty();
+        assertThat(atOnce.pairings()).as("handed out to one caller at a time").isEmpty();
+        assertThat(later.pairings()).as("handed out again while not confirmed").containsExactly(p);
+        assertThat(unannounced().pairings()).as("confirmed").isEmpty();
+        assertThat(partnerOf("u_a", p.match()).partner()).isEqualTo("u_b");
+    }
+
+    @Test
+    @DisplayName("section 6: a pairing whose match.found was confirmed is not handed out again")
+    void confirmedPairingIsNotHandedOutAgain() {
+        join("u_a");
+        announced(join("u_b"));
+        elapse(SETTINGS.announceTimeoutMs() + 1);
+
+        Outcome again = unannounced();
+
+        assertThat(again.pairings()).isEmpty();
+        assertThat(again.ended()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("section 6: a pairing made by sweep whose reply was lost is handed out again")
+    void unconfirmedPairingOfASweepIsHandedOutAgain() {
+        announced(join("u_a", "a"));
+        announced(join("u_b", "b"));
+        elapse(SETTINGS.interestWaitMs());
+        Pairing p = onlyPairing(sweep());
+        elapse(SETTINGS.announceTimeoutMs());
+
+        Outcome again = unannounced();
+
+        assertThat(again.pairings()).containsExactly(p);
+    }
+
+    @Test
+    @DisplayName("section 6: an ending whose match.ended nobody confirmed is handed out again; the pairing of a match"
+            + " that has ended is not")
+    void unconfirmedEndingIsHandedOutAgainButNotThePairingOfAnEndedMatch() {
+        join("u_a");
+        Pairing p = matchOf(join("u_b"));
+        next("u_b");
+        elapse(SETTINGS.announceTimeoutMs());
+
+        Outcome again = unannounced();
+        announced(again);
+        elapse(SETTINGS.announceTimeoutMs());
+
+        assertThat(again.ended()).containsExactly(new Ended(p.match(), "u_b", "u_a", Ended.NEXT));
+        assertThat(again.pairings()).as("no match.found for a match that has ended").isEmpty();
+        Outcome confirmed = unannounced();
+        assertThat(confirmed.ended()).isEmpty();
+        assertThat(confirmed.pairings()).isEmpty();
+    }
+
+    @Test
+    @DisplayName("section 6: the ending of a match whose expiry's reply was lost is handed out again")
+    void unconfirmedExpiryIsHandedOutAgain() {
+        joinOn("u_a", "s_a", "n1");
+        Outcome b = join("u_b");
+        announced(b);
+        dropped("u_a", "s_a");
+        elapse(SETTINGS.resumeGraceMs());
+        assertThat(expire("u_a", "s_a").ended()).hasSize(1);
+        elapse(SETTINGS.announceTimeoutMs());
+
+        Outcome again = unannounced();
+
+        assertThat(again.ended()).containsExactly(new Ended(b.match(), "u_a", "u_b", Ended.DISCONNECTED));
+    }
+
+    @Test
+    @DisplayName("a pairing never confirmed is handed out ANNOUNCE_ATTEMPTS times, then given up")
+    void unconfirmedPairingIsGivenUpAfterTheAttempts() {
+        join("u_a");
+        Pairing p = matchOf(join("u_b"));
+        List<Pairing> handedOut = new ArrayList<>();
+
+        for (int i = 0; i < MatchmakerSettings.ANNOUNCE_ATTEMPTS + 2; i++) {
+            elapse(SETTINGS.announceTimeoutMs());
+            handedOut.addAll(unannounced().pairings());
+        }
+
+        assertThat(handedOut).hasSize(MatchmakerSettings.ANNOUNCE_ATTEMPTS).containsOnly(p);
+    }
+
+    @Test
+    @DisplayName("an ending whose partner is gone is not handed out, and nothing is left of it")
+    void endingForAGoneUserIsDropped() {
+        returned("u_a", "s_u_a", "n1");
+        returned("u_b", "s_u_b", "n1");
+        join("u_a");
+        announced(join("u_b"));
+        leave("u_a");
+        dropped("u_a", "s_u_a");
+        dropped("u_b", "s_u_b");
+        elapse(SETTINGS.resumeGraceMs() + 1);
+        sweep();
+
+        Outcome again = unannounced();
+
+        assertThat(again.ended()).isEmpty();
+        assertThat(userRecords()).isZero();
+    }
+
     // ---- random operations
 
     @Test
@@ -1444,6 +1571,14 @@ abstract class MatchmakerContract {
 
     final Outcome sweep() {
         return call(mm.sweep());
+    }
+
+    final Outcome unannounced() {
+        return call(mm.unannounced());
+    }
+
+    final void announced(Outcome o) {
+        call(mm.announced(o));
     }
 
     final long queueLength() {

@@ -22,6 +22,7 @@ import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.FrameCodec;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -41,6 +42,11 @@ import reactor.util.retry.Retry;
  * {@code match.ended}, {@code match.partner}), so they reach users on any instance and are recovered like
  * direct messages. Signals are relayed the same way, in order. Once a second it renews this instance's lease
  * and runs the matchmaker's sweep; after a drop it ends the match when the grace runs out.
+ *
+ * <p>The events of a pairing or an ending are confirmed to the matchmaker once they are in the inboxes; those an
+ * outcome that never arrived should have carried (its reply lost to a Redis timeout after the script ran, or this
+ * instance died first) are handed out again by {@link Matchmaker#unannounced}, which the sweeper announces: the
+ * users may get such an event twice.
  */
 public final class MatchService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(MatchService.class);
@@ -70,6 +76,7 @@ public final class MatchService implements AutoCloseable {
     private final Map<String, Counter> endedByReason;
     private final Counter signals;
     private final Counter eventsLost;
+    private final Counter announcedAgain;
     private final Counter blockLoadFailures;
     private final UserStore store;
     private final StoreWriter writer;
@@ -102,10 +109,15 @@ public final class MatchService implements AutoCloseable {
         eventsLost = Counter.builder("switchboard.match.events.lost")
                 .description("Random-connect events that could not be stored in an inbox (Redis down)")
                 .register(registry);
+        announcedAgain = Counter.builder("switchboard.match.announced.again")
+                .description("Pairings and endings announced again because no instance confirmed their events in"
+                        + " time (a lost Redis reply, a dead instance)")
+                .register(registry);
         sweeper = Flux.interval(Duration.ZERO, SWEEP_PERIOD, scheduler)
                 .onBackpressureDrop()
                 .concatMap(t -> matchmaker.renewLease(node)
                         .then(matchmaker.sweep()).doOnNext(this::apply)
+                        .then(matchmaker.unannounced()).doOnNext(this::announceAgain)
                         .then(matchmaker.queueLength()).doOnNext(queueLength::set)
                         .onErrorResume(e -> {
                             log.debug("Random-connect sweep failed: {}", e.toString());
@@ -253,12 +265,6 @@ public final class MatchService implements AutoCloseable {
             if (c != null) {
                 c.increment();
             }
-            if (e.partner() != null) {
-                ObjectNode n = FrameCodec.mapper().createObjectNode();
-                n.put("match", e.match());
-                n.put("reason", e.reason());
-                event(e.partner(), Publication.MATCH_ENDED, n.toString());
-            }
         }
         for (Pairing p : o.pairings()) {
             matches.increment();
@@ -266,12 +272,59 @@ public final class MatchService implements AutoCloseable {
             // instances' clocks differ by a little: a wait can come out a few ms below zero
             timeToMatch.record(Math.max(0, p.initiatorWaitedMs()), TimeUnit.MILLISECONDS);
             timeToMatch.record(Math.max(0, p.otherWaitedMs()), TimeUnit.MILLISECONDS);
+        }
+        announce(o);
+    }
+
+    /** Pairings and endings whose first announcement was not confirmed: only their events go out again. */
+    private void announceAgain(Outcome o) {
+        int n = o.pairings().size() + o.ended().size();
+        if (n > 0) {
+            announcedAgain.increment(n);
+            log.debug("Announcing again {} pairings and {} endings", o.pairings().size(), o.ended().size());
+            announce(o);
+        }
+    }
+
+    /**
+     * Stores the events of {@code o}'s endings and pairings in the users' inboxes, then confirms to the matchmaker
+     * those that got there.
+     */
+    private void announce(Outcome o) {
+        List<Mono<Object>> sent = new ArrayList<>();
+        for (Ended e : o.ended()) {
+            if (e.partner() != null) {
+                ObjectNode n = FrameCodec.mapper().createObjectNode();
+                n.put("match", e.match());
+                n.put("reason", e.reason());
+                sent.add(publishEvent(e.partner(), Publication.MATCH_ENDED, n.toString())
+                        .filter(ok -> ok).<Object>map(ok -> e));
+            }
+        }
+        for (Pairing p : o.pairings()) {
             // the other's match.found is stored first: the initiator signals as soon as it learns of the match,
             // and that signal must come after match.found in the other's inbox
-            publishEvent(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false))
-                    .then(publishEvent(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true)))
-                    .subscribe(v -> { }, e -> { });
+            sent.add(publishEvent(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false))
+                    .flatMap(other -> publishEvent(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true))
+                            .map(initiator -> other && initiator))
+                    .filter(ok -> ok).<Object>map(ok -> p));
         }
+        if (sent.isEmpty()) {
+            return;
+        }
+        Flux.merge(sent).collectList().flatMap(done -> {
+            List<Ended> ended = new ArrayList<>();
+            List<Pairing> pairings = new ArrayList<>();
+            for (Object d : done) {
+                if (d instanceof Ended e) {
+                    ended.add(e);
+                } else {
+                    pairings.add((Pairing) d);
+                }
+            }
+            return done.isEmpty() ? Mono.<Void>empty()
+                    : matchmaker.announced(new Outcome(Outcome.NOTHING, ended, pairings, null, null));
+        }).subscribe(v -> { }, e -> log.debug("Confirming random-connect events failed: {}", e.toString()));
     }
 
     private static String found(Pairing p, String partner, boolean initiator) {
@@ -295,14 +348,15 @@ public final class MatchService implements AutoCloseable {
         publishEvent(user, type, data).subscribe(v -> { }, e -> { });
     }
 
-    private Mono<Void> publishEvent(String user, String type, String data) {
+    /** Stores an event in the user's inbox; emits whether it got there. */
+    private Mono<Boolean> publishEvent(String user, String type, String data) {
         return channels.publish(Channels.inboxOf(user), type, null, data)
                 .retryWhen(LIFECYCLE_RETRY)
-                .then()
+                .then(Mono.just(true))
                 .onErrorResume(e -> {
                     eventsLost.increment();
                     log.debug("Could not deliver {} to user {}: {}", type, user, e.toString());
-                    return Mono.empty();
+                    return Mono.just(false);
                 });
     }
 

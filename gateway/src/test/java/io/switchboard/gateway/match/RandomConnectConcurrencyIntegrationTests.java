@@ -65,6 +65,8 @@ class RandomConnectConcurrencyIntegrationTests {
         final ArrayDeque<String> recent = new ArrayDeque<>();
         final Map<String, List<Long>> signalsIn = new HashMap<>();
         final Map<String, Integer> signalsOut = new HashMap<>();
+        /** The matches this user was told of: a match.found announced again (MatchService) counts once. */
+        final Set<String> found = new HashSet<>();
         volatile Status status = Status.IDLE;
         String match;
         String partner;
@@ -80,6 +82,8 @@ class RandomConnectConcurrencyIntegrationTests {
             this.id = id;
             this.client = client;
             client.events().subscribe(this::onEvent);
+            // a connection the server closed leaves the queue: shown in the log a failed wait prints
+            client.closed().subscribe(c -> note("closed " + c));
         }
 
         synchronized void onEvent(ServerFrame f) {
@@ -87,6 +91,9 @@ class RandomConnectConcurrencyIntegrationTests {
                 log.add("event " + f);
             }
             if (f instanceof ServerFrame.MatchFound m) {
+                if (!found.add(m.match())) {
+                    return;
+                }
                 foundByMatch.computeIfAbsent(m.match(), k -> new ConcurrentHashMap<>()).putIfAbsent(id, m);
                 foundBy.put(m.match() + "/" + m.partner(), id);
                 if (m.partner().equals(id)) {
