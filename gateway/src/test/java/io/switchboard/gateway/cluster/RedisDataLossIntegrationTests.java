@@ -54,6 +54,11 @@ class RedisDataLossIntegrationTests {
         return gw;
     }
 
+    /** An instance reaching Redis through {@code proxy}, which the test can cut. */
+    private TestGateway behind(TcpProxy proxy) {
+        return owned.keep(TestGateway.startClustered("redis://127.0.0.1:" + proxy.port(), "gw-b", Map.of()));
+    }
+
     /** Makes Redis forget every message of {@code channel} after {@code keep}, as a failover can. */
     private void loseAfter(String channel, int keep) {
         redis.cli("SET", "sb:{" + channel + "}:s", Integer.toString(keep));
@@ -158,10 +163,8 @@ class RedisDataLossIntegrationTests {
     @DisplayName("section 5: Redis lost a channel while an instance was cut off, and a new epoch got messages"
             + " meanwhile: after the reconnect that instance delivers them from the new epoch's start")
     void newEpochPublishedWhileCutOffIsDelivered() {
-        TcpProxy proxy = TcpProxy.to(redis.port());
-        owned.keep(proxy);
-        TestGateway b = TestGateway.startClustered("redis://127.0.0.1:" + proxy.port(), "gw-b", Map.of());
-        owned.keep(b);
+        TcpProxy proxy = owned.keep(TcpProxy.to(redis.port()));
+        TestGateway b = behind(proxy);
         SwitchboardClient sub = b.connect();
         EventRecorder events = EventRecorder.of(sub);
         sub.subscribe("public:reborn").block(T);
@@ -226,10 +229,8 @@ class RedisDataLossIntegrationTests {
     @DisplayName("section 5: an earlier epoch back while an instance was cut off is caught up from where that"
             + " instance left it, never from its start: nothing is delivered twice")
     void earlierEpochBackWhileCutOffIsNotRepeated() {
-        TcpProxy proxy = TcpProxy.to(redis.port());
-        owned.keep(proxy);
-        TestGateway b = TestGateway.startClustered("redis://127.0.0.1:" + proxy.port(), "gw-b", Map.of());
-        owned.keep(b);
+        TcpProxy proxy = owned.keep(TcpProxy.to(redis.port()));
+        TestGateway b = behind(proxy);
         SwitchboardClient sub = b.connect();
         EventRecorder events = EventRecorder.of(sub);
         sub.subscribe("public:back").block(T);

@@ -48,23 +48,6 @@ class RedisStartupIntegrationTests {
         return gw.get("/health/ready").statusCode() == 200;
     }
 
-    /** Sends until the request is not refused as unavailable (Redis coming back); the ack. */
-    private static ServerFrame.Ack sendWhenAvailable(SwitchboardClient from, String to, String data) {
-        List<ServerFrame.Ack> ack = new ArrayList<>();
-        Await.until("a send to " + to + " that is not refused", T, () -> {
-            try {
-                ack.add(from.send(to, data).block(T));
-                return true;
-            } catch (SwitchboardException e) {
-                if (!ErrorCodes.UNAVAILABLE.equals(e.code())) {
-                    throw e;
-                }
-                return false;
-            }
-        });
-        return ack.get(0);
-    }
-
     @Test
     @DisplayName("sections 2, 5 and 9: the first connections to a fresh instance, made as soon as it is ready, are"
             + " welcomed with an inbox, count as delivered, and receive what another instance sends them"
@@ -148,11 +131,11 @@ class RedisStartupIntegrationTests {
         for (int i = 1; !(guestDelivered && userDelivered); i++) {
             assertThat(i).as("sends before both count as delivered").isLessThan(50_000);
             String data = "\"" + i + "\"";
-            if (sendWhenAvailable(sender, guest.welcome().user(), data).delivered()) {
+            if (TestGateway.sendWhenAvailable(sender, guest.welcome().user(), data).delivered()) {
                 guestDelivered = true;
                 deliveredToGuest.add(data);
             }
-            if (sendWhenAvailable(sender, "u_early", data).delivered()) {
+            if (TestGateway.sendWhenAvailable(sender, "u_early", data).delivered()) {
                 userDelivered = true;
                 deliveredToUser.add(data);
             }
@@ -183,7 +166,7 @@ class RedisStartupIntegrationTests {
         assertThat(bobEvents.next(ServerFrame.Direct.class).data()).isEqualTo("\"before\"");
 
         redis.restart();
-        ServerFrame.Ack ack = sendWhenAvailable(alice, "u_bob", "\"after\"");
+        ServerFrame.Ack ack = TestGateway.sendWhenAvailable(alice, "u_bob", "\"after\"");
         assertThat(ack.delivered()).as("bob is connected all along").isTrue();
         assertThat(bobEvents.next(ServerFrame.Direct.class).data()).isEqualTo("\"after\"");
     }

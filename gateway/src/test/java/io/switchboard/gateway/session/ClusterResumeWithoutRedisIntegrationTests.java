@@ -17,7 +17,6 @@ import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisServer;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,23 +57,6 @@ class ClusterResumeWithoutRedisIntegrationTests {
 
     private static String owner(RedisServer redis, String user) {
         return redis.cli("GET", "sb:{u:" + user + "}:o");
-    }
-
-    /** Sends until the request is not refused as unavailable (Redis coming back); the ack. */
-    private static ServerFrame.Ack sendWhenAvailable(SwitchboardClient from, String to, String data) {
-        List<ServerFrame.Ack> ack = new ArrayList<>();
-        Await.until("a send to " + to + " that is not refused", T, () -> {
-            try {
-                ack.add(from.send(to, data).block(T));
-                return true;
-            } catch (SwitchboardException e) {
-                if (!ErrorCodes.UNAVAILABLE.equals(e.code())) {
-                    throw e;
-                }
-                return false;
-            }
-        });
-        return ack.get(0);
     }
 
     @Test
@@ -135,7 +117,7 @@ class ClusterResumeWithoutRedisIntegrationTests {
         redis.restart();
         Await.until("gw-b's session recorded in Redis", T,
                 () -> owner(redis, user).startsWith("gw-b " + w.session()));
-        ServerFrame.Ack ack = sendWhenAvailable(sender, user, "\"2\"");
+        ServerFrame.Ack ack = TestGateway.sendWhenAvailable(sender, user, "\"2\"");
         assertThat(ack.delivered()).isTrue();
         Await.until("the message to arrive", T, () -> got.stream().anyMatch(d -> d.data().equals("\"2\"")));
         assertThat(again.isClosed()).isFalse();

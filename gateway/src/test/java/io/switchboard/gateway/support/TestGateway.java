@@ -3,9 +3,12 @@ package io.switchboard.gateway.support;
 import io.switchboard.gateway.Gateway;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
+import io.switchboard.protocol.client.SwitchboardException;
+import io.switchboard.testing.Await;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -69,7 +72,7 @@ public final class TestGateway implements AutoCloseable {
         all.put("SWITCHBOARD_NODE_ID", node);
         TestGateway gw = start(all);
         try {
-            io.switchboard.testing.Await.until(node + " to reach Redis", TIMEOUT,
+            Await.until(node + " to reach Redis", TIMEOUT,
                     () -> gw.health().path("status").asText().equals("UP"));
         } catch (AssertionError e) {
             gw.close();
@@ -202,5 +205,22 @@ public final class TestGateway implements AutoCloseable {
             }
         }
         gateway.close();
+    }
+
+    /** Sends until the request is not refused as unavailable (Redis coming back); the ack. */
+    public static ServerFrame.Ack sendWhenAvailable(SwitchboardClient from, String to, String data) {
+        List<ServerFrame.Ack> ack = new ArrayList<>();
+        Await.until("a send to " + to + " that is not refused", TIMEOUT, () -> {
+            try {
+                ack.add(from.send(to, data).block(TIMEOUT));
+                return true;
+            } catch (SwitchboardException e) {
+                if (!ErrorCodes.UNAVAILABLE.equals(e.code())) {
+                    throw e;
+                }
+                return false;
+            }
+        });
+        return ack.get(0);
     }
 }
