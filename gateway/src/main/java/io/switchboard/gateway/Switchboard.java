@@ -5,6 +5,7 @@ import io.switchboard.gateway.config.GatewayConfig;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.time.Duration;
 
 /** The command-line entry point: configuration from the environment, start, and stop on SIGTERM. */
 public final class Switchboard {
@@ -49,7 +50,7 @@ public final class Switchboard {
         Gateway running = gateway;
         sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> new Thread(() -> {
             log.info("SIGTERM: draining over {} ms", config.drainMs());
-            running.drain(java.time.Duration.ofMillis(config.drainMs()));
+            running.drain(Duration.ofMillis(config.drainMs()));
             System.exit(0);
         }, "switchboard-drain").start());
         log.info("Switchboard node {} listening on http://{}:{} (WebSocket at /ws)", config.nodeId(), config.host(),

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.io.OutputStream;
 
 /**
  * Turns JSON text into frames and frames into JSON text, both directions. Decoding validates precisely (field
@@ -146,7 +147,7 @@ public final class FrameCodec {
     }
 
     /** Encodes a server frame as UTF-8 JSON onto {@code out}, which is closed afterwards. */
-    public static void encodeTo(ServerFrame frame, java.io.OutputStream out) {
+    public static void encodeTo(ServerFrame frame, OutputStream out) {
         try (JsonGenerator g = FACTORY.createGenerator(out)) {
             writeServer(frame, g);
         } catch (IOException e) {

@@ -15,6 +15,7 @@ import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
+import java.security.SecureRandom;
 
 /**
  * The resume secret the instances of a cluster share through Redis when none is configured (neither
@@ -201,7 +202,7 @@ public final class RedisResumeSecret implements AutoCloseable {
 
     /** Names for Redis lives. */
     private static final class RandomName {
-        private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+        private static final SecureRandom RANDOM = new SecureRandom();
 
         static String next() {
             return Long.toUnsignedString(RANDOM.nextLong(), 36);

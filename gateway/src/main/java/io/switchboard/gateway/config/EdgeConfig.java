@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import com.sun.management.UnixOperatingSystemMXBean;
+import java.net.UnknownHostException;
 
 /**
  * The limits at the gateway's edge, before a WebSocket upgrade (docs/design.md failure model, hostile clients): how
@@ -137,7 +139,7 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
     /** The process's open-file limit ({@code ulimit -n}), or -1 when the operating system does not tell. */
     public static long openFileLimit() {
         OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
-        if (os instanceof com.sun.management.UnixOperatingSystemMXBean unix) {
+        if (os instanceof UnixOperatingSystemMXBean unix) {
             return unix.getMaxFileDescriptorCount();
         }
         return -1;
@@ -255,7 +257,7 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
             }
             try {
                 return new AddressBlock(InetAddress.getByAddress(mask(bytes, prefix)), prefix);
-            } catch (java.net.UnknownHostException e) {
+            } catch (UnknownHostException e) {
                 return null;
             }
         }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.LinkedHashMap;
 
 /**
  * One STUN or TURN server that the demo page hands to {@code RTCPeerConnection}, in the browser's
@@ -33,7 +34,7 @@ public record IceServer(List<String> urls, String username, String credential) {
 
     /** The server in the browser's shape, the credential included: for the page, never for a log. */
     public Map<String, Object> toBrowser() {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        Map<String, Object> m = new LinkedHashMap<>();
         m.put("urls", urls);
         if (username != null) {
             m.put("username", username);

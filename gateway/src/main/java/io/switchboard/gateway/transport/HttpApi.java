@@ -30,6 +30,7 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.netty.http.server.HttpServerRequest;
 import reactor.netty.http.server.HttpServerResponse;
+import java.io.IOException;
 
 /**
  * The server-side HTTP API (docs/protocol.md section 9): publish to a channel, send to a user's inbox, disconnect a
@@ -226,7 +227,7 @@ public final class HttpApi {
                     JsonNode body;
                     try {
                         body = MAPPER.readTree(bytes);
-                    } catch (java.io.IOException e) {
+                    } catch (IOException e) {
                         return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body",
                                 "body is not valid JSON");
                     }
