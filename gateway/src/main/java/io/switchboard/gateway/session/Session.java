@@ -25,8 +25,6 @@ import reactor.core.scheduler.Scheduler;
 public final class Session implements SessionHandle {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
 
-    private enum State { AWAITING_HELLO, OPEN, CLOSING, CLOSED }
-
     private final SessionContext ctx;
     private final Outbound out;
     private final Scheduler scheduler;
@@ -41,7 +39,7 @@ public final class Session implements SessionHandle {
     private volatile Runnable onClose;
     private volatile String userId;
     private Identity identity;
-    private State state = State.AWAITING_HELLO;
+    private SessionState state = SessionState.AWAITING_HELLO;
     private int closeCode;
 
     /** {@code scheduler} is the connection's loop (inline when on it; timers), {@code loopIndex} its number. */
@@ -70,7 +68,7 @@ public final class Session implements SessionHandle {
     /** A frame (any kind) arrived: a sign of life, counted against the abuse bound; false to drop it. */
     public boolean arrived() {
         heartbeat.seen();
-        if (state == State.CLOSING || state == State.CLOSED) {
+        if (state == SessionState.CLOSING || state == SessionState.CLOSED) {
             return false;
         }
         if (!limits.withinAbuseBound()) {
@@ -96,7 +94,7 @@ public final class Session implements SessionHandle {
 
     /** Answers one text message; completes when the reply is written (or the request failed). */
     public Mono<Void> process(Inbound in) {
-        if (state == State.CLOSING || state == State.CLOSED) {
+        if (state == SessionState.CLOSING || state == SessionState.CLOSED) {
             return Mono.empty();
         }
         ClientFrame frame;
@@ -104,7 +102,7 @@ public final class Session implements SessionHandle {
             frame = FrameCodec.decodeClient(in.text());
         } catch (FrameDecodeException e) {
             ctx.metrics().frameIn("invalid");
-            if (state == State.AWAITING_HELLO) {
+            if (state == SessionState.AWAITING_HELLO) {
                 replies.error(e.id(), ErrorCodes.BAD_REQUEST, "the first frame must be hello: " + e.getMessage());
                 close(CloseCodes.PROTOCOL_ERROR, "expected hello");
             } else if (in.limited()) {
@@ -125,7 +123,7 @@ public final class Session implements SessionHandle {
     }
 
     private Mono<Void> dispatch(ClientFrame frame, Inbound in) {
-        if (state == State.AWAITING_HELLO) {
+        if (state == SessionState.AWAITING_HELLO) {
             if (frame instanceof ClientFrame.Hello hello) {
                 heartbeat.stop();
                 return new Handshake(this, ctx, replies, scheduler).hello(hello);
@@ -161,7 +159,7 @@ public final class Session implements SessionHandle {
     Mono<Void> open(Identity who, Handshake.Resume resume, StreamPosition inboxSince) {
         identity = who;
         userId = who.userId();
-        state = State.OPEN;
+        state = SessionState.OPEN;
         inbox.opening(who.guest(), resume, inboxSince);
         ctx.registry().register(this);
         heartbeat.start();
@@ -179,11 +177,11 @@ public final class Session implements SessionHandle {
     }
 
     boolean awaitingHello() {
-        return state == State.AWAITING_HELLO;
+        return state == SessionState.AWAITING_HELLO;
     }
 
     boolean isOpen() {
-        return state == State.OPEN;
+        return state == SessionState.OPEN;
     }
 
     int loopIndex() {
@@ -220,7 +218,7 @@ public final class Session implements SessionHandle {
 
     /** The client reads too slowly (the outbound is past its bound): write nothing more, close with 4004. */
     public void slowConsumer() {
-        if (state == State.CLOSING || state == State.CLOSED) {
+        if (state == SessionState.CLOSING || state == SessionState.CLOSED) {
             return;
         }
         out.stopWrites();
@@ -233,7 +231,7 @@ public final class Session implements SessionHandle {
     @Override
     public void replaced() {
         scheduler.schedule(() -> {
-            if (state == State.OPEN) {
+            if (state == SessionState.OPEN) {
                 replies.error(null, ErrorCodes.SESSION_REPLACED, "a newer connection of user " + userId
                         + " replaced this one");
                 close(CloseCodes.SESSION_REPLACED, "session replaced");
@@ -257,10 +255,10 @@ public final class Session implements SessionHandle {
      */
     public void close(int code, String reason, boolean cut) {
         scheduler.schedule(() -> {
-            if (state == State.CLOSING || state == State.CLOSED) {
+            if (state == SessionState.CLOSING || state == SessionState.CLOSED) {
                 return;
             }
-            state = State.CLOSING;
+            state = SessionState.CLOSING;
             closeCode = code;
             heartbeat.stop();
             out.close(code, reason, cut);
@@ -281,13 +279,13 @@ public final class Session implements SessionHandle {
         if (action != null) {
             action.run();
         }
-        State was = state;
-        state = State.CLOSED;
+        SessionState was = state;
+        state = SessionState.CLOSED;
         heartbeat.stop();
         channels.closeAll();
         inbox.close();
         int code = closeCode == 0 ? lostOrPeerCode : closeCode;
-        if (was != State.AWAITING_HELLO && userId != null) {
+        if (was != SessionState.AWAITING_HELLO && userId != null) {
             ctx.registry().unregister(this, CloseCodes.shouldReconnect(code));
             ctx.matches().dropped(userId, id);
         }
