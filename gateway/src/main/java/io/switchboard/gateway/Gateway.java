@@ -5,44 +5,44 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
+import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.History;
+import io.switchboard.gateway.channel.LocalBroker;
+import io.switchboard.gateway.channel.MemoryHistory;
 import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisHistory;
+import io.switchboard.gateway.cluster.RedisLuaRunner;
 import io.switchboard.gateway.cluster.RedisResumeSecret;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
 import io.switchboard.gateway.cluster.RedisStartup;
-import io.switchboard.gateway.cluster.RedisLuaRunner;
+import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
-import io.switchboard.gateway.match.MatchService;
-import io.switchboard.matchmaking.Matchmaker;
-import io.switchboard.matchmaking.MatchmakerSettings;
-import io.switchboard.matchmaking.MemoryMatchmaker;
-import io.switchboard.matchmaking.RedisMatchmaker;
-import io.switchboard.gateway.health.spi.DependencyCheck;
-import io.switchboard.gateway.channel.ChannelService;
-import io.switchboard.gateway.channel.LocalBroker;
-import io.switchboard.gateway.channel.MemoryHistory;
-import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.health.HealthService;
+import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.session.LocalSessionRegistry;
-import io.switchboard.gateway.session.SessionHandle;
-import io.switchboard.protocol.CloseCodes;
 import io.switchboard.gateway.session.KeyedTokenBuckets;
+import io.switchboard.gateway.session.LocalSessionRegistry;
 import io.switchboard.gateway.session.SessionContext;
+import io.switchboard.gateway.session.SessionHandle;
 import io.switchboard.gateway.session.SessionRegistry;
 import io.switchboard.gateway.store.MemoryUserStore;
 import io.switchboard.gateway.store.MongoUserStore;
 import io.switchboard.gateway.store.StoreWriter;
 import io.switchboard.gateway.store.UserStore;
-import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.gateway.transport.GatewayServer;
 import io.switchboard.gateway.transport.HttpApi;
 import io.switchboard.gateway.transport.WebSocketConnection;
+import io.switchboard.gateway.wire.EventLoops;
+import io.switchboard.matchmaking.Matchmaker;
+import io.switchboard.matchmaking.MatchmakerSettings;
+import io.switchboard.matchmaking.MemoryMatchmaker;
+import io.switchboard.matchmaking.RedisMatchmaker;
+import io.switchboard.protocol.CloseCodes;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
@@ -85,6 +85,7 @@ public final class Gateway implements AutoCloseable {
     private final DisposableServer server;
     /** In cluster mode: the resume secret shared through Redis (none configured), and the start on Redis. */
     private final RedisResumeSecret sharedResumeSecret;
+
     private final RedisStartup startup;
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -94,7 +95,8 @@ public final class Gateway implements AutoCloseable {
     private Gateway(GatewayConfig config) {
         this.config = config;
         metrics = new GatewayMetrics();
-        loops = new EventLoops("switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()));
+        loops = new EventLoops(
+                "switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()));
         Ids ids = new Ids(new SecureRandom());
         ChannelHub hub = new ChannelHub(loops, metrics);
         housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);
@@ -111,83 +113,124 @@ public final class Gateway implements AutoCloseable {
             long metaTtl = Math.max(config.historyTtlMs(), config.resumeGraceMs());
             RedisHistory redisHistory = new RedisHistory(redis, ids, config.nodeId(), metaTtl);
             history = redisHistory;
-            broker = new RedisBroker(redis, redisHistory, hub, ids, config.nodeId(), config.historySize(),
-                    config.historyTtlMs(), metaTtl, metrics.registry());
-            RedisSessionRegistry clusterRegistry = new RedisSessionRegistry(redis, config.nodeId(),
-                    rc.nodeLeaseMs(), config.resumeGraceMs());
+            broker = new RedisBroker(
+                    redis,
+                    redisHistory,
+                    hub,
+                    ids,
+                    config.nodeId(),
+                    config.historySize(),
+                    config.historyTtlMs(),
+                    metaTtl,
+                    metrics.registry());
+            RedisSessionRegistry clusterRegistry =
+                    new RedisSessionRegistry(redis, config.nodeId(), rc.nodeLeaseMs(), config.resumeGraceMs());
             registry = clusterRegistry;
             ownedRegistry = clusterRegistry;
             checks = List.of(redis);
-            matchmaker = new RedisMatchmaker(new RedisLuaRunner(redis), matchSettings(config, rc.nodeLeaseMs()),
-                    System::currentTimeMillis);
+            matchmaker = new RedisMatchmaker(
+                    new RedisLuaRunner(redis), matchSettings(config, rc.nodeLeaseMs()), System::currentTimeMillis);
         } else {
             redis = null;
             ownedRegistry = null;
-            MemoryHistory memory = new MemoryHistory(config.historySize(), config.historyTtlMs(),
-                    config.historyBudgetBytes(), hub::hasSubscribers, System::nanoTime, ids);
+            MemoryHistory memory = new MemoryHistory(
+                    config.historySize(),
+                    config.historyTtlMs(),
+                    config.historyBudgetBytes(),
+                    hub::hasSubscribers,
+                    System::nanoTime,
+                    ids);
             history = memory;
             broker = new LocalBroker(memory, hub);
             registry = new LocalSessionRegistry(config.resumeGraceMs(), System::nanoTime);
             checks = List.of();
-            matchmaker = new MemoryMatchmaker(matchSettings(config, RedisConfig.DEFAULT_NODE_LEASE_MS),
-                    System::currentTimeMillis);
-            metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held",
-                    memory::channels);
-            metrics.gauge("switchboard.history.messages", "Messages held in history over all channels",
-                    memory::messages);
-            metrics.gauge("switchboard.history.bytes", "Estimated bytes of history held, at most"
-                    + " SWITCHBOARD_HISTORY_BUDGET_BYTES", memory::bytes);
-            FunctionCounter.builder("switchboard.history.evictions", memory,
-                            MemoryHistory::evictions)
+            matchmaker = new MemoryMatchmaker(
+                    matchSettings(config, RedisConfig.DEFAULT_NODE_LEASE_MS), System::currentTimeMillis);
+            metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held", memory::channels);
+            metrics.gauge(
+                    "switchboard.history.messages", "Messages held in history over all channels", memory::messages);
+            metrics.gauge(
+                    "switchboard.history.bytes",
+                    "Estimated bytes of history held, at most" + " SWITCHBOARD_HISTORY_BUDGET_BYTES",
+                    memory::bytes);
+            FunctionCounter.builder("switchboard.history.evictions", memory, MemoryHistory::evictions)
                     .description("Channel and inbox histories dropped, least recently used first, to stay within"
                             + " SWITCHBOARD_HISTORY_BUDGET_BYTES")
                     .register(metrics.registry());
             long period = Math.min(EVICTION_PERIOD_MS, config.historyTtlMs());
-            housekeeping.schedulePeriodically(() -> memory.evictIdle(hub::hasSubscribers), period, period,
-                    TimeUnit.MILLISECONDS);
+            housekeeping.schedulePeriodically(
+                    () -> memory.evictIdle(hub::hasSubscribers), period, period, TimeUnit.MILLISECONDS);
         }
         channels = new ChannelService(hub, broker, history);
         InboxService inbox = new InboxService(channels, registry::isConnected);
-        store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES)
-                : new MongoUserStore(config.mongo());
-        storeWriter = new StoreWriter(store,
-                config.mongo() == null ? MongoConfig.DEFAULT_BUFFER_SIZE : config.mongo().bufferSize(),
+        store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES) : new MongoUserStore(config.mongo());
+        storeWriter = new StoreWriter(
+                store,
+                config.mongo() == null
+                        ? MongoConfig.DEFAULT_BUFFER_SIZE
+                        : config.mongo().bufferSize(),
                 metrics.registry());
         checks = new ArrayList<>(checks);
         store.dependency().ifPresent(checks::add);
-        matches = new MatchService(matchmaker, channels, config.nodeId(), config.resumeGraceMs(), housekeeping,
-                metrics.registry(), store, storeWriter);
-        health = new HealthService(config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics,
-                registry::size);
-        housekeeping.schedulePeriodically(registry::purge, config.resumeGraceMs(), config.resumeGraceMs(),
-                TimeUnit.MILLISECONDS);
+        matches = new MatchService(
+                matchmaker,
+                channels,
+                config.nodeId(),
+                config.resumeGraceMs(),
+                housekeeping,
+                metrics.registry(),
+                store,
+                storeWriter);
+        health = new HealthService(
+                config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics, registry::size);
+        housekeeping.schedulePeriodically(
+                registry::purge, config.resumeGraceMs(), config.resumeGraceMs(), TimeUnit.MILLISECONDS);
         metrics.gauge("switchboard.channels", "Channels with a local subscriber", hub::channels);
         metrics.gauge("switchboard.sessions", "Authenticated sessions on this instance", registry::size);
         ResumeTokens resumeTokens = new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC());
         if (registry instanceof RedisSessionRegistry cluster) {
-            sharedResumeSecret = resumeTokens.fixed() ? null
+            sharedResumeSecret = resumeTokens.fixed()
+                    ? null
                     : new RedisResumeSecret(redis, resumeTokens, Clock.systemUTC(), housekeeping);
             List<Supplier<Mono<Void>>> steps = sharedResumeSecret == null
-                    ? List.of(cluster::leaseNow) : List.of(cluster::leaseNow, sharedResumeSecret::sync);
-            startup = new RedisStartup(redis, config.nodeId(), config.redis().startWaitMs(), steps, housekeeping,
-                    System::nanoTime);
+                    ? List.of(cluster::leaseNow)
+                    : List.of(cluster::leaseNow, sharedResumeSecret::sync);
+            startup = new RedisStartup(
+                    redis, config.nodeId(), config.redis().startWaitMs(), steps, housekeeping, System::nanoTime);
             health.readyOnceStarted(startup::started);
         } else {
             sharedResumeSecret = null;
             startup = null;
         }
-        SessionContext sessions = new SessionContext(config, new Authenticator(config.jwtSecret()), resumeTokens,
+        SessionContext sessions = new SessionContext(
+                config,
+                new Authenticator(config.jwtSecret()),
+                resumeTokens,
                 registry,
-                channels, inbox, matches, metrics, ids, loops, System::nanoTime,
-                new KeyedTokenBuckets(config.edge().userConnectRate(), config.edge().userConnectBurst(),
-                        config.edge().rateEntries(), System::nanoTime));
+                channels,
+                inbox,
+                matches,
+                metrics,
+                ids,
+                loops,
+                System::nanoTime,
+                new KeyedTokenBuckets(
+                        config.edge().userConnectRate(),
+                        config.edge().userConnectBurst(),
+                        config.edge().rateEntries(),
+                        System::nanoTime));
         HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
     }
 
     private static MatchmakerSettings matchSettings(GatewayConfig config, long nodeLeaseMs) {
-        return new MatchmakerSettings(config.interestWaitMs(), config.avoidRecent(), config.resumeGraceMs(),
-                nodeLeaseMs, MatchmakerSettings.DEFAULT_SCAN_LIMIT, config.maxBlocks());
+        return new MatchmakerSettings(
+                config.interestWaitMs(),
+                config.avoidRecent(),
+                config.resumeGraceMs(),
+                nodeLeaseMs,
+                MatchmakerSettings.DEFAULT_SCAN_LIMIT,
+                config.maxBlocks());
     }
 
     /** Starts a gateway; fails when the port cannot be bound. */
@@ -247,8 +290,8 @@ public final class Gateway implements AutoCloseable {
             SessionHandle s = open.get(i);
             s.onClose(closed::countDown);
             long at = n == 1 ? 0 : window.toMillis() * i / n;
-            housekeeping.schedule(() -> s.close(CloseCodes.SERVICE_RESTART, "service restart"), at,
-                    TimeUnit.MILLISECONDS);
+            housekeeping.schedule(
+                    () -> s.close(CloseCodes.SERVICE_RESTART, "service restart"), at, TimeUnit.MILLISECONDS);
         }
         try {
             closed.await(window.toMillis() + WebSocketConnection.CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);

@@ -6,9 +6,9 @@ import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
-import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
+import io.switchboard.protocol.client.SwitchboardException;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -49,9 +49,10 @@ class AbuseIT {
     private static final Duration T = Duration.ofSeconds(30);
     /** The heap the attacked gateway runs in: small, so that anything unbounded shows within seconds. */
     static final String HEAP = "-Xmx128m";
+
     private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
-    private static final Pattern HEAP_USED = Pattern.compile(
-            "jvm_memory_used_bytes\\{area=\"heap\",[^}]*} ([0-9.E+]+)");
+    private static final Pattern HEAP_USED =
+            Pattern.compile("jvm_memory_used_bytes\\{area=\"heap\",[^}]*} ([0-9.E+]+)");
     private static final Duration ATTACK = Duration.ofSeconds(4);
 
     private static Process gateway;
@@ -63,10 +64,18 @@ class AbuseIT {
     static void start() throws Exception {
         Path jar = Path.of(System.getProperty("switchboard.jar", "target/switchboard-gateway.jar"));
         assertThat(jar).as("the packaged gateway").exists();
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                HEAP, "-XX:+ExitOnOutOfMemoryError", "-jar", jar.toString());
-        pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
-                || k.equals("REDIS_URL") || k.equals("MONGODB_URI"));
+        ProcessBuilder pb = new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                HEAP,
+                "-XX:+ExitOnOutOfMemoryError",
+                "-jar",
+                jar.toString());
+        pb.environment()
+                .keySet()
+                .removeIf(k -> k.startsWith("SWITCHBOARD_")
+                        || k.equals("PORT")
+                        || k.equals("REDIS_URL")
+                        || k.equals("MONGODB_URI"));
         Map<String, String> env = new LinkedHashMap<>();
         env.put("PORT", "0");
         env.put("SWITCHBOARD_HOST", "127.0.0.1");
@@ -82,25 +91,27 @@ class AbuseIT {
         pb.environment().putAll(env);
         pb.redirectErrorStream(true);
         gateway = pb.start();
-        BufferedReader out = new BufferedReader(new InputStreamReader(gateway.getInputStream(),
-                StandardCharsets.UTF_8));
+        BufferedReader out =
+                new BufferedReader(new InputStreamReader(gateway.getInputStream(), StandardCharsets.UTF_8));
         CompletableFuture<Integer> bound = new CompletableFuture<>();
-        Thread reader = new Thread(() -> {
-            try {
-                for (String line; (line = out.readLine()) != null; ) {
-                    synchronized (log) {
-                        log.add(line);
+        Thread reader = new Thread(
+                () -> {
+                    try {
+                        for (String line; (line = out.readLine()) != null; ) {
+                            synchronized (log) {
+                                log.add(line);
+                            }
+                            Matcher m = LISTENING.matcher(line);
+                            if (m.find()) {
+                                bound.complete(Integer.parseInt(m.group(1)));
+                            }
+                        }
+                        bound.completeExceptionally(new IllegalStateException("the gateway exited: " + log));
+                    } catch (IOException e) {
+                        bound.completeExceptionally(e);
                     }
-                    Matcher m = LISTENING.matcher(line);
-                    if (m.find()) {
-                        bound.complete(Integer.parseInt(m.group(1)));
-                    }
-                }
-                bound.completeExceptionally(new IllegalStateException("the gateway exited: " + log));
-            } catch (IOException e) {
-                bound.completeExceptionally(e);
-            }
-        }, "abuse-gateway-log");
+                },
+                "abuse-gateway-log");
         reader.setDaemon(true);
         reader.start();
         port = bound.get(T.toSeconds(), TimeUnit.SECONDS);
@@ -120,14 +131,22 @@ class AbuseIT {
     // ---------------------------------------------------------------- what every attack must leave intact
 
     private static HttpResponse<String> get(String path) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                                .timeout(Duration.ofSeconds(5))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
     }
 
     /** The heap in use, in MB, after a full GC (asked of the gateway's JVM with jcmd): what it holds. */
     private static double heapMb() throws Exception {
-        Process gc = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
-                Long.toString(gateway.pid()), "GC.run").redirectErrorStream(true).start();
+        Process gc = new ProcessBuilder(
+                        Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                        Long.toString(gateway.pid()),
+                        "GC.run")
+                .redirectErrorStream(true)
+                .start();
         gc.getInputStream().readAllBytes();
         gc.waitFor(T.toSeconds(), TimeUnit.SECONDS);
         Matcher m = HEAP_USED.matcher(get("/metrics").body());
@@ -142,8 +161,9 @@ class AbuseIT {
     private static void assertServesOthers() throws Exception {
         assertThat(gateway.isAlive()).as("the gateway process is alive").isTrue();
         assertThat(get("/health/live").statusCode()).isEqualTo(200);
-        try (SwitchboardClient c = SwitchboardClient.connect(SwitchboardClientOptions.of(
-                URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T)) {
+        try (SwitchboardClient c = SwitchboardClient.connect(
+                        SwitchboardClientOptions.of(URI.create("ws://127.0.0.1:" + port + "/ws")))
+                .block(T)) {
             c.subscribe("public:others").block(T);
             String text = "\"still served " + System.nanoTime() + "\"";
             c.publish("public:others", text).block(T);
@@ -179,8 +199,9 @@ class AbuseIT {
             byte[] key = new byte[16];
             random.nextBytes(key);
             out.write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nUpgrade: websocket\r\n"
-                    + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
-                    + Base64.getEncoder().encodeToString(key) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                            + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+                            + Base64.getEncoder().encodeToString(key) + "\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
             out.flush();
             String head = readHead();
             assertThat(head).as("the upgrade").startsWith("HTTP/1.1 101");
@@ -292,7 +313,9 @@ class AbuseIT {
         double before = heapMb();
         try (Raw attacker = new Raw()) {
             byte[] ping = attacker.frame(0x9, new byte[125]);
-            assertThat(attacker.flood(ping, ATTACK)).as("the attacker is cut off").isTrue();
+            assertThat(attacker.flood(ping, ATTACK))
+                    .as("the attacker is cut off")
+                    .isTrue();
             assertThat(attacker.closeCode()).as("told why first").isEqualTo(1008);
         }
         assertServesOthers();
@@ -307,15 +330,16 @@ class AbuseIT {
         for (int i = 0; i < 3; i++) {
             floods.add(CompletableFuture.supplyAsync(() -> {
                 try (Raw attacker = new Raw()) {
-                    return attacker.flood(attacker.frame(0x9, new byte[125]), ATTACK)
-                            && attacker.closeCode() == 1008;
+                    return attacker.flood(attacker.frame(0x9, new byte[125]), ATTACK) && attacker.closeCode() == 1008;
                 } catch (IOException e) {
                     throw new IllegalStateException(e);
                 }
             }));
         }
         for (CompletableFuture<Boolean> f : floods) {
-            assertThat(f.get(T.toSeconds(), TimeUnit.SECONDS)).as("each attacker is cut off").isTrue();
+            assertThat(f.get(T.toSeconds(), TimeUnit.SECONDS))
+                    .as("each attacker is cut off")
+                    .isTrue();
         }
         assertServesOthers();
         record("three ping floods at once", before);
@@ -354,7 +378,9 @@ class AbuseIT {
         double before = heapMb();
         try (Raw attacker = new Raw()) {
             byte[] junk = attacker.frame(0x1, "{\"type\":\"pong\"}".getBytes(StandardCharsets.UTF_8));
-            assertThat(attacker.flood(junk, ATTACK)).as("the attacker is cut off").isTrue();
+            assertThat(attacker.flood(junk, ATTACK))
+                    .as("the attacker is cut off")
+                    .isTrue();
             assertThat(attacker.closeCode()).as("told why first").isIn(1008, 4000);
         }
         assertServesOthers();
@@ -464,16 +490,18 @@ class AbuseIT {
                 s.bind(new InetSocketAddress("127.0.0.5", 0));
                 s.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
                 s.setSoTimeout(5_000);
-                s.getOutputStream().write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                        + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream()
+                        .write(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                        + "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+                                .getBytes(StandardCharsets.US_ASCII));
                 String head = new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
                 if (head.startsWith("HTTP/1.1 101")) {
                     upgraded++;
                 } else if (head.startsWith("HTTP/1.1 429")) {
                     refused++;
-                    BufferedReader r = new BufferedReader(new InputStreamReader(s.getInputStream(),
-                            StandardCharsets.US_ASCII));
+                    BufferedReader r =
+                            new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
                     for (String line; (line = r.readLine()) != null && !line.isEmpty(); ) {
                         if (line.toLowerCase(java.util.Locale.ROOT).startsWith("retry-after:")) {
                             retryAfter = line.substring(12).trim();
@@ -498,13 +526,15 @@ class AbuseIT {
         for (int c = 0; c < 2; c++) {
             int client = c;
             floods.add(CompletableFuture.supplyAsync(() -> {
-                try (SwitchboardClient attacker = SwitchboardClient.connect(SwitchboardClientOptions.of(
-                        URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T)) {
+                try (SwitchboardClient attacker = SwitchboardClient.connect(
+                                SwitchboardClientOptions.of(URI.create("ws://127.0.0.1:" + port + "/ws")))
+                        .block(T)) {
                     long end = System.nanoTime() + ATTACK.toNanos();
                     int n = 0;
                     while (System.nanoTime() < end && !attacker.isClosed()) {
                         try {
-                            attacker.publish("public:flood-" + client + "-" + n, big).block(T);
+                            attacker.publish("public:flood-" + client + "-" + n, big)
+                                    .block(T);
                             n++;
                         } catch (SwitchboardException limited) {
                             // as fast as allowed: the attacker paces itself by retryAfter (no synchronisation)
@@ -523,8 +553,11 @@ class AbuseIT {
             published += f.get(T.toSeconds(), TimeUnit.SECONDS);
         }
         double after = heapMb();
-        assertThat(published).as("publishes acknowledged: more than the budget holds").isGreaterThan(600);
-        assertThat(after).as("heap after %d publishes of 60 KB (budget a quarter of 128 MB)", published)
+        assertThat(published)
+                .as("publishes acknowledged: more than the budget holds")
+                .isGreaterThan(600);
+        assertThat(after)
+                .as("heap after %d publishes of 60 KB (budget a quarter of 128 MB)", published)
                 .isLessThan(before + 48);
         assertServesOthers();
         record(published + " publishes of 60 KB to fresh channels", before);
@@ -534,34 +567,43 @@ class AbuseIT {
     @DisplayName("sends to random user ids store nothing; blocks stop at the limit; a hostile sub is refused")
     void userControlledStateIsBounded() throws Exception {
         double before = heapMb();
-        try (SwitchboardClient attacker = SwitchboardClient.connect(SwitchboardClientOptions.of(
-                URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T)) {
+        try (SwitchboardClient attacker = SwitchboardClient.connect(
+                        SwitchboardClientOptions.of(URI.create("ws://127.0.0.1:" + port + "/ws")))
+                .block(T)) {
             for (int i = 0; i < 400; i++) {
                 int n = i;
                 assertThat(paced(() -> attacker.send("u_random" + n, "\"" + "y".repeat(10_000) + "\""))
-                        .delivered()).isFalse();
+                                .delivered())
+                        .isFalse();
             }
         }
-        try (SwitchboardClient blocker = SwitchboardClient.connect(SwitchboardClientOptions.of(
-                URI.create("ws://127.0.0.1:" + port + "/ws")).withToken(Tokens.user("u_blocker"))).block(T)) {
+        try (SwitchboardClient blocker = SwitchboardClient.connect(
+                        SwitchboardClientOptions.of(URI.create("ws://127.0.0.1:" + port + "/ws"))
+                                .withToken(Tokens.user("u_blocker")))
+                .block(T)) {
             SwitchboardException tooMany = null;
             for (int i = 0; i < 101 && tooMany == null; i++) {
                 int n = i;
                 try {
-                    paced(() -> blocker.request(id -> new io.switchboard.protocol.ClientFrame.Block(id,
-                            "u_blocked" + n)));
+                    paced(() ->
+                            blocker.request(id -> new io.switchboard.protocol.ClientFrame.Block(id, "u_blocked" + n)));
                 } catch (SwitchboardException e) {
                     tooMany = e;
                 }
             }
-            assertThat(tooMany).as("the 101st block, SWITCHBOARD_MAX_BLOCKS being 100").isNotNull();
+            assertThat(tooMany)
+                    .as("the 101st block, SWITCHBOARD_MAX_BLOCKS being 100")
+                    .isNotNull();
             assertThat(tooMany.code()).isEqualTo(ErrorCodes.TOO_MANY);
         }
         for (String sub : List.of("x\ngw-abuse", "g_takeover")) {
-            SwitchboardClient c = SwitchboardClient.open(SwitchboardClientOptions.of(
-                    URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T);
+            SwitchboardClient c = SwitchboardClient.open(
+                            SwitchboardClientOptions.of(URI.create("ws://127.0.0.1:" + port + "/ws")))
+                    .block(T);
             c.sendText("{\"type\":\"hello\",\"v\":1,\"token\":\"" + Tokens.user(sub) + "\"}");
-            assertThat(c.closed().block(T).code()).as("sub %s", sub.replace("\n", "\\n")).isEqualTo(4001);
+            assertThat(c.closed().block(T).code())
+                    .as("sub %s", sub.replace("\n", "\\n"))
+                    .isEqualTo(4001);
         }
         assertServesOthers();
         record("400 sends of 10 KB to random ids, 101 blocks", before);

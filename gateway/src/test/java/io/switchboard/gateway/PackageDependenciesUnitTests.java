@@ -19,23 +19,33 @@ class PackageDependenciesUnitTests {
 
     @Test
     void packagesAreFreeOfCycles() {
-        slices().matching("io.switchboard.gateway.(*)..").should().beFreeOfCycles().check(GATEWAY);
+        slices().matching("io.switchboard.gateway.(*)..")
+                .should()
+                .beFreeOfCycles()
+                .check(GATEWAY);
     }
 
     @Test
     void onlyTheEntryPointKnowsTheRootPackage() {
         // the root package (Gateway, Switchboard) wires everything together: nothing below may depend on it
-        noClasses().that().resideInAPackage("io.switchboard.gateway.(*)..")
-                .should().dependOnClassesThat().resideInAPackage("io.switchboard.gateway")
+        noClasses()
+                .that()
+                .resideInAPackage("io.switchboard.gateway.(*)..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage("io.switchboard.gateway")
                 .check(GATEWAY);
     }
 
     @Test
     void sessionLogicKnowsNoChannel() {
         // the session reaches the network only through its Outbound port, which transport implements
-        noClasses().that().resideInAPackage("io.switchboard.gateway.session..")
-                .should().dependOnClassesThat().resideInAnyPackage("io.netty.channel..", "io.netty.handler..",
-                        "reactor.netty..")
+        noClasses()
+                .that()
+                .resideInAPackage("io.switchboard.gateway.session..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage("io.netty.channel..", "io.netty.handler..", "reactor.netty..")
                 .check(GATEWAY);
     }
 }

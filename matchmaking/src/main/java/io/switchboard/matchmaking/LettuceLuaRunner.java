@@ -28,8 +28,9 @@ public final class LettuceLuaRunner implements LuaRunner, AutoCloseable {
     @Override
     public Mono<List<Object>> run(String script, String sha, String[] keys, String... args) {
         return Mono.<List<Object>>fromCompletionStage(() -> commands.evalsha(sha, ScriptOutputType.MULTI, keys, args))
-                .onErrorResume(RedisNoScriptException.class, e -> Mono.fromCompletionStage(
-                        () -> commands.eval(script, ScriptOutputType.MULTI, keys, args)));
+                .onErrorResume(
+                        RedisNoScriptException.class,
+                        e -> Mono.fromCompletionStage(() -> commands.eval(script, ScriptOutputType.MULTI, keys, args)));
     }
 
     @Override

@@ -16,8 +16,14 @@ package io.switchboard.matchmaking;
  *                          long after it was made, or last handed out, is handed out again by
  *                          {@link Matchmaker#unannounced}; well above the time a caller takes to publish events
  */
-public record MatchmakerSettings(long interestWaitMs, int avoidRecent, long resumeGraceMs, long nodeLeaseMs,
-                                 int scanLimit, int maxBlocks, long announceTimeoutMs) {
+public record MatchmakerSettings(
+        long interestWaitMs,
+        int avoidRecent,
+        long resumeGraceMs,
+        long nodeLeaseMs,
+        int scanLimit,
+        int maxBlocks,
+        long announceTimeoutMs) {
     public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
     public static final int DEFAULT_AVOID_RECENT = 3;
     public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
@@ -30,15 +36,21 @@ public record MatchmakerSettings(long interestWaitMs, int avoidRecent, long resu
     public static final int ANNOUNCE_BATCH = 100;
 
     /** Settings with {@link #DEFAULT_ANNOUNCE_TIMEOUT_MS}. */
-    public MatchmakerSettings(long interestWaitMs, int avoidRecent, long resumeGraceMs, long nodeLeaseMs,
-                              int scanLimit, int maxBlocks) {
-        this(interestWaitMs, avoidRecent, resumeGraceMs, nodeLeaseMs, scanLimit, maxBlocks,
+    public MatchmakerSettings(
+            long interestWaitMs, int avoidRecent, long resumeGraceMs, long nodeLeaseMs, int scanLimit, int maxBlocks) {
+        this(
+                interestWaitMs,
+                avoidRecent,
+                resumeGraceMs,
+                nodeLeaseMs,
+                scanLimit,
+                maxBlocks,
                 DEFAULT_ANNOUNCE_TIMEOUT_MS);
     }
 
     /** Settings with {@link #DEFAULT_MAX_BLOCKS} and {@link #DEFAULT_ANNOUNCE_TIMEOUT_MS}. */
-    public MatchmakerSettings(long interestWaitMs, int avoidRecent, long resumeGraceMs, long nodeLeaseMs,
-                              int scanLimit) {
+    public MatchmakerSettings(
+            long interestWaitMs, int avoidRecent, long resumeGraceMs, long nodeLeaseMs, int scanLimit) {
         this(interestWaitMs, avoidRecent, resumeGraceMs, nodeLeaseMs, scanLimit, DEFAULT_MAX_BLOCKS);
     }
 }

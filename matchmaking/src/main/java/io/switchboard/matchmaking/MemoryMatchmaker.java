@@ -24,8 +24,9 @@ import reactor.core.publisher.Mono;
 public final class MemoryMatchmaker implements Matchmaker {
     /** A record of a user that never connected (only blocked or had blocks loaded) goes after this long at least. */
     public static final long FORGET_UNCONNECTED_MS = 600_000;
-    private static final char[] ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-            .toCharArray();
+
+    private static final char[] ALPHABET =
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".toCharArray();
 
     private final MatchmakerSettings settings;
     private final LongSupplier clock;
@@ -61,9 +62,11 @@ public final class MemoryMatchmaker implements Matchmaker {
         long droppedAt = -1;
         /** When the user is gone unless it connects again: its last drop plus the grace; -1 while connected. */
         long goneAt = -1;
+
         final ArrayDeque<String> recent = new ArrayDeque<>(4);
         /** The users this one blocked (counted toward maxBlocks), and blocks loaded from the store; null: none. */
         Set<String> blocked;
+
         Set<String> restored;
 
         User(String id) {
@@ -243,7 +246,10 @@ public final class MemoryMatchmaker implements Matchmaker {
         return locked(() -> {
             User u = users.get(user);
             long now = clock.getAsLong();
-            if (u == null || !session.equals(u.session) || u.match == null || u.droppedAt < 0
+            if (u == null
+                    || !session.equals(u.session)
+                    || u.match == null
+                    || u.droppedAt < 0
                     || now - u.droppedAt < settings.resumeGraceMs()) {
                 return Outcome.of(Outcome.NOTHING);
             }
@@ -277,10 +283,16 @@ public final class MemoryMatchmaker implements Matchmaker {
                 }
             }
             Set<String> forgotten = new HashSet<>();
-            users.values().removeIf(u -> u.goneAt >= 0 && now - u.goneAt >= 0 && u.match == null
-                    && !queue.contains(u.id) && forgotten.add(u.id));
+            users.values()
+                    .removeIf(u -> u.goneAt >= 0
+                            && now - u.goneAt >= 0
+                            && u.match == null
+                            && !queue.contains(u.id)
+                            && forgotten.add(u.id));
             // nobody is left to tell of an ending
-            pending.values().removeIf(p -> p.ended() != null && forgotten.contains(p.ended().partner()));
+            pending.values()
+                    .removeIf(p ->
+                            p.ended() != null && forgotten.contains(p.ended().partner()));
             List<Pairing> pairings = new ArrayList<>();
             for (String id : new ArrayList<>(queue)) {
                 User u = users.get(id);
@@ -298,10 +310,11 @@ public final class MemoryMatchmaker implements Matchmaker {
     @Override
     public Mono<Void> announced(Outcome outcome) {
         return locked(() -> {
-            outcome.pairings().forEach(p -> pending.remove(foundId(p.match())));
-            outcome.ended().forEach(e -> pending.remove(endedId(e.match())));
-            return true;
-        }).then();
+                    outcome.pairings().forEach(p -> pending.remove(foundId(p.match())));
+                    outcome.ended().forEach(e -> pending.remove(endedId(e.match())));
+                    return true;
+                })
+                .then();
     }
 
     @Override
@@ -310,8 +323,8 @@ public final class MemoryMatchmaker implements Matchmaker {
             long now = clock.getAsLong();
             List<Pairing> pairings = new ArrayList<>();
             List<Ended> ended = new ArrayList<>();
-            for (Iterator<Pending> it = pending.values().iterator(); it.hasNext()
-                    && pairings.size() + ended.size() < MatchmakerSettings.ANNOUNCE_BATCH; ) {
+            for (Iterator<Pending> it = pending.values().iterator();
+                    it.hasNext() && pairings.size() + ended.size() < MatchmakerSettings.ANNOUNCE_BATCH; ) {
                 Pending p = it.next();
                 if (p.due() > now) {
                     continue;
@@ -325,10 +338,10 @@ public final class MemoryMatchmaker implements Matchmaker {
                     it.remove();
                 }
             }
-            pairings.forEach(p -> pending.computeIfPresent(foundId(p.match()),
-                    (id, old) -> old.next(now + settings.announceTimeoutMs())));
-            ended.forEach(e -> pending.computeIfPresent(endedId(e.match()),
-                    (id, old) -> old.next(now + settings.announceTimeoutMs())));
+            pairings.forEach(p -> pending.computeIfPresent(
+                    foundId(p.match()), (id, old) -> old.next(now + settings.announceTimeoutMs())));
+            ended.forEach(e -> pending.computeIfPresent(
+                    endedId(e.match()), (id, old) -> old.next(now + settings.announceTimeoutMs())));
             return new Outcome(Outcome.NOTHING, ended, pairings, null, null);
         });
     }
@@ -343,7 +356,8 @@ public final class MemoryMatchmaker implements Matchmaker {
 
     @Override
     public Mono<Void> renewLease(String node) {
-        return locked(() -> leases.put(node, clock.getAsLong() + settings.nodeLeaseMs())).then();
+        return locked(() -> leases.put(node, clock.getAsLong() + settings.nodeLeaseMs()))
+                .then();
     }
 
     @Override
@@ -352,8 +366,7 @@ public final class MemoryMatchmaker implements Matchmaker {
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 
     // ---------------------------------------------------------------- rules
 
@@ -386,8 +399,14 @@ public final class MemoryMatchmaker implements Matchmaker {
     }
 
     private boolean compatible(User a, User b, long now) {
-        return !a.id.equals(b.id) && b.match == null && a.match == null && alive(b.node, now)
-                && !a.blocks(b.id) && !b.blocks(a.id) && !a.recent.contains(b.id) && !b.recent.contains(a.id);
+        return !a.id.equals(b.id)
+                && b.match == null
+                && a.match == null
+                && alive(b.node, now)
+                && !a.blocks(b.id)
+                && !b.blocks(a.id)
+                && !a.recent.contains(b.id)
+                && !b.recent.contains(a.id);
     }
 
     private boolean acceptsAnyone(User u, long now) {
@@ -426,8 +445,7 @@ public final class MemoryMatchmaker implements Matchmaker {
                 shared.add(i);
             }
         }
-        Pairing p = new Pairing(match, initiator.id, other.id, shared, now - initiator.joinedAt,
-                now - other.joinedAt);
+        Pairing p = new Pairing(match, initiator.id, other.id, shared, now - initiator.joinedAt, now - other.joinedAt);
         pending.put(foundId(match), new Pending(p, null, now + settings.announceTimeoutMs(), 0));
         return p;
     }

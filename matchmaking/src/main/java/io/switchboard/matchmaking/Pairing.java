@@ -12,8 +12,8 @@ import java.util.List;
  * @param initiatorWaitedMs how long the initiator had waited in the queue
  * @param otherWaitedMs how long the other had waited
  */
-public record Pairing(String match, String initiator, String other, List<String> shared, long initiatorWaitedMs,
-                      long otherWaitedMs) {
+public record Pairing(
+        String match, String initiator, String other, List<String> shared, long initiatorWaitedMs, long otherWaitedMs) {
     public Pairing {
         shared = List.copyOf(shared);
     }

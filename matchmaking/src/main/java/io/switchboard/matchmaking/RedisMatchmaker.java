@@ -26,10 +26,11 @@ import reactor.core.publisher.Mono;
 public final class RedisMatchmaker implements Matchmaker {
     /** The prefix (and hash tag) of every key. */
     public static final String KEY = "mm:{mm}";
+
     private static final String SCRIPT = load();
     private static final String SHA = sha1(SCRIPT);
-    private static final char[] ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-            .toCharArray();
+    private static final char[] ALPHABET =
+            "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".toCharArray();
 
     private final LuaRunner redis;
     private final MatchmakerSettings settings;
@@ -56,8 +57,8 @@ public final class RedisMatchmaker implements Matchmaker {
 
     private static String sha1(String text) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1")
-                    .digest(text.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-1").digest(text.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
@@ -78,7 +79,8 @@ public final class RedisMatchmaker implements Matchmaker {
         argv.add(Integer.toString(MatchmakerSettings.ANNOUNCE_ATTEMPTS));
         argv.add(Integer.toString(MatchmakerSettings.ANNOUNCE_BATCH));
         argv.addAll(Arrays.asList(args));
-        return redis.run(SCRIPT, SHA, new String[] {KEY}, argv.toArray(String[]::new)).map(RedisMatchmaker::parse);
+        return redis.run(SCRIPT, SHA, new String[] {KEY}, argv.toArray(String[]::new))
+                .map(RedisMatchmaker::parse);
     }
 
     static Outcome parse(List<Object> r) {
@@ -89,8 +91,8 @@ public final class RedisMatchmaker implements Matchmaker {
         long endedCount = (Long) r.get(i++);
         List<Ended> ended = new ArrayList<>();
         for (long e = 0; e < endedCount; e++) {
-            ended.add(new Ended((String) r.get(i++), (String) r.get(i++), blankToNull((String) r.get(i++)),
-                    (String) r.get(i++)));
+            ended.add(new Ended(
+                    (String) r.get(i++), (String) r.get(i++), blankToNull((String) r.get(i++)), (String) r.get(i++)));
         }
         long pairingCount = (Long) r.get(i++);
         List<Pairing> pairings = new ArrayList<>();
@@ -101,8 +103,13 @@ public final class RedisMatchmaker implements Matchmaker {
             String shared = (String) r.get(i++);
             long waitedI = (Long) r.get(i++);
             long waitedO = (Long) r.get(i++);
-            pairings.add(new Pairing(id, initiator, other, shared.isEmpty() ? List.of()
-                    : Arrays.asList(shared.split("\n")), waitedI, waitedO));
+            pairings.add(new Pairing(
+                    id,
+                    initiator,
+                    other,
+                    shared.isEmpty() ? List.of() : Arrays.asList(shared.split("\n")),
+                    waitedI,
+                    waitedO));
         }
         return new Outcome(status, ended, pairings, partner, match);
     }
@@ -166,7 +173,9 @@ public final class RedisMatchmaker implements Matchmaker {
         List<String> ids = new ArrayList<>();
         outcome.pairings().forEach(p -> ids.add("f:" + p.match()));
         outcome.ended().forEach(e -> ids.add("e:" + e.match()));
-        return ids.isEmpty() ? Mono.empty() : call("announced", ids.toArray(String[]::new)).then();
+        return ids.isEmpty()
+                ? Mono.empty()
+                : call("announced", ids.toArray(String[]::new)).then();
     }
 
     @Override
@@ -185,8 +194,7 @@ public final class RedisMatchmaker implements Matchmaker {
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 
     private String randomId() {
         char[] c = new char[8];

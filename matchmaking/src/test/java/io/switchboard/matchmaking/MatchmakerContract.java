@@ -27,6 +27,7 @@ import reactor.core.publisher.Mono;
 abstract class MatchmakerContract {
     /** interestWait 5 s, avoidRecent 3, resumeGrace 30 s, node lease 10 s, scan limit 1000. */
     static final MatchmakerSettings SETTINGS = new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000);
+
     static final Duration TIMEOUT = Duration.ofSeconds(5);
     static final long START = 1_700_000_000_000L;
 
@@ -606,8 +607,13 @@ abstract class MatchmakerContract {
     // ---- bounds: blocks per user, and everything freed when the user is gone
 
     private static MatchmakerSettings withMaxBlocks(int maxBlocks) {
-        return new MatchmakerSettings(SETTINGS.interestWaitMs(), SETTINGS.avoidRecent(), SETTINGS.resumeGraceMs(),
-                SETTINGS.nodeLeaseMs(), SETTINGS.scanLimit(), maxBlocks);
+        return new MatchmakerSettings(
+                SETTINGS.interestWaitMs(),
+                SETTINGS.avoidRecent(),
+                SETTINGS.resumeGraceMs(),
+                SETTINGS.nodeLeaseMs(),
+                SETTINGS.scanLimit(),
+                maxBlocks);
     }
 
     @Test
@@ -623,7 +629,9 @@ abstract class MatchmakerContract {
         Outcome again = block("u_a", "u_b2");
 
         assertThat(statuses).containsExactly(Outcome.NOTHING, Outcome.NOTHING, Outcome.NOTHING, Outcome.TOO_MANY);
-        assertThat(again.status()).as("blocking the same user again is not a new block").isEqualTo(Outcome.NOTHING);
+        assertThat(again.status())
+                .as("blocking the same user again is not a new block")
+                .isEqualTo(Outcome.NOTHING);
         join("u_a");
         assertThat(join("u_b1").status()).isEqualTo(Outcome.QUEUED);
         leave("u_b1");
@@ -1096,7 +1104,9 @@ abstract class MatchmakerContract {
         elapse(SETTINGS.announceTimeoutMs());
 
         assertThat(again.ended()).containsExactly(new Ended(p.match(), "u_b", "u_a", Ended.NEXT));
-        assertThat(again.pairings()).as("no match.found for a match that has ended").isEmpty();
+        assertThat(again.pairings())
+                .as("no match.found for a match that has ended")
+                .isEmpty();
         Outcome confirmed = unannounced();
         assertThat(confirmed.ended()).isEmpty();
         assertThat(confirmed.pairings()).isEmpty();
@@ -1183,19 +1193,20 @@ abstract class MatchmakerContract {
         private final Map<String, List<String>> interests = new HashMap<>();
         /** Users queued by next: whether next keeps the interests of their last join is not specified. */
         private final Set<String> interestsUnknown = new HashSet<>();
+
         private final Map<String, Long> droppedAt = new HashMap<>();
         private final Map<String, Long> queuedAt = new HashMap<>();
         /** Blocked pairs and who blocked: a block lasts until every user who made it may have been forgotten. */
         private final Map<Set<String>, Set<String>> blocked = new HashMap<>();
         /** Who left whom, and how many ended matches the leaver had been in at that moment. */
         private final List<Left> left = new ArrayList<>();
+
         private final Map<String, Integer> endedCount = new HashMap<>();
         private final StringBuilder trace = new StringBuilder();
         private int pairings;
         private int ends;
 
-        private record Left(String by, String other, int endedCountOfBy) {
-        }
+        private record Left(String by, String other, int endedCountOfBy) {}
 
         RandomRun(Random random, int userCount, int steps) {
             this.random = random;
@@ -1224,7 +1235,8 @@ abstract class MatchmakerContract {
             int dice = random.nextInt(100);
             String u = users.get(random.nextInt(users.size()));
             if (dice < 10) {
-                long ms = random.nextInt(10) == 0 ? SETTINGS.resumeGraceMs() / 2 + random.nextInt(20_000)
+                long ms = random.nextInt(10) == 0
+                        ? SETTINGS.resumeGraceMs() / 2 + random.nextInt(20_000)
                         : random.nextInt(3_000);
                 trace("advance " + ms);
                 elapse(ms);
@@ -1244,10 +1256,13 @@ abstract class MatchmakerContract {
                     long waited = now - droppedAt.get(u);
                     Outcome o = expire(u, old);
                     if (!o.ended().isEmpty()) {
-                        assertThat(waited).as("expired before resumeGrace; " + trace).isGreaterThanOrEqualTo(
-                                SETTINGS.resumeGraceMs());
+                        assertThat(waited)
+                                .as("expired before resumeGrace; " + trace)
+                                .isGreaterThanOrEqualTo(SETTINGS.resumeGraceMs());
                     } else if (matched && waited > SETTINGS.resumeGraceMs()) {
-                        assertThat(o.ended()).as("not expired after resumeGrace; " + trace).isNotEmpty();
+                        assertThat(o.ended())
+                                .as("not expired after resumeGrace; " + trace)
+                                .isNotEmpty();
                     }
                     apply(u, o);
                     for (Ended e : o.ended()) {
@@ -1324,7 +1339,8 @@ abstract class MatchmakerContract {
                     assertThat(e).as(trace.toString()).isEqualTo(new Ended(e.match(), u, other, Ended.LEFT));
                 }
                 if (o.status().equals(Outcome.NOTHING)) {
-                    blocked.computeIfAbsent(Set.of(u, other), k -> new HashSet<>()).add(u);
+                    blocked.computeIfAbsent(Set.of(u, other), k -> new HashSet<>())
+                            .add(u);
                 }
                 apply(u, o);
             } else if (dice < 87) {
@@ -1345,7 +1361,8 @@ abstract class MatchmakerContract {
                 droppedSession.put(u, s);
                 droppedAt.put(u, now);
             } else {
-                String m = random.nextBoolean() && matchOf.containsKey(u) ? matchOf.get(u)
+                String m = random.nextBoolean() && matchOf.containsKey(u)
+                        ? matchOf.get(u)
                         : matchIds.isEmpty() ? "m_none" : matchIds.get(random.nextInt(matchIds.size()));
                 trace("partnerOf " + u + " " + m);
                 Outcome o = partnerOf(u, m);
@@ -1374,17 +1391,21 @@ abstract class MatchmakerContract {
             String why = trace.toString();
             for (Ended e : o.ended()) {
                 ends++;
-                assertThat(matchOf.get(e.by())).as("ended match is the current one of 'by'; " + why)
+                assertThat(matchOf.get(e.by()))
+                        .as("ended match is the current one of 'by'; " + why)
                         .isEqualTo(e.match());
                 assertThat(partner.get(e.by())).as("ended partner; " + why).isEqualTo(e.partner());
-                assertThat(matchOf.get(e.partner())).as("ended match of the partner; " + why).isEqualTo(e.match());
+                assertThat(matchOf.get(e.partner()))
+                        .as("ended match of the partner; " + why)
+                        .isEqualTo(e.match());
                 if (e.reason().equals(Ended.NEXT) || e.reason().equals(Ended.LEFT)) {
                     endedCount.merge(e.by(), 1, Integer::sum);
                     endedCount.merge(e.partner(), 1, Integer::sum);
                     left.add(new Left(e.by(), e.partner(), endedCount.get(e.by())));
                 } else {
                     assertThat(e.reason()).as(why).isEqualTo(Ended.DISCONNECTED);
-                    assertThat(connected).as("disconnected only a user who dropped; " + why)
+                    assertThat(connected)
+                            .as("disconnected only a user who dropped; " + why)
                             .doesNotContain(e.by());
                     endedCount.merge(e.by(), 1, Integer::sum);
                     endedCount.merge(e.partner(), 1, Integer::sum);
@@ -1400,35 +1421,45 @@ abstract class MatchmakerContract {
                 String b = p.other();
                 assertThat(a).as("matched with itself; " + why).isNotEqualTo(b);
                 assertThat(p.match()).as(why).startsWith("m_");
-                assertThat(matchIds).as("fresh match id " + p.match() + "; " + why).doesNotContain(p.match());
+                assertThat(matchIds)
+                        .as("fresh match id " + p.match() + "; " + why)
+                        .doesNotContain(p.match());
                 matchIds.add(p.match());
                 for (String side : List.of(a, b)) {
-                    assertThat(matchOf).as("never two partners at once: " + side + "; " + why)
+                    assertThat(matchOf)
+                            .as("never two partners at once: " + side + "; " + why)
                             .doesNotContainKey(side);
                     assertThat(side.equals(caller) || queued.contains(side))
-                            .as("matched only a waiting user: " + side + "; " + why).isTrue();
-                    assertThat(connected).as("never matched with a user who is gone: " + side + "; " + why)
+                            .as("matched only a waiting user: " + side + "; " + why)
+                            .isTrue();
+                    assertThat(connected)
+                            .as("never matched with a user who is gone: " + side + "; " + why)
                             .contains(side);
                 }
                 assertThat(blocked).as("blocked pair matched; " + why).doesNotContainKey(Set.of(a, b));
                 assertThat(recentlyLeft(a, b) || recentlyLeft(b, a))
-                        .as("recent partners " + a + " and " + b + " matched; " + why).isFalse();
+                        .as("recent partners " + a + " and " + b + " matched; " + why)
+                        .isFalse();
                 Set<String> common = new TreeSet<>(interests.getOrDefault(a, List.of()));
                 common.retainAll(interests.getOrDefault(b, List.of()));
                 boolean known = !interestsUnknown.contains(a) && !interestsUnknown.contains(b);
                 if (known) {
-                    assertThat(new TreeSet<>(p.shared())).as("shared interests; " + why).isEqualTo(common);
+                    assertThat(new TreeSet<>(p.shared()))
+                            .as("shared interests; " + why)
+                            .isEqualTo(common);
                 }
                 if (known && common.isEmpty()) {
                     for (String side : List.of(a, b)) {
-                        boolean accepts = interests.get(side).isEmpty()
-                                || now - queuedAt.get(side) >= SETTINGS.interestWaitMs();
-                        assertThat(accepts).as(side + " accepts a partner without a shared interest; " + why)
+                        boolean accepts =
+                                interests.get(side).isEmpty() || now - queuedAt.get(side) >= SETTINGS.interestWaitMs();
+                        assertThat(accepts)
+                                .as(side + " accepts a partner without a shared interest; " + why)
                                 .isTrue();
                     }
                 }
                 if (!a.equals(caller) && !b.equals(caller)) {
-                    assertThat(queuedAt.get(a)).as("initiator waited longer; " + why)
+                    assertThat(queuedAt.get(a))
+                            .as("initiator waited longer; " + why)
                             .isLessThanOrEqualTo(queuedAt.get(b));
                 } else if (!queuedAt.get(a).equals(queuedAt.get(b))) {
                     // Who initiates between users of the same millisecond has its own test.
@@ -1466,7 +1497,8 @@ abstract class MatchmakerContract {
 
         private boolean recentlyLeft(String by, String other) {
             for (Left l : left) {
-                if (l.by().equals(by) && l.other().equals(other)
+                if (l.by().equals(by)
+                        && l.other().equals(other)
                         && endedCount.get(by) - l.endedCountOfBy() < SETTINGS.avoidRecent()) {
                     return true;
                 }
@@ -1479,11 +1511,15 @@ abstract class MatchmakerContract {
             assertThat(queueLength()).as("queue length; " + why).isEqualTo(queued.size());
             for (Map.Entry<String, String> e : matchOf.entrySet()) {
                 String u = e.getKey();
-                assertThat(queued).as("both queued and matched: " + u + "; " + why).doesNotContain(u);
+                assertThat(queued)
+                        .as("both queued and matched: " + u + "; " + why)
+                        .doesNotContain(u);
                 Outcome o = partnerOf(u, e.getValue());
                 assertThat(o.partner()).as("partner of " + u + "; " + why).isEqualTo(partner.get(u));
                 Outcome back = partnerOf(o.partner(), e.getValue());
-                assertThat(back.partner()).as("symmetric match of " + u + "; " + why).isEqualTo(u);
+                assertThat(back.partner())
+                        .as("symmetric match of " + u + "; " + why)
+                        .isEqualTo(u);
             }
         }
 

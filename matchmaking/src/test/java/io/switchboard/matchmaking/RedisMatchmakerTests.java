@@ -28,6 +28,8 @@ class RedisMatchmakerTests extends MatchmakerContract {
 
     @Override
     protected long userRecords() {
-        return Long.parseLong(redis.server().cli("EVAL", COUNT_USER_KEYS, "0", RedisMatchmaker.KEY).trim());
+        return Long.parseLong(redis.server()
+                .cli("EVAL", COUNT_USER_KEYS, "0", RedisMatchmaker.KEY)
+                .trim());
     }
 }

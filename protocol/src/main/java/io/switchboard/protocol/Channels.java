@@ -7,8 +7,7 @@ public final class Channels {
     /** Reserved for inboxes: {@code user:<id>}. */
     public static final String INBOX_PREFIX = "user:";
 
-    private Channels() {
-    }
+    private Channels() {}
 
     /** Whether {@code name} is a syntactically valid channel name. */
     public static boolean isValidName(String name) {
@@ -18,8 +17,14 @@ public final class Channels {
         }
         for (int i = 0; i < n; i++) {
             char c = name.charAt(i);
-            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                    || c == '_' || c == '-' || c == '.' || c == ':' || c == '@';
+            boolean ok = (c >= 'a' && c <= 'z')
+                    || (c >= 'A' && c <= 'Z')
+                    || (c >= '0' && c <= '9')
+                    || c == '_'
+                    || c == '-'
+                    || c == '.'
+                    || c == ':'
+                    || c == '@';
             if (!ok) {
                 return false;
             }

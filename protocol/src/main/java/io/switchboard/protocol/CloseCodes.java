@@ -6,6 +6,7 @@ public final class CloseCodes {
     public static final int GOING_AWAY = 1001;
     /** The peer broke RFC 6455 itself (reserved bits, an invalid close code): not in the section 8 table. */
     public static final int WEBSOCKET_PROTOCOL_ERROR = 1002;
+
     public static final int BINARY_FRAME = 1003;
     public static final int ABNORMAL = 1006;
     public static final int INVALID_UTF8 = 1007;
@@ -15,6 +16,7 @@ public final class CloseCodes {
     public static final int SERVICE_RESTART = 1012;
     /** Refused for now (a user connecting too often): reconnect after the error's {@code retryAfter}. */
     public static final int TRY_AGAIN_LATER = 1013;
+
     public static final int PROTOCOL_ERROR = 4000;
     public static final int UNAUTHORIZED = 4001;
     public static final int SESSION_REPLACED = 4002;
@@ -22,14 +24,19 @@ public final class CloseCodes {
     public static final int SLOW_CONSUMER = 4004;
     public static final int HELLO_TIMEOUT = 4005;
 
-    private CloseCodes() {
-    }
+    private CloseCodes() {}
 
     /** Whether a client reconnects after a close with this code (the table of section 8). */
     public static boolean shouldReconnect(int code) {
         return switch (code) {
-            case GOING_AWAY, ABNORMAL, INTERNAL_ERROR, SERVICE_RESTART, TRY_AGAIN_LATER, HEARTBEAT_TIMEOUT,
-                    SLOW_CONSUMER, HELLO_TIMEOUT -> true;
+            case GOING_AWAY,
+                    ABNORMAL,
+                    INTERNAL_ERROR,
+                    SERVICE_RESTART,
+                    TRY_AGAIN_LATER,
+                    HEARTBEAT_TIMEOUT,
+                    SLOW_CONSUMER,
+                    HELLO_TIMEOUT -> true;
             default -> false;
         };
     }
@@ -61,9 +68,23 @@ public final class CloseCodes {
     /** The codes the protocol defines; anything else is reported as "other" in metrics. */
     public static boolean isKnown(int code) {
         return switch (code) {
-            case NORMAL, GOING_AWAY, WEBSOCKET_PROTOCOL_ERROR, BINARY_FRAME, ABNORMAL, INVALID_UTF8, POLICY_VIOLATION, FRAME_TOO_BIG,
-                    INTERNAL_ERROR, SERVICE_RESTART, TRY_AGAIN_LATER, PROTOCOL_ERROR, UNAUTHORIZED, SESSION_REPLACED,
-                    HEARTBEAT_TIMEOUT, SLOW_CONSUMER, HELLO_TIMEOUT -> true;
+            case NORMAL,
+                    GOING_AWAY,
+                    WEBSOCKET_PROTOCOL_ERROR,
+                    BINARY_FRAME,
+                    ABNORMAL,
+                    INVALID_UTF8,
+                    POLICY_VIOLATION,
+                    FRAME_TOO_BIG,
+                    INTERNAL_ERROR,
+                    SERVICE_RESTART,
+                    TRY_AGAIN_LATER,
+                    PROTOCOL_ERROR,
+                    UNAUTHORIZED,
+                    SESSION_REPLACED,
+                    HEARTBEAT_TIMEOUT,
+                    SLOW_CONSUMER,
+                    HELLO_TIMEOUT -> true;
             default -> false;
         };
     }

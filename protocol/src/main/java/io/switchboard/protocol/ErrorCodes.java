@@ -17,9 +17,18 @@ public final class ErrorCodes {
     public static final String INTERNAL = "internal";
 
     /** Every code above; a bounded tag set for metrics. */
-    public static final Set<String> ALL = Set.of(BAD_REQUEST, UNKNOWN_TYPE, UNAUTHORIZED, FORBIDDEN, NOT_FOUND,
-            CONFLICT, RATE_LIMITED, TOO_MANY, UNAVAILABLE, SESSION_REPLACED, INTERNAL);
+    public static final Set<String> ALL = Set.of(
+            BAD_REQUEST,
+            UNKNOWN_TYPE,
+            UNAUTHORIZED,
+            FORBIDDEN,
+            NOT_FOUND,
+            CONFLICT,
+            RATE_LIMITED,
+            TOO_MANY,
+            UNAVAILABLE,
+            SESSION_REPLACED,
+            INTERNAL);
 
-    private ErrorCodes() {
-    }
+    private ErrorCodes() {}
 }

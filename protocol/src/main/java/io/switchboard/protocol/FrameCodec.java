@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
@@ -19,7 +20,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.io.OutputStream;
 
 /**
  * Turns JSON text into frames and frames into JSON text, both directions. Decoding validates precisely (field
@@ -29,12 +29,12 @@ import java.io.OutputStream;
 public final class FrameCodec {
 
     private static final JsonFactory FACTORY = JsonFactory.builder()
-            .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64).build())
+            .streamReadConstraints(
+                    StreamReadConstraints.builder().maxNestingDepth(64).build())
             .build();
     private static final ObjectMapper MAPPER = JsonMapper.builder(FACTORY).build();
 
-    private FrameCodec() {
-    }
+    private FrameCodec() {}
 
     /** The shared JSON mapper, for callers that need plain JSON (HTTP bodies, tests). */
     public static ObjectMapper mapper() {
@@ -49,22 +49,28 @@ public final class FrameCodec {
         String type = f.type();
         Long id = f.id();
         return switch (type) {
-            case ClientFrame.Hello.TYPE -> new ClientFrame.Hello(f.requireInt("v", id), f.optString("token", id),
-                    f.optString("resume", id), f.optPosition("inboxSince", id), f.optString("client", id));
+            case ClientFrame.Hello.TYPE ->
+                new ClientFrame.Hello(
+                        f.requireInt("v", id),
+                        f.optString("token", id),
+                        f.optString("resume", id),
+                        f.optPosition("inboxSince", id),
+                        f.optString("client", id));
             case ClientFrame.Pong.TYPE -> new ClientFrame.Pong();
-            case ClientFrame.Subscribe.TYPE -> new ClientFrame.Subscribe(id, f.requireChannel(id),
-                    f.optPosition("since", id));
+            case ClientFrame.Subscribe.TYPE ->
+                new ClientFrame.Subscribe(id, f.requireChannel(id), f.optPosition("since", id));
             case ClientFrame.Unsubscribe.TYPE -> new ClientFrame.Unsubscribe(id, f.requireChannel(id));
             case ClientFrame.Publish.TYPE -> new ClientFrame.Publish(id, f.requireChannel(id), f.requireData(id));
             case ClientFrame.Send.TYPE -> new ClientFrame.Send(id, f.requireUserId("to", id), f.requireData(id));
             case ClientFrame.MatchJoin.TYPE -> new ClientFrame.MatchJoin(id, f.optStringList("interests", id));
-            case ClientFrame.MatchSignal.TYPE -> new ClientFrame.MatchSignal(id, f.requireString("match", id),
-                    f.requireData(id));
+            case ClientFrame.MatchSignal.TYPE ->
+                new ClientFrame.MatchSignal(id, f.requireString("match", id), f.requireData(id));
             case ClientFrame.MatchNext.TYPE -> new ClientFrame.MatchNext(id);
             case ClientFrame.MatchLeave.TYPE -> new ClientFrame.MatchLeave(id);
             case ClientFrame.Block.TYPE -> new ClientFrame.Block(id, f.requireUserId("user", id));
-            default -> throw new FrameDecodeException(ErrorCodes.UNKNOWN_TYPE, id,
-                    "unknown frame type '" + truncate(type) + "'");
+            default ->
+                throw new FrameDecodeException(
+                        ErrorCodes.UNKNOWN_TYPE, id, "unknown frame type '" + truncate(type) + "'");
         };
     }
 
@@ -76,39 +82,80 @@ public final class FrameCodec {
             case ServerFrame.Welcome.TYPE -> {
                 JsonNode ping = f.node("ping");
                 JsonNode limits = f.node("limits");
-                yield new ServerFrame.Welcome(f.requireString("session", null), f.requireString("user", null),
-                        f.optBool("guest"), f.optString("resume", null), f.optBool("resumed"),
-                        f.optBool("recovered"), f.optPosition("inbox", null),
+                yield new ServerFrame.Welcome(
+                        f.requireString("session", null),
+                        f.requireString("user", null),
+                        f.optBool("guest"),
+                        f.optString("resume", null),
+                        f.optBool("resumed"),
+                        f.optBool("recovered"),
+                        f.optPosition("inbox", null),
                         ping == null ? 0 : ping.path("interval").asLong(),
                         ping == null ? 0 : ping.path("timeout").asLong(),
-                        limits == null ? Limits.DEFAULTS : new Limits(limits.path("maxFrame").asInt(),
-                                limits.path("rate").asInt(), limits.path("burst").asInt(),
-                                limits.path("maxSubscriptions").asInt()),
+                        limits == null
+                                ? Limits.DEFAULTS
+                                : new Limits(
+                                        limits.path("maxFrame").asInt(),
+                                        limits.path("rate").asInt(),
+                                        limits.path("burst").asInt(),
+                                        limits.path("maxSubscriptions").asInt()),
                         f.optString("node", null));
             }
             case ServerFrame.Ping.TYPE -> new ServerFrame.Ping();
-            case ServerFrame.Ack.TYPE -> new ServerFrame.Ack(f.requireLong("id"), f.optString("channel", null),
-                    f.optLong("offset"), f.optString("epoch", null), f.optBoolean("recovered"),
-                    f.optBoolean("delivered"), f.optBoolean("queued"));
-            case ServerFrame.Error.TYPE -> new ServerFrame.Error(f.optLong("id"), f.requireString("code", null),
-                    f.optString("message", null), f.optLong("retryAfter"));
-            case ServerFrame.Message.TYPE -> new ServerFrame.Message(f.requireString("channel", null),
-                    f.requireLong("offset"), f.optString("epoch", null), f.optString("from", null),
-                    f.requireData(null));
-            case ServerFrame.Direct.TYPE -> new ServerFrame.Direct(f.optString("from", null), f.requireData(null),
-                    f.requireLong("offset"), f.optString("epoch", null));
-            case ServerFrame.MatchFound.TYPE -> new ServerFrame.MatchFound(f.requireString("match", null),
-                    f.requireString("partner", null), f.optBool("initiator"), f.optStringList("interests", null),
-                    f.requireLong("offset"), f.optString("epoch", null));
-            case ServerFrame.MatchSignal.TYPE -> new ServerFrame.MatchSignal(f.requireString("match", null),
-                    f.optString("from", null), f.requireData(null), f.requireLong("offset"),
-                    f.optString("epoch", null));
-            case ServerFrame.MatchEnded.TYPE -> new ServerFrame.MatchEnded(f.requireString("match", null),
-                    f.optString("reason", null), f.requireLong("offset"), f.optString("epoch", null));
-            case ServerFrame.MatchPartner.TYPE -> new ServerFrame.MatchPartner(f.requireString("match", null),
-                    f.requireString("state", null));
-            default -> throw new FrameDecodeException(ErrorCodes.UNKNOWN_TYPE, null,
-                    "unknown frame type '" + truncate(type) + "'");
+            case ServerFrame.Ack.TYPE ->
+                new ServerFrame.Ack(
+                        f.requireLong("id"),
+                        f.optString("channel", null),
+                        f.optLong("offset"),
+                        f.optString("epoch", null),
+                        f.optBoolean("recovered"),
+                        f.optBoolean("delivered"),
+                        f.optBoolean("queued"));
+            case ServerFrame.Error.TYPE ->
+                new ServerFrame.Error(
+                        f.optLong("id"),
+                        f.requireString("code", null),
+                        f.optString("message", null),
+                        f.optLong("retryAfter"));
+            case ServerFrame.Message.TYPE ->
+                new ServerFrame.Message(
+                        f.requireString("channel", null),
+                        f.requireLong("offset"),
+                        f.optString("epoch", null),
+                        f.optString("from", null),
+                        f.requireData(null));
+            case ServerFrame.Direct.TYPE ->
+                new ServerFrame.Direct(
+                        f.optString("from", null),
+                        f.requireData(null),
+                        f.requireLong("offset"),
+                        f.optString("epoch", null));
+            case ServerFrame.MatchFound.TYPE ->
+                new ServerFrame.MatchFound(
+                        f.requireString("match", null),
+                        f.requireString("partner", null),
+                        f.optBool("initiator"),
+                        f.optStringList("interests", null),
+                        f.requireLong("offset"),
+                        f.optString("epoch", null));
+            case ServerFrame.MatchSignal.TYPE ->
+                new ServerFrame.MatchSignal(
+                        f.requireString("match", null),
+                        f.optString("from", null),
+                        f.requireData(null),
+                        f.requireLong("offset"),
+                        f.optString("epoch", null));
+            case ServerFrame.MatchEnded.TYPE ->
+                new ServerFrame.MatchEnded(
+                        f.requireString("match", null),
+                        f.optString("reason", null),
+                        f.requireLong("offset"),
+                        f.optString("epoch", null));
+            case ServerFrame.MatchPartner.TYPE ->
+                new ServerFrame.MatchPartner(f.requireString("match", null), f.requireString("state", null));
+            default ->
+                throw new FrameDecodeException(
+                        ErrorCodes.UNKNOWN_TYPE, null, "unknown frame type '" + truncate(type) + "'");
         };
     }
 
@@ -137,7 +184,7 @@ public final class FrameCodec {
     /** Encodes a server frame as UTF-8 JSON, the form written to sockets. */
     public static byte[] encodeUtf8(ServerFrame frame) {
         try (ByteArrayBuilder bb = new ByteArrayBuilder(256);
-             JsonGenerator g = FACTORY.createGenerator(bb)) {
+                JsonGenerator g = FACTORY.createGenerator(bb)) {
             writeServer(frame, g);
             g.flush();
             return bb.toByteArray();
@@ -458,8 +505,10 @@ public final class FrameCodec {
         String requireUserId(String name, Long id) throws FrameDecodeException {
             String user = requireString(name, id);
             if (user.isEmpty() || user.length() > Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length()) {
-                throw bad(id, "field '" + name + "' must be a user id of 1 to "
-                        + (Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length()) + " characters");
+                throw bad(
+                        id,
+                        "field '" + name + "' must be a user id of 1 to "
+                                + (Limits.MAX_CHANNEL_LENGTH - Channels.INBOX_PREFIX.length()) + " characters");
             }
             return user;
         }
@@ -512,8 +561,13 @@ public final class FrameCodec {
             }
             JsonNode offset = n.get("offset");
             JsonNode epoch = n.get("epoch");
-            if (!n.isObject() || offset == null || !offset.isIntegralNumber() || !offset.canConvertToLong()
-                    || offset.longValue() < 0 || epoch == null || !epoch.isTextual()) {
+            if (!n.isObject()
+                    || offset == null
+                    || !offset.isIntegralNumber()
+                    || !offset.canConvertToLong()
+                    || offset.longValue() < 0
+                    || epoch == null
+                    || !epoch.isTextual()) {
                 throw bad(id, "field '" + name + "' must be {\"offset\": integer >= 0, \"epoch\": string}");
             }
             return new StreamPosition(offset.longValue(), epoch.textValue());
@@ -541,5 +595,4 @@ public final class FrameCodec {
             return new FrameDecodeException(ErrorCodes.BAD_REQUEST, id, message);
         }
     }
-
 }

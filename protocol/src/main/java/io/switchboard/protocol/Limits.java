@@ -13,8 +13,8 @@ public record Limits(int maxFrame, int rate, int burst, int maxSubscriptions) {
     public static final int DEFAULT_RATE = 100;
     public static final int DEFAULT_BURST = 200;
     public static final int DEFAULT_MAX_SUBSCRIPTIONS = 1000;
-    public static final Limits DEFAULTS = new Limits(DEFAULT_MAX_FRAME, DEFAULT_RATE, DEFAULT_BURST,
-            DEFAULT_MAX_SUBSCRIPTIONS);
+    public static final Limits DEFAULTS =
+            new Limits(DEFAULT_MAX_FRAME, DEFAULT_RATE, DEFAULT_BURST, DEFAULT_MAX_SUBSCRIPTIONS);
 
     /** Largest request id: 2^53-1, the largest integer a JavaScript number holds exactly. */
     public static final long MAX_ID = (1L << 53) - 1;

@@ -12,8 +12,18 @@ public sealed interface ServerFrame {
     /** The frame's {@code type} on the wire. */
     String type();
 
-    record Welcome(String session, String user, boolean guest, String resume, boolean resumed, boolean recovered,
-                   StreamPosition inbox, long pingInterval, long pingTimeout, Limits limits, String node)
+    record Welcome(
+            String session,
+            String user,
+            boolean guest,
+            String resume,
+            boolean resumed,
+            boolean recovered,
+            StreamPosition inbox,
+            long pingInterval,
+            long pingTimeout,
+            Limits limits,
+            String node)
             implements ServerFrame {
         public static final String TYPE = "welcome";
 
@@ -35,8 +45,8 @@ public sealed interface ServerFrame {
      * {@code epoch} and {@code recovered} for subscribe and publish, {@code delivered} for send,
      * {@code queued} for random connect.
      */
-    record Ack(long id, String channel, Long offset, String epoch, Boolean recovered, Boolean delivered,
-               Boolean queued) implements ServerFrame {
+    record Ack(long id, String channel, Long offset, String epoch, Boolean recovered, Boolean delivered, Boolean queued)
+            implements ServerFrame {
         public static final String TYPE = "ack";
 
         public static Ack of(long id) {
@@ -82,8 +92,9 @@ public sealed interface ServerFrame {
         }
     }
 
-    record MatchFound(String match, String partner, boolean initiator, List<String> interests, long offset,
-                      String epoch) implements ServerFrame {
+    record MatchFound(
+            String match, String partner, boolean initiator, List<String> interests, long offset, String epoch)
+            implements ServerFrame {
         public static final String TYPE = "match.found";
 
         public MatchFound {

@@ -11,8 +11,23 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ChannelsUnitTests {
 
     @ParameterizedTest(name = "<{0}>")
-    @ValueSource(strings = {"a", "Z", "0", "_", "-", ".", ":", "@", "public:lobby", "user:u_bob", "room:1",
-        "AZaz09_-.:@", "a.b-c_d:e@f", "public:"})
+    @ValueSource(
+            strings = {
+                "a",
+                "Z",
+                "0",
+                "_",
+                "-",
+                ".",
+                ":",
+                "@",
+                "public:lobby",
+                "user:u_bob",
+                "room:1",
+                "AZaz09_-.:@",
+                "a.b-c_d:e@f",
+                "public:"
+            })
     @DisplayName("section 5: names of allowed characters are valid and have no problem")
     void valid(String name) {
         assertThat(Channels.isValidName(name)).isTrue();
@@ -27,7 +42,9 @@ class ChannelsUnitTests {
             String name = "a" + c + "b";
             boolean expected = allowed.indexOf(c) >= 0;
             assertThat(Channels.isValidName(name)).as("char %d", (int) c).isEqualTo(expected);
-            assertThat(Channels.problem(name) == null).as("problem for char %d", (int) c).isEqualTo(expected);
+            assertThat(Channels.problem(name) == null)
+                    .as("problem for char %d", (int) c)
+                    .isEqualTo(expected);
         }
     }
 
@@ -52,8 +69,25 @@ class ChannelsUnitTests {
     }
 
     @ParameterizedTest(name = "<{0}>")
-    @ValueSource(strings = {" ", "public:a b", "public/lobby", "caf\u00e9", "\u00e9", "\ud83d\ude00", "a*", "a#b",
-        "a\tb", "a\nb", "a\u0000b", "a+b", "a,b", "\u0430", "\uff41", "\u0660"})
+    @ValueSource(
+            strings = {
+                " ",
+                "public:a b",
+                "public/lobby",
+                "caf\u00e9",
+                "\u00e9",
+                "\ud83d\ude00",
+                "a*",
+                "a#b",
+                "a\tb",
+                "a\nb",
+                "a\u0000b",
+                "a+b",
+                "a,b",
+                "\u0430",
+                "\uff41",
+                "\u0660"
+            })
     @DisplayName("section 5: names with a character outside the set are invalid and the problem names the rule")
     void invalidCharacters(String name) {
         assertThat(Channels.isValidName(name)).isFalse();

@@ -29,7 +29,8 @@ class CloseCodesUnitTests {
         "4002, session replaced,          false",
         "4003, heartbeat timeout,         true",
         "4004, slow consumer,             true",
-        "4005, hello timeout,             true"})
+        "4005, hello timeout,             true"
+    })
     @DisplayName("section 8: shouldReconnect follows the table; every table code is known, with its meaning")
     void table(int code, String meaning, boolean reconnect) {
         assertThat(CloseCodes.shouldReconnect(code)).as("%d %s", code, meaning).isEqualTo(reconnect);
@@ -68,8 +69,18 @@ class CloseCodesUnitTests {
     @Test
     @DisplayName("section 4: ErrorCodes.ALL lists exactly the eleven codes of section 4")
     void errorCodes() {
-        assertThat(ErrorCodes.ALL).containsExactlyInAnyOrder("bad_request", "unknown_type", "unauthorized",
-                "forbidden", "not_found", "conflict", "rate_limited", "too_many", "unavailable", "session_replaced",
-                "internal");
+        assertThat(ErrorCodes.ALL)
+                .containsExactlyInAnyOrder(
+                        "bad_request",
+                        "unknown_type",
+                        "unauthorized",
+                        "forbidden",
+                        "not_found",
+                        "conflict",
+                        "rate_limited",
+                        "too_many",
+                        "unavailable",
+                        "session_replaced",
+                        "internal");
     }
 }

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 class FrameCodecFuzzUnitTests {
     /** The seed CI uses; set {@code -Dfuzz.seed=N} to explore others. */
     private static final long SEED = Long.getLong("fuzz.seed", 20261129L);
+
     private static final int ROUNDS = 50_000;
     private static final Set<String> CODES = Set.of(ErrorCodes.BAD_REQUEST, ErrorCodes.UNKNOWN_TYPE);
     private static final List<String> VALID = List.of(
@@ -53,7 +54,9 @@ class FrameCodecFuzzUnitTests {
                 FrameCodec.decodeClient(text);
                 decoded++;
             } catch (FrameDecodeException e) {
-                assertThat(e.code()).as("seed %s round %s: %s", SEED, round, text).isIn(CODES);
+                assertThat(e.code())
+                        .as("seed %s round %s: %s", SEED, round, text)
+                        .isIn(CODES);
                 assertThat(e.getMessage()).as("an error says what is wrong").isNotBlank();
                 refused++;
             } catch (RuntimeException | StackOverflowError e) {
@@ -69,7 +72,7 @@ class FrameCodecFuzzUnitTests {
     void deepNesting() {
         String deep = "[".repeat(100_000) + "]".repeat(100_000);
         assertThatThrownBy(() -> FrameCodec.decodeClient(
-                "{\"type\":\"publish\",\"id\":1,\"channel\":\"public:x\",\"data\":" + deep + "}"))
+                        "{\"type\":\"publish\",\"id\":1,\"channel\":\"public:x\",\"data\":" + deep + "}"))
                 .isInstanceOf(FrameDecodeException.class);
     }
 
@@ -80,7 +83,8 @@ class FrameCodecFuzzUnitTests {
                 "{\"type\":\"publish\",\"id\":1,\"channel\":\"public:a\",\"channel\":\"room:secret\",\"data\":1}",
                 "{\"type\":\"publish\",\"id\":1,\"channel\":\"public:a\",\"data\":1,\"data\":2}",
                 "{\"type\":\"subscribe\",\"type\":\"publish\",\"id\":1,\"channel\":\"public:a\"}")) {
-            assertThatThrownBy(() -> FrameCodec.decodeClient(text)).as(text)
+            assertThatThrownBy(() -> FrameCodec.decodeClient(text))
+                    .as(text)
                     .isInstanceOfSatisfying(FrameDecodeException.class, e -> {
                         assertThat(e.code()).isEqualTo(ErrorCodes.BAD_REQUEST);
                         assertThat(e.getMessage()).contains("more than once");

@@ -80,8 +80,9 @@ class FrameCodecUnitTests {
         void helloWithAllFields() {
             ClientFrame f = decode("{\"type\":\"hello\",\"v\":1,\"token\":\"a.b.c\",\"resume\":\"r-tok\","
                     + "\"inboxSince\":{\"offset\":41,\"epoch\":\"k2x9\"},\"client\":\"switchboard-js/1.0\"}");
-            assertThat(f).isEqualTo(new ClientFrame.Hello(1, "a.b.c", "r-tok", new StreamPosition(41, "k2x9"),
-                    "switchboard-js/1.0"));
+            assertThat(f)
+                    .isEqualTo(new ClientFrame.Hello(
+                            1, "a.b.c", "r-tok", new StreamPosition(41, "k2x9"), "switchboard-js/1.0"));
             ClientFrame.Hello h = (ClientFrame.Hello) f;
             assertThat(h.v()).isEqualTo(1);
             assertThat(h.token()).isEqualTo("a.b.c");
@@ -104,21 +105,23 @@ class FrameCodecUnitTests {
         @DisplayName("section 2: hello with explicit nulls for optional fields is the same as absent")
         void helloNullOptionals() {
             assertThat(decode("{\"type\":\"hello\",\"v\":1,\"token\":null,\"resume\":null,\"inboxSince\":null,"
-                    + "\"client\":null}")).isEqualTo(new ClientFrame.Hello(1, null, null, null, null));
+                            + "\"client\":null}"))
+                    .isEqualTo(new ClientFrame.Hello(1, null, null, null, null));
         }
 
         @Test
         @DisplayName("section 2: hello with resume and inboxSince but no token, offset 0")
         void helloResumeNoToken() {
             assertThat(decode("{\"type\":\"hello\",\"v\":1,\"resume\":\"x\",\"inboxSince\":{\"offset\":0,"
-                    + "\"epoch\":\"e\"}}"))
+                            + "\"epoch\":\"e\"}}"))
                     .isEqualTo(new ClientFrame.Hello(1, null, "x", new StreamPosition(0, "e"), null));
         }
 
         @Test
         @DisplayName("section 2: hello v other than 1 is passed through so the gateway can reject it")
         void helloOtherVersionDecodes() {
-            assertThat(((ClientFrame.Hello) decode("{\"type\":\"hello\",\"v\":2}")).v()).isEqualTo(2);
+            assertThat(((ClientFrame.Hello) decode("{\"type\":\"hello\",\"v\":2}")).v())
+                    .isEqualTo(2);
         }
 
         @Test
@@ -162,8 +165,8 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 5: publish")
         void publish() {
-            ClientFrame f = decode("{\"type\":\"publish\",\"id\":2,\"channel\":\"public:lobby\","
-                    + "\"data\":{\"text\":\"hi\"}}");
+            ClientFrame f = decode(
+                    "{\"type\":\"publish\",\"id\":2,\"channel\":\"public:lobby\"," + "\"data\":{\"text\":\"hi\"}}");
             assertThat(f).isEqualTo(new ClientFrame.Publish(2L, "public:lobby", "{\"text\":\"hi\"}"));
         }
 
@@ -231,7 +234,9 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 4: id 2^53-1 is the largest accepted id; 1 the smallest")
         void idBounds() {
-            assertThat(decode("{\"type\":\"match.next\",\"id\":9007199254740991}").id()).isEqualTo(Limits.MAX_ID);
+            assertThat(decode("{\"type\":\"match.next\",\"id\":9007199254740991}")
+                            .id())
+                    .isEqualTo(Limits.MAX_ID);
             assertThat(Limits.MAX_ID).isEqualTo(9007199254740991L);
             assertThat(decode("{\"type\":\"match.next\",\"id\":1}").id()).isEqualTo(1L);
         }
@@ -254,7 +259,8 @@ class FrameCodecUnitTests {
         void channelAllowedCharacters() {
             String ch = "AZaz09_-.:@";
             assertThat(((ClientFrame.Subscribe) decode("{\"type\":\"subscribe\",\"channel\":\"" + ch + "\"}"))
-                    .channel()).isEqualTo(ch);
+                            .channel())
+                    .isEqualTo(ch);
         }
 
         @Test
@@ -298,8 +304,8 @@ class FrameCodecUnitTests {
         @MethodSource("objectsAndArrays")
         @DisplayName("section 5: object and array data kept exactly as sent (publish)")
         void publishKeepsRawText(String data) {
-            ClientFrame.Publish p = (ClientFrame.Publish) decode(
-                    "{\"type\":\"publish\",\"id\":2,\"channel\":\"public:lobby\",\"data\":" + data + "}");
+            ClientFrame.Publish p = (ClientFrame.Publish)
+                    decode("{\"type\":\"publish\",\"id\":2,\"channel\":\"public:lobby\",\"data\":" + data + "}");
             assertThat(p.data()).isEqualTo(data);
             assertThat(p.channel()).isEqualTo("public:lobby");
             assertThat(p.id()).isEqualTo(2L);
@@ -309,8 +315,8 @@ class FrameCodecUnitTests {
         @MethodSource("objectsAndArrays")
         @DisplayName("section 5: object and array data kept exactly as sent (send, data before type)")
         void sendKeepsRawTextDataFirst(String data) {
-            ClientFrame.Send s = (ClientFrame.Send) decode(
-                    "{\"data\":" + data + ",\"type\":\"send\",\"to\":\"u_bob\",\"id\":4}");
+            ClientFrame.Send s =
+                    (ClientFrame.Send) decode("{\"data\":" + data + ",\"type\":\"send\",\"to\":\"u_bob\",\"id\":4}");
             assertThat(s.data()).isEqualTo(data);
             assertThat(s.to()).isEqualTo("u_bob");
             assertThat(s.id()).isEqualTo(4L);
@@ -320,8 +326,8 @@ class FrameCodecUnitTests {
         @MethodSource("objectsAndArrays")
         @DisplayName("section 6: match.signal data kept exactly as sent, with whitespace around it")
         void signalKeepsRawText(String data) {
-            ClientFrame.MatchSignal s = (ClientFrame.MatchSignal) decode(
-                    "{\"type\":\"match.signal\",\"match\":\"m_x1\",\"data\" :  " + data + "  ,\"id\":6 }");
+            ClientFrame.MatchSignal s = (ClientFrame.MatchSignal)
+                    decode("{\"type\":\"match.signal\",\"match\":\"m_x1\",\"data\" :  " + data + "  ,\"id\":6 }");
             assertThat(s.data()).isEqualTo(data);
         }
 
@@ -350,7 +356,8 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 7: data in a frame near maxFrame (beyond parser buffer sizes) is still exact")
         void largeFrame() {
-            StringBuilder sb = new StringBuilder("{\"pad\":\"").append(repeat('p', 40_000)).append("\",\"list\":[");
+            StringBuilder sb =
+                    new StringBuilder("{\"pad\":\"").append(repeat('p', 40_000)).append("\",\"list\":[");
             for (int i = 0; i < 1000; i++) {
                 sb.append(i == 0 ? "" : ",").append(i);
             }
@@ -365,20 +372,42 @@ class FrameCodecUnitTests {
         }
 
         @ParameterizedTest(name = "string data {0}")
-        @ValueSource(strings = {"\"hi\"", "\"\"", "\"h\\u00e9llo\"", "\"h\u00e9llo\"", "\"q\\\"uote\\\\back\\nline\"",
-            "\"\\ud83d\\ude00\"", "\"\\u0000\\u001f\"", "\"\\/\""})
+        @ValueSource(
+                strings = {
+                    "\"hi\"",
+                    "\"\"",
+                    "\"h\\u00e9llo\"",
+                    "\"h\u00e9llo\"",
+                    "\"q\\\"uote\\\\back\\nline\"",
+                    "\"\\ud83d\\ude00\"",
+                    "\"\\u0000\\u001f\"",
+                    "\"\\/\""
+                })
         @DisplayName("section 5: scalar string data becomes equivalent JSON")
         void stringData(String data) {
-            String got = ((ClientFrame.Publish) decode(
-                    "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":" + data + "}")).data();
+            String got = ((ClientFrame.Publish)
+                            decode("{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":" + data + "}"))
+                    .data();
             assertThat(FrameCodec.isJsonValue(got)).isTrue();
             assertThat(tree(got).isTextual()).isTrue();
             assertThat(tree(got)).isEqualTo(tree(data));
         }
 
         @ParameterizedTest(name = "number data {0}")
-        @ValueSource(strings = {"0", "-1", "42", "123456789012345678901234567890", "-123456789012345678901234567890",
-            "1.0", "1e400", "-1E-400", "3.141592653589793238462643383279", "0.1", "9007199254740993"})
+        @ValueSource(
+                strings = {
+                    "0",
+                    "-1",
+                    "42",
+                    "123456789012345678901234567890",
+                    "-123456789012345678901234567890",
+                    "1.0",
+                    "1e400",
+                    "-1E-400",
+                    "3.141592653589793238462643383279",
+                    "0.1",
+                    "9007199254740993"
+                })
         @DisplayName("section 5: scalar number data becomes equivalent JSON without losing precision")
         void numberData(String data) {
             String got = ((ClientFrame.Send) decode("{\"type\":\"send\",\"to\":\"u\",\"data\":" + data + "}")).data();
@@ -390,8 +419,10 @@ class FrameCodecUnitTests {
         @ValueSource(strings = {"true", "false", "null"})
         @DisplayName("section 5: true, false and null data are kept (null data is a value, not missing)")
         void literalData(String data) {
-            assertThat(((ClientFrame.MatchSignal) decode(
-                    "{\"type\":\"match.signal\",\"match\":\"m\",\"data\":" + data + "}")).data()).isEqualTo(data);
+            assertThat(((ClientFrame.MatchSignal)
+                                    decode("{\"type\":\"match.signal\",\"match\":\"m\",\"data\":" + data + "}"))
+                            .data())
+                    .isEqualTo(data);
         }
     }
 
@@ -402,18 +433,20 @@ class FrameCodecUnitTests {
     class BadRequest {
 
         @ParameterizedTest(name = "[{index}] {0}")
-        @ValueSource(strings = {
-            "{",
-            "{\"type\":\"ping\"",
-            "{\"type\":\"ping\",}",
-            "{\"type\":ping}",
-            "{'type':'ping'}",
-            "{type:\"ping\"}",
-            "{\"type\" \"ping\"}",
-            "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":{\"a\":}}",
-            "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":[1,2}",
-            "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":NaN}",
-            "not json"})
+        @ValueSource(
+                strings = {
+                    "{",
+                    "{\"type\":\"ping\"",
+                    "{\"type\":\"ping\",}",
+                    "{\"type\":ping}",
+                    "{'type':'ping'}",
+                    "{type:\"ping\"}",
+                    "{\"type\" \"ping\"}",
+                    "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":{\"a\":}}",
+                    "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":[1,2}",
+                    "{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":NaN}",
+                    "not json"
+                })
         @DisplayName("section 1: malformed JSON")
         void malformed(String text) {
             FrameDecodeException e = decodeFails(text);
@@ -423,15 +456,17 @@ class FrameCodecUnitTests {
         }
 
         @ParameterizedTest(name = "[{index}] {0}")
-        @ValueSource(strings = {
-            "{\"type\":\"ping\"} x",
-            "{\"type\":\"ping\"}}",
-            "{\"type\":\"ping\"}]",
-            "{\"type\":\"ping\"}{}",
-            "{\"type\":\"ping\"}{\"type\":\"ping\"}",
-            "{\"type\":\"ping\"} 1",
-            "{\"type\":\"ping\"}\"s\"",
-            "{\"type\":\"ping\",\"id\":5} null"})
+        @ValueSource(
+                strings = {
+                    "{\"type\":\"ping\"} x",
+                    "{\"type\":\"ping\"}}",
+                    "{\"type\":\"ping\"}]",
+                    "{\"type\":\"ping\"}{}",
+                    "{\"type\":\"ping\"}{\"type\":\"ping\"}",
+                    "{\"type\":\"ping\"} 1",
+                    "{\"type\":\"ping\"}\"s\"",
+                    "{\"type\":\"ping\",\"id\":5} null"
+                })
         @DisplayName("section 1: trailing text after the one JSON object")
         void trailingGarbage(String text) {
             FrameDecodeException e = decodeFails(text);
@@ -440,8 +475,20 @@ class FrameCodecUnitTests {
         }
 
         @ParameterizedTest(name = "[{index}] <{0}>")
-        @ValueSource(strings = {"[]", "[{\"type\":\"ping\"}]", "\"ping\"", "42", "1.5", "true", "false", "null",
-            "", " ", "\n\t "})
+        @ValueSource(
+                strings = {
+                    "[]",
+                    "[{\"type\":\"ping\"}]",
+                    "\"ping\"",
+                    "42",
+                    "1.5",
+                    "true",
+                    "false",
+                    "null",
+                    "",
+                    " ",
+                    "\n\t "
+                })
         @DisplayName("section 1: text that is not a JSON object (array, string, number, literal, empty)")
         void notAnObject(String text) {
             FrameDecodeException e = decodeFails(text);
@@ -468,8 +515,20 @@ class FrameCodecUnitTests {
         }
 
         @ParameterizedTest(name = "id {0}")
-        @ValueSource(strings = {"0", "-1", "9007199254740992", "18446744073709551616", "1.5", "7.0", "1e3",
-            "\"7\"", "true", "{}", "[7]"})
+        @ValueSource(
+                strings = {
+                    "0",
+                    "-1",
+                    "9007199254740992",
+                    "18446744073709551616",
+                    "1.5",
+                    "7.0",
+                    "1e3",
+                    "\"7\"",
+                    "true",
+                    "{}",
+                    "[7]"
+                })
         @DisplayName("section 4: id outside 1..2^53-1 or not an integer; exception id is null")
         void invalidId(String id) {
             assertBadRequest("{\"type\":\"ping\",\"id\":" + id + "}", "'id'", null);
@@ -479,9 +538,15 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 4: invalid id together with another wrong field still has a null exception id")
         void invalidIdAndWrongField() {
-            assertThat(decodeFails("{\"type\":\"subscribe\",\"id\":-1,\"channel\":5}").id()).isNull();
-            assertThat(decodeFails("{\"type\":\"subscribe\",\"id\":0,\"channel\":\"bad name\"}").id()).isNull();
-            assertThat(decodeFails("{\"type\":\"publish\",\"id\":\"2\",\"channel\":\"public:x\"}").id()).isNull();
+            assertThat(decodeFails("{\"type\":\"subscribe\",\"id\":-1,\"channel\":5}")
+                            .id())
+                    .isNull();
+            assertThat(decodeFails("{\"type\":\"subscribe\",\"id\":0,\"channel\":\"bad name\"}")
+                            .id())
+                    .isNull();
+            assertThat(decodeFails("{\"type\":\"publish\",\"id\":\"2\",\"channel\":\"public:x\"}")
+                            .id())
+                    .isNull();
         }
 
         @ParameterizedTest(name = "channel {0}")
@@ -490,8 +555,8 @@ class FrameCodecUnitTests {
         void channelNotString(String channel) {
             assertBadRequest("{\"type\":\"subscribe\",\"id\":11,\"channel\":" + channel + "}", "'channel'", 11L);
             assertBadRequest("{\"type\":\"unsubscribe\",\"id\":12,\"channel\":" + channel + "}", "'channel'", 12L);
-            assertBadRequest("{\"type\":\"publish\",\"id\":13,\"channel\":" + channel + ",\"data\":1}",
-                    "'channel'", 13L);
+            assertBadRequest(
+                    "{\"type\":\"publish\",\"id\":13,\"channel\":" + channel + ",\"data\":1}", "'channel'", 13L);
         }
 
         @Test
@@ -524,27 +589,50 @@ class FrameCodecUnitTests {
         @MethodSource("invalidChannels")
         @DisplayName("section 5: invalid channel names are bad_request naming 'channel', with the id")
         void invalidChannel(String what, String channelJson) {
-            assertBadRequest("{\"type\":\"subscribe\",\"id\":21,\"channel\":\"" + channelJson + "\"}", "'channel'", 21L);
+            assertBadRequest(
+                    "{\"type\":\"subscribe\",\"id\":21,\"channel\":\"" + channelJson + "\"}", "'channel'", 21L);
             assertBadRequest("{\"type\":\"unsubscribe\",\"channel\":\"" + channelJson + "\"}", "'channel'", null);
-            assertBadRequest("{\"type\":\"publish\",\"id\":22,\"channel\":\"" + channelJson + "\",\"data\":{}}",
-                    "'channel'", 22L);
+            assertBadRequest(
+                    "{\"type\":\"publish\",\"id\":22,\"channel\":\"" + channelJson + "\",\"data\":{}}",
+                    "'channel'",
+                    22L);
         }
 
         @ParameterizedTest(name = "since {0}")
-        @ValueSource(strings = {"5", "\"a1b2:17\"", "[17,\"a1b2\"]", "true", "{}", "{\"offset\":17}",
-            "{\"epoch\":\"a1b2\"}", "{\"offset\":-1,\"epoch\":\"a1b2\"}", "{\"offset\":1.5,\"epoch\":\"a1b2\"}",
-            "{\"offset\":\"17\",\"epoch\":\"a1b2\"}", "{\"offset\":17,\"epoch\":5}",
-            "{\"offset\":17,\"epoch\":null}", "{\"offset\":null,\"epoch\":\"a\"}",
-            "{\"offset\":18446744073709551616,\"epoch\":\"a\"}"})
+        @ValueSource(
+                strings = {
+                    "5",
+                    "\"a1b2:17\"",
+                    "[17,\"a1b2\"]",
+                    "true",
+                    "{}",
+                    "{\"offset\":17}",
+                    "{\"epoch\":\"a1b2\"}",
+                    "{\"offset\":-1,\"epoch\":\"a1b2\"}",
+                    "{\"offset\":1.5,\"epoch\":\"a1b2\"}",
+                    "{\"offset\":\"17\",\"epoch\":\"a1b2\"}",
+                    "{\"offset\":17,\"epoch\":5}",
+                    "{\"offset\":17,\"epoch\":null}",
+                    "{\"offset\":null,\"epoch\":\"a\"}",
+                    "{\"offset\":18446744073709551616,\"epoch\":\"a\"}"
+                })
         @DisplayName("section 5: since not {offset: integer >= 0, epoch: string}")
         void badSince(String since) {
-            assertBadRequest("{\"type\":\"subscribe\",\"id\":31,\"channel\":\"public:x\",\"since\":" + since + "}",
-                    "'since'", 31L);
+            assertBadRequest(
+                    "{\"type\":\"subscribe\",\"id\":31,\"channel\":\"public:x\",\"since\":" + since + "}",
+                    "'since'",
+                    31L);
         }
 
         @ParameterizedTest(name = "inboxSince {0}")
-        @ValueSource(strings = {"5", "{}", "{\"offset\":-1,\"epoch\":\"e\"}", "{\"offset\":2.5,\"epoch\":\"e\"}",
-            "{\"offset\":1,\"epoch\":1}"})
+        @ValueSource(
+                strings = {
+                    "5",
+                    "{}",
+                    "{\"offset\":-1,\"epoch\":\"e\"}",
+                    "{\"offset\":2.5,\"epoch\":\"e\"}",
+                    "{\"offset\":1,\"epoch\":1}"
+                })
         @DisplayName("section 2: hello inboxSince not a stream position")
         void badInboxSince(String since) {
             assertBadRequest("{\"type\":\"hello\",\"v\":1,\"inboxSince\":" + since + "}", "'inboxSince'", null);
@@ -573,12 +661,20 @@ class FrameCodecUnitTests {
         }
 
         @ParameterizedTest(name = "interests {0}")
-        @ValueSource(strings = {"\"music\"", "5", "{\"music\":true}", "[\"music\",5]", "[null]", "[[\"music\"]]",
-            "[{}]", "true"})
+        @ValueSource(
+                strings = {
+                    "\"music\"",
+                    "5",
+                    "{\"music\":true}",
+                    "[\"music\",5]",
+                    "[null]",
+                    "[[\"music\"]]",
+                    "[{}]",
+                    "true"
+                })
         @DisplayName("section 6: interests not an array of strings")
         void badInterests(String interests) {
-            assertBadRequest("{\"type\":\"match.join\",\"id\":41,\"interests\":" + interests + "}", "'interests'",
-                    41L);
+            assertBadRequest("{\"type\":\"match.join\",\"id\":41,\"interests\":" + interests + "}", "'interests'", 41L);
         }
 
         @Test
@@ -604,8 +700,8 @@ class FrameCodecUnitTests {
             assertBadRequest("{\"type\":\"send\",\"id\":71,\"data\":{}}", "'to'", 71L);
             assertBadRequest("{\"type\":\"send\",\"id\":72,\"to\":5,\"data\":{}}", "'to'", 72L);
             assertBadRequest("{\"type\":\"send\",\"id\":73,\"to\":\"\",\"data\":{}}", "'to'", 73L);
-            assertBadRequest("{\"type\":\"send\",\"id\":74,\"to\":\"" + repeat('u', 124) + "\",\"data\":{}}",
-                    "'to'", 74L);
+            assertBadRequest(
+                    "{\"type\":\"send\",\"id\":74,\"to\":\"" + repeat('u', 124) + "\",\"data\":{}}", "'to'", 74L);
         }
 
         @Test
@@ -620,7 +716,8 @@ class FrameCodecUnitTests {
         @DisplayName("section 1: nesting deeper than the codec allows is bad_request, not a crash")
         void tooDeep() {
             String deep = "[".repeat(200) + "]".repeat(200);
-            FrameDecodeException e = decodeFails("{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":" + deep + "}");
+            FrameDecodeException e =
+                    decodeFails("{\"type\":\"publish\",\"channel\":\"public:x\",\"data\":" + deep + "}");
             assertThat(e.code()).isEqualTo(ErrorCodes.BAD_REQUEST);
             e = decodeFails("{\"type\":\"ping\",\"x\":" + deep + "}");
             assertThat(e.code()).isEqualTo(ErrorCodes.BAD_REQUEST);
@@ -634,8 +731,21 @@ class FrameCodecUnitTests {
     class UnknownType {
 
         @ParameterizedTest(name = "type {0}")
-        @ValueSource(strings = {"nope", "", "ping", "Ping", "PUBLISH", "welcome", "ack", "message", "match.found",
-            "match", "match.join ", "hello2"})
+        @ValueSource(
+                strings = {
+                    "nope",
+                    "",
+                    "ping",
+                    "Ping",
+                    "PUBLISH",
+                    "welcome",
+                    "ack",
+                    "message",
+                    "match.found",
+                    "match",
+                    "match.join ",
+                    "hello2"
+                })
         @DisplayName("section 1: unknown types without id")
         void withoutId(String type) {
             FrameDecodeException e = decodeFails("{\"type\":\"" + type + "\"}");
@@ -736,7 +846,7 @@ class FrameCodecUnitTests {
         @DisplayName("section 1: unknown fields inside since are ignored")
         void extrasInsideSince() {
             assertThat(decode("{\"type\":\"subscribe\",\"channel\":\"public:a\",\"since\":{\"offset\":3,"
-                    + "\"epoch\":\"e\",\"future\":[1]}}"))
+                            + "\"epoch\":\"e\",\"future\":[1]}}"))
                     .isEqualTo(new ClientFrame.Subscribe(null, "public:a", new StreamPosition(3, "e")));
         }
 
@@ -756,91 +866,129 @@ class FrameCodecUnitTests {
 
         static Stream<Arguments> examples() {
             return Stream.of(
-                    Arguments.of("section 2: welcome", new ServerFrame.Welcome("s_8fK2", "g_Qm3v", true,
-                                    "<opaque signed token>", false, false, new StreamPosition(0, "k2x9"), 25000,
-                                    10000, Limits.DEFAULTS, "gw-1"),
+                    Arguments.of(
+                            "section 2: welcome",
+                            new ServerFrame.Welcome(
+                                    "s_8fK2",
+                                    "g_Qm3v",
+                                    true,
+                                    "<opaque signed token>",
+                                    false,
+                                    false,
+                                    new StreamPosition(0, "k2x9"),
+                                    25000,
+                                    10000,
+                                    Limits.DEFAULTS,
+                                    "gw-1"),
                             "{\"type\":\"welcome\",\"session\":\"s_8fK2\",\"user\":\"g_Qm3v\",\"guest\":true,"
                                     + "\"resume\":\"<opaque signed token>\",\"resumed\":false,\"recovered\":false,"
                                     + "\"inbox\":{\"offset\":0,\"epoch\":\"k2x9\"},"
                                     + "\"ping\":{\"interval\":25000,\"timeout\":10000},"
                                     + "\"limits\":{\"maxFrame\":65536,\"rate\":100,\"burst\":200,"
                                     + "\"maxSubscriptions\":1000},\"node\":\"gw-1\"}"),
-                    Arguments.of("section 2: welcome without resume, inbox, node",
-                            new ServerFrame.Welcome("s", "u_1", false, null, true, true, null, 1, 2,
-                                    new Limits(1, 2, 3, 4), null),
+                    Arguments.of(
+                            "section 2: welcome without resume, inbox, node",
+                            new ServerFrame.Welcome(
+                                    "s", "u_1", false, null, true, true, null, 1, 2, new Limits(1, 2, 3, 4), null),
                             "{\"type\":\"welcome\",\"session\":\"s\",\"user\":\"u_1\",\"guest\":false,"
                                     + "\"resumed\":true,\"recovered\":true,\"ping\":{\"interval\":1,\"timeout\":2},"
                                     + "\"limits\":{\"maxFrame\":1,\"rate\":2,\"burst\":3,\"maxSubscriptions\":4}}"),
                     Arguments.of("section 3: ping", new ServerFrame.Ping(), "{\"type\":\"ping\"}"),
-                    Arguments.of("section 5: subscribe ack",
+                    Arguments.of(
+                            "section 5: subscribe ack",
                             new ServerFrame.Ack(1, "public:lobby", 20L, "a1b2", true, null, null),
                             "{\"type\":\"ack\",\"id\":1,\"channel\":\"public:lobby\",\"offset\":20,\"epoch\":\"a1b2\","
                                     + "\"recovered\":true}"),
-                    Arguments.of("section 5: subscribe ack offset 0 not recovered",
+                    Arguments.of(
+                            "section 5: subscribe ack offset 0 not recovered",
                             new ServerFrame.Ack(1, "public:lobby", 0L, "a1b2", false, null, null),
                             "{\"type\":\"ack\",\"id\":1,\"channel\":\"public:lobby\",\"offset\":0,\"epoch\":\"a1b2\","
                                     + "\"recovered\":false}"),
-                    Arguments.of("section 5: publish ack", new ServerFrame.Ack(2, null, 21L, "a1b2", null, null, null),
+                    Arguments.of(
+                            "section 5: publish ack",
+                            new ServerFrame.Ack(2, null, 21L, "a1b2", null, null, null),
                             "{\"type\":\"ack\",\"id\":2,\"offset\":21,\"epoch\":\"a1b2\"}"),
                     Arguments.of("section 5: plain ack", ServerFrame.Ack.of(3), "{\"type\":\"ack\",\"id\":3}"),
-                    Arguments.of("section 5: send ack", new ServerFrame.Ack(4, null, null, null, null, true, null),
+                    Arguments.of(
+                            "section 5: send ack",
+                            new ServerFrame.Ack(4, null, null, null, null, true, null),
                             "{\"type\":\"ack\",\"id\":4,\"delivered\":true}"),
-                    Arguments.of("section 5: send ack not delivered",
+                    Arguments.of(
+                            "section 5: send ack not delivered",
                             new ServerFrame.Ack(4, null, null, null, null, false, null),
                             "{\"type\":\"ack\",\"id\":4,\"delivered\":false}"),
-                    Arguments.of("section 6: match.join ack", new ServerFrame.Ack(5, null, null, null, null, null, true),
+                    Arguments.of(
+                            "section 6: match.join ack",
+                            new ServerFrame.Ack(5, null, null, null, null, null, true),
                             "{\"type\":\"ack\",\"id\":5,\"queued\":true}"),
-                    Arguments.of("section 4: ack with largest id", ServerFrame.Ack.of(Limits.MAX_ID),
+                    Arguments.of(
+                            "section 4: ack with largest id",
+                            ServerFrame.Ack.of(Limits.MAX_ID),
                             "{\"type\":\"ack\",\"id\":9007199254740991}"),
-                    Arguments.of("section 4: error with id",
+                    Arguments.of(
+                            "section 4: error with id",
                             ServerFrame.Error.of(7L, "forbidden", "cannot publish to room:1"),
                             "{\"type\":\"error\",\"id\":7,\"code\":\"forbidden\","
                                     + "\"message\":\"cannot publish to room:1\"}"),
-                    Arguments.of("section 2: session_replaced error",
+                    Arguments.of(
+                            "section 2: session_replaced error",
                             ServerFrame.Error.of(null, ErrorCodes.SESSION_REPLACED, null),
                             "{\"type\":\"error\",\"code\":\"session_replaced\"}"),
-                    Arguments.of("section 4 and 7: rate_limited carries retryAfter",
+                    Arguments.of(
+                            "section 4 and 7: rate_limited carries retryAfter",
                             new ServerFrame.Error(8L, ErrorCodes.RATE_LIMITED, "slow down", 250L),
                             "{\"type\":\"error\",\"id\":8,\"code\":\"rate_limited\",\"message\":\"slow down\","
                                     + "\"retryAfter\":250}"),
-                    Arguments.of("section 4: unavailable carries retryAfter without id",
+                    Arguments.of(
+                            "section 4: unavailable carries retryAfter without id",
                             new ServerFrame.Error(null, ErrorCodes.UNAVAILABLE, null, 1000L),
                             "{\"type\":\"error\",\"code\":\"unavailable\",\"retryAfter\":1000}"),
-                    Arguments.of("section 5: message",
+                    Arguments.of(
+                            "section 5: message",
                             new ServerFrame.Message("public:lobby", 21, "a1b2", "g_Qm3v", "{\"text\":\"hi\"}"),
                             "{\"type\":\"message\",\"channel\":\"public:lobby\",\"offset\":21,\"epoch\":\"a1b2\","
                                     + "\"from\":\"g_Qm3v\",\"data\":{\"text\":\"hi\"}}"),
-                    Arguments.of("section 5: message from the HTTP API has no from",
+                    Arguments.of(
+                            "section 5: message from the HTTP API has no from",
                             new ServerFrame.Message("public:lobby", 22, "a1b2", null, "[1,2]"),
                             "{\"type\":\"message\",\"channel\":\"public:lobby\",\"offset\":22,\"epoch\":\"a1b2\","
                                     + "\"data\":[1,2]}"),
-                    Arguments.of("section 5: direct",
+                    Arguments.of(
+                            "section 5: direct",
                             new ServerFrame.Direct("u_alice", "{\"text\":\"psst\"}", 3, "k2x9"),
                             "{\"type\":\"direct\",\"from\":\"u_alice\",\"data\":{\"text\":\"psst\"},\"offset\":3,"
                                     + "\"epoch\":\"k2x9\"}"),
-                    Arguments.of("section 5: direct from the HTTP API has no from",
+                    Arguments.of(
+                            "section 5: direct from the HTTP API has no from",
                             new ServerFrame.Direct(null, "\"psst\"", 4, "k2x9"),
                             "{\"type\":\"direct\",\"data\":\"psst\",\"offset\":4,\"epoch\":\"k2x9\"}"),
-                    Arguments.of("section 6: match.found",
+                    Arguments.of(
+                            "section 6: match.found",
                             new ServerFrame.MatchFound("m_x1", "u_bob", true, List.of("music"), 4, "k2x9"),
                             "{\"type\":\"match.found\",\"match\":\"m_x1\",\"partner\":\"u_bob\",\"initiator\":true,"
                                     + "\"interests\":[\"music\"],\"offset\":4,\"epoch\":\"k2x9\"}"),
-                    Arguments.of("section 6: match.found with no shared interests",
+                    Arguments.of(
+                            "section 6: match.found with no shared interests",
                             new ServerFrame.MatchFound("m_x1", "u_alice", false, List.of(), 5, "q7"),
                             "{\"type\":\"match.found\",\"match\":\"m_x1\",\"partner\":\"u_alice\","
                                     + "\"initiator\":false,\"interests\":[],\"offset\":5,\"epoch\":\"q7\"}"),
-                    Arguments.of("section 6: match.signal",
+                    Arguments.of(
+                            "section 6: match.signal",
                             new ServerFrame.MatchSignal("m_x1", "u_alice", "{\"sdp\":\"...\"}", 9, "q7"),
                             "{\"type\":\"match.signal\",\"match\":\"m_x1\",\"from\":\"u_alice\","
                                     + "\"data\":{\"sdp\":\"...\"},\"offset\":9,\"epoch\":\"q7\"}"),
-                    Arguments.of("section 6: match.ended",
+                    Arguments.of(
+                            "section 6: match.ended",
                             new ServerFrame.MatchEnded("m_x1", "next", 10, "q7"),
                             "{\"type\":\"match.ended\",\"match\":\"m_x1\",\"reason\":\"next\",\"offset\":10,"
                                     + "\"epoch\":\"q7\"}"),
-                    Arguments.of("section 6: match.partner reconnecting",
+                    Arguments.of(
+                            "section 6: match.partner reconnecting",
                             new ServerFrame.MatchPartner("m_x1", "reconnecting"),
                             "{\"type\":\"match.partner\",\"match\":\"m_x1\",\"state\":\"reconnecting\"}"),
-                    Arguments.of("section 6: match.partner back", new ServerFrame.MatchPartner("m_x1", "back"),
+                    Arguments.of(
+                            "section 6: match.partner back",
+                            new ServerFrame.MatchPartner("m_x1", "back"),
                             "{\"type\":\"match.partner\",\"match\":\"m_x1\",\"state\":\"back\"}"));
         }
 
@@ -859,7 +1007,8 @@ class FrameCodecUnitTests {
         @MethodSource("examples")
         @DisplayName("encodeUtf8 equals encode as UTF-8 bytes")
         void utf8MatchesExample(String what, ServerFrame frame, String expected) {
-            assertThat(FrameCodec.encodeUtf8(frame)).isEqualTo(FrameCodec.encode(frame).getBytes(StandardCharsets.UTF_8));
+            assertThat(FrameCodec.encodeUtf8(frame))
+                    .isEqualTo(FrameCodec.encode(frame).getBytes(StandardCharsets.UTF_8));
         }
 
         @Test
@@ -871,7 +1020,8 @@ class FrameCodecUnitTests {
                     new ServerFrame.MatchSignal("m", "u", "[\"\ud83d\ude00\",\"\\ud83d\\ude00\"]", 3, "e"),
                     ServerFrame.Error.of(1L, "bad_request", "field 'channel': caf\u00e9 \"quoted\" \\ \n"));
             for (ServerFrame f : frames) {
-                assertThat(FrameCodec.encodeUtf8(f)).as("%s", f)
+                assertThat(FrameCodec.encodeUtf8(f))
+                        .as("%s", f)
                         .isEqualTo(FrameCodec.encode(f).getBytes(StandardCharsets.UTF_8));
             }
         }
@@ -886,9 +1036,18 @@ class FrameCodecUnitTests {
         }
 
         static Stream<String> rawData() {
-            return Stream.concat(RawData.objectsAndArrays(),
-                    Stream.of("\"s\"", "\"\\u00e9\"", "123456789012345678901234567890", "1.0", "1e400", "true",
-                            "false", "null", "-0"));
+            return Stream.concat(
+                    RawData.objectsAndArrays(),
+                    Stream.of(
+                            "\"s\"",
+                            "\"\\u00e9\"",
+                            "123456789012345678901234567890",
+                            "1.0",
+                            "1e400",
+                            "true",
+                            "false",
+                            "null",
+                            "-0"));
         }
 
         @ParameterizedTest(name = "data {0}")
@@ -899,19 +1058,22 @@ class FrameCodecUnitTests {
                     .isEqualTo("{\"type\":\"message\",\"channel\":\"public:x\",\"offset\":1,\"epoch\":\"e\","
                             + "\"from\":\"u\",\"data\":" + data + "}");
             assertThat(FrameCodec.encode(new ServerFrame.Direct("u", data, 2, "e")))
-                    .isEqualTo("{\"type\":\"direct\",\"from\":\"u\",\"data\":" + data + ",\"offset\":2,\"epoch\":\"e\"}");
+                    .isEqualTo(
+                            "{\"type\":\"direct\",\"from\":\"u\",\"data\":" + data + ",\"offset\":2,\"epoch\":\"e\"}");
             assertThat(FrameCodec.encode(new ServerFrame.MatchSignal("m", "u", data, 3, "e")))
                     .contains("\"data\":" + data + ",");
-            assertThat(new String(FrameCodec.encodeUtf8(new ServerFrame.Message("public:x", 1, "e", "u", data)),
-                    StandardCharsets.UTF_8)).endsWith("\"data\":" + data + "}");
+            assertThat(new String(
+                            FrameCodec.encodeUtf8(new ServerFrame.Message("public:x", 1, "e", "u", data)),
+                            StandardCharsets.UTF_8))
+                    .endsWith("\"data\":" + data + "}");
         }
 
         @Test
         @DisplayName("section 5: data decoded from a client publish is relayed byte for byte in the message")
         void relayByteForByte() {
             String data = "{ \"n\": 123456789012345678901234567890, \"f\": 1.0, \"e\": 1e400, \"s\": \"\\u00e9\" }";
-            ClientFrame.Publish p = (ClientFrame.Publish) decode(
-                    "{\"type\":\"publish\",\"id\":1,\"channel\":\"public:x\",\"data\":" + data + "}");
+            ClientFrame.Publish p = (ClientFrame.Publish)
+                    decode("{\"type\":\"publish\",\"id\":1,\"channel\":\"public:x\",\"data\":" + data + "}");
             String out = FrameCodec.encode(new ServerFrame.Message(p.channel(), 1, "e", "u", p.data()));
             assertThat(out).contains("\"data\":" + data);
         }
@@ -978,42 +1140,64 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 2 and 5: encode(ClientFrame) matches the docs/protocol.md examples")
         void clientExamples() {
-            assertSameJson(FrameCodec.encode(new ClientFrame.Hello(1, "t", "r", new StreamPosition(41, "k2x9"),
-                    "switchboard-js/1.0")), "{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"resume\":\"r\","
-                    + "\"inboxSince\":{\"offset\":41,\"epoch\":\"k2x9\"},\"client\":\"switchboard-js/1.0\"}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Hello(1, null, null, null, null)),
+            assertSameJson(
+                    FrameCodec.encode(
+                            new ClientFrame.Hello(1, "t", "r", new StreamPosition(41, "k2x9"), "switchboard-js/1.0")),
+                    "{\"type\":\"hello\",\"v\":1,\"token\":\"t\",\"resume\":\"r\","
+                            + "\"inboxSince\":{\"offset\":41,\"epoch\":\"k2x9\"},\"client\":\"switchboard-js/1.0\"}");
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Hello(1, null, null, null, null)),
                     "{\"type\":\"hello\",\"v\":1}");
             assertSameJson(FrameCodec.encode(new ClientFrame.Pong()), "{\"type\":\"pong\"}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Subscribe(1L, "public:lobby",
-                    new StreamPosition(17, "a1b2"))), "{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:lobby\","
-                    + "\"since\":{\"offset\":17,\"epoch\":\"a1b2\"}}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Publish(2L, "public:lobby", "{\"text\":\"hi\"}")),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Subscribe(1L, "public:lobby", new StreamPosition(17, "a1b2"))),
+                    "{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:lobby\","
+                            + "\"since\":{\"offset\":17,\"epoch\":\"a1b2\"}}");
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Publish(2L, "public:lobby", "{\"text\":\"hi\"}")),
                     "{\"type\":\"publish\",\"id\":2,\"channel\":\"public:lobby\",\"data\":{\"text\":\"hi\"}}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Unsubscribe(3L, "public:lobby")),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Unsubscribe(3L, "public:lobby")),
                     "{\"type\":\"unsubscribe\",\"id\":3,\"channel\":\"public:lobby\"}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Send(4L, "u_bob", "{\"text\":\"psst\"}")),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Send(4L, "u_bob", "{\"text\":\"psst\"}")),
                     "{\"type\":\"send\",\"id\":4,\"to\":\"u_bob\",\"data\":{\"text\":\"psst\"}}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.MatchJoin(5L, List.of("music", "chess"))),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.MatchJoin(5L, List.of("music", "chess"))),
                     "{\"type\":\"match.join\",\"id\":5,\"interests\":[\"music\",\"chess\"]}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.MatchJoin(5L, List.of())),
-                    "{\"type\":\"match.join\",\"id\":5}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.MatchSignal(6L, "m_x1", "{\"sdp\":\"...\"}")),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.MatchJoin(5L, List.of())), "{\"type\":\"match.join\",\"id\":5}");
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.MatchSignal(6L, "m_x1", "{\"sdp\":\"...\"}")),
                     "{\"type\":\"match.signal\",\"id\":6,\"match\":\"m_x1\",\"data\":{\"sdp\":\"...\"}}");
             assertSameJson(FrameCodec.encode(new ClientFrame.MatchNext(7L)), "{\"type\":\"match.next\",\"id\":7}");
             assertSameJson(FrameCodec.encode(new ClientFrame.MatchLeave(8L)), "{\"type\":\"match.leave\",\"id\":8}");
-            assertSameJson(FrameCodec.encode(new ClientFrame.Block(9L, "u_bob")),
+            assertSameJson(
+                    FrameCodec.encode(new ClientFrame.Block(9L, "u_bob")),
                     "{\"type\":\"block\",\"id\":9,\"user\":\"u_bob\"}");
         }
 
         static Stream<ServerFrame> serverFrames() {
-            return Stream.concat(EncodeServer.examples().map(a -> (ServerFrame) a.get()[1]), Stream.of(
-                    new ServerFrame.Welcome("s", "u", true, "r", true, false, new StreamPosition(9, "x"), 30000,
-                            5000, new Limits(1024, 5, 10, 3), "gw-2"),
-                    new ServerFrame.Ack(Limits.MAX_ID, "public:x", Long.MAX_VALUE, "e", false, false, false),
-                    new ServerFrame.Message("public:x", 1, "e", "u", "{ \"a\" : [1, 1.0, 1e400] }"),
-                    new ServerFrame.Direct("u", "123456789012345678901234567890", 7, "e"),
-                    new ServerFrame.MatchSignal("m", null, "{\"candidate\":\"\\u00e9\"}", 1, "e"),
-                    new ServerFrame.MatchFound("m", "p", false, List.of("a", "b", "\u00e9"), 0, "e")));
+            return Stream.concat(
+                    EncodeServer.examples().map(a -> (ServerFrame) a.get()[1]),
+                    Stream.of(
+                            new ServerFrame.Welcome(
+                                    "s",
+                                    "u",
+                                    true,
+                                    "r",
+                                    true,
+                                    false,
+                                    new StreamPosition(9, "x"),
+                                    30000,
+                                    5000,
+                                    new Limits(1024, 5, 10, 3),
+                                    "gw-2"),
+                            new ServerFrame.Ack(Limits.MAX_ID, "public:x", Long.MAX_VALUE, "e", false, false, false),
+                            new ServerFrame.Message("public:x", 1, "e", "u", "{ \"a\" : [1, 1.0, 1e400] }"),
+                            new ServerFrame.Direct("u", "123456789012345678901234567890", 7, "e"),
+                            new ServerFrame.MatchSignal("m", null, "{\"candidate\":\"\\u00e9\"}", 1, "e"),
+                            new ServerFrame.MatchFound("m", "p", false, List.of("a", "b", "\u00e9"), 0, "e")));
         }
 
         @ParameterizedTest(name = "{0}")
@@ -1021,7 +1205,8 @@ class FrameCodecUnitTests {
         @DisplayName("encode(ServerFrame) then decodeServer gives an equal record")
         void serverRoundTrip(ServerFrame frame) {
             assertThat(decodeServer(FrameCodec.encode(frame))).isEqualTo(frame);
-            assertThat(decodeServer(new String(FrameCodec.encodeUtf8(frame), StandardCharsets.UTF_8))).isEqualTo(frame);
+            assertThat(decodeServer(new String(FrameCodec.encodeUtf8(frame), StandardCharsets.UTF_8)))
+                    .isEqualTo(frame);
         }
 
         @Test
@@ -1048,8 +1233,8 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("section 2: decodeServer welcome without limits uses the defaults; without ping gives 0")
         void welcomeDefaults() {
-            ServerFrame.Welcome w = (ServerFrame.Welcome) decodeServer(
-                    "{\"type\":\"welcome\",\"session\":\"s\",\"user\":\"u\"}");
+            ServerFrame.Welcome w =
+                    (ServerFrame.Welcome) decodeServer("{\"type\":\"welcome\",\"session\":\"s\",\"user\":\"u\"}");
             assertThat(w.limits()).isEqualTo(Limits.DEFAULTS);
             assertThat(w.pingInterval()).isZero();
             assertThat(w.pingTimeout()).isZero();
@@ -1062,9 +1247,13 @@ class FrameCodecUnitTests {
         @Test
         @DisplayName("decodeServer rejects frames missing required fields with bad_request")
         void serverMissingFields() {
-            for (String text : List.of("{\"type\":\"ack\"}", "{\"type\":\"error\",\"id\":1}",
+            for (String text : List.of(
+                    "{\"type\":\"ack\"}",
+                    "{\"type\":\"error\",\"id\":1}",
                     "{\"type\":\"message\",\"channel\":\"c\",\"offset\":1}",
-                    "{\"type\":\"welcome\",\"session\":\"s\"}", "[]", "{\"type\":\"ack\",\"id\":1} x")) {
+                    "{\"type\":\"welcome\",\"session\":\"s\"}",
+                    "[]",
+                    "{\"type\":\"ack\",\"id\":1} x")) {
                 try {
                     ServerFrame f = FrameCodec.decodeServer(text);
                     fail("expected bad_request for %s, got %s", text, f);
@@ -1082,8 +1271,18 @@ class FrameCodecUnitTests {
     class IsJsonValue {
 
         @ParameterizedTest(name = "<{0}>")
-        @ValueSource(strings = {"{}", "[]", "1", "1e400", "\"s\"", "true", "null", " {\"a\":[1]} ",
-            "123456789012345678901234567890"})
+        @ValueSource(
+                strings = {
+                    "{}",
+                    "[]",
+                    "1",
+                    "1e400",
+                    "\"s\"",
+                    "true",
+                    "null",
+                    " {\"a\":[1]} ",
+                    "123456789012345678901234567890"
+                })
         void valid(String text) {
             assertThat(FrameCodec.isJsonValue(text)).isTrue();
         }

@@ -5,8 +5,7 @@ import java.util.function.BooleanSupplier;
 
 /** Waits for a condition that an event will make true (a counter, a state), failing after a deadline. */
 public final class Await {
-    private Await() {
-    }
+    private Await() {}
 
     public static void until(String what, Duration timeout, BooleanSupplier condition) {
         long deadline = System.nanoTime() + timeout.toNanos();

@@ -17,10 +17,10 @@ import org.junit.jupiter.api.Assumptions;
 public final class Binaries {
     /** The system property that turns a missing program from a skip into a failure. */
     public static final String REQUIRE_PROPERTY = "switchboard.requireBinaries";
+
     private static final Set<String> REPORTED = ConcurrentHashMap.newKeySet();
 
-    private Binaries() {
-    }
+    private Binaries() {}
 
     /** Whether a missing program fails the test ({@code -Dswitchboard.requireBinaries=true}) rather than skip it. */
     public static boolean required() {

@@ -8,12 +8,10 @@ import java.util.List;
 public sealed interface ConnectionEvent {
 
     /** A connection is being opened: {@code attempt} 0 for the first, {@code k} for reconnect attempt k. */
-    record Connecting(int attempt) implements ConnectionEvent {
-    }
+    record Connecting(int attempt) implements ConnectionEvent {}
 
     /** The server's {@code welcome} arrived; {@code reconnect} is false only for the client's first one. */
-    record Connected(ServerFrame.Welcome welcome, boolean reconnect) implements ConnectionEvent {
-    }
+    record Connected(ServerFrame.Welcome welcome, boolean reconnect) implements ConnectionEvent {}
 
     /**
      * After a reconnect, once every channel was subscribed again: whether the identity came back
@@ -29,21 +27,17 @@ public sealed interface ConnectionEvent {
     }
 
     /** A connection that had its {@code welcome} ended: 1006 when it dropped, 4003 (local) when it went silent. */
-    record Disconnected(CloseStatus status) implements ConnectionEvent {
-    }
+    record Disconnected(CloseStatus status) implements ConnectionEvent {}
 
     /** Reconnect attempt {@code attempt} (1-based) will start after {@code delay}; {@code cause} ended the last. */
-    record Reconnecting(int attempt, Duration delay, CloseStatus cause) implements ConnectionEvent {
-    }
+    record Reconnecting(int attempt, Duration delay, CloseStatus cause) implements ConnectionEvent {}
 
     /**
      * The client stopped for good: the server closed with a code that forbids reconnecting, or
      * {@code maxAttempts} attempts in a row failed. {@code lastClose} is how the last connection or attempt ended.
      */
-    record GaveUp(String reason, CloseStatus lastClose) implements ConnectionEvent {
-    }
+    record GaveUp(String reason, CloseStatus lastClose) implements ConnectionEvent {}
 
     /** The application closed the client. */
-    record Closed(CloseStatus status) implements ConnectionEvent {
-    }
+    record Closed(CloseStatus status) implements ConnectionEvent {}
 }

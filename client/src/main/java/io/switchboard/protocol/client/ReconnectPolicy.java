@@ -12,8 +12,8 @@ import java.util.random.RandomGenerator;
  * count starts again once a connection has stayed up {@code resetAfter} past its {@code welcome}.
  */
 public record ReconnectPolicy(Duration base, Duration maxDelay, int maxAttempts, Duration resetAfter) {
-    public static final ReconnectPolicy DEFAULT = new ReconnectPolicy(Duration.ofMillis(500), Duration.ofSeconds(20),
-            10, Duration.ofSeconds(30));
+    public static final ReconnectPolicy DEFAULT =
+            new ReconnectPolicy(Duration.ofMillis(500), Duration.ofSeconds(20), 10, Duration.ofSeconds(30));
 
     public ReconnectPolicy {
         Objects.requireNonNull(base, "base");

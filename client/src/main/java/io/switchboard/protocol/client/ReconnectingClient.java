@@ -41,7 +41,14 @@ public final class ReconnectingClient implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ReconnectingClient.class);
 
     /** Where the client is. */
-    public enum State { IDLE, CONNECTING, CONNECTED, RECONNECTING, CLOSED, GAVE_UP }
+    public enum State {
+        IDLE,
+        CONNECTING,
+        CONNECTED,
+        RECONNECTING,
+        CLOSED,
+        GAVE_UP
+    }
 
     private final SwitchboardClientOptions options;
     private final ReconnectPolicy policy;
@@ -58,6 +65,7 @@ public final class ReconnectingClient implements AutoCloseable {
     private State state = State.IDLE;
     /** Written under lock; read without it on the frame path. */
     private volatile SwitchboardClient current;
+
     private boolean currentWelcomed;
     private Sinks.One<SwitchboardClient> ready = Sinks.one();
     private boolean readyEmitted;
@@ -67,8 +75,11 @@ public final class ReconnectingClient implements AutoCloseable {
     private ServerFrame.Welcome lastWelcome;
     private volatile StreamPosition inboxPosition;
 
-    private ReconnectingClient(SwitchboardClientOptions options, ReconnectPolicy policy, RandomGenerator random,
-                               Supplier<Mono<String>> tokens) {
+    private ReconnectingClient(
+            SwitchboardClientOptions options,
+            ReconnectPolicy policy,
+            RandomGenerator random,
+            Supplier<Mono<String>> tokens) {
         this.options = options;
         this.policy = policy;
         this.random = random;
@@ -77,8 +88,8 @@ public final class ReconnectingClient implements AutoCloseable {
 
     /** A client that says {@code hello} with {@code options.token()} (or as a guest when it is null). */
     public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy) {
-        return new ReconnectingClient(options, policy, RandomGenerator.getDefault(),
-                () -> Mono.justOrEmpty(options.token()));
+        return new ReconnectingClient(
+                options, policy, RandomGenerator.getDefault(), () -> Mono.justOrEmpty(options.token()));
     }
 
     /**
@@ -86,8 +97,8 @@ public final class ReconnectingClient implements AutoCloseable {
      * present a fresh one (an expired token is refused with 4001, which ends the client). An empty Mono
      * connects as a guest; an error counts as a failed attempt.
      */
-    public static ReconnectingClient create(SwitchboardClientOptions options, ReconnectPolicy policy,
-                                            Supplier<Mono<String>> tokens) {
+    public static ReconnectingClient create(
+            SwitchboardClientOptions options, ReconnectPolicy policy, Supplier<Mono<String>> tokens) {
         return new ReconnectingClient(options, policy, RandomGenerator.getDefault(), tokens);
     }
 
@@ -156,14 +167,13 @@ public final class ReconnectingClient implements AutoCloseable {
     public Mono<ServerFrame.Ack> subscribe(String channel) {
         return Mono.defer(() -> {
             channels.add(channel);
-            return ready().flatMap(c -> subscribeOn(c, channel))
-                    .doOnError(SwitchboardException.class, e -> {
-                        if (!connectionLost(e)) {
-                            // Refused (forbidden, too_many, ...): not a channel to subscribe again.
-                            channels.remove(channel);
-                            positions.remove(channel);
-                        }
-                    });
+            return ready().flatMap(c -> subscribeOn(c, channel)).doOnError(SwitchboardException.class, e -> {
+                if (!connectionLost(e)) {
+                    // Refused (forbidden, too_many, ...): not a channel to subscribe again.
+                    channels.remove(channel);
+                    positions.remove(channel);
+                }
+            });
         });
     }
 
@@ -187,7 +197,9 @@ public final class ReconnectingClient implements AutoCloseable {
             channels.remove(channel);
             positions.remove(channel);
             SwitchboardClient c = liveConnection();
-            return c == null ? Mono.empty() : c.unsubscribe(channel).onErrorMap(this::disconnected).then();
+            return c == null
+                    ? Mono.empty()
+                    : c.unsubscribe(channel).onErrorMap(this::disconnected).then();
         });
     }
 
@@ -222,8 +234,11 @@ public final class ReconnectingClient implements AutoCloseable {
         if (e instanceof SwitchboardException se && "closed".equals(se.code())) {
             synchronized (lock) {
                 if (state != State.CLOSED && state != State.GAVE_UP) {
-                    return new SwitchboardException("disconnected", "the connection dropped before the reply; "
-                            + "the request may or may not have taken effect", null);
+                    return new SwitchboardException(
+                            "disconnected",
+                            "the connection dropped before the reply; "
+                                    + "the request may or may not have taken effect",
+                            null);
                 }
             }
         }
@@ -248,14 +263,20 @@ public final class ReconnectingClient implements AutoCloseable {
                     opened(c, hello(token.orElse(null)));
                     return c;
                 }))
-                .subscribe(null, e -> ended(null,
-                        new CloseStatus(CloseCodes.ABNORMAL, "could not connect: " + describe(e), true)));
+                .subscribe(
+                        null,
+                        e -> ended(
+                                null, new CloseStatus(CloseCodes.ABNORMAL, "could not connect: " + describe(e), true)));
     }
 
     private ClientFrame.Hello hello(String token) {
         synchronized (lock) {
-            return new ClientFrame.Hello(1, token, lastWelcome == null ? null : lastWelcome.resume(),
-                    lastWelcome == null ? null : inboxPosition, options.clientName());
+            return new ClientFrame.Hello(
+                    1,
+                    token,
+                    lastWelcome == null ? null : lastWelcome.resume(),
+                    lastWelcome == null ? null : inboxPosition,
+                    options.clientName());
         }
     }
 
@@ -319,7 +340,8 @@ public final class ReconnectingClient implements AutoCloseable {
                                 }
                             })
                             .onErrorResume(e -> !(e instanceof SwitchboardException se) || connectionLost(se)
-                                    ? Mono.error(e) : refused(channel, se, lost));
+                                    ? Mono.error(e)
+                                    : refused(channel, se, lost));
                 })
                 .then(Mono.fromRunnable(() -> becameReady(c, w, reconnect, lost)));
     }
@@ -329,7 +351,9 @@ public final class ReconnectingClient implements AutoCloseable {
     }
 
     private Mono<ServerFrame.Ack> refused(String channel, SwitchboardException e, List<String> lost) {
-        log.warn("Gateway refused to subscribe {} again after a reconnect ({}); the channel is dropped", channel,
+        log.warn(
+                "Gateway refused to subscribe {} again after a reconnect ({}); the channel is dropped",
+                channel,
                 e.getMessage());
         channels.remove(channel);
         positions.remove(channel);
@@ -355,8 +379,11 @@ public final class ReconnectingClient implements AutoCloseable {
                 notRecovered = List.copyOf(lost);
             }
             boolean inboxRecovered = w.recovered();
-            emit(new ConnectionEvent.Recovered(w.resumed() && inboxRecovered && notRecovered.isEmpty(), w.resumed(),
-                    inboxRecovered, notRecovered));
+            emit(new ConnectionEvent.Recovered(
+                    w.resumed() && inboxRecovered && notRecovered.isEmpty(),
+                    w.resumed(),
+                    inboxRecovered,
+                    notRecovered));
         }
         toEmit.tryEmitValue(c);
     }
@@ -446,7 +473,8 @@ public final class ReconnectingClient implements AutoCloseable {
             emit(new ConnectionEvent.Disconnected(status));
         }
         if (!status.shouldReconnect()) {
-            giveUp("closed with " + status.code() + " (" + CloseCodes.meaning(status.code()) + "): not reconnecting",
+            giveUp(
+                    "closed with " + status.code() + " (" + CloseCodes.meaning(status.code()) + "): not reconnecting",
                     status);
             return;
         }
@@ -462,8 +490,10 @@ public final class ReconnectingClient implements AutoCloseable {
             }
         }
         if (attempt > policy.maxAttempts()) {
-            giveUp("gave up after " + policy.maxAttempts() + " attempts; the last ended with " + status.code()
-                    + " " + status.reason(), status);
+            giveUp(
+                    "gave up after " + policy.maxAttempts() + " attempts; the last ended with " + status.code() + " "
+                            + status.reason(),
+                    status);
             return;
         }
         delay = policy.delay(attempt, random);
@@ -538,7 +568,9 @@ public final class ReconnectingClient implements AutoCloseable {
                 }
             }
             CloseStatus status = new CloseStatus(code, reason, true);
-            terminate(waiting, new SwitchboardException("closed", "the client was closed", null),
+            terminate(
+                    waiting,
+                    new SwitchboardException("closed", "the client was closed", null),
                     new ConnectionEvent.Closed(status));
             return c == null ? Mono.empty() : c.close(code, reason);
         });

@@ -64,23 +64,25 @@ public final class SwitchboardClient implements AutoCloseable {
         return Mono.defer(() -> {
             SwitchboardClient client = new SwitchboardClient(options);
             client.start();
-            return client.openSink.asMono().timeout(options.connectTimeout())
+            return client.openSink
+                    .asMono()
+                    .timeout(options.connectTimeout())
                     .doOnError(e -> client.disposeConnection());
         });
     }
 
     /** Opens the WebSocket and completes the handshake; emits the client once {@code welcome} arrived. */
     public static Mono<SwitchboardClient> connect(SwitchboardClientOptions options) {
-        return open(options).flatMap(c -> c.hello(new ClientFrame.Hello(1, options.token(), null, null,
-                options.clientName())).thenReturn(c).doOnError(e -> c.close()));
+        return open(options)
+                .flatMap(c -> c.hello(new ClientFrame.Hello(1, options.token(), null, null, options.clientName()))
+                        .thenReturn(c)
+                        .doOnError(e -> c.close()));
     }
 
     private void start() {
         // No hidden retry: reactor-netty would retry a connection reset before the request went out at once,
         // an attempt outside the jitter rule of docs/protocol.md section 8 (ReconnectingClient owns retrying).
-        HttpClient http = HttpClient.newConnection()
-                .disableRetry(true)
-                .responseTimeout(options.connectTimeout());
+        HttpClient http = HttpClient.newConnection().disableRetry(true).responseTimeout(options.connectTimeout());
         connection = http.websocket(WebsocketClientSpec.builder()
                         .protocols(SUBPROTOCOL)
                         .maxFramePayloadLength(options.maxFramePayloadLength())
@@ -89,14 +91,15 @@ public final class SwitchboardClient implements AutoCloseable {
                 .handle((in, out) -> {
                     this.outbound = out;
                     in.withConnection(c -> this.channel = c.channel());
-                    in.receiveCloseStatus()
-                            .subscribe(s -> onClosed(new CloseStatus(s.code(), s.reasonText(), false)));
+                    in.receiveCloseStatus().subscribe(s -> onClosed(new CloseStatus(s.code(), s.reasonText(), false)));
                     openSink.tryEmitValue(this);
-                    return in.aggregateFrames(options.maxFramePayloadLength()).receiveFrames()
+                    return in.aggregateFrames(options.maxFramePayloadLength())
+                            .receiveFrames()
                             .doOnNext(this::onFrame)
                             .then();
                 })
-                .subscribe(null,
+                .subscribe(
+                        null,
                         e -> {
                             openSink.tryEmitError(e);
                             onClosed(new CloseStatus(CloseCodes.ABNORMAL, String.valueOf(e.getMessage()), false));
@@ -278,8 +281,10 @@ public final class SwitchboardClient implements AutoCloseable {
         Duration period = Duration.ofMillis(Math.max(10, (w.pingInterval() + w.pingTimeout()) / 10));
         watchdog = Flux.interval(period, period).subscribe(t -> {
             if (System.nanoTime() - lastReceivedNanos > deadlineNanos) {
-                localClose = new CloseStatus(CloseCodes.HEARTBEAT_TIMEOUT,
-                        "nothing received for " + (w.pingInterval() + w.pingTimeout()) + " ms", true);
+                localClose = new CloseStatus(
+                        CloseCodes.HEARTBEAT_TIMEOUT,
+                        "nothing received for " + (w.pingInterval() + w.pingTimeout()) + " ms",
+                        true);
                 onClosed(localClose);
                 disposeConnection();
             }
@@ -294,8 +299,8 @@ public final class SwitchboardClient implements AutoCloseable {
             if (w != null) {
                 w.dispose();
             }
-            SwitchboardException ex = new SwitchboardException("closed",
-                    "connection closed with " + effective.code() + " " + effective.reason(), null);
+            SwitchboardException ex = new SwitchboardException(
+                    "closed", "connection closed with " + effective.code() + " " + effective.reason(), null);
             welcomeSink.tryEmitError(ex);
             pending.values().forEach(p -> p.tryEmitError(ex));
             pending.clear();
@@ -321,8 +326,7 @@ public final class SwitchboardClient implements AutoCloseable {
             return Mono.empty();
         }
         localClose = new CloseStatus(code, reason, true);
-        return out.sendClose(code, reason).onErrorResume(e -> Mono.empty())
-                .doFinally(s -> onClosed(localClose));
+        return out.sendClose(code, reason).onErrorResume(e -> Mono.empty()).doFinally(s -> onClosed(localClose));
     }
 
     /** Closes normally (1000) and waits up to 5 seconds for it. */

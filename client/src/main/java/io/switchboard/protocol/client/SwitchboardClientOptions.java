@@ -16,9 +16,14 @@ import java.util.Objects;
  * @param connectTimeout time allowed for the TCP and WebSocket handshakes and the {@code welcome}
  * @param maxFramePayloadLength largest frame accepted from the server
  */
-public record SwitchboardClientOptions(URI uri, String token, String clientName, boolean autoPong,
-                                       boolean heartbeatWatchdog, Duration connectTimeout,
-                                       int maxFramePayloadLength) {
+public record SwitchboardClientOptions(
+        URI uri,
+        String token,
+        String clientName,
+        boolean autoPong,
+        boolean heartbeatWatchdog,
+        Duration connectTimeout,
+        int maxFramePayloadLength) {
     public static final String DEFAULT_CLIENT_NAME = "switchboard-java/0.1";
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     public static final int DEFAULT_MAX_FRAME_PAYLOAD_LENGTH = 1 << 20;
@@ -29,32 +34,32 @@ public record SwitchboardClientOptions(URI uri, String token, String clientName,
     }
 
     public static SwitchboardClientOptions of(URI uri) {
-        return new SwitchboardClientOptions(uri, null, DEFAULT_CLIENT_NAME, true, true, DEFAULT_CONNECT_TIMEOUT,
-                DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
+        return new SwitchboardClientOptions(
+                uri, null, DEFAULT_CLIENT_NAME, true, true, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
     }
 
     public SwitchboardClientOptions withUri(URI uri) {
-        return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout,
-                maxFramePayloadLength);
+        return new SwitchboardClientOptions(
+                uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout, maxFramePayloadLength);
     }
 
     public SwitchboardClientOptions withToken(String token) {
-        return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout,
-                maxFramePayloadLength);
+        return new SwitchboardClientOptions(
+                uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout, maxFramePayloadLength);
     }
 
     public SwitchboardClientOptions withAutoPong(boolean autoPong) {
-        return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout,
-                maxFramePayloadLength);
+        return new SwitchboardClientOptions(
+                uri, token, clientName, autoPong, heartbeatWatchdog, connectTimeout, maxFramePayloadLength);
     }
 
     public SwitchboardClientOptions withHeartbeatWatchdog(boolean watchdog) {
-        return new SwitchboardClientOptions(uri, token, clientName, autoPong, watchdog, connectTimeout,
-                maxFramePayloadLength);
+        return new SwitchboardClientOptions(
+                uri, token, clientName, autoPong, watchdog, connectTimeout, maxFramePayloadLength);
     }
 
     public SwitchboardClientOptions withConnectTimeout(Duration timeout) {
-        return new SwitchboardClientOptions(uri, token, clientName, autoPong, heartbeatWatchdog, timeout,
-                maxFramePayloadLength);
+        return new SwitchboardClientOptions(
+                uri, token, clientName, autoPong, heartbeatWatchdog, timeout, maxFramePayloadLength);
     }
 }

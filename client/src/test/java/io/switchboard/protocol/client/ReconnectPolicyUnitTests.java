@@ -16,8 +16,9 @@ class ReconnectPolicyUnitTests {
     @Test
     @DisplayName("section 8: the defaults are base 500 ms, maxDelay 20 s, 10 attempts, reset after 30 s")
     void defaults() {
-        assertThat(DEFAULT).isEqualTo(new ReconnectPolicy(Duration.ofMillis(500), Duration.ofSeconds(20), 10,
-                Duration.ofSeconds(30)));
+        assertThat(DEFAULT)
+                .isEqualTo(new ReconnectPolicy(
+                        Duration.ofMillis(500), Duration.ofSeconds(20), 10, Duration.ofSeconds(30)));
     }
 
     @Test

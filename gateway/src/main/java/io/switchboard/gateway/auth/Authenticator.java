@@ -38,8 +38,8 @@ public final class Authenticator {
             return;
         }
         processor = new DefaultJWTProcessor<>();
-        processor.setJWSKeySelector(new JWSVerificationKeySelector<>(JWSAlgorithm.HS256,
-                new ImmutableSecret<>(secret.getBytes(StandardCharsets.UTF_8))));
+        processor.setJWSKeySelector(new JWSVerificationKeySelector<>(
+                JWSAlgorithm.HS256, new ImmutableSecret<>(secret.getBytes(StandardCharsets.UTF_8))));
         DefaultJWTClaimsVerifier<SecurityContext> verifier = new DefaultJWTClaimsVerifier<>(null, Set.of("sub", "exp"));
         verifier.setMaxClockSkew(MAX_CLOCK_SKEW_SECONDS);
         processor.setJWTClaimsSetVerifier(verifier);

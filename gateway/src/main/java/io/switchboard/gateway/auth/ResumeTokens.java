@@ -43,8 +43,7 @@ public final class ResumeTokens {
     public static final int RANDOM_SECRET_BYTES = 48;
 
     /** What a valid token says. */
-    public record Claim(String user, boolean guest, String session) {
-    }
+    public record Claim(String user, boolean guest, String session) {}
 
     /** One secret with its signer and verifier; {@code until} is when it stops verifying (null: never). */
     private record Key(String secret, MACSigner signer, MACVerifier verifier, Instant until) {
@@ -148,8 +147,12 @@ public final class ResumeTokens {
     }
 
     public String issue(String user, boolean guest, String session) {
-        JWTClaimsSet claims = new JWTClaimsSet.Builder().subject(user).claim("guest", guest).claim("sid", session)
-                .issueTime(Date.from(clock.instant())).build();
+        JWTClaimsSet claims = new JWTClaimsSet.Builder()
+                .subject(user)
+                .claim("guest", guest)
+                .claim("sid", session)
+                .issueTime(Date.from(clock.instant()))
+                .build();
         SignedJWT jwt = new SignedJWT(new JWSHeader(JWSAlgorithm.HS256), claims);
         try {
             jwt.sign(signing.signer());

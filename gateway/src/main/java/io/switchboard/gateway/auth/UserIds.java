@@ -17,8 +17,7 @@ public final class UserIds {
     /** The characters of a user id, as documented. */
     public static final String ALLOWED = "A-Z a-z 0-9 _ - . : @ |";
 
-    private UserIds() {
-    }
+    private UserIds() {}
 
     /** Whether {@code id} is 1 to {@link #MAX_LENGTH} characters of {@link #ALLOWED} (guest ids included). */
     public static boolean isValid(String id) {
@@ -51,7 +50,14 @@ public final class UserIds {
     }
 
     private static boolean allowed(char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                || c == '_' || c == '-' || c == '.' || c == ':' || c == '@' || c == '|';
+        return (c >= 'a' && c <= 'z')
+                || (c >= 'A' && c <= 'Z')
+                || (c >= '0' && c <= '9')
+                || c == '_'
+                || c == '-'
+                || c == '.'
+                || c == ':'
+                || c == '@'
+                || c == '|';
     }
 }

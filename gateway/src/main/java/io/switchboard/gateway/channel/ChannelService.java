@@ -39,8 +39,7 @@ public final class ChannelService {
             hub.add(channel, subscriber);
             attached = broker.attach(channel);
         }
-        return attached.then(history.read(channel, since))
-                .doOnError(e -> unsubscribe(channel, subscriber));
+        return attached.then(history.read(channel, since)).doOnError(e -> unsubscribe(channel, subscriber));
     }
 
     public void unsubscribe(String channel, Subscriber subscriber) {

@@ -27,10 +27,8 @@ public final class LocalBroker implements Broker {
     }
 
     @Override
-    public void detach(String channel) {
-    }
+    public void detach(String channel) {}
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

@@ -41,6 +41,7 @@ public final class MemoryHistory implements History {
     private final Map<String, Log> logs = new ConcurrentHashMap<>();
     /** Every live log, least recently used first; guarded by itself, taken only after a log's own lock. */
     private final LinkedHashMap<Log, Boolean> recency = new LinkedHashMap<>(256, 0.75f, true);
+
     private final int size;
     private final long ttlNanos;
     private final long budget;
@@ -64,8 +65,8 @@ public final class MemoryHistory implements History {
      * @param budgetBytes the most all histories together may hold ({@code SWITCHBOARD_HISTORY_BUDGET_BYTES})
      * @param inUse whether a channel has local subscribers: its counter and epoch then survive an eviction
      */
-    public MemoryHistory(int size, long ttlMillis, long budgetBytes, Predicate<String> inUse, LongSupplier nanoTime,
-                         Ids ids) {
+    public MemoryHistory(
+            int size, long ttlMillis, long budgetBytes, Predicate<String> inUse, LongSupplier nanoTime, Ids ids) {
         this.size = size;
         this.ttlNanos = TimeUnit.MILLISECONDS.toNanos(ttlMillis);
         this.budget = budgetBytes;
@@ -78,8 +79,8 @@ public final class MemoryHistory implements History {
      * Appends a publication with the channel's next offset and hands it to {@code then} while the channel is
      * still locked, so that every channel's publications reach {@code then} in offset order.
      */
-    public Publication append(String channel, String type, String from, String data, long publishedNanos,
-                              Consumer<Publication> then) {
+    public Publication append(
+            String channel, String type, String from, String data, long publishedNanos, Consumer<Publication> then) {
         Publication p;
         Log log = logOf(channel);
         synchronized (log) {
@@ -130,7 +131,9 @@ public final class MemoryHistory implements History {
             if (!since.epoch().equals(log.epoch) || since.offset() > log.latest) {
                 return new HistoryRead(log.latest, log.epoch, false, List.of());
             }
-            long oldestHeld = log.held.isEmpty() ? log.latest + 1 : log.held.peekFirst().publication.offset();
+            long oldestHeld = log.held.isEmpty()
+                    ? log.latest + 1
+                    : log.held.peekFirst().publication.offset();
             if (since.offset() + 1 < oldestHeld) {
                 return new HistoryRead(log.latest, log.epoch, false, List.of());
             }
@@ -163,9 +166,11 @@ public final class MemoryHistory implements History {
         }
         if (!overBudget) {
             overBudget = true;
-            log.warn("History reached its budget of {} bytes (SWITCHBOARD_HISTORY_BUDGET_BYTES): the least recently"
-                    + " used channel and inbox histories are dropped, counted in switchboard_history_evictions_total;"
-                    + " a since that needed them is answered recovered:false", budget);
+            log.warn(
+                    "History reached its budget of {} bytes (SWITCHBOARD_HISTORY_BUDGET_BYTES): the least recently"
+                            + " used channel and inbox histories are dropped, counted in switchboard_history_evictions_total;"
+                            + " a since that needed them is answered recovered:false",
+                    budget);
         }
         int visits;
         synchronized (recency) {
@@ -231,8 +236,10 @@ public final class MemoryHistory implements History {
         }
         if (overBudget && bytes.get() <= budget / 2) {
             overBudget = false;
-            log.info("History is back under half of its budget: {} of {} bytes (SWITCHBOARD_HISTORY_BUDGET_BYTES)",
-                    bytes.get(), budget);
+            log.info(
+                    "History is back under half of its budget: {} of {} bytes (SWITCHBOARD_HISTORY_BUDGET_BYTES)",
+                    bytes.get(),
+                    budget);
         }
         return evicted;
     }
@@ -271,8 +278,7 @@ public final class MemoryHistory implements History {
         return n;
     }
 
-    private record Held(Publication publication, long storedNanos, long cost) {
-    }
+    private record Held(Publication publication, long storedNanos, long cost) {}
 
     private final class Log {
         final String channel;
@@ -280,6 +286,7 @@ public final class MemoryHistory implements History {
         final ArrayDeque<Held> held = new ArrayDeque<>();
         /** The estimated bytes of the log itself, its messages apart. */
         final long ownBytes;
+
         long messageBytes;
         long latest;
         long touched = nanoTime.getAsLong();

@@ -16,8 +16,8 @@ import java.util.List;
  * {@code publishedNanos} is this JVM's {@link System#nanoTime()} when the publish arrived, for the
  * publish-to-write latency.
  */
-public record Publication(String channel, long offset, String epoch, String type, String from, String data,
-                          long publishedNanos) {
+public record Publication(
+        String channel, long offset, String epoch, String type, String from, String data, long publishedNanos) {
     public static final String MESSAGE = ServerFrame.Message.TYPE;
     public static final String DIRECT = ServerFrame.Direct.TYPE;
     public static final String MATCH_FOUND = ServerFrame.MatchFound.TYPE;
@@ -32,24 +32,29 @@ public record Publication(String channel, long offset, String epoch, String type
                 return new ServerFrame.Message(channel, offset, epoch, from, data);
             case MATCH_SIGNAL: {
                 int nl = data.indexOf('\n');
-                return new ServerFrame.MatchSignal(data.substring(0, nl), from, data.substring(nl + 1), offset,
-                        epoch);
+                return new ServerFrame.MatchSignal(data.substring(0, nl), from, data.substring(nl + 1), offset, epoch);
             }
             case MATCH_FOUND: {
                 JsonNode n = tree();
                 List<String> interests = new ArrayList<>();
                 n.path("interests").forEach(i -> interests.add(i.asText()));
-                return new ServerFrame.MatchFound(n.path("match").asText(), n.path("partner").asText(),
-                        n.path("initiator").asBoolean(), interests, offset, epoch);
+                return new ServerFrame.MatchFound(
+                        n.path("match").asText(),
+                        n.path("partner").asText(),
+                        n.path("initiator").asBoolean(),
+                        interests,
+                        offset,
+                        epoch);
             }
             case MATCH_ENDED: {
                 JsonNode n = tree();
-                return new ServerFrame.MatchEnded(n.path("match").asText(), n.path("reason").asText(), offset,
-                        epoch);
+                return new ServerFrame.MatchEnded(
+                        n.path("match").asText(), n.path("reason").asText(), offset, epoch);
             }
             case MATCH_PARTNER: {
                 JsonNode n = tree();
-                return new ServerFrame.MatchPartner(n.path("match").asText(), n.path("state").asText());
+                return new ServerFrame.MatchPartner(
+                        n.path("match").asText(), n.path("state").asText());
             }
             default:
                 return new ServerFrame.Direct(from, data, offset, epoch);

@@ -3,11 +3,11 @@ package io.switchboard.gateway.cluster;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.protocol.StreamPosition;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -88,20 +88,29 @@ public final class RedisBroker implements Broker {
     private final RedisScript publish;
     private final Map<String, Attached> attached = new ConcurrentHashMap<>();
     /** The last position this instance acknowledged per channel, least recently published dropped first. */
-    private final Map<String, StreamPosition> acknowledged = Collections.synchronizedMap(
-            new LinkedHashMap<>(256, 0.75f, true) {
+    private final Map<String, StreamPosition> acknowledged =
+            Collections.synchronizedMap(new LinkedHashMap<>(256, 0.75f, true) {
                 @Override
                 protected boolean removeEldestEntry(Map.Entry<String, StreamPosition> eldest) {
                     return size() > KNOWN_CHANNELS;
                 }
             });
+
     private final Counter messagesIn;
     private final Counter gapsFilled;
     private final Counter gapsLost;
     private final Counter epochsLost;
 
-    public RedisBroker(RedisConnections redis, RedisHistory history, ChannelHub hub, Ids ids, String node,
-                       int historySize, long historyTtlMs, long metaTtlMs, MeterRegistry registry) {
+    public RedisBroker(
+            RedisConnections redis,
+            RedisHistory history,
+            ChannelHub hub,
+            Ids ids,
+            String node,
+            int historySize,
+            long historyTtlMs,
+            long metaTtlMs,
+            MeterRegistry registry) {
         this.redis = redis;
         this.history = history;
         this.hub = hub;
@@ -112,16 +121,22 @@ public final class RedisBroker implements Broker {
         this.metaTtlMs = metaTtlMs;
         this.publish = new RedisScript(PUBLISH_SCRIPT.formatted(redis.sharded() ? "SPUBLISH" : "PUBLISH"));
         this.messagesIn = Counter.builder("switchboard.redis.pubsub.messages")
-                .description("Pub/sub messages received from Redis").register(registry);
-        this.gapsFilled = Counter.builder("switchboard.redis.gaps").tag("outcome", "filled")
-                .description("Messages missed on the pub/sub link, by whether history filled them").register(registry);
-        this.gapsLost = Counter.builder("switchboard.redis.gaps").tag("outcome", "lost")
-                .description("Messages missed on the pub/sub link, by whether history filled them").register(registry);
+                .description("Pub/sub messages received from Redis")
+                .register(registry);
+        this.gapsFilled = Counter.builder("switchboard.redis.gaps")
+                .tag("outcome", "filled")
+                .description("Messages missed on the pub/sub link, by whether history filled them")
+                .register(registry);
+        this.gapsLost = Counter.builder("switchboard.redis.gaps")
+                .tag("outcome", "lost")
+                .description("Messages missed on the pub/sub link, by whether history filled them")
+                .register(registry);
         this.epochsLost = Counter.builder("switchboard.redis.epochs.lost")
                 .description("Channels and inboxes given a new epoch because Redis lost acknowledged messages")
                 .register(registry);
         Gauge.builder("switchboard.redis.subscriptions", attached, Map::size)
-                .description("Redis pub/sub channels this instance holds").register(registry);
+                .description("Redis pub/sub channels this instance holds")
+                .register(registry);
         redis.onMessage(this::onMessage);
         redis.onReconnect(this::catchUpAll);
         redis.onResubscribed(redisChannel -> {
@@ -142,17 +157,26 @@ public final class RedisBroker implements Broker {
         long nanos = System.nanoTime();
         String[] keys = RedisKeys.channelKeys(channel);
         StreamPosition known = known(channel);
-        return publish.<List<Object>>run(redis, keys, RedisKeys.pubsubChannel(channel), ids.epoch(),
-                        RedisKeys.body(type, from, node, nanos, data), Integer.toString(historySize),
-                        Long.toString(historyTtlMs), Long.toString(metaTtlMs),
-                        known == null ? "" : known.epoch(), known == null ? "0" : Long.toString(known.offset()))
+        return publish.<List<Object>>run(
+                        redis,
+                        keys,
+                        RedisKeys.pubsubChannel(channel),
+                        ids.epoch(),
+                        RedisKeys.body(type, from, node, nanos, data),
+                        Integer.toString(historySize),
+                        Long.toString(historyTtlMs),
+                        Long.toString(metaTtlMs),
+                        known == null ? "" : known.epoch(),
+                        known == null ? "0" : Long.toString(known.offset()))
                 .map(r -> {
-                    Publication p = new Publication(channel, (Long) r.get(0), (String) r.get(1), type, from, data,
-                            nanos);
+                    Publication p =
+                            new Publication(channel, (Long) r.get(0), (String) r.get(1), type, from, data, nanos);
                     if (r.size() > 2 && (Long) r.get(2) == 1L) {
                         lostEpoch(channel, known, p.epoch(), "a publish found its offset counter behind");
                     }
-                    acknowledged.merge(channel, new StreamPosition(p.offset(), p.epoch()),
+                    acknowledged.merge(
+                            channel,
+                            new StreamPosition(p.offset(), p.epoch()),
                             (was, now) -> was.epoch().equals(now.epoch()) && was.offset() > now.offset() ? was : now);
                     return p;
                 });
@@ -175,9 +199,14 @@ public final class RedisBroker implements Broker {
 
     private void lostEpoch(String channel, StreamPosition seen, String newEpoch, String how) {
         epochsLost.increment();
-        log.warn("Redis lost acknowledged messages of {}: {} (this instance saw offset {} of epoch {}); it starts"
-                + " epoch {}, and clients recovering from before see recovered:false", channel, how,
-                seen == null ? "?" : seen.offset(), seen == null ? "?" : seen.epoch(), newEpoch);
+        log.warn(
+                "Redis lost acknowledged messages of {}: {} (this instance saw offset {} of epoch {}); it starts"
+                        + " epoch {}, and clients recovering from before see recovered:false",
+                channel,
+                how,
+                seen == null ? "?" : seen.offset(),
+                seen == null ? "?" : seen.epoch(),
+                newEpoch);
     }
 
     @Override
@@ -256,7 +285,10 @@ public final class RedisBroker implements Broker {
             // they are being handed out again.
             if (!a.rotating) {
                 a.rotating = true;
-                rotate(channel, a, new StreamPosition(a.seenIn(p.epoch()), p.epoch()),
+                rotate(
+                        channel,
+                        a,
+                        new StreamPosition(a.seenIn(p.epoch()), p.epoch()),
                         "epoch " + p.epoch() + " came back and offset " + p.offset() + " was handed out again");
             }
             return;
@@ -272,18 +304,21 @@ public final class RedisBroker implements Broker {
         a.rotating = true;
         StreamPosition seen = new StreamPosition(a.last, a.epoch);
         if (same == null) {
-            history.witness(channel, seen).subscribe(w -> {
-                synchronized (a) {
-                    a.rotating = false;
-                }
-                if (w.rotated()) {
-                    lostEpoch(channel, seen, w.read().epoch(), "its offset counter is behind");
-                }
-            }, e -> {
-                synchronized (a) {
-                    a.rotating = false;
-                }
-            });
+            history.witness(channel, seen)
+                    .subscribe(
+                            w -> {
+                                synchronized (a) {
+                                    a.rotating = false;
+                                }
+                                if (w.rotated()) {
+                                    lostEpoch(channel, seen, w.read().epoch(), "its offset counter is behind");
+                                }
+                            },
+                            e -> {
+                                synchronized (a) {
+                                    a.rotating = false;
+                                }
+                            });
             return;
         }
         rotate(channel, a, seen, "offset " + p.offset() + " was handed out twice");
@@ -293,16 +328,18 @@ public final class RedisBroker implements Broker {
     private void rotate(String channel, Attached a, StreamPosition seen, String how) {
         String next = ids.epoch();
         ROTATE.<List<Object>>run(redis, RedisKeys.channelKeys(channel), seen.epoch(), next, Long.toString(metaTtlMs))
-                .subscribe(r -> {
-                    if ((Long) r.get(0) == 1L) {
-                        lostEpoch(channel, seen, next, how);
-                    }
-                }, e -> {
-                    synchronized (a) {
-                        a.rotating = false;
-                    }
-                    log.warn("Starting a new epoch for {} failed: {}", channel, e.toString());
-                });
+                .subscribe(
+                        r -> {
+                            if ((Long) r.get(0) == 1L) {
+                                lostEpoch(channel, seen, next, how);
+                            }
+                        },
+                        e -> {
+                            synchronized (a) {
+                                a.rotating = false;
+                            }
+                            log.warn("Starting a new epoch for {} failed: {}", channel, e.toString());
+                        });
     }
 
     private void catchUpAll() {
@@ -325,7 +362,9 @@ public final class RedisBroker implements Broker {
         history.witness(channel, from)
                 .retryWhen(Retry.backoff(5, Duration.ofMillis(100)))
                 .subscribe(read -> finishCatchUp(channel, a, from, read), e -> {
-                    log.warn("Catching up {} from Redis history failed, messages may be missing: {}", channel,
+                    log.warn(
+                            "Catching up {} from Redis history failed, messages may be missing: {}",
+                            channel,
                             e.toString());
                     finishCatchUp(channel, a, from, null);
                 });
@@ -342,12 +381,19 @@ public final class RedisBroker implements Broker {
                 gapsFilled.increment(Math.max(0, a.last - before));
             } else if (read != null && read.epoch().equals(a.epoch) && read.latest() > a.last) {
                 gapsLost.increment(read.latest() - a.last);
-                log.warn("Messages {}..{} of {} were missed on the Redis pub/sub link and are no longer in "
-                        + "its history", a.last + 1, read.latest(), channel);
+                log.warn(
+                        "Messages {}..{} of {} were missed on the Redis pub/sub link and are no longer in "
+                                + "its history",
+                        a.last + 1,
+                        read.latest(),
+                        channel);
             } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() < a.seenIn(read.epoch())) {
                 // An earlier epoch is back, behind what this instance delivered of it: its offsets would be reused.
                 a.rotating = true;
-                rotate(channel, a, new StreamPosition(a.seenIn(read.epoch()), read.epoch()),
+                rotate(
+                        channel,
+                        a,
+                        new StreamPosition(a.seenIn(read.epoch()), read.epoch()),
                         "epoch " + read.epoch() + " came back with its offset counter behind");
             } else if (read != null && !read.epoch().equals(a.epoch) && read.latest() > a.seenIn(read.epoch())) {
                 // Redis lost the channel (restarted empty, keys expired) and a new epoch has messages already:
@@ -355,18 +401,22 @@ public final class RedisBroker implements Broker {
                 // seen before (Redis went back to an older state, as a failover to a stale replica does) is read
                 // from where this instance left it, so nothing is dispatched twice.
                 StreamPosition start = new StreamPosition(a.seenIn(read.epoch()), read.epoch());
-                history.witness(channel, start).subscribe(w -> {
-                    synchronized (a) {
-                        if (w.read().recovered() && w.read().epoch().equals(start.epoch())) {
-                            dispatchAll(a, w);
-                        }
-                        drainQueued(channel, a);
-                    }
-                }, e -> {
-                    synchronized (a) {
-                        drainQueued(channel, a);
-                    }
-                });
+                history.witness(channel, start)
+                        .subscribe(
+                                w -> {
+                                    synchronized (a) {
+                                        if (w.read().recovered()
+                                                && w.read().epoch().equals(start.epoch())) {
+                                            dispatchAll(a, w);
+                                        }
+                                        drainQueued(channel, a);
+                                    }
+                                },
+                                e -> {
+                                    synchronized (a) {
+                                        drainQueued(channel, a);
+                                    }
+                                });
                 return;
             }
             drainQueued(channel, a);

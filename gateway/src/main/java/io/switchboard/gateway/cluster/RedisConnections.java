@@ -104,6 +104,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RedisConnections.class);
     /** How often the connection is probed with PING for health and state changes. */
     public static final Duration PROBE_PERIOD = Duration.ofMillis(500);
+
     private static final Duration FIRST_RETRY = Duration.ofMillis(250);
     private static final Duration MAX_RETRY = Duration.ofSeconds(5);
     /** Longest wait between two reconnect attempts of a lost connection: a failover is followed within it. */
@@ -139,6 +140,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private final Map<String, String> sharded = new ConcurrentHashMap<>();
     /** The last reconnect failure per address, in words, until that address connects again. */
     private final Map<String, String> reconnectFailures = new ConcurrentHashMap<>();
+
     private final AtomicLong probes = new AtomicLong();
     private final Disposable events;
 
@@ -156,9 +158,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private volatile String partialCause;
     /** Sentinel: the address commands go to, as last connected. */
     private volatile String connectedAddress;
+
     private Map<String, String> slotsByMaster = Map.of();
     /** Cluster masters failing now: since when, and the line last logged for each (probe thread only). */
     private final Map<String, Long> failingSince = new HashMap<>();
+
     private final Map<String, String> loggedMasters = new HashMap<>();
     private long lastRefreshNanos;
     private StatefulRedisSentinelConnection<String, String> sentinel;
@@ -174,11 +178,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         this.target = RedisTarget.parse(config.url());
         this.timeout = Duration.ofMillis(config.commandTimeoutMs());
         this.resources = DefaultClientResources.builder()
-                .commandLatencyRecorder(new MicrometerCommandLatencyRecorder(registry,
-                        MicrometerOptions.builder().histogram(false).build()))
+                .commandLatencyRecorder(new MicrometerCommandLatencyRecorder(
+                        registry, MicrometerOptions.builder().histogram(false).build()))
                 // Reconnect attempts at most a second apart, so a promoted master is found within a second or so.
-                .reconnectDelay(Delay.exponential(Duration.ofMillis(10), MAX_RECONNECT_DELAY, 2,
-                        TimeUnit.MILLISECONDS))
+                .reconnectDelay(Delay.exponential(Duration.ofMillis(10), MAX_RECONNECT_DELAY, 2, TimeUnit.MILLISECONDS))
                 .build();
         this.client = newClient();
         this.breakers = CircuitBreakerRegistry.of(CircuitBreakerConfig.custom()
@@ -224,12 +227,14 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     }
 
     private AbstractRedisClient newClient() {
-        SocketOptions socket = SocketOptions.builder().connectTimeout(timeout.multipliedBy(2))
-                .keepAlive(true).build();
+        SocketOptions socket = SocketOptions.builder()
+                .connectTimeout(timeout.multipliedBy(2))
+                .keepAlive(true)
+                .build();
         TimeoutOptions timeouts = TimeoutOptions.enabled(timeout);
         if (target.kind() == RedisTarget.Kind.CLUSTER) {
-            RedisClusterClient c = RedisClusterClient.create(resources, target.uris().stream().map(this::withTimeout)
-                    .toList());
+            RedisClusterClient c = RedisClusterClient.create(
+                    resources, target.uris().stream().map(this::withTimeout).toList());
             c.setOptions(ClusterClientOptions.builder()
                     .socketOptions(socket)
                     .timeoutOptions(timeouts)
@@ -240,8 +245,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     .requestQueueSize(REQUEST_QUEUE_SIZE)
                     .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder()
                             .enablePeriodicRefresh(Duration.ofSeconds(5))
-                            .enableAdaptiveRefreshTrigger(RefreshTrigger.MOVED_REDIRECT, RefreshTrigger.ASK_REDIRECT,
-                                    RefreshTrigger.PERSISTENT_RECONNECTS, RefreshTrigger.UNCOVERED_SLOT,
+                            .enableAdaptiveRefreshTrigger(
+                                    RefreshTrigger.MOVED_REDIRECT,
+                                    RefreshTrigger.ASK_REDIRECT,
+                                    RefreshTrigger.PERSISTENT_RECONNECTS,
+                                    RefreshTrigger.UNCOVERED_SLOT,
                                     RefreshTrigger.UNKNOWN_NODE)
                             .adaptiveRefreshTriggersTimeout(Duration.ofSeconds(1))
                             .build())
@@ -267,7 +275,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if (config.caFile() == null) {
             return SslOptions.create();
         }
-        return SslOptions.builder().jdkSslProvider().trustManager(new File(config.caFile())).build();
+        return SslOptions.builder()
+                .jdkSslProvider()
+                .trustManager(new File(config.caFile()))
+                .build();
     }
 
     /** Where Redis is, for logs and health: {@code host:port[,host:port]} (the sentinels' for Sentinel). */
@@ -367,8 +378,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             retryDelay = FIRST_RETRY;
             markUp(0);
             everUp = true;
-            probe = scheduler.schedulePeriodically(this::probe, PROBE_PERIOD.toMillis(), PROBE_PERIOD.toMillis(),
-                    TimeUnit.MILLISECONDS);
+            probe = scheduler.schedulePeriodically(
+                    this::probe, PROBE_PERIOD.toMillis(), PROBE_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
         } catch (RuntimeException e) {
             if (cmd != null) {
                 cmd.closeAsync();
@@ -409,8 +420,12 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         }
         for (RedisURI s : uri.getSentinels()) {
             try {
-                RedisURI plain = RedisURI.builder().withHost(s.getHost()).withPort(s.getPort()).withSsl(uri.isSsl())
-                        .withTimeout(timeout).build();
+                RedisURI plain = RedisURI.builder()
+                        .withHost(s.getHost())
+                        .withPort(s.getPort())
+                        .withSsl(uri.isSsl())
+                        .withTimeout(timeout)
+                        .build();
                 StatefulRedisPubSubConnection<String, String> events = c.connectPubSub(StringCodec.UTF8, plain);
                 events.addListener(new RedisPubSubAdapter<>() {
                     @Override
@@ -422,7 +437,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 sentinelEvents = events;
                 return;
             } catch (RuntimeException e) {
-                log.debug("Subscribing to +switch-master on sentinel {}:{} failed: {}", s.getHost(), s.getPort(),
+                log.debug(
+                        "Subscribing to +switch-master on sentinel {}:{} failed: {}",
+                        s.getHost(),
+                        s.getPort(),
                         e.toString());
             }
         }
@@ -470,8 +488,9 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             boolean pubsubOpen = pubsub != null && pubsub.isOpen();
             if (!is.equals("master")) {
                 markDown("it answers as a " + is + ", not as the master: writes there would be lost"
-                        + (target.kind() == RedisTarget.Kind.SENTINEL ? "; moving to the master the sentinels name"
-                        : "; point REDIS_URL at the master, or use redis-sentinel://"));
+                        + (target.kind() == RedisTarget.Kind.SENTINEL
+                                ? "; moving to the master the sentinels name"
+                                : "; point REDIS_URL at the master, or use redis-sentinel://"));
                 if (target.kind() == RedisTarget.Kind.SENTINEL) {
                     followSentinelMaster();
                 }
@@ -504,8 +523,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         }
         String named;
         try {
-            SocketAddress a = s.async().getMasterAddrByName(target.uris().get(0).getSentinelMasterId())
-                    .toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            SocketAddress a = s.async()
+                    .getMasterAddrByName(target.uris().get(0).getSentinelMasterId())
+                    .toCompletableFuture()
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
             named = address(a);
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             log.debug("Asking the sentinels {} for the master failed: {}", hosts(), e.toString());
@@ -518,8 +539,12 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if (named == null || named.equals(at)) {
             return;
         }
-        log.warn("Redis master {} moved from {} to {} (named by sentinels {}); moving the connections there",
-                target.uris().get(0).getSentinelMasterId(), at, named, hosts());
+        log.warn(
+                "Redis master {} moved from {} to {} (named by sentinels {}); moving the connections there",
+                target.uris().get(0).getSentinelMasterId(),
+                at,
+                named,
+                hosts());
         StatefulConnection<String, String> oldCommands = commandConnection;
         StatefulRedisPubSubConnection<String, String> oldPubsub = pubsub;
         StatefulRedisConnection<String, String> cmd = null;
@@ -565,24 +590,31 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             }
             String where = address(node.getUri());
             slots.put(where, ranges(node.getSlots()));
-            pings.put(where, conn.getConnectionAsync(node.getNodeId()).thenCompose(nc -> {
-                if (!nc.isOpen()) {
-                    return CompletableFuture.failedFuture(new NotConnected());
-                }
-                return nc.async().ping();
-            }).thenApply(pong -> System.nanoTime()).toCompletableFuture());
+            pings.put(
+                    where,
+                    conn.getConnectionAsync(node.getNodeId())
+                            .thenCompose(nc -> {
+                                if (!nc.isOpen()) {
+                                    return CompletableFuture.failedFuture(new NotConnected());
+                                }
+                                return nc.async().ping();
+                            })
+                            .thenApply(pong -> System.nanoTime())
+                            .toCompletableFuture());
         }
         long slowest = 0;
         for (Map.Entry<String, CompletableFuture<Long>> p : pings.entrySet()) {
             String where = p.getKey();
             try {
-                long done = p.getValue().get(Math.max(1, timeout.toNanos() - (System.nanoTime() - start)),
-                        TimeUnit.NANOSECONDS);
+                long done = p.getValue()
+                        .get(Math.max(1, timeout.toNanos() - (System.nanoTime() - start)), TimeUnit.NANOSECONDS);
                 slowest = Math.max(slowest, done - start);
             } catch (ExecutionException e) {
-                failed.put(where, e.getCause() instanceof NotConnected
-                        ? reconnectFailures.getOrDefault(where, "not connected" + RECONNECTING)
-                        : describe(e.getCause(), where));
+                failed.put(
+                        where,
+                        e.getCause() instanceof NotConnected
+                                ? reconnectFailures.getOrDefault(where, "not connected" + RECONNECTING)
+                                : describe(e.getCause(), where));
             } catch (TimeoutException e) {
                 failed.put(where, "no answer to PING within " + timeout.toMillis() + " ms");
             } catch (InterruptedException e) {
@@ -601,7 +633,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if ((!failed.isEmpty() || uncovered > 0 || misplaced)
                 && System.nanoTime() - lastRefreshNanos > REFRESH_INTERVAL_NANOS) {
             lastRefreshNanos = System.nanoTime();
-            ((RedisClusterClient) client).refreshPartitionsAsync()
+            ((RedisClusterClient) client)
+                    .refreshPartitionsAsync()
                     .whenComplete((v, e) -> scheduler.schedule(this::reconcileShards));
         }
         reconcileShards();
@@ -611,9 +644,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         }
         latencyMs = TimeUnit.NANOSECONDS.toMillis(slowest);
         markUp(latencyMs);
-        partialCause = failed.isEmpty() && uncovered == 0 ? null
+        partialCause = failed.isEmpty() && uncovered == 0
+                ? null
                 : String.join("; ", failedMasters.values())
-                + (uncovered > 0 ? (failed.isEmpty() ? "" : "; ") + uncovered + " slots have no master" : "");
+                        + (uncovered > 0 ? (failed.isEmpty() ? "" : "; ") + uncovered + " slots have no master" : "");
     }
 
     /** Logs each master that stops answering, comes back, or starts serving other slots, once. */
@@ -637,8 +671,12 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         loggedMasters.keySet().retainAll(failed.keySet());
         before.forEach((where, line) -> {
             if (!now.containsKey(where) && wasLogged.contains(where)) {
-                log.info(slots.containsKey(where) ? "Redis master {} (slots {}) is back"
-                        : "Redis node {} no longer serves slots", where, slots.get(where));
+                log.info(
+                        slots.containsKey(where)
+                                ? "Redis master {} (slots {}) is back"
+                                : "Redis node {} no longer serves slots",
+                        where,
+                        slots.get(where));
             }
         });
         slots.forEach((where, ranges) -> {
@@ -667,33 +705,39 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 continue;
             }
             String to = master.getNodeId();
-            cps.getConnectionAsync(to).thenCompose(node -> node.async().ssubscribe(channel)).whenComplete((ok, x) -> {
-                if (x != null) {
-                    sharded.replace(channel, PENDING, at);
-                    log.debug("Moving the subscription of {} to {} failed: {}", channel, address(master.getUri()),
-                            x.toString());
-                    return;
-                }
-                if (!sharded.replace(channel, PENDING, to)) {
-                    sunsubscribe(cps, to, channel);
-                    return;
-                }
-                if (!at.equals(DROPPED)) {
-                    sunsubscribe(cps, at, channel);
-                }
-                for (Consumer<String> h : resubscribedHandlers) {
-                    h.accept(channel);
-                }
-            });
+            cps.getConnectionAsync(to)
+                    .thenCompose(node -> node.async().ssubscribe(channel))
+                    .whenComplete((ok, x) -> {
+                        if (x != null) {
+                            sharded.replace(channel, PENDING, at);
+                            log.debug(
+                                    "Moving the subscription of {} to {} failed: {}",
+                                    channel,
+                                    address(master.getUri()),
+                                    x.toString());
+                            return;
+                        }
+                        if (!sharded.replace(channel, PENDING, to)) {
+                            sunsubscribe(cps, to, channel);
+                            return;
+                        }
+                        if (!at.equals(DROPPED)) {
+                            sunsubscribe(cps, at, channel);
+                        }
+                        for (Consumer<String> h : resubscribedHandlers) {
+                            h.accept(channel);
+                        }
+                    });
         }
     }
 
-    private static void sunsubscribe(StatefulRedisClusterPubSubConnection<String, String> cps, String nodeId,
-                                     String channel) {
+    private static void sunsubscribe(
+            StatefulRedisClusterPubSubConnection<String, String> cps, String nodeId, String channel) {
         if (cps.getPartitions().getPartitionByNodeId(nodeId) == null) {
             return;
         }
-        cps.getConnectionAsync(nodeId).thenCompose(n -> n.async().sunsubscribe(channel))
+        cps.getConnectionAsync(nodeId)
+                .thenCompose(n -> n.async().sunsubscribe(channel))
                 .exceptionally(x -> null);
     }
 
@@ -798,9 +842,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         for (Throwable t : causes) {
             if (t instanceof SSLException || t instanceof CertificateException) {
                 String m = String.valueOf(t.getMessage());
-                if (causes.stream().anyMatch(c -> c instanceof CertificateException
-                        || String.valueOf(c.getMessage()).contains("PKIX")
-                        || String.valueOf(c.getMessage()).contains("certification path"))) {
+                if (causes.stream()
+                        .anyMatch(c -> c instanceof CertificateException
+                                || String.valueOf(c.getMessage()).contains("PKIX")
+                                || String.valueOf(c.getMessage()).contains("certification path"))) {
                     return "the TLS certificate of " + where + " is not trusted (" + m + "); set SWITCHBOARD_REDIS_CA"
                             + " to the PEM file of the CA that signed it";
                 }
@@ -817,8 +862,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             if (t instanceof RedisCommandTimeoutException) {
                 return "no answer within " + timeout.toMillis() + " ms"
                         + (tls && !everUp
-                        ? " over TLS; if this server does not speak TLS, the TLS handshake cannot complete: use redis://"
-                        : "");
+                                ? " over TLS; if this server does not speak TLS, the TLS handshake cannot complete: use redis://"
+                                : "");
             }
             if (t instanceof RedisCommandExecutionException) {
                 String m = String.valueOf(t.getMessage());
@@ -864,12 +909,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
      * {@link RedisUnavailableException} as {@link #execute(Function)} does, and at once when no master serves the
      * key's slot.
      */
-    public <T> Mono<T> execute(String key,
-                               Function<RedisClusterAsyncCommands<String, String>, RedisFuture<T>> command) {
+    public <T> Mono<T> execute(
+            String key, Function<RedisClusterAsyncCommands<String, String>, RedisFuture<T>> command) {
         RedisClusterAsyncCommands<String, String> c = commands;
         if (c == null) {
-            return Mono.error(() -> new RedisUnavailableException("Redis " + where() + " is not connected: "
-                    + cause));
+            return Mono.error(() -> new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
         }
         CircuitBreaker b = breaker;
         String node = where();
@@ -877,8 +921,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             int slot = SlotHash.getSlot(key);
             RedisClusterNode master = cluster.getPartitions().getMasterBySlot(slot);
             if (master == null) {
-                return Mono.error(() -> new RedisUnavailableException("no Redis master serves slot " + slot
-                        + " now"));
+                return Mono.error(() -> new RedisUnavailableException("no Redis master serves slot " + slot + " now"));
             }
             node = "master " + address(master.getUri());
             b = breakers.circuitBreaker("redis " + address(master.getUri()));
@@ -886,17 +929,25 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         String failing = node;
         return Mono.defer(() -> Mono.fromCompletionStage(command.apply(c)))
                 .transformDeferred(CircuitBreakerOperator.of(b))
-                .onErrorMap(RedisConnections::isOutage, e -> e instanceof RedisUnavailableException ? e
-                        : new RedisUnavailableException(e instanceof CallNotPermittedException
-                        ? "Redis " + failing + " is failing; calls are held off for a moment"
-                        : describe(e), e));
+                .onErrorMap(
+                        RedisConnections::isOutage,
+                        e -> e instanceof RedisUnavailableException
+                                ? e
+                                : new RedisUnavailableException(
+                                        e instanceof CallNotPermittedException
+                                                ? "Redis " + failing + " is failing; calls are held off for a moment"
+                                                : describe(e),
+                                        e));
     }
 
     private static boolean isOutage(Throwable e) {
         if (e instanceof RedisCommandExecutionException x) {
             String m = String.valueOf(x.getMessage());
-            return m.startsWith("LOADING") || m.startsWith("CLUSTERDOWN") || m.startsWith("TRYAGAIN")
-                    || m.startsWith("MASTERDOWN") || m.startsWith("READONLY");
+            return m.startsWith("LOADING")
+                    || m.startsWith("CLUSTERDOWN")
+                    || m.startsWith("TRYAGAIN")
+                    || m.startsWith("MASTERDOWN")
+                    || m.startsWith("READONLY");
         }
         return !(e instanceof IllegalArgumentException);
     }
@@ -905,19 +956,20 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     public CompletionStage<Void> subscribe(String channel) {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
         if (ps == null) {
-            return CompletableFuture.failedFuture(new RedisUnavailableException("Redis " + where()
-                    + " is not connected: " + cause));
+            return CompletableFuture.failedFuture(
+                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
         }
         if (ps instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
             int slot = SlotHash.getSlot(channel);
             RedisClusterNode node = cps.getPartitions().getMasterBySlot(slot);
             if (node == null) {
-                return CompletableFuture.failedFuture(new RedisUnavailableException("no Redis master serves slot "
-                        + slot + " now"));
+                return CompletableFuture.failedFuture(
+                        new RedisUnavailableException("no Redis master serves slot " + slot + " now"));
             }
             String id = node.getNodeId();
             sharded.put(channel, PENDING);
-            return asOutage(cps.getConnectionAsync(id).thenCompose(n -> n.async().ssubscribe(channel))
+            return asOutage(cps.getConnectionAsync(id)
+                    .thenCompose(n -> n.async().ssubscribe(channel))
                     .whenComplete((ok, e) -> {
                         if (e != null) {
                             sharded.remove(channel, PENDING);
@@ -934,8 +986,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private CompletionStage<Void> asOutage(CompletionStage<Void> subscribed) {
         return subscribed.exceptionallyCompose(e -> {
             Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-            return CompletableFuture.failedFuture(cause instanceof RedisUnavailableException || !isOutage(cause)
-                    ? cause : new RedisUnavailableException(describe(cause), cause));
+            return CompletableFuture.failedFuture(
+                    cause instanceof RedisUnavailableException || !isOutage(cause)
+                            ? cause
+                            : new RedisUnavailableException(describe(cause), cause));
         });
     }
 
@@ -960,8 +1014,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     public CompletionStage<Void> subscribeControl(String channel) {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
         if (ps == null) {
-            return CompletableFuture.failedFuture(new RedisUnavailableException("Redis " + where()
-                    + " is not connected: " + cause));
+            return CompletableFuture.failedFuture(
+                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
         }
         classic.add(channel);
         return ps.async().subscribe(channel);
@@ -987,8 +1041,10 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     @Override
     public Mono<DependencyHealth> check() {
         String partial = partialCause;
-        return Mono.just(up ? new DependencyHealth(true, latencyMs, partial, partial != null)
-                : new DependencyHealth(false, -1, cause));
+        return Mono.just(
+                up
+                        ? new DependencyHealth(true, latencyMs, partial, partial != null)
+                        : new DependencyHealth(false, -1, cause));
     }
 
     @Override

@@ -1,9 +1,9 @@
 package io.switchboard.gateway.cluster;
 
-import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.History;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.protocol.StreamPosition;
 import java.util.ArrayList;
 import java.util.List;
@@ -77,9 +77,14 @@ public final class RedisHistory implements History {
 
     private Mono<Witnessed> read(String channel, StreamPosition since, boolean witness) {
         String[] keys = RedisKeys.channelKeys(channel);
-        return READ.<List<Object>>run(redis, keys, ids.epoch(),
-                        since == null ? "" : Long.toString(since.offset()), since == null ? "" : since.epoch(),
-                        Long.toString(metaTtlMs), witness ? "1" : "0")
+        return READ.<List<Object>>run(
+                        redis,
+                        keys,
+                        ids.epoch(),
+                        since == null ? "" : Long.toString(since.offset()),
+                        since == null ? "" : since.epoch(),
+                        Long.toString(metaTtlMs),
+                        witness ? "1" : "0")
                 .map(r -> {
                     long latest = (Long) r.get(0);
                     String epoch = (String) r.get(1);
@@ -103,8 +108,7 @@ public final class RedisHistory implements History {
      * @param rotated whether the read found Redis behind what was seen, and so started a new epoch
      * @param tags {@link RedisKeys#tag} of each publication read, in order
      */
-    record Witnessed(HistoryRead read, boolean rotated, int[] tags) {
-    }
+    record Witnessed(HistoryRead read, boolean rotated, int[] tags) {}
 
     /** Not counted in cluster mode: the history is shared, its size is Redis's to report. */
     @Override

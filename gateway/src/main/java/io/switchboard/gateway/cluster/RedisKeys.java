@@ -12,8 +12,7 @@ import io.switchboard.gateway.channel.Publication;
 final class RedisKeys {
     static final String PREFIX = "sb:";
 
-    private RedisKeys() {
-    }
+    private RedisKeys() {}
 
     /** The offset counter, the epoch and the history list of {@code channel}. */
     static String[] channelKeys(String channel) {
@@ -69,8 +68,8 @@ final class RedisKeys {
     static Publication parse(String channel, String payload, String node) {
         Fields f = fields(payload);
         if (f == null) {
-            throw new IllegalArgumentException("not a Switchboard message: " + payload.substring(0,
-                    Math.min(40, payload.length())).replace('\n', '|'));
+            throw new IllegalArgumentException("not a Switchboard message: "
+                    + payload.substring(0, Math.min(40, payload.length())).replace('\n', '|'));
         }
         long offset = Long.parseLong(payload, 0, f.epochStart - 1, 10);
         String epoch = payload.substring(f.epochStart, f.typeStart - 1);
@@ -83,9 +82,15 @@ final class RedisKeys {
     }
 
     /** Where each field of a message starts (and the sender ends); every field but the data ends with a newline. */
-    private record Fields(int epochStart, int typeStart, int typeEnd, int fromStart, int fromEnd, int nodeStart,
-                          int nanosStart, int dataStart) {
-    }
+    private record Fields(
+            int epochStart,
+            int typeStart,
+            int typeEnd,
+            int fromStart,
+            int fromEnd,
+            int nodeStart,
+            int nanosStart,
+            int dataStart) {}
 
     /** Longest sender length prefix read: more digits than any String length has. */
     private static final int MAX_LENGTH_DIGITS = 10;
@@ -106,7 +111,9 @@ final class RedisKeys {
         int fromEnd = -1;
         int i = c + 1;
         long length = 0;
-        while (i < payload.length() && i - c - 1 < MAX_LENGTH_DIGITS && payload.charAt(i) >= '0'
+        while (i < payload.length()
+                && i - c - 1 < MAX_LENGTH_DIGITS
+                && payload.charAt(i) >= '0'
                 && payload.charAt(i) <= '9') {
             length = length * 10 + (payload.charAt(i) - '0');
             i++;

@@ -5,6 +5,7 @@ import io.lettuce.core.ScoredValue;
 import io.lettuce.core.SetArgs;
 import io.switchboard.gateway.auth.ResumeTokens;
 import java.nio.charset.StandardCharsets;
+import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -15,7 +16,6 @@ import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
-import java.security.SecureRandom;
 
 /**
  * The resume secret the instances of a cluster share through Redis when none is configured (neither
@@ -53,6 +53,7 @@ public final class RedisResumeSecret implements AutoCloseable {
     private final Disposable periodic;
     /** The shared key this instance last read from Redis, or null before it did. */
     private String known;
+
     private String life;
     private volatile boolean synced;
     private volatile Instant lastSync = Instant.MIN;
@@ -66,7 +67,7 @@ public final class RedisResumeSecret implements AutoCloseable {
         this.tokens = tokens;
         this.clock = clock;
         tokens.learnFrom(this::learn);
-        redis.onUp(() -> sync().subscribe(v -> { }, e -> { }));
+        redis.onUp(() -> sync().subscribe(v -> {}, e -> {}));
         periodic = Flux.interval(SYNC_PERIOD, SYNC_PERIOD, scheduler)
                 .onBackpressureDrop()
                 .concatMap(t -> sync().onErrorResume(e -> Mono.empty()), 1)
@@ -103,9 +104,12 @@ public final class RedisResumeSecret implements AutoCloseable {
         if (clock.instant().isBefore(lastSync.plus(LEARN_AT_MOST_EVERY))) {
             return Mono.empty();
         }
-        return sync().onErrorResume(e -> synced ? Mono.empty()
-                : Mono.error(new RedisUnavailableException("this instance has not yet learned the cluster's resume"
-                + " key from Redis at " + redis.hosts() + ": " + e.getMessage(), e)));
+        return sync().onErrorResume(e -> synced
+                ? Mono.empty()
+                : Mono.error(new RedisUnavailableException(
+                        "this instance has not yet learned the cluster's resume" + " key from Redis at " + redis.hosts()
+                                + ": " + e.getMessage(),
+                        e)));
     }
 
     private Mono<Void> runSync() {
@@ -122,7 +126,8 @@ public final class RedisResumeSecret implements AutoCloseable {
                             .switchIfEmpty(Mono.defer(() -> offer(lost)))
                             .flatMap(shared -> adopt(shared, lost));
                 })
-                .flatMap(rotated -> rotated ? redis.execute(RETIRED, c -> c.del(RETIRED)).then() : readRetired())
+                .flatMap(rotated ->
+                        rotated ? redis.execute(RETIRED, c -> c.del(RETIRED)).then() : readRetired())
                 .doOnSuccess(v -> {
                     lastSync = clock.instant();
                     synced = true;
@@ -145,8 +150,10 @@ public final class RedisResumeSecret implements AutoCloseable {
             synchronized (this) {
                 if (!shared.equals(known)) {
                     known = shared;
-                    log.warn("The resume secret in Redis ({}) is shorter than {} bytes and is not used; tokens stay"
-                            + " signed with this instance's key; delete the key to have a new one made", KEY,
+                    log.warn(
+                            "The resume secret in Redis ({}) is shorter than {} bytes and is not used; tokens stay"
+                                    + " signed with this instance's key; delete the key to have a new one made",
+                            KEY,
                             ResumeTokens.MIN_SECRET_BYTES);
                 }
             }
@@ -165,12 +172,13 @@ public final class RedisResumeSecret implements AutoCloseable {
             }
             tokens.signWith(shared, !rotated);
             if (rotated) {
-                log.info("The shared resume key in Redis ({}) was rotated: tokens signed before no longer resume",
-                        KEY);
+                log.info("The shared resume key in Redis ({}) was rotated: tokens signed before no longer resume", KEY);
                 return Mono.just(true);
             }
-            log.info("Resume tokens are now signed with the cluster's shared key ({} in Redis); those signed with"
-                    + " this instance's earlier key keep resuming on every instance", KEY);
+            log.info(
+                    "Resume tokens are now signed with the cluster's shared key ({} in Redis); those signed with"
+                            + " this instance's earlier key keep resuming on every instance",
+                    KEY);
         }
         double until = clock.instant().plus(ResumeTokens.MAX_AGE).toEpochMilli();
         return redis.execute(RETIRED, c -> c.zadd(RETIRED, until, mine))
@@ -180,9 +188,11 @@ public final class RedisResumeSecret implements AutoCloseable {
 
     private Mono<Void> readRetired() {
         long now = clock.millis();
-        return redis.execute(RETIRED, c -> c.zremrangebyscore(RETIRED, Range.create(Double.NEGATIVE_INFINITY, (double) now)))
-                .then(redis.execute(RETIRED, c -> c.zrangebyscoreWithScores(RETIRED,
-                        Range.create((double) now, Double.POSITIVE_INFINITY))))
+        return redis.execute(
+                        RETIRED, c -> c.zremrangebyscore(RETIRED, Range.create(Double.NEGATIVE_INFINITY, (double) now)))
+                .then(redis.execute(
+                        RETIRED,
+                        c -> c.zrangebyscoreWithScores(RETIRED, Range.create((double) now, Double.POSITIVE_INFINITY))))
                 .doOnNext(this::acceptAll)
                 .then();
     }

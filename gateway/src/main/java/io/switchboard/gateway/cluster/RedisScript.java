@@ -16,8 +16,8 @@ final class RedisScript {
     RedisScript(String source) {
         this.source = source;
         try {
-            sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1")
-                    .digest(source.getBytes(StandardCharsets.UTF_8)));
+            sha = HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-1").digest(source.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
@@ -26,13 +26,15 @@ final class RedisScript {
     <T> Mono<T> run(RedisConnections redis, String[] keys, String... args) {
         String key = keys.length == 0 ? null : keys[0];
         return redis.<T>execute(key, c -> c.evalsha(sha, ScriptOutputType.MULTI, keys, args))
-                .onErrorResume(RedisScript::isNoScript,
+                .onErrorResume(
+                        RedisScript::isNoScript,
                         e -> redis.<T>execute(key, c -> c.eval(source, ScriptOutputType.MULTI, keys, args)));
     }
 
     private static boolean isNoScript(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof RedisNoScriptException || String.valueOf(t.getMessage()).startsWith("NOSCRIPT")) {
+            if (t instanceof RedisNoScriptException
+                    || String.valueOf(t.getMessage()).startsWith("NOSCRIPT")) {
                 return true;
             }
         }

@@ -45,6 +45,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     static final Duration OWNER_TTL = Duration.ofHours(6);
     /** The longest a lookup that finds no record waits for instances to record their users after a data loss. */
     static final Duration RECLAIM_WAIT = Duration.ofSeconds(3);
+
     private static final Duration RECLAIM_POLL = Duration.ofMillis(50);
     private static final RedisScript RELEASE = new RedisScript("""
             if redis.call('GET', KEYS[1]) == ARGV[1] then return {redis.call('DEL', KEYS[1])} end
@@ -70,6 +71,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
             redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
             return {1}
             """);
+
     private static final RedisScript RENEW = new RedisScript("""
             if redis.call('GET', KEYS[1]) == ARGV[1] then return {redis.call('PEXPIRE', KEYS[1], ARGV[2])} end
             return {0}
@@ -90,21 +92,21 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private final Map<String, Dropped> dropped = new ConcurrentHashMap<>();
     /** Connections with a subscribed inbox whose claim failed: claimed again with each lease renewal. */
     private final Set<SessionHandle> unrecorded = ConcurrentHashMap.newKeySet();
+
     private volatile boolean everLeased;
     private volatile boolean recoveringLoss;
     private volatile Reclaim reclaim;
 
     /** A dropped connection: its owner record (null when it never wrote one) and until when it is resumable. */
-    private record Dropped(String user, String owner, String marker, boolean resumable, long untilMillis,
-                           boolean told) {
+    private record Dropped(
+            String user, String owner, String marker, boolean resumable, long untilMillis, boolean told) {
         Dropped asTold() {
             return new Dropped(user, owner, marker, resumable, untilMillis, true);
         }
     }
 
     /** The instances that held a lease when Redis lost its data and have not renewed it since; until when. */
-    private record Reclaim(Set<String> nodes, long untilMillis) {
-    }
+    private record Reclaim(Set<String> nodes, long untilMillis) {}
 
     /** An owner record, parsed. */
     record Owner(String node, String session, StreamPosition inboxStart) {
@@ -130,8 +132,8 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
 
         @Override
         public String toString() {
-            return node + " " + session + (inboxStart == null ? "" : " " + inboxStart.offset() + " "
-                    + inboxStart.epoch());
+            return node + " " + session
+                    + (inboxStart == null ? "" : " " + inboxStart.offset() + " " + inboxStart.epoch());
         }
     }
 
@@ -151,8 +153,10 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                 .then(tellDropped(false))
                 .then(renewLease())
                 .doFinally(s -> retryInboxes())
-                .subscribe(v -> { }, e -> { }));
-        leaseTask = Flux.interval(Duration.ZERO, Duration.ofMillis(Math.max(100, Math.min(1_000, leaseMs / 3))),
+                .subscribe(v -> {}, e -> {}));
+        leaseTask = Flux.interval(
+                        Duration.ZERO,
+                        Duration.ofMillis(Math.max(100, Math.min(1_000, leaseMs / 3))),
                         Schedulers.parallel())
                 .onBackpressureDrop()
                 .concatMap(t -> renewLease().onErrorResume(e -> Mono.empty()), 1)
@@ -187,7 +191,8 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
      * known to be alive before it is ready (a user whose record names a node without a lease is not connected).
      */
     public Mono<Void> leaseNow() {
-        return Mono.fromCompletionStage(() -> redis.subscribeControl(controlChannel)).then(renewLease());
+        return Mono.fromCompletionStage(() -> redis.subscribeControl(controlChannel))
+                .then(renewLease());
     }
 
     private Mono<Void> renewLease() {
@@ -196,8 +201,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         String[] key = {NODES};
         return listenOnce()
                 .then(LEASE.<List<Object>>run(redis, key, node, until, everLeased ? "1" : "0"))
-                .flatMap(r -> Long.valueOf(1).equals(r.get(0)) ? Mono.<Void>empty()
-                        : dataLost().then(LEASE.<List<Object>>run(redis, key, node, until, "0")).then())
+                .flatMap(r -> Long.valueOf(1).equals(r.get(0))
+                        ? Mono.<Void>empty()
+                        : dataLost()
+                                .then(LEASE.<List<Object>>run(redis, key, node, until, "0"))
+                                .then())
                 .then(Mono.fromRunnable(() -> {
                     everLeased = true;
                     recoveringLoss = false;
@@ -210,8 +218,10 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                     liveNodes = Set.copyOf(live);
                     reclaimed(live);
                 })
-                .then(redis.execute(NODES, c -> c.zremrangebyscore(NODES,
-                        Range.create(0d, (double) (now - Duration.ofDays(1).toMillis())))))
+                .then(redis.execute(
+                        NODES,
+                        c -> c.zremrangebyscore(NODES, Range.create(0d, (double)
+                                (now - Duration.ofDays(1).toMillis())))))
                 .then();
     }
 
@@ -232,8 +242,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         reclaim = others.isEmpty() ? null : new Reclaim(Set.copyOf(others), until);
         if (!recoveringLoss) {
             recoveringLoss = true;
-            log.warn("Redis at {} no longer has this instance's lease (it lost its data): recording {} connections"
-                    + " and the resumable drops again", redis.hosts(), local.size());
+            log.warn(
+                    "Redis at {} no longer has this instance's lease (it lost its data): recording {} connections"
+                            + " and the resumable drops again",
+                    redis.hosts(),
+                    local.size());
         }
         return Mono.fromCompletionStage(() -> redis.subscribeControl(controlChannel))
                 .then(claimLocalSessions(true))
@@ -247,7 +260,8 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         }
         Set<String> left = new HashSet<>(r.nodes());
         left.removeAll(live);
-        reclaim = left.isEmpty() || r.untilMillis() <= System.currentTimeMillis() ? null
+        reclaim = left.isEmpty() || r.untilMillis() <= System.currentTimeMillis()
+                ? null
                 : new Reclaim(Set.copyOf(left), r.untilMillis());
     }
 
@@ -283,8 +297,15 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private Mono<Void> claimLocalSessions(boolean strict) {
         return Flux.fromIterable(List.copyOf(local.sessions()))
                 .filter(SessionHandle::inboxSubscribed)
-                .flatMap(s -> redis.execute(ownerKey(s.userId()), c -> c.set(ownerKey(s.userId()), owner(s, node),
-                        SetArgs.Builder.nx().px(OWNER_TTL))).onErrorResume(e -> !strict, e -> Mono.empty()), 64)
+                .flatMap(
+                        s -> redis.execute(
+                                        ownerKey(s.userId()),
+                                        c -> c.set(
+                                                ownerKey(s.userId()),
+                                                owner(s, node),
+                                                SetArgs.Builder.nx().px(OWNER_TTL)))
+                                .onErrorResume(e -> !strict, e -> Mono.empty()),
+                        64)
                 .then();
     }
 
@@ -305,11 +326,13 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         long left = d.untilMillis() - now;
         Mono<?> told;
         if (again) {
-            told = d.resumable() && left > 0 ? redis.execute(key[0], c -> c.set(key[0], d.marker(),
-                    SetArgs.Builder.nx().px(left))) : Mono.empty();
+            told = d.resumable() && left > 0
+                    ? redis.execute(
+                            key[0],
+                            c -> c.set(key[0], d.marker(), SetArgs.Builder.nx().px(left)))
+                    : Mono.empty();
         } else if (d.resumable() && left > 0) {
-            told = KEEP_RESUMABLE.run(redis, key, d.owner() == null ? "" : d.owner(), d.marker(),
-                    Long.toString(left));
+            told = KEEP_RESUMABLE.run(redis, key, d.owner() == null ? "" : d.owner(), d.marker(), Long.toString(left));
         } else {
             told = d.owner() == null ? Mono.empty() : RELEASE.run(redis, key, d.owner());
         }
@@ -333,8 +356,14 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private Mono<Void> renewOwners() {
         return Flux.fromIterable(List.copyOf(local.sessions()))
                 .filter(SessionHandle::inboxSubscribed)
-                .flatMap(s -> RENEW.run(redis, new String[] {ownerKey(s.userId())}, owner(s, node),
-                        Long.toString(OWNER_TTL.toMillis())).onErrorResume(e -> Mono.empty()), 64)
+                .flatMap(
+                        s -> RENEW.run(
+                                        redis,
+                                        new String[] {ownerKey(s.userId())},
+                                        owner(s, node),
+                                        Long.toString(OWNER_TTL.toMillis()))
+                                .onErrorResume(e -> Mono.empty()),
+                        64)
                 .then();
     }
 
@@ -348,17 +377,23 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         String user = session.userId();
         String value = owner(session, node);
         Mono<Void> write = Mono.defer(() -> {
-            if (local.local(user) != session) {
-                return Mono.empty(); // closed or replaced meanwhile: nothing to record
-            }
-            return redis.execute(ownerKey(user), c -> c.setGet(ownerKey(user), value, SetArgs.Builder.px(OWNER_TTL)))
-                    .doOnNext(previous -> replacePrevious(user, previous))
-                    .doOnSubscribe(s -> dropped.remove(user))
-                    .then();
-        }).doOnError(e -> {
-            unrecorded.add(session);
-            log.debug("Taking the ownership of user {} in Redis failed, to be tried again: {}", user, e.toString());
-        }).doOnSuccess(v -> unrecorded.remove(session))
+                    if (local.local(user) != session) {
+                        return Mono.empty(); // closed or replaced meanwhile: nothing to record
+                    }
+                    return redis.execute(
+                                    ownerKey(user), c -> c.setGet(ownerKey(user), value, SetArgs.Builder.px(OWNER_TTL)))
+                            .doOnNext(previous -> replacePrevious(user, previous))
+                            .doOnSubscribe(s -> dropped.remove(user))
+                            .then();
+                })
+                .doOnError(e -> {
+                    unrecorded.add(session);
+                    log.debug(
+                            "Taking the ownership of user {} in Redis failed, to be tried again: {}",
+                            user,
+                            e.toString());
+                })
+                .doOnSuccess(v -> unrecorded.remove(session))
                 .doFinally(s -> claims.remove(session))
                 .cache();
         claims.put(session, write);
@@ -372,10 +407,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         }
         isLive(was.node())
                 .filter(live -> live)
-                .flatMap(live -> redis.execute(c -> c.publish(controlChannel(was.node()),
-                        "replace " + user + " " + was.session())))
-                .subscribe(n -> { }, e -> log.debug("Telling {} to close user {} failed: {}", was.node(), user,
-                        e.toString()));
+                .flatMap(live -> redis.execute(
+                        c -> c.publish(controlChannel(was.node()), "replace " + user + " " + was.session())))
+                .subscribe(
+                        n -> {},
+                        e -> log.debug("Telling {} to close user {} failed: {}", was.node(), user, e.toString()));
     }
 
     @Override
@@ -384,16 +420,25 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         String user = session.userId();
         Mono<Void> claim = claims.get(session);
         boolean recorded = claim != null || session.inboxSubscribed();
-        Dropped d = new Dropped(user, recorded ? owner(session, node) : null, marker(session), resumable,
-                System.currentTimeMillis() + (resumable ? graceMs : OWNER_TTL.toMillis()), false);
+        Dropped d = new Dropped(
+                user,
+                recorded ? owner(session, node) : null,
+                marker(session),
+                resumable,
+                System.currentTimeMillis() + (resumable ? graceMs : OWNER_TTL.toMillis()),
+                false);
         if (d.owner() == null && !resumable) {
             return; // it never recorded anything and leaves nothing to resume
         }
         dropped.put(user, d);
         (claim == null ? Mono.<Void>empty() : claim.onErrorResume(e -> Mono.empty()))
                 .then(Mono.defer(() -> tell(d, System.currentTimeMillis(), false)))
-                .subscribe(n -> { }, e -> log.debug("Releasing user {} in Redis failed, to be retried when it is"
-                        + " back: {}", user, e.toString()));
+                .subscribe(
+                        n -> {},
+                        e -> log.debug(
+                                "Releasing user {} in Redis failed, to be retried when it is" + " back: {}",
+                                user,
+                                e.toString()));
     }
 
     @Override
@@ -409,11 +454,13 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         return redis.execute(ownerKey(userId), c -> c.get(ownerKey(userId)))
                 .map(v -> {
                     Owner o = Owner.parse(v);
-                    return o != null && o.session().equals(session) ? new Resumable(true, o.inboxStart())
+                    return o != null && o.session().equals(session)
+                            ? new Resumable(true, o.inboxStart())
                             : Resumable.NO;
                 })
                 .switchIfEmpty(Mono.defer(() -> mayBeReclaimed(waitUntil)
-                        .flatMap(wait -> wait ? Mono.delay(RECLAIM_POLL).then(resumable(userId, session, waitUntil))
+                        .flatMap(wait -> wait
+                                ? Mono.delay(RECLAIM_POLL).then(resumable(userId, session, waitUntil))
                                 : Mono.just(Resumable.NO))));
     }
 
@@ -432,9 +479,11 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     }
 
     private Mono<Boolean> connected(String userId, long waitUntil) {
-        return ownerNode(userId).map(n -> true)
+        return ownerNode(userId)
+                .map(n -> true)
                 .switchIfEmpty(Mono.defer(() -> mayBeReclaimed(waitUntil)
-                        .flatMap(wait -> wait ? Mono.delay(RECLAIM_POLL).then(connected(userId, waitUntil))
+                        .flatMap(wait -> wait
+                                ? Mono.delay(RECLAIM_POLL).then(connected(userId, waitUntil))
                                 : Mono.just(false))));
     }
 
@@ -450,36 +499,35 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
         Reclaim r = reclaim;
         if (r != null && r.untilMillis() > now) {
             String[] nodes = r.nodes().toArray(String[]::new);
-            return redis.<List<Double>>execute(c -> c.zmscore(NODES, nodes))
-                    .map(scores -> {
-                        Set<String> present = new HashSet<>();
-                        for (int i = 0; i < nodes.length; i++) {
-                            if (scores.get(i) != null) {
-                                present.add(nodes[i]);
-                            }
-                        }
-                        reclaimed(present);
-                        Reclaim after = reclaim;
-                        return after != null && !after.nodes().isEmpty();
-                    });
+            return redis.<List<Double>>execute(c -> c.zmscore(NODES, nodes)).map(scores -> {
+                Set<String> present = new HashSet<>();
+                for (int i = 0; i < nodes.length; i++) {
+                    if (scores.get(i) != null) {
+                        present.add(nodes[i]);
+                    }
+                }
+                reclaimed(present);
+                Reclaim after = reclaim;
+                return after != null && !after.nodes().isEmpty();
+            });
         }
-        return redis.execute(NODES, c -> c.zscore(NODES, node)).map(score -> false)
+        return redis.execute(NODES, c -> c.zscore(NODES, node))
+                .map(score -> false)
                 .switchIfEmpty(Mono.defer(() -> renewLease().thenReturn(true)));
     }
 
     /** The live instance that owns {@code userId}'s connection, if any. */
     private Mono<String> ownerNode(String userId) {
-        return redis.execute(ownerKey(userId), c -> c.get(ownerKey(userId)))
-                .flatMap(v -> {
-                    Owner o = Owner.parse(v);
-                    if (o == null) {
-                        return Mono.empty();
-                    }
-                    if (o.resumable()) {
-                        return Mono.just(o.node());
-                    }
-                    return isLive(o.node()).filter(live -> live).map(live -> o.node());
-                });
+        return redis.execute(ownerKey(userId), c -> c.get(ownerKey(userId))).flatMap(v -> {
+            Owner o = Owner.parse(v);
+            if (o == null) {
+                return Mono.empty();
+            }
+            if (o.resumable()) {
+                return Mono.just(o.node());
+            }
+            return isLive(o.node()).filter(live -> live).map(live -> o.node());
+        });
     }
 
     /** Whether {@code other}'s lease is current: from the cached set, else asked of Redis. */
@@ -512,8 +560,10 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
             return Mono.just(true);
         }
         return ownerNode(userId)
-                .flatMap(n -> n.equals(node) || n.equals(RESUMABLE) ? Mono.just(false)
-                        : redis.execute(c -> c.publish(controlChannel(n), "disconnect " + userId)).map(x -> true))
+                .flatMap(n -> n.equals(node) || n.equals(RESUMABLE)
+                        ? Mono.just(false)
+                        : redis.execute(c -> c.publish(controlChannel(n), "disconnect " + userId))
+                                .map(x -> true))
                 .defaultIfEmpty(false);
     }
 
@@ -556,6 +606,8 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     public void close() {
         leaseTask.dispose();
         renewTask.dispose();
-        redis.execute(NODES, c -> c.zrem(NODES, node)).onErrorResume(e -> Mono.empty()).block(Duration.ofSeconds(2));
+        redis.execute(NODES, c -> c.zrem(NODES, node))
+                .onErrorResume(e -> Mono.empty())
+                .block(Duration.ofSeconds(2));
     }
 }

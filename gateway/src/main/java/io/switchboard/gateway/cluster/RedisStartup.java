@@ -40,8 +40,13 @@ public final class RedisStartup implements AutoCloseable {
     /**
      * @param steps what else must have worked once before the instance is ready (each tried again on failure)
      */
-    public RedisStartup(RedisConnections redis, String node, long waitMs, List<Supplier<Mono<Void>>> steps,
-                        Scheduler scheduler, LongSupplier nanoTime) {
+    public RedisStartup(
+            RedisConnections redis,
+            String node,
+            long waitMs,
+            List<Supplier<Mono<Void>>> steps,
+            Scheduler scheduler,
+            LongSupplier nanoTime) {
         this.redis = redis;
         this.waitMs = waitMs;
         this.probeChannel = RedisKeys.pubsubChannel("start:" + node);
@@ -50,8 +55,11 @@ public final class RedisStartup implements AutoCloseable {
         this.nanoTime = nanoTime;
         this.startNanos = nanoTime.getAsLong();
         if (waitMs > 0) {
-            log.info("Not ready until Redis at {} answers and subscriptions work, for at most"
-                    + " SWITCHBOARD_REDIS_START_WAIT_MS={} ms", redis.hosts(), waitMs);
+            log.info(
+                    "Not ready until Redis at {} answers and subscriptions work, for at most"
+                            + " SWITCHBOARD_REDIS_START_WAIT_MS={} ms",
+                    redis.hosts(),
+                    waitMs);
         }
         redis.onUp(this::attempt);
         deadline = scheduler.schedule(this::waitRanOut, waitMs, TimeUnit.MILLISECONDS);
@@ -85,7 +93,9 @@ public final class RedisStartup implements AutoCloseable {
             started = true;
         }
         deadline.dispose();
-        log.info("Ready: Redis at {} answers and subscriptions work ({} ms after start)", redis.hosts(),
+        log.info(
+                "Ready: Redis at {} answers and subscriptions work ({} ms after start)",
+                redis.hosts(),
                 TimeUnit.NANOSECONDS.toMillis(nanoTime.getAsLong() - startNanos));
     }
 
@@ -111,9 +121,13 @@ public final class RedisStartup implements AutoCloseable {
         if (waitMs == 0) {
             return;
         }
-        redis.check().subscribe(h -> log.warn("Ready without Redis at {}: it did not work within"
-                + " SWITCHBOARD_REDIS_START_WAIT_MS={} ms ({}); serving degraded until it does", redis.hosts(),
-                waitMs, failure != null ? failure : h.detail() != null ? h.detail() : "no answer yet"));
+        redis.check()
+                .subscribe(h -> log.warn(
+                        "Ready without Redis at {}: it did not work within"
+                                + " SWITCHBOARD_REDIS_START_WAIT_MS={} ms ({}); serving degraded until it does",
+                        redis.hosts(),
+                        waitMs,
+                        failure != null ? failure : h.detail() != null ? h.detail() : "no answer yet"));
     }
 
     @Override

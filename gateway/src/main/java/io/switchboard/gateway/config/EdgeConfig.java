@@ -1,19 +1,19 @@
 package io.switchboard.gateway.config;
 
+import com.sun.management.UnixOperatingSystemMXBean;
 import io.netty.util.NetUtil;
 import java.lang.management.ManagementFactory;
 import java.lang.management.OperatingSystemMXBean;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import com.sun.management.UnixOperatingSystemMXBean;
-import java.net.UnknownHostException;
 
 /**
  * The limits at the gateway's edge, before a WebSocket upgrade (docs/design.md failure model, hostile clients): how
@@ -40,13 +40,23 @@ import java.net.UnknownHostException;
  * @param allowedOrigins page origins whose {@code Origin} may open {@code /ws}, lower case
  *                       ({@code SWITCHBOARD_ALLOWED_ORIGINS}); empty: any
  */
-public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnections, int maxConnectionsPerAddress,
-                         int connectRate, int connectBurst, int userConnectRate, int userConnectBurst,
-                         int rateEntries, List<AddressBlock> trustedProxies, List<String> allowedOrigins) {
+public record EdgeConfig(
+        long headerTimeoutMs,
+        long idleTimeoutMs,
+        int maxConnections,
+        int maxConnectionsPerAddress,
+        int connectRate,
+        int connectBurst,
+        int userConnectRate,
+        int userConnectBurst,
+        int rateEntries,
+        List<AddressBlock> trustedProxies,
+        List<String> allowedOrigins) {
     public static final long DEFAULT_HEADER_TIMEOUT_MS = 5_000;
     public static final long DEFAULT_IDLE_TIMEOUT_MS = 20_000;
     /** Room for a large office or campus behind one NAT address. */
     public static final int DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 1_000;
+
     public static final int DEFAULT_CONNECT_RATE = 20;
     public static final int DEFAULT_CONNECT_BURST = 200;
     public static final int DEFAULT_USER_CONNECT_RATE = 1;
@@ -64,23 +74,33 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
 
     public EdgeConfig {
         trustedProxies = trustedProxies == null ? List.of() : List.copyOf(trustedProxies);
-        allowedOrigins = allowedOrigins == null ? List.of()
+        allowedOrigins = allowedOrigins == null
+                ? List.of()
                 : allowedOrigins.stream().map(o -> o.toLowerCase(Locale.ROOT)).toList();
     }
 
     /** The defaults of every setting. */
     public static EdgeConfig defaults() {
-        return new EdgeConfig(DEFAULT_HEADER_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, defaultMaxConnections(),
-                DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_CONNECT_RATE, DEFAULT_CONNECT_BURST,
-                DEFAULT_USER_CONNECT_RATE, DEFAULT_USER_CONNECT_BURST, DEFAULT_RATE_ENTRIES, List.of(), List.of());
+        return new EdgeConfig(
+                DEFAULT_HEADER_TIMEOUT_MS,
+                DEFAULT_IDLE_TIMEOUT_MS,
+                defaultMaxConnections(),
+                DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+                DEFAULT_CONNECT_RATE,
+                DEFAULT_CONNECT_BURST,
+                DEFAULT_USER_CONNECT_RATE,
+                DEFAULT_USER_CONNECT_BURST,
+                DEFAULT_RATE_ENTRIES,
+                List.of(),
+                List.of());
     }
 
     static EdgeConfig read(GatewayConfig.Reader r) {
         long header = r.integer("SWITCHBOARD_HEADER_TIMEOUT_MS", DEFAULT_HEADER_TIMEOUT_MS, 100, 600_000);
         long idle = r.integer("SWITCHBOARD_IDLE_TIMEOUT_MS", DEFAULT_IDLE_TIMEOUT_MS, 100, 3_600_000);
         int max = r.integer("SWITCHBOARD_MAX_CONNECTIONS", defaultMaxConnections(), 1, 10_000_000);
-        int perAddress = r.integer("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1,
-                10_000_000);
+        int perAddress = r.integer(
+                "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, 1, 10_000_000);
         int rate = r.integer("SWITCHBOARD_CONNECT_RATE", DEFAULT_CONNECT_RATE, 1, 1_000_000);
         int burst = r.integer("SWITCHBOARD_CONNECT_BURST", DEFAULT_CONNECT_BURST, 1, 10_000_000);
         int userRate = r.integer("SWITCHBOARD_USER_CONNECT_RATE", DEFAULT_USER_CONNECT_RATE, 1, 1_000_000);
@@ -88,8 +108,8 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
         int entries = r.integer("SWITCHBOARD_CONNECT_RATE_ENTRIES", DEFAULT_RATE_ENTRIES, 1_000, 10_000_000);
         List<AddressBlock> proxies = parseProxies(r.string("SWITCHBOARD_TRUSTED_PROXIES", null), r.problems);
         List<String> origins = parseOrigins(r.string("SWITCHBOARD_ALLOWED_ORIGINS", null), r.problems);
-        return new EdgeConfig(header, idle, max, perAddress, rate, burst, userRate, userBurst, entries, proxies,
-                origins);
+        return new EdgeConfig(
+                header, idle, max, perAddress, rate, burst, userRate, userBurst, entries, proxies, origins);
     }
 
     /** Every problem with these settings, one line each, naming the variable, the value and what is expected. */
@@ -99,7 +119,10 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
             p.add("SWITCHBOARD_HEADER_TIMEOUT_MS=" + headerTimeoutMs + ", SWITCHBOARD_IDLE_TIMEOUT_MS=" + idleTimeoutMs
                     + ": expected at least 100 ms each");
         }
-        if (maxConnectionsPerAddress < 1 || connectRate < 1 || connectBurst < 1 || userConnectRate < 1
+        if (maxConnectionsPerAddress < 1
+                || connectRate < 1
+                || connectBurst < 1
+                || userConnectRate < 1
                 || userConnectBurst < 1) {
             p.add("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=" + maxConnectionsPerAddress + ", SWITCHBOARD_CONNECT_RATE="
                     + connectRate + ", SWITCHBOARD_CONNECT_BURST=" + connectBurst + ", SWITCHBOARD_USER_CONNECT_RATE="
@@ -147,7 +170,8 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
 
     /** Whether {@code origin} (an {@code Origin} header, or null when the client sent none) may open {@code /ws}. */
     public boolean originAllowed(String origin) {
-        return allowedOrigins.isEmpty() || origin == null
+        return allowedOrigins.isEmpty()
+                || origin == null
                 || allowedOrigins.contains(origin.trim().toLowerCase(Locale.ROOT));
     }
 
@@ -163,10 +187,18 @@ public record EdgeConfig(long headerTimeoutMs, long idleTimeoutMs, int maxConnec
         m.put("SWITCHBOARD_USER_CONNECT_RATE", String.valueOf(userConnectRate));
         m.put("SWITCHBOARD_USER_CONNECT_BURST", String.valueOf(userConnectBurst));
         m.put("SWITCHBOARD_CONNECT_RATE_ENTRIES", String.valueOf(rateEntries));
-        m.put("SWITCHBOARD_TRUSTED_PROXIES", trustedProxies.isEmpty() ? "(unset: X-Forwarded-For ignored)"
-                : String.join(",", trustedProxies.stream().map(AddressBlock::toString).toList()));
-        m.put("SWITCHBOARD_ALLOWED_ORIGINS", allowedOrigins.isEmpty() ? "(unset: any origin)"
-                : String.join(",", allowedOrigins));
+        m.put(
+                "SWITCHBOARD_TRUSTED_PROXIES",
+                trustedProxies.isEmpty()
+                        ? "(unset: X-Forwarded-For ignored)"
+                        : String.join(
+                                ",",
+                                trustedProxies.stream()
+                                        .map(AddressBlock::toString)
+                                        .toList()));
+        m.put(
+                "SWITCHBOARD_ALLOWED_ORIGINS",
+                allowedOrigins.isEmpty() ? "(unset: any origin)" : String.join(",", allowedOrigins));
         return m;
     }
 

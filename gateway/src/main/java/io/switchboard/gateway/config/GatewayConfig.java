@@ -58,12 +58,34 @@ import javax.crypto.spec.SecretKeySpec;
  * @param edge the limits before a WebSocket upgrade: timeouts, connection caps, connect rates, trusted proxies
  *             and allowed origins; null: {@link EdgeConfig#defaults()}
  */
-public record GatewayConfig(String host, int port, String nodeId, String jwtSecret, String apiKey, boolean guests,
-                            long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame, int rate,
-                            int burst, int maxSubscriptions, int historySize, long historyTtlMs,
-                            long historyBudgetBytes, int outboundBytes, long resumeGraceMs, long interestWaitMs,
-                            int avoidRecent, int maxBlocks, String resumeSecret, long drainMs, RedisConfig redis,
-                            MongoConfig mongo, List<IceServer> iceServers, EdgeConfig edge) {
+public record GatewayConfig(
+        String host,
+        int port,
+        String nodeId,
+        String jwtSecret,
+        String apiKey,
+        boolean guests,
+        long helloTimeoutMs,
+        long pingIntervalMs,
+        long pingTimeoutMs,
+        int maxFrame,
+        int rate,
+        int burst,
+        int maxSubscriptions,
+        int historySize,
+        long historyTtlMs,
+        long historyBudgetBytes,
+        int outboundBytes,
+        long resumeGraceMs,
+        long interestWaitMs,
+        int avoidRecent,
+        int maxBlocks,
+        String resumeSecret,
+        long drainMs,
+        RedisConfig redis,
+        MongoConfig mongo,
+        List<IceServer> iceServers,
+        EdgeConfig edge) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -79,6 +101,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final long DEFAULT_HISTORY_TTL_MS = 120_000;
     /** The history budget when the heap allows it: 64 MiB (see {@link #defaultHistoryBudget}). */
     public static final long DEFAULT_HISTORY_BUDGET_BYTES = 64L << 20;
+
     public static final int DEFAULT_OUTBOUND_BYTES = 1 << 20;
     public static final long DEFAULT_RESUME_GRACE_MS = 30_000;
     public static final long DEFAULT_INTEREST_WAIT_MS = 5_000;
@@ -89,8 +112,22 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
     public static final int MIN_JWT_SECRET_BYTES = 32;
 
     public GatewayConfig {
-        List<String> problems = validate(host, port, nodeId, jwtSecret, apiKey, helloTimeoutMs, pingIntervalMs,
-                pingTimeoutMs, maxFrame, rate, burst, maxSubscriptions, historySize, historyTtlMs, historyBudgetBytes,
+        List<String> problems = validate(
+                host,
+                port,
+                nodeId,
+                jwtSecret,
+                apiKey,
+                helloTimeoutMs,
+                pingIntervalMs,
+                pingTimeoutMs,
+                maxFrame,
+                rate,
+                burst,
+                maxSubscriptions,
+                historySize,
+                historyTtlMs,
+                historyBudgetBytes,
                 outboundBytes);
         if (redis != null) {
             problems = new ArrayList<>(problems);
@@ -145,14 +182,14 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         long drain = r.integer("SWITCHBOARD_DRAIN_MS", DEFAULT_DRAIN_MS, 0, 600_000);
         String redisUrl = r.string("REDIS_URL", null);
         String redisCa = r.string("SWITCHBOARD_REDIS_CA", null);
-        long redisTimeout = r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1,
-                600_000);
+        long redisTimeout =
+                r.integer("SWITCHBOARD_REDIS_TIMEOUT_MS", RedisConfig.DEFAULT_COMMAND_TIMEOUT_MS, 1, 600_000);
         long nodeLease = r.integer("SWITCHBOARD_NODE_LEASE_MS", RedisConfig.DEFAULT_NODE_LEASE_MS, 1, 3_600_000);
         String startWaitSet = r.string("SWITCHBOARD_REDIS_START_WAIT_MS", null);
-        long startWait = r.integer("SWITCHBOARD_REDIS_START_WAIT_MS", RedisConfig.DEFAULT_START_WAIT_MS, 0,
-                RedisConfig.MAX_START_WAIT_MS);
-        RedisConfig redis = redisUrl == null ? null
-                : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease, startWait);
+        long startWait = r.integer(
+                "SWITCHBOARD_REDIS_START_WAIT_MS", RedisConfig.DEFAULT_START_WAIT_MS, 0, RedisConfig.MAX_START_WAIT_MS);
+        RedisConfig redis =
+                redisUrl == null ? null : new RedisConfig(redisUrl, redisCa, redisTimeout, nodeLease, startWait);
         String mongoUri = r.string("MONGODB_URI", null);
         long mongoTimeout = r.integer("SWITCHBOARD_MONGODB_TIMEOUT_MS", MongoConfig.DEFAULT_TIMEOUT_MS, 1, 600_000);
         int mongoPool = r.integer("SWITCHBOARD_MONGODB_POOL", MongoConfig.DEFAULT_POOL_SIZE, 1, 10_000);
@@ -162,8 +199,23 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         EdgeConfig edge = EdgeConfig.read(r);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
-        List<String> checks = validate(host, port, node, secret, apiKey, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, historyBudget, outbound);
+        List<String> checks = validate(
+                host,
+                port,
+                node,
+                secret,
+                apiKey,
+                hello,
+                ping,
+                pingTimeout,
+                maxFrame,
+                rate,
+                burst,
+                maxSubs,
+                historySize,
+                historyTtl,
+                historyBudget,
+                outbound);
         if (resumeSecret != null && resumeSecret.getBytes(StandardCharsets.UTF_8).length < MIN_JWT_SECRET_BYTES) {
             checks.add("SWITCHBOARD_RESUME_SECRET is " + resumeSecret.getBytes(StandardCharsets.UTF_8).length
                     + " bytes long: expected at least " + MIN_JWT_SECRET_BYTES + " bytes");
@@ -192,15 +244,53 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
-        return new GatewayConfig(host, port, node, secret, apiKey, guests, hello, ping, pingTimeout, maxFrame, rate,
-                burst, maxSubs, historySize, historyTtl, historyBudget, outbound, grace, interestWait, avoidRecent,
-                maxBlocks, resumeSecret, drain, redis, mongo, iceServers, edge);
+        return new GatewayConfig(
+                host,
+                port,
+                node,
+                secret,
+                apiKey,
+                guests,
+                hello,
+                ping,
+                pingTimeout,
+                maxFrame,
+                rate,
+                burst,
+                maxSubs,
+                historySize,
+                historyTtl,
+                historyBudget,
+                outbound,
+                grace,
+                interestWait,
+                avoidRecent,
+                maxBlocks,
+                resumeSecret,
+                drain,
+                redis,
+                mongo,
+                iceServers,
+                edge);
     }
 
-    private static List<String> validate(String host, int port, String nodeId, String jwtSecret, String apiKey,
-                                         long helloTimeoutMs, long pingIntervalMs, long pingTimeoutMs, int maxFrame,
-                                         int rate, int burst, int maxSubscriptions, int historySize,
-                                         long historyTtlMs, long historyBudgetBytes, int outboundBytes) {
+    private static List<String> validate(
+            String host,
+            int port,
+            String nodeId,
+            String jwtSecret,
+            String apiKey,
+            long helloTimeoutMs,
+            long pingIntervalMs,
+            long pingTimeoutMs,
+            int maxFrame,
+            int rate,
+            int burst,
+            int maxSubscriptions,
+            int historySize,
+            long historyTtlMs,
+            long historyBudgetBytes,
+            int outboundBytes) {
         List<String> p = new ArrayList<>();
         if (host == null || host.isBlank()) {
             p.add("SWITCHBOARD_HOST is empty: expected an address to bind, such as 0.0.0.0");
@@ -294,8 +384,7 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
             mac.init(new SecretKeySpec(jwtSecret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
-            return HexFormat.of().formatHex(mac.doFinal("switchboard-resume".getBytes(
-                    StandardCharsets.UTF_8)));
+            return HexFormat.of().formatHex(mac.doFinal("switchboard-resume".getBytes(StandardCharsets.UTF_8)));
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException(e);
         }
@@ -335,9 +424,12 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
         m.put("SWITCHBOARD_INTEREST_WAIT_MS", String.valueOf(interestWaitMs));
         m.put("SWITCHBOARD_AVOID_RECENT", String.valueOf(avoidRecent));
         m.put("SWITCHBOARD_MAX_BLOCKS", String.valueOf(maxBlocks));
-        m.put("SWITCHBOARD_RESUME_SECRET", resumeSecret != null ? "****"
-                : "(unset: derived from SWITCHBOARD_JWT_SECRET; without it shared through Redis in cluster mode,"
-                + " random per process in embedded mode)");
+        m.put(
+                "SWITCHBOARD_RESUME_SECRET",
+                resumeSecret != null
+                        ? "****"
+                        : "(unset: derived from SWITCHBOARD_JWT_SECRET; without it shared through Redis in cluster mode,"
+                                + " random per process in embedded mode)");
         m.put("SWITCHBOARD_DRAIN_MS", String.valueOf(drainMs));
         if (redis == null) {
             m.put("REDIS_URL", "(unset: embedded mode)");
@@ -356,8 +448,12 @@ public record GatewayConfig(String host, int port, String nodeId, String jwtSecr
             m.put("SWITCHBOARD_MONGODB_POOL", String.valueOf(mongo.poolSize()));
             m.put("SWITCHBOARD_MONGODB_BUFFER", String.valueOf(mongo.bufferSize()));
         }
-        m.put(IceServer.VARIABLE, iceServers.isEmpty() ? "(unset: no STUN or TURN server)"
-                : String.join("; ", iceServers.stream().map(IceServer::masked).toList()));
+        m.put(
+                IceServer.VARIABLE,
+                iceServers.isEmpty()
+                        ? "(unset: no STUN or TURN server)"
+                        : String.join(
+                                "; ", iceServers.stream().map(IceServer::masked).toList()));
         m.putAll(edge.describe());
         return m;
     }

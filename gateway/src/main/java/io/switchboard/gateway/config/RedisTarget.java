@@ -17,7 +17,11 @@ import java.util.Locale;
  * @param tls whether connections use TLS
  */
 public record RedisTarget(Kind kind, List<RedisURI> uris, boolean tls) {
-    public enum Kind { STANDALONE, SENTINEL, CLUSTER }
+    public enum Kind {
+        STANDALONE,
+        SENTINEL,
+        CLUSTER
+    }
 
     private static final String EXPECTED = "expected redis://host:port, rediss://host:port, "
             + "redis-sentinel://host:port#master or redis-cluster://host:port,host:port";
@@ -40,7 +44,8 @@ public record RedisTarget(Kind kind, List<RedisURI> uris, boolean tls) {
             }
             case "redis-sentinel", "rediss-sentinel" -> {
                 RedisURI uri = lettuce(url);
-                if (uri.getSentinelMasterId() == null || uri.getSentinelMasterId().isEmpty()) {
+                if (uri.getSentinelMasterId() == null
+                        || uri.getSentinelMasterId().isEmpty()) {
                     throw new IllegalArgumentException("a Sentinel URL needs the master's name after #");
                 }
                 return new RedisTarget(Kind.SENTINEL, List.of(uri), scheme.startsWith("rediss"));
@@ -71,8 +76,8 @@ public record RedisTarget(Kind kind, List<RedisURI> uris, boolean tls) {
     }
 
     private static RedisURI lettuce(String url) {
-        if (!url.toLowerCase(Locale.ROOT).startsWith("redis-sentinel") && !url.toLowerCase(Locale.ROOT)
-                .startsWith("rediss-sentinel")) {
+        if (!url.toLowerCase(Locale.ROOT).startsWith("redis-sentinel")
+                && !url.toLowerCase(Locale.ROOT).startsWith("rediss-sentinel")) {
             try {
                 if (new URI(url).getHost() == null) {
                     throw new IllegalArgumentException("host:port cannot be read; " + EXPECTED);
@@ -87,7 +92,8 @@ public record RedisTarget(Kind kind, List<RedisURI> uris, boolean tls) {
         } catch (RuntimeException e) {
             throw new IllegalArgumentException("cannot be read (" + e.getMessage() + "); " + EXPECTED);
         }
-        if ((uri.getHost() == null || uri.getHost().isEmpty()) && uri.getSentinels().isEmpty()) {
+        if ((uri.getHost() == null || uri.getHost().isEmpty())
+                && uri.getSentinels().isEmpty()) {
             throw new IllegalArgumentException("no host; " + EXPECTED);
         }
         return uri;

@@ -28,8 +28,8 @@ public final class HealthService {
     private final IntSupplier sessions;
     private volatile boolean draining;
 
-    public HealthService(String node, String mode, List<DependencyCheck> checks, GatewayMetrics metrics,
-                         IntSupplier sessions) {
+    public HealthService(
+            String node, String mode, List<DependencyCheck> checks, GatewayMetrics metrics, IntSupplier sessions) {
         this.node = node;
         this.mode = mode;
         this.checks = List.copyOf(checks);

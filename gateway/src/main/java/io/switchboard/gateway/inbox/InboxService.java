@@ -42,8 +42,11 @@ public final class InboxService {
         if (!UserIds.isValid(to)) {
             return Mono.just(false);
         }
-        return isConnected.apply(to).flatMap(connected -> connected
-                ? channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data).thenReturn(true)
-                : Mono.just(false));
+        return isConnected
+                .apply(to)
+                .flatMap(connected -> connected
+                        ? channels.publish(Channels.inboxOf(to), Publication.DIRECT, from, data)
+                                .thenReturn(true)
+                        : Mono.just(false));
     }
 }

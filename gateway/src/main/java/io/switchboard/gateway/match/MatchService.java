@@ -52,6 +52,7 @@ public final class MatchService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(MatchService.class);
     /** How often the lease is renewed and the sweep runs. */
     public static final Duration SWEEP_PERIOD = Duration.ofSeconds(1);
+
     public static final String RECONNECTING = "reconnecting";
     public static final String BACK = "back";
     /** The longest a join waits for the user's stored blocks (a slow store never slows a match by more). */
@@ -61,8 +62,8 @@ public final class MatchService implements AutoCloseable {
      * inbox, would leave a match with a ghost: they are retried for about half a minute (Redis briefly slow or
      * away). A retried event can arrive twice; one lost would never arrive.
      */
-    private static final Retry LIFECYCLE_RETRY = Retry
-            .backoff(8, Duration.ofMillis(200)).maxBackoff(Duration.ofSeconds(5));
+    private static final Retry LIFECYCLE_RETRY =
+            Retry.backoff(8, Duration.ofMillis(200)).maxBackoff(Duration.ofSeconds(5));
 
     private final Matchmaker matchmaker;
     private final ChannelService channels;
@@ -83,8 +84,15 @@ public final class MatchService implements AutoCloseable {
     /** Users whose stored blocks this instance's matchmaker has been told, since their last drop. */
     private final Map<String, Mono<Void>> blocksLoaded = new ConcurrentHashMap<>();
 
-    public MatchService(Matchmaker matchmaker, ChannelService channels, String node, long graceMs,
-                        Scheduler scheduler, MeterRegistry registry, UserStore store, StoreWriter writer) {
+    public MatchService(
+            Matchmaker matchmaker,
+            ChannelService channels,
+            String node,
+            long graceMs,
+            Scheduler scheduler,
+            MeterRegistry registry,
+            UserStore store,
+            StoreWriter writer) {
         this.matchmaker = matchmaker;
         this.store = store;
         this.writer = writer;
@@ -96,15 +104,24 @@ public final class MatchService implements AutoCloseable {
         this.graceMs = graceMs;
         this.scheduler = scheduler;
         Gauge.builder("switchboard.match.queue", queueLength, AtomicLong::get)
-                .description("Users waiting for a random-connect partner").register(registry);
-        matches = Counter.builder("switchboard.match.made").description("Random-connect matches made")
+                .description("Users waiting for a random-connect partner")
+                .register(registry);
+        matches = Counter.builder("switchboard.match.made")
+                .description("Random-connect matches made")
                 .register(registry);
         timeToMatch = Timer.builder("switchboard.match.time.to.match")
                 .description("How long users waited in the queue before being matched")
-                .publishPercentiles(0.5, 0.99).register(registry);
-        endedByReason = Map.of(Ended.NEXT, ended(registry, Ended.NEXT), Ended.LEFT, ended(registry, Ended.LEFT),
-                Ended.DISCONNECTED, ended(registry, Ended.DISCONNECTED));
-        signals = Counter.builder("switchboard.match.signals").description("match.signal frames relayed")
+                .publishPercentiles(0.5, 0.99)
+                .register(registry);
+        endedByReason = Map.of(
+                Ended.NEXT,
+                ended(registry, Ended.NEXT),
+                Ended.LEFT,
+                ended(registry, Ended.LEFT),
+                Ended.DISCONNECTED,
+                ended(registry, Ended.DISCONNECTED));
+        signals = Counter.builder("switchboard.match.signals")
+                .description("match.signal frames relayed")
                 .register(registry);
         eventsLost = Counter.builder("switchboard.match.events.lost")
                 .description("Random-connect events that could not be stored in an inbox (Redis down)")
@@ -115,29 +132,41 @@ public final class MatchService implements AutoCloseable {
                 .register(registry);
         sweeper = Flux.interval(Duration.ZERO, SWEEP_PERIOD, scheduler)
                 .onBackpressureDrop()
-                .concatMap(t -> matchmaker.renewLease(node)
-                        .then(matchmaker.sweep()).doOnNext(this::apply)
-                        .then(matchmaker.unannounced()).doOnNext(this::announceAgain)
-                        .then(matchmaker.queueLength()).doOnNext(queueLength::set)
-                        .onErrorResume(e -> {
-                            log.debug("Random-connect sweep failed: {}", e.toString());
-                            return Mono.empty();
-                        }), 1)
+                .concatMap(
+                        t -> matchmaker
+                                .renewLease(node)
+                                .then(matchmaker.sweep())
+                                .doOnNext(this::apply)
+                                .then(matchmaker.unannounced())
+                                .doOnNext(this::announceAgain)
+                                .then(matchmaker.queueLength())
+                                .doOnNext(queueLength::set)
+                                .onErrorResume(e -> {
+                                    log.debug("Random-connect sweep failed: {}", e.toString());
+                                    return Mono.empty();
+                                }),
+                        1)
                 .subscribe();
     }
 
     private static Counter ended(MeterRegistry registry, String reason) {
-        return Counter.builder("switchboard.match.ended").tag("reason", reason)
-                .description("Random-connect matches ended, by reason").register(registry);
+        return Counter.builder("switchboard.match.ended")
+                .tag("reason", reason)
+                .description("Random-connect matches ended, by reason")
+                .register(registry);
     }
 
     /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
     public Mono<Outcome> join(String user, String session, List<String> interests) {
-        return blocksBeforePairing(user).then(matchmaker.join(user, session, node, interests)).doOnNext(this::apply);
+        return blocksBeforePairing(user)
+                .then(matchmaker.join(user, session, node, interests))
+                .doOnNext(this::apply);
     }
 
     public Mono<Outcome> next(String user, String session) {
-        return blocksBeforePairing(user).then(matchmaker.next(user, session, node)).doOnNext(this::apply);
+        return blocksBeforePairing(user)
+                .then(matchmaker.next(user, session, node))
+                .doOnNext(this::apply);
     }
 
     /**
@@ -157,17 +186,19 @@ public final class MatchService implements AutoCloseable {
         if (!store.available()) {
             return Mono.empty();
         }
-        return blocksLoaded.computeIfAbsent(user, u -> store.blocksOf(u)
-                .flatMapMany(Flux::fromIterable)
-                .concatMap(other -> matchmaker.restoreBlock(u, other))
-                .then()
-                .onErrorResume(e -> {
-                    blocksLoaded.remove(u);
-                    blockLoadFailures.increment();
-                    log.debug("Loading the stored blocks of {} failed: {}", u, e.toString());
-                    return Mono.empty();
-                })
-                .cache());
+        return blocksLoaded.computeIfAbsent(
+                user,
+                u -> store.blocksOf(u)
+                        .flatMapMany(Flux::fromIterable)
+                        .concatMap(other -> matchmaker.restoreBlock(u, other))
+                        .then()
+                        .onErrorResume(e -> {
+                            blocksLoaded.remove(u);
+                            blockLoadFailures.increment();
+                            log.debug("Loading the stored blocks of {} failed: {}", u, e.toString());
+                            return Mono.empty();
+                        })
+                        .cache());
     }
 
     public Mono<Outcome> leave(String user) {
@@ -202,8 +233,7 @@ public final class MatchService implements AutoCloseable {
      * (a syntactically valid user id: 1 to 123 characters of {@code A-Z a-z 0-9 _ - . : @ |}).
      */
     public static String blockProblem(String other) {
-        return other == null ? "field 'user' is missing: expected a user id"
-                : UserIds.problem(other, "field 'user'");
+        return other == null ? "field 'user' is missing: expected a user id" : UserIds.problem(other, "field 'user'");
     }
 
     /** The user's matches, newest first; fails with {@link StoreUnavailable} while the store is down. */
@@ -227,33 +257,52 @@ public final class MatchService implements AutoCloseable {
             if (o.partner() == null) {
                 return Mono.just(false);
             }
-            return channels.publish(Channels.inboxOf(o.partner()), Publication.MATCH_SIGNAL, user,
-                    match + "\n" + data).doOnNext(p -> signals.increment()).thenReturn(true);
+            return channels.publish(Channels.inboxOf(o.partner()), Publication.MATCH_SIGNAL, user, match + "\n" + data)
+                    .doOnNext(p -> signals.increment())
+                    .thenReturn(true);
         });
     }
 
     /** A session of {@code user} said hello: its stored blocks are loaded; a match kept through a drop goes on. */
     public void returned(String user, String session) {
         blocksLoaded(user).subscribe();
-        matchmaker.returned(user, session, node).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
-            if (o.partner() != null) {
-                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), BACK));
-            }
-        }, e -> log.debug("Random-connect return of {} failed: {}", user, e.toString()));
+        matchmaker
+                .returned(user, session, node)
+                .retryWhen(LIFECYCLE_RETRY)
+                .subscribe(
+                        o -> {
+                            if (o.partner() != null) {
+                                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), BACK));
+                            }
+                        },
+                        e -> log.debug("Random-connect return of {} failed: {}", user, e.toString()));
     }
 
     /** A session of {@code user} closed: leave the queue, or keep the match for the grace. */
     public void dropped(String user, String session) {
         blocksLoaded.remove(user);
-        matchmaker.dropped(user, session).retryWhen(LIFECYCLE_RETRY).subscribe(o -> {
-            if (o.partner() != null) {
-                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), RECONNECTING));
-                scheduler.schedule(() -> matchmaker.expire(user, session).retryWhen(LIFECYCLE_RETRY).subscribe(
-                        this::apply,
-                        e -> log.debug("Random-connect expiry of {} failed: {}", user, e.toString())),
-                        graceMs, TimeUnit.MILLISECONDS);
-            }
-        }, e -> log.debug("Random-connect drop of {} failed: {}", user, e.toString()));
+        matchmaker
+                .dropped(user, session)
+                .retryWhen(LIFECYCLE_RETRY)
+                .subscribe(
+                        o -> {
+                            if (o.partner() != null) {
+                                event(o.partner(), Publication.MATCH_PARTNER, partnerState(o.match(), RECONNECTING));
+                                scheduler.schedule(
+                                        () -> matchmaker
+                                                .expire(user, session)
+                                                .retryWhen(LIFECYCLE_RETRY)
+                                                .subscribe(
+                                                        this::apply,
+                                                        e -> log.debug(
+                                                                "Random-connect expiry of {} failed: {}",
+                                                                user,
+                                                                e.toString())),
+                                        graceMs,
+                                        TimeUnit.MILLISECONDS);
+                            }
+                        },
+                        e -> log.debug("Random-connect drop of {} failed: {}", user, e.toString()));
     }
 
     /** Tells everyone concerned what an operation did. */
@@ -281,7 +330,10 @@ public final class MatchService implements AutoCloseable {
         int n = o.pairings().size() + o.ended().size();
         if (n > 0) {
             announcedAgain.increment(n);
-            log.debug("Announcing again {} pairings and {} endings", o.pairings().size(), o.ended().size());
+            log.debug(
+                    "Announcing again {} pairings and {} endings",
+                    o.pairings().size(),
+                    o.ended().size());
             announce(o);
         }
     }
@@ -298,7 +350,8 @@ public final class MatchService implements AutoCloseable {
                 n.put("match", e.match());
                 n.put("reason", e.reason());
                 sent.add(publishEvent(e.partner(), Publication.MATCH_ENDED, n.toString())
-                        .filter(ok -> ok).<Object>map(ok -> e));
+                        .filter(ok -> ok)
+                        .<Object>map(ok -> e));
             }
         }
         for (Pairing p : o.pairings()) {
@@ -307,24 +360,29 @@ public final class MatchService implements AutoCloseable {
             sent.add(publishEvent(p.other(), Publication.MATCH_FOUND, found(p, p.initiator(), false))
                     .flatMap(other -> publishEvent(p.initiator(), Publication.MATCH_FOUND, found(p, p.other(), true))
                             .map(initiator -> other && initiator))
-                    .filter(ok -> ok).<Object>map(ok -> p));
+                    .filter(ok -> ok)
+                    .<Object>map(ok -> p));
         }
         if (sent.isEmpty()) {
             return;
         }
-        Flux.merge(sent).collectList().flatMap(done -> {
-            List<Ended> ended = new ArrayList<>();
-            List<Pairing> pairings = new ArrayList<>();
-            for (Object d : done) {
-                if (d instanceof Ended e) {
-                    ended.add(e);
-                } else {
-                    pairings.add((Pairing) d);
-                }
-            }
-            return done.isEmpty() ? Mono.<Void>empty()
-                    : matchmaker.announced(new Outcome(Outcome.NOTHING, ended, pairings, null, null));
-        }).subscribe(v -> { }, e -> log.debug("Confirming random-connect events failed: {}", e.toString()));
+        Flux.merge(sent)
+                .collectList()
+                .flatMap(done -> {
+                    List<Ended> ended = new ArrayList<>();
+                    List<Pairing> pairings = new ArrayList<>();
+                    for (Object d : done) {
+                        if (d instanceof Ended e) {
+                            ended.add(e);
+                        } else {
+                            pairings.add((Pairing) d);
+                        }
+                    }
+                    return done.isEmpty()
+                            ? Mono.<Void>empty()
+                            : matchmaker.announced(new Outcome(Outcome.NOTHING, ended, pairings, null, null));
+                })
+                .subscribe(v -> {}, e -> log.debug("Confirming random-connect events failed: {}", e.toString()));
     }
 
     private static String found(Pairing p, String partner, boolean initiator) {
@@ -345,7 +403,7 @@ public final class MatchService implements AutoCloseable {
     }
 
     private void event(String user, String type, String data) {
-        publishEvent(user, type, data).subscribe(v -> { }, e -> { });
+        publishEvent(user, type, data).subscribe(v -> {}, e -> {});
     }
 
     /** Stores an event in the user's inbox; emits whether it got there. */

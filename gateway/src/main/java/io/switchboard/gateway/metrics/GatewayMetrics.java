@@ -27,27 +27,61 @@ import java.util.function.Supplier;
  * number of series is bounded whatever clients send; counters are created once, never looked up per frame.
  */
 public final class GatewayMetrics implements AutoCloseable {
-    private static final List<String> CLIENT_TYPES = List.of(ClientFrame.Hello.TYPE, ClientFrame.Pong.TYPE,
-            ClientFrame.Subscribe.TYPE, ClientFrame.Unsubscribe.TYPE, ClientFrame.Publish.TYPE,
-            ClientFrame.Send.TYPE, ClientFrame.MatchJoin.TYPE, ClientFrame.MatchSignal.TYPE, ClientFrame.MatchNext.TYPE,
-            ClientFrame.MatchLeave.TYPE, ClientFrame.Block.TYPE, "invalid");
-    private static final List<String> SERVER_TYPES = List.of(ServerFrame.Welcome.TYPE, ServerFrame.Ping.TYPE,
-            ServerFrame.Ack.TYPE, ServerFrame.Error.TYPE, ServerFrame.Message.TYPE,
-            ServerFrame.Direct.TYPE, ServerFrame.MatchFound.TYPE, ServerFrame.MatchSignal.TYPE,
-            ServerFrame.MatchEnded.TYPE, ServerFrame.MatchPartner.TYPE);
-    private static final int[] CLOSE_CODES = {CloseCodes.NORMAL, CloseCodes.GOING_AWAY,
-            CloseCodes.WEBSOCKET_PROTOCOL_ERROR, CloseCodes.BINARY_FRAME,
-            CloseCodes.ABNORMAL, CloseCodes.INVALID_UTF8, CloseCodes.POLICY_VIOLATION, CloseCodes.FRAME_TOO_BIG,
-            CloseCodes.INTERNAL_ERROR, CloseCodes.SERVICE_RESTART, CloseCodes.TRY_AGAIN_LATER, CloseCodes.PROTOCOL_ERROR,
-            CloseCodes.UNAUTHORIZED,
-            CloseCodes.SESSION_REPLACED, CloseCodes.HEARTBEAT_TIMEOUT, CloseCodes.SLOW_CONSUMER,
-            CloseCodes.HELLO_TIMEOUT};
+    private static final List<String> CLIENT_TYPES = List.of(
+            ClientFrame.Hello.TYPE,
+            ClientFrame.Pong.TYPE,
+            ClientFrame.Subscribe.TYPE,
+            ClientFrame.Unsubscribe.TYPE,
+            ClientFrame.Publish.TYPE,
+            ClientFrame.Send.TYPE,
+            ClientFrame.MatchJoin.TYPE,
+            ClientFrame.MatchSignal.TYPE,
+            ClientFrame.MatchNext.TYPE,
+            ClientFrame.MatchLeave.TYPE,
+            ClientFrame.Block.TYPE,
+            "invalid");
+    private static final List<String> SERVER_TYPES = List.of(
+            ServerFrame.Welcome.TYPE,
+            ServerFrame.Ping.TYPE,
+            ServerFrame.Ack.TYPE,
+            ServerFrame.Error.TYPE,
+            ServerFrame.Message.TYPE,
+            ServerFrame.Direct.TYPE,
+            ServerFrame.MatchFound.TYPE,
+            ServerFrame.MatchSignal.TYPE,
+            ServerFrame.MatchEnded.TYPE,
+            ServerFrame.MatchPartner.TYPE);
+    private static final int[] CLOSE_CODES = {
+        CloseCodes.NORMAL,
+        CloseCodes.GOING_AWAY,
+        CloseCodes.WEBSOCKET_PROTOCOL_ERROR,
+        CloseCodes.BINARY_FRAME,
+        CloseCodes.ABNORMAL,
+        CloseCodes.INVALID_UTF8,
+        CloseCodes.POLICY_VIOLATION,
+        CloseCodes.FRAME_TOO_BIG,
+        CloseCodes.INTERNAL_ERROR,
+        CloseCodes.SERVICE_RESTART,
+        CloseCodes.TRY_AGAIN_LATER,
+        CloseCodes.PROTOCOL_ERROR,
+        CloseCodes.UNAUTHORIZED,
+        CloseCodes.SESSION_REPLACED,
+        CloseCodes.HEARTBEAT_TIMEOUT,
+        CloseCodes.SLOW_CONSUMER,
+        CloseCodes.HELLO_TIMEOUT
+    };
     /**
      * Why a connection was refused or closed before a WebSocket upgrade: the {@code reason} tag of
      * {@code switchboard.edge.refused}.
      */
-    public static final List<String> EDGE_REFUSALS = List.of("header_timeout", "max_connections",
-            "address_connections", "connect_rate", "origin", "invalid_upgrade", "bad_request");
+    public static final List<String> EDGE_REFUSALS = List.of(
+            "header_timeout",
+            "max_connections",
+            "address_connections",
+            "connect_rate",
+            "origin",
+            "invalid_upgrade",
+            "bad_request");
 
     private final PrometheusMeterRegistry registry;
     private final AtomicInteger live = new AtomicInteger();
@@ -69,31 +103,49 @@ public final class GatewayMetrics implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         gcMetrics.bindTo(registry);
         Gauge.builder("switchboard.connections", live, AtomicInteger::get)
-                .description("Open WebSocket connections").register(registry);
-        opened = Counter.builder("switchboard.connections.opened").description("WebSocket connections accepted")
+                .description("Open WebSocket connections")
+                .register(registry);
+        opened = Counter.builder("switchboard.connections.opened")
+                .description("WebSocket connections accepted")
                 .register(registry);
         for (int code : CLOSE_CODES) {
             closed.put(code, closedCounter(String.valueOf(code)));
         }
         closedOther = closedCounter("other");
         for (String t : CLIENT_TYPES) {
-            framesIn.put(t, Counter.builder("switchboard.frames.in").tag("type", t)
-                    .description("Frames received from clients, by type").register(registry));
+            framesIn.put(
+                    t,
+                    Counter.builder("switchboard.frames.in")
+                            .tag("type", t)
+                            .description("Frames received from clients, by type")
+                            .register(registry));
         }
         for (String t : SERVER_TYPES) {
-            framesOut.put(t, Counter.builder("switchboard.frames.out").tag("type", t)
-                    .description("Frames sent to clients, by type").register(registry));
+            framesOut.put(
+                    t,
+                    Counter.builder("switchboard.frames.out")
+                            .tag("type", t)
+                            .description("Frames sent to clients, by type")
+                            .register(registry));
         }
         for (String c : ErrorCodes.ALL) {
-            errors.put(c, Counter.builder("switchboard.errors").tag("code", c)
-                    .description("Error frames sent, by code").register(registry));
+            errors.put(
+                    c,
+                    Counter.builder("switchboard.errors")
+                            .tag("code", c)
+                            .description("Error frames sent, by code")
+                            .register(registry));
         }
         slowConsumerCloses = Counter.builder("switchboard.slow.consumer.closes")
-                .description("Connections closed with 4004 because their outbound buffer was full").register(registry);
+                .description("Connections closed with 4004 because their outbound buffer was full")
+                .register(registry);
         for (String r : EDGE_REFUSALS) {
-            edgeRefused.put(r, Counter.builder("switchboard.edge.refused").tag("reason", r)
-                    .description("Connections refused or closed before a WebSocket upgrade, by reason")
-                    .register(registry));
+            edgeRefused.put(
+                    r,
+                    Counter.builder("switchboard.edge.refused")
+                            .tag("reason", r)
+                            .description("Connections refused or closed before a WebSocket upgrade, by reason")
+                            .register(registry));
         }
         publishToWrite = Timer.builder("switchboard.publish.to.write")
                 .description("From a publish arriving to its frame being queued on every local subscriber's socket")
@@ -103,8 +155,10 @@ public final class GatewayMetrics implements AutoCloseable {
     }
 
     private Counter closedCounter(String code) {
-        return Counter.builder("switchboard.connections.closed").tag("code", code)
-                .description("WebSocket connections closed, by close code").register(registry);
+        return Counter.builder("switchboard.connections.closed")
+                .tag("code", code)
+                .description("WebSocket connections closed, by close code")
+                .register(registry);
     }
 
     /** Registers gauges read from the gateway's state. */

@@ -25,8 +25,8 @@ final class ChannelRequests {
     private final int maxSubscriptions;
     private final Map<String, Subscription> subscriptions = new HashMap<>();
 
-    ChannelRequests(Session session, ChannelService channels, InboxService inbox, Replies replies,
-                    int maxSubscriptions) {
+    ChannelRequests(
+            Session session, ChannelService channels, InboxService inbox, Replies replies, int maxSubscriptions) {
         this.session = session;
         this.channels = channels;
         this.inbox = inbox;
@@ -52,28 +52,50 @@ final class ChannelRequests {
     private Mono<Void> subscribe(Identity identity, ClientFrame.Subscribe s) {
         String channelName = s.channel();
         if (!identity.maySubscribe(channelName)) {
-            replies.error(s.id(), ErrorCodes.FORBIDDEN, "cannot subscribe to " + channelName + ": "
-                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes"
-                    : "only public: channels and those the token's subscribe claim grants are allowed"));
+            replies.error(
+                    s.id(),
+                    ErrorCodes.FORBIDDEN,
+                    "cannot subscribe to " + channelName + ": "
+                            + (Channels.isInbox(channelName)
+                                    ? "user: is reserved for inboxes"
+                                    : "only public: channels and those the token's subscribe claim grants are allowed"));
             return Mono.empty();
         }
         Subscription existing = subscriptions.get(channelName);
         if (existing != null) {
             Boolean recovered = s.since() == null ? null : s.since().epoch().equals(existing.epoch());
-            replies.ack(s.id(), id -> new ServerFrame.Ack(id, channelName, existing.lastOffset(), existing.epoch(),
-                    recovered, null, null));
+            replies.ack(
+                    s.id(),
+                    id -> new ServerFrame.Ack(
+                            id, channelName, existing.lastOffset(), existing.epoch(), recovered, null, null));
             return Mono.empty();
         }
         if (subscriptions.size() >= maxSubscriptions) {
-            replies.error(s.id(), ErrorCodes.TOO_MANY, "cannot subscribe to " + channelName + ": at most "
-                    + maxSubscriptions + " subscriptions per connection");
+            replies.error(
+                    s.id(),
+                    ErrorCodes.TOO_MANY,
+                    "cannot subscribe to " + channelName + ": at most " + maxSubscriptions
+                            + " subscriptions per connection");
             return Mono.empty();
         }
         Subscription sub = new Subscription(session, channelName);
         subscriptions.put(channelName, sub);
-        return replies.reply(s.id(), "subscribe to " + channelName, channels.subscribe(channelName, sub, s.since()),
-                read -> sub.ready(s.id() == null ? null : new ServerFrame.Ack(s.id(), channelName, read.latest(),
-                        read.epoch(), s.since() == null ? null : read.recovered(), null, null), read),
+        return replies.reply(
+                s.id(),
+                "subscribe to " + channelName,
+                channels.subscribe(channelName, sub, s.since()),
+                read -> sub.ready(
+                        s.id() == null
+                                ? null
+                                : new ServerFrame.Ack(
+                                        s.id(),
+                                        channelName,
+                                        read.latest(),
+                                        read.epoch(),
+                                        s.since() == null ? null : read.recovered(),
+                                        null,
+                                        null),
+                        read),
                 () -> {
                     subscriptions.remove(channelName, sub);
                     sub.cancel();
@@ -93,21 +115,30 @@ final class ChannelRequests {
     private Mono<Void> publish(Identity identity, ClientFrame.Publish p) {
         String channelName = p.channel();
         if (!identity.mayPublish(channelName)) {
-            replies.error(p.id(), ErrorCodes.FORBIDDEN, "cannot publish to " + channelName + ": "
-                    + (Channels.isInbox(channelName) ? "user: is reserved for inboxes, use send"
-                    : "only public: channels and those the token's publish claim grants are allowed"));
+            replies.error(
+                    p.id(),
+                    ErrorCodes.FORBIDDEN,
+                    "cannot publish to " + channelName + ": "
+                            + (Channels.isInbox(channelName)
+                                    ? "user: is reserved for inboxes, use send"
+                                    : "only public: channels and those the token's publish claim grants are allowed"));
             return Mono.empty();
         }
-        return replies.reply(p.id(), "publish to " + channelName,
+        return replies.reply(
+                p.id(),
+                "publish to " + channelName,
                 channels.publish(channelName, Publication.MESSAGE, identity.userId(), p.data()),
-                pub -> replies.ack(p.id(), id -> new ServerFrame.Ack(id, null, pub.offset(), pub.epoch(), null, null,
-                        null)));
+                pub -> replies.ack(
+                        p.id(), id -> new ServerFrame.Ack(id, null, pub.offset(), pub.epoch(), null, null, null)));
     }
 
     private Mono<Void> send(Identity identity, ClientFrame.Send s) {
-        return replies.reply(s.id(), "send to " + s.to(), inbox.send(identity.userId(), s.to(), s.data()),
-                delivered -> replies.ack(s.id(), id -> new ServerFrame.Ack(id, null, null, null, null, delivered,
-                        null)));
+        return replies.reply(
+                s.id(),
+                "send to " + s.to(),
+                inbox.send(identity.userId(), s.to(), s.data()),
+                delivered ->
+                        replies.ack(s.id(), id -> new ServerFrame.Ack(id, null, null, null, null, delivered, null)));
     }
 
     /** The connection closed: every subscription goes. */

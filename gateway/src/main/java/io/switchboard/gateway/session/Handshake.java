@@ -51,8 +51,10 @@ final class Handshake {
 
     Mono<Void> hello(ClientFrame.Hello hello) {
         if (hello.v() != 1) {
-            return refuse(ErrorCodes.BAD_REQUEST, "protocol version " + hello.v()
-                    + " is not supported; this gateway speaks version 1", CloseCodes.PROTOCOL_ERROR,
+            return refuse(
+                    ErrorCodes.BAD_REQUEST,
+                    "protocol version " + hello.v() + " is not supported; this gateway speaks version 1",
+                    CloseCodes.PROTOCOL_ERROR,
                     "unsupported protocol version");
         }
         Identity tokenIdentity = null;
@@ -63,18 +65,22 @@ final class Handshake {
                 return refuse(ErrorCodes.UNAUTHORIZED, e.getMessage(), CloseCodes.UNAUTHORIZED, "unauthorized");
             }
         } else if (!ctx.config().guests()) {
-            return refuse(ErrorCodes.UNAUTHORIZED, "this gateway does not accept guests: hello needs a token",
-                    CloseCodes.UNAUTHORIZED, "unauthorized");
+            return refuse(
+                    ErrorCodes.UNAUTHORIZED,
+                    "this gateway does not accept guests: hello needs a token",
+                    CloseCodes.UNAUTHORIZED,
+                    "unauthorized");
         }
         // resume: a token this gateway signed, for the same kind of identity, of a session that dropped within
         // the grace (or is still there, half dead); anything else is not an error but a fresh start
         Identity authenticated = tokenIdentity;
-        Mono<ResumeTokens.Claim> claimed = hello.resume() == null ? Mono.empty()
-                : ctx.resumeTokens().check(hello.resume());
-        return claimed
-                .filter(claim -> authenticated == null ? claim.guest()
+        Mono<ResumeTokens.Claim> claimed =
+                hello.resume() == null ? Mono.empty() : ctx.resumeTokens().check(hello.resume());
+        return claimed.filter(claim -> authenticated == null
+                        ? claim.guest()
                         : !claim.guest() && claim.user().equals(authenticated.userId()))
-                .flatMap(claim -> ctx.registry().resumable(claim.user(), claim.session())
+                .flatMap(claim -> ctx.registry()
+                        .resumable(claim.user(), claim.session())
                         .map(r -> r.ok() ? Resume.checked(claim, r.inboxStart()) : Resume.FRESH)
                         // the token is signed: its user can be trusted without the registry; what the registry
                         // would have said is reconciled once it answers
@@ -90,22 +96,29 @@ final class Handshake {
                         return refuseResume(r.refusal());
                     }
                     boolean ok = r.claim() != null;
-                    Identity who = authenticated != null ? authenticated
+                    Identity who = authenticated != null
+                            ? authenticated
                             : Identity.guest(ok ? r.claim().user() : ctx.ids().guest());
                     // A user reconnecting in a loop (a fresh guest is a new user each time, the edge limits those)
                     long wait = who.guest() && !ok ? 0 : ctx.userConnects().tryTake(who.userId());
                     if (wait > 0) {
-                        replies.error(null, ErrorCodes.RATE_LIMITED, "user " + who.userId() + " connects more often"
-                                + " than " + ctx.config().edge().userConnectRate() + " times a second", wait);
+                        replies.error(
+                                null,
+                                ErrorCodes.RATE_LIMITED,
+                                "user " + who.userId() + " connects more often" + " than "
+                                        + ctx.config().edge().userConnectRate() + " times a second",
+                                wait);
                         session.close(CloseCodes.TRY_AGAIN_LATER, "connecting too often");
                         return Mono.empty();
                     }
                     if (ok && !r.checked()) {
-                        log.debug("Connection {} resumes user {} without asking Redis: reconciled when it answers",
-                                session.id(), who.userId());
+                        log.debug(
+                                "Connection {} resumes user {} without asking Redis: reconciled when it answers",
+                                session.id(),
+                                who.userId());
                     }
-                    StreamPosition since = !ok ? null : hello.inboxSince() != null ? hello.inboxSince()
-                            : r.inboxStart();
+                    StreamPosition since =
+                            !ok ? null : hello.inboxSince() != null ? hello.inboxSince() : r.inboxStart();
                     return session.open(who, r, since);
                 });
     }
@@ -123,7 +136,10 @@ final class Handshake {
      */
     private Mono<Void> refuseResume(Throwable why) {
         log.debug("Connection {}: the resume token cannot be checked now: {}", session.id(), why.toString());
-        replies.error(null, ErrorCodes.UNAVAILABLE, "the resume token cannot be checked right now, try again",
+        replies.error(
+                null,
+                ErrorCodes.UNAVAILABLE,
+                "the resume token cannot be checked right now, try again",
                 Replies.UNAVAILABLE_RETRY_MS);
         session.close(CloseCodes.INTERNAL_ERROR, "resume cannot be checked now, try again");
         return Mono.empty();

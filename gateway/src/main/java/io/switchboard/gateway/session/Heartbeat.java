@@ -23,8 +23,13 @@ final class Heartbeat {
     private long nextPingNanos;
     private Disposable timer;
 
-    Heartbeat(Session session, Outbound out, Scheduler scheduler, LongSupplier nanoTime, long intervalMs,
-              long timeoutMs) {
+    Heartbeat(
+            Session session,
+            Outbound out,
+            Scheduler scheduler,
+            LongSupplier nanoTime,
+            long intervalMs,
+            long timeoutMs) {
         this.session = session;
         this.out = out;
         this.scheduler = scheduler;
@@ -36,11 +41,14 @@ final class Heartbeat {
 
     /** Closes the connection with 4005 unless {@code hello} was accepted within {@code helloTimeoutMs}. */
     void awaitHello(long helloTimeoutMs) {
-        timer = scheduler.schedule(() -> {
-            if (session.awaitingHello()) {
-                session.close(CloseCodes.HELLO_TIMEOUT, "no hello within " + helloTimeoutMs + " ms");
-            }
-        }, helloTimeoutMs, TimeUnit.MILLISECONDS);
+        timer = scheduler.schedule(
+                () -> {
+                    if (session.awaitingHello()) {
+                        session.close(CloseCodes.HELLO_TIMEOUT, "no hello within " + helloTimeoutMs + " ms");
+                    }
+                },
+                helloTimeoutMs,
+                TimeUnit.MILLISECONDS);
     }
 
     /** Something arrived from the client: it is alive. */

@@ -17,8 +17,7 @@ public final class LocalSessionRegistry implements SessionRegistry {
     private final long graceNanos;
     private final LongSupplier nanoTime;
 
-    private record Dropped(String session, long untilNanos) {
-    }
+    private record Dropped(String session, long untilNanos) {}
 
     public LocalSessionRegistry(long graceMs, LongSupplier nanoTime) {
         this.graceNanos = TimeUnit.MILLISECONDS.toNanos(graceMs);

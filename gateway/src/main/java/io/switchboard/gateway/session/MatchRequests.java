@@ -15,6 +15,7 @@ import reactor.core.publisher.Mono;
 final class MatchRequests {
     /** Most interests a user may give, and the longest one. */
     static final int MAX_INTERESTS = 16;
+
     static final int MAX_INTEREST_LENGTH = 64;
 
     private final Session session;
@@ -47,16 +48,20 @@ final class MatchRequests {
 
     private Mono<Void> join(ClientFrame.MatchJoin j) {
         for (String interest : j.interests()) {
-            if (interest.isEmpty() || interest.length() > MAX_INTEREST_LENGTH
+            if (interest.isEmpty()
+                    || interest.length() > MAX_INTEREST_LENGTH
                     || interest.chars().anyMatch(Character::isISOControl)) {
-                replies.error(j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': each must be 1 to "
-                        + MAX_INTEREST_LENGTH + " characters without control characters");
+                replies.error(
+                        j.id(),
+                        ErrorCodes.BAD_REQUEST,
+                        "field 'interests': each must be 1 to " + MAX_INTEREST_LENGTH
+                                + " characters without control characters");
                 return Mono.empty();
             }
         }
         if (j.interests().size() > MAX_INTERESTS) {
-            replies.error(j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': at most " + MAX_INTERESTS
-                    + " are allowed");
+            replies.error(
+                    j.id(), ErrorCodes.BAD_REQUEST, "field 'interests': at most " + MAX_INTERESTS + " are allowed");
             return Mono.empty();
         }
         if (!session.inboxSubscribed()) {
@@ -72,21 +77,23 @@ final class MatchRequests {
     }
 
     private Mono<Void> signal(ClientFrame.MatchSignal m) {
-        return replies.reply(m.id(), "match.signal", matches.signal(session.userId(), m.match(), m.data()),
-                relayed -> {
-                    if (!relayed) {
-                        replies.error(m.id(), ErrorCodes.NOT_FOUND, "match " + m.match() + " is not your current match");
-                    } else {
-                        replies.ack(m.id());
-                    }
-                });
+        return replies.reply(m.id(), "match.signal", matches.signal(session.userId(), m.match(), m.data()), relayed -> {
+            if (!relayed) {
+                replies.error(m.id(), ErrorCodes.NOT_FOUND, "match " + m.match() + " is not your current match");
+            } else {
+                replies.ack(m.id());
+            }
+        });
     }
 
     private Mono<Void> next(ClientFrame.MatchNext n) {
         if (!session.inboxSubscribed()) {
             return inboxNotReady(n.id(), "match.next");
         }
-        return replies.reply(n.id(), "match.next", matches.next(session.userId(), session.id()),
+        return replies.reply(
+                n.id(),
+                "match.next",
+                matches.next(session.userId(), session.id()),
                 o -> replies.ack(n.id(), id -> new ServerFrame.Ack(id, null, null, null, null, null, true)));
     }
 
@@ -106,8 +113,11 @@ final class MatchRequests {
         }
         return replies.reply(b.id(), "block", matches.block(session.userId(), b.user()), o -> {
             if (Outcome.TOO_MANY.equals(o.status())) {
-                replies.error(b.id(), ErrorCodes.TOO_MANY, "cannot block " + b.user() + ": at most " + maxBlocks
-                        + " blocks per user (SWITCHBOARD_MAX_BLOCKS)");
+                replies.error(
+                        b.id(),
+                        ErrorCodes.TOO_MANY,
+                        "cannot block " + b.user() + ": at most " + maxBlocks
+                                + " blocks per user (SWITCHBOARD_MAX_BLOCKS)");
             } else {
                 replies.ack(b.id());
             }
@@ -120,8 +130,12 @@ final class MatchRequests {
      * heard of.
      */
     private Mono<Void> inboxNotReady(Long requestId, String what) {
-        replies.error(requestId, ErrorCodes.UNAVAILABLE, what + " is unavailable until this connection's inbox can"
-                + " receive (Redis is not reachable), try again", Replies.UNAVAILABLE_RETRY_MS);
+        replies.error(
+                requestId,
+                ErrorCodes.UNAVAILABLE,
+                what + " is unavailable until this connection's inbox can"
+                        + " receive (Redis is not reachable), try again",
+                Replies.UNAVAILABLE_RETRY_MS);
         return Mono.empty();
     }
 }

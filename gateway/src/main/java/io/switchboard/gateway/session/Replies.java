@@ -62,9 +62,12 @@ final class Replies {
     /** Answers {@code unavailable} for a dependency outage, {@code internal} for anything else. */
     void failed(Long requestId, String what, Throwable cause) {
         if (cause instanceof DependencyUnavailableException) {
-            log.debug("Connection {} of user {}: {} failed: {}", session.id(), session.userId(), what,
-                    cause.toString());
-            error(requestId, ErrorCodes.UNAVAILABLE, what + " is unavailable right now, try again",
+            log.debug(
+                    "Connection {} of user {}: {} failed: {}", session.id(), session.userId(), what, cause.toString());
+            error(
+                    requestId,
+                    ErrorCodes.UNAVAILABLE,
+                    what + " is unavailable right now, try again",
                     UNAVAILABLE_RETRY_MS);
         } else {
             log.warn("Connection {} of user {}: {} failed", session.id(), session.userId(), what, cause);
@@ -87,7 +90,10 @@ final class Replies {
 
     /** The request came over the rate limit: {@code rate_limited}, to retry after {@code retryAfter} ms. */
     void rateLimited(Long requestId, long retryAfter) {
-        error(requestId, ErrorCodes.RATE_LIMITED, "more than " + rate + " frames per second (burst " + burst + ")",
+        error(
+                requestId,
+                ErrorCodes.RATE_LIMITED,
+                "more than " + rate + " frames per second (burst " + burst + ")",
                 retryAfter);
     }
 

@@ -51,8 +51,8 @@ public final class Session implements SessionHandle {
         this.loopIndex = loopIndex;
         this.id = ctx.ids().session();
         this.limits = new RateLimits(config.rate(), config.burst(), ctx.nanoTime());
-        this.heartbeat = new Heartbeat(this, out, scheduler, ctx.nanoTime(), config.pingIntervalMs(),
-                config.pingTimeoutMs());
+        this.heartbeat =
+                new Heartbeat(this, out, scheduler, ctx.nanoTime(), config.pingIntervalMs(), config.pingTimeoutMs());
         this.replies = new Replies(this, out, ctx.metrics(), scheduler, config.rate(), config.burst());
         this.inbox = new SessionInbox(this, ctx, scheduler);
         this.channels = new ChannelRequests(this, ctx.channels(), ctx.inbox(), replies, config.maxSubscriptions());
@@ -72,8 +72,9 @@ public final class Session implements SessionHandle {
             return false;
         }
         if (!limits.withinAbuseBound()) {
-            close(CloseCodes.POLICY_VIOLATION, "sending frames at more than " + RateLimits.ABUSE_FACTOR
-                    + " times the rate limit");
+            close(
+                    CloseCodes.POLICY_VIOLATION,
+                    "sending frames at more than " + RateLimits.ABUSE_FACTOR + " times the rate limit");
             return false;
         }
         return true;
@@ -232,8 +233,10 @@ public final class Session implements SessionHandle {
     public void replaced() {
         scheduler.schedule(() -> {
             if (state == SessionState.OPEN) {
-                replies.error(null, ErrorCodes.SESSION_REPLACED, "a newer connection of user " + userId
-                        + " replaced this one");
+                replies.error(
+                        null,
+                        ErrorCodes.SESSION_REPLACED,
+                        "a newer connection of user " + userId + " replaced this one");
                 close(CloseCodes.SESSION_REPLACED, "session replaced");
             }
         });

@@ -1,10 +1,10 @@
 package io.switchboard.gateway.session;
 
-import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
@@ -13,11 +13,19 @@ import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 
 /** What every session shares: configuration and the services it calls. Built once by the gateway. */
-public record SessionContext(GatewayConfig config, Authenticator authenticator, ResumeTokens resumeTokens,
-                             SessionRegistry registry,
-                             ChannelService channels, InboxService inbox, MatchService matches,
-                             GatewayMetrics metrics, Ids ids,
-                             EventLoops loops, LongSupplier nanoTime, KeyedTokenBuckets userConnects) {
+public record SessionContext(
+        GatewayConfig config,
+        Authenticator authenticator,
+        ResumeTokens resumeTokens,
+        SessionRegistry registry,
+        ChannelService channels,
+        InboxService inbox,
+        MatchService matches,
+        GatewayMetrics metrics,
+        Ids ids,
+        EventLoops loops,
+        LongSupplier nanoTime,
+        KeyedTokenBuckets userConnects) {
 
     /** The limits announced in {@code welcome}. */
     public Limits limits() {

@@ -38,6 +38,7 @@ final class SessionInbox {
     private volatile boolean replays;
     /** The position a late inbox subscription started from, its client not told one; null otherwise. */
     private volatile StreamPosition start;
+
     private boolean attempting;
     private Disposable retry;
     private Handshake.Resume resume = Handshake.Resume.FRESH;
@@ -78,22 +79,24 @@ final class SessionInbox {
         Subscription sub = new Subscription(session, Channels.inboxOf(userId));
         inbox = sub;
         boolean replayAll = !welcoming && recoverFrom == null && resume.claim() == null && guest;
-        return from()
-                .map(Optional::of)
+        return from().map(Optional::of)
                 .defaultIfEmpty(Optional.empty())
-                .flatMap(from -> ctx.channels().subscribe(sub.channel(), sub, from.orElse(null))
+                .flatMap(from -> ctx.channels()
+                        .subscribe(sub.channel(), sub, from.orElse(null))
                         .flatMap(read -> replayAll && read.latest() > 0
                                 ? ctx.channels().history().read(sub.channel(), new StreamPosition(0, read.epoch()))
                                 : Mono.just(read))
                         .flatMap(read -> {
                             if (!welcoming) {
-                                StreamPosition asked = replayAll ? new StreamPosition(0, read.epoch())
-                                        : from.orElse(null);
-                                start = asked != null && read.recovered() ? asked
+                                StreamPosition asked =
+                                        replayAll ? new StreamPosition(0, read.epoch()) : from.orElse(null);
+                                start = asked != null && read.recovered()
+                                        ? asked
                                         : new StreamPosition(read.latest(), read.epoch());
                             }
                             subscribed = true;
-                            return ctx.registry().claim(session)
+                            return ctx.registry()
+                                    .claim(session)
                                     .onErrorResume(e -> Mono.empty())
                                     .thenReturn(read);
                         }))
@@ -116,10 +119,13 @@ final class SessionInbox {
                     if (welcoming) {
                         session.outbound().write(welcome(null));
                     }
-                    retry = scheduler.schedule(() -> {
-                        retry = null;
-                        session.retryInbox();
-                    }, Replies.UNAVAILABLE_RETRY_MS, TimeUnit.MILLISECONDS);
+                    retry = scheduler.schedule(
+                            () -> {
+                                retry = null;
+                                session.retryInbox();
+                            },
+                            Replies.UNAVAILABLE_RETRY_MS,
+                            TimeUnit.MILLISECONDS);
                     return Mono.empty();
                 })
                 .then();
@@ -140,18 +146,26 @@ final class SessionInbox {
         if (recoverFrom != null || resume.claim() == null || resume.checked()) {
             return Mono.justOrEmpty(recoverFrom);
         }
-        return ctx.registry().resumable(session.userId(), resume.claim().session())
+        return ctx.registry()
+                .resumable(session.userId(), resume.claim().session())
                 .mapNotNull(SessionRegistry.Resumable::inboxStart);
     }
 
     private ServerFrame.Welcome welcome(HistoryRead inboxRead) {
-        StreamPosition position = inboxRead == null ? null : new StreamPosition(inboxRead.latest(),
-                inboxRead.epoch());
+        StreamPosition position = inboxRead == null ? null : new StreamPosition(inboxRead.latest(), inboxRead.epoch());
         boolean resumed = resume.claim() != null;
         boolean recovered = resumed && recoverFrom != null && inboxRead != null && inboxRead.recovered();
-        return new ServerFrame.Welcome(session.id(), session.userId(), guest,
-                ctx.resumeTokens().issue(session.userId(), guest, session.id()), resumed, recovered,
-                position, ctx.config().pingIntervalMs(), ctx.config().pingTimeoutMs(), ctx.limits(),
+        return new ServerFrame.Welcome(
+                session.id(),
+                session.userId(),
+                guest,
+                ctx.resumeTokens().issue(session.userId(), guest, session.id()),
+                resumed,
+                recovered,
+                position,
+                ctx.config().pingIntervalMs(),
+                ctx.config().pingTimeoutMs(),
+                ctx.limits(),
                 ctx.config().nodeId());
     }
 

@@ -65,6 +65,5 @@ public interface SessionRegistry {
     Collection<SessionHandle> sessions();
 
     /** Drops records of resumable sessions whose grace ran out. */
-    default void purge() {
-    }
+    default void purge() {}
 }

@@ -4,8 +4,7 @@ package io.switchboard.gateway.store;
 final class Causes {
     private static final int MAX_MESSAGE = 200;
 
-    private Causes() {
-    }
+    private Causes() {}
 
     /** The innermost cause: its class and its message, cut short. */
     static String rootCause(Throwable e) {

@@ -14,8 +14,14 @@ import java.util.List;
  * @param reason {@code next}, {@code left} or {@code disconnected}; null while it goes on
  * @param node the instance that made the match
  */
-public record MatchRecord(String match, List<String> users, List<String> interests, Instant started, Instant ended,
-                          String reason, String node) {
+public record MatchRecord(
+        String match,
+        List<String> users,
+        List<String> interests,
+        Instant started,
+        Instant ended,
+        String reason,
+        String node) {
     public MatchRecord {
         users = List.copyOf(users);
         interests = List.copyOf(interests);

@@ -41,18 +41,34 @@ public final class MemoryUserStore implements UserStore {
                 blocks.computeIfAbsent(b.other(), u -> new HashSet<>()).add(b.user());
             } else if (w instanceof StoreWrite.MatchStarted s) {
                 MatchRecord old = matches.get(s.match());
-                matches.put(s.match(), new MatchRecord(s.match(), List.of(s.initiator(), s.other()), s.interests(),
-                        s.started(), old == null ? null : old.ended(), old == null ? null : old.reason(), s.node()));
+                matches.put(
+                        s.match(),
+                        new MatchRecord(
+                                s.match(),
+                                List.of(s.initiator(), s.other()),
+                                s.interests(),
+                                s.started(),
+                                old == null ? null : old.ended(),
+                                old == null ? null : old.reason(),
+                                s.node()));
                 if (old == null || old.users().isEmpty()) {
                     index(s.initiator(), s.match());
                     index(s.other(), s.match());
                 }
             } else if (w instanceof StoreWrite.MatchEnded e) {
                 MatchRecord old = matches.get(e.match());
-                matches.put(e.match(), old == null
-                        ? new MatchRecord(e.match(), List.of(), List.of(), null, e.ended(), e.reason(), null)
-                        : new MatchRecord(old.match(), old.users(), old.interests(), old.started(), e.ended(),
-                        e.reason(), old.node()));
+                matches.put(
+                        e.match(),
+                        old == null
+                                ? new MatchRecord(e.match(), List.of(), List.of(), null, e.ended(), e.reason(), null)
+                                : new MatchRecord(
+                                        old.match(),
+                                        old.users(),
+                                        old.interests(),
+                                        old.started(),
+                                        e.ended(),
+                                        e.reason(),
+                                        old.node()));
             }
         }
         return Mono.empty();
@@ -95,6 +111,5 @@ public final class MemoryUserStore implements UserStore {
     }
 
     @Override
-    public void close() {
-    }
+    public void close() {}
 }

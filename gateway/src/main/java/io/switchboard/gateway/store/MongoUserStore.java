@@ -75,10 +75,9 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
                 .applyConnectionString(config.connectionString())
                 .applicationName("switchboard")
                 .applyToClusterSettings(b -> b.serverSelectionTimeout(t, TimeUnit.MILLISECONDS))
-                .applyToSocketSettings(b -> b.connectTimeout((int) t, TimeUnit.MILLISECONDS)
-                        .readTimeout((int) t, TimeUnit.MILLISECONDS))
-                .applyToConnectionPoolSettings(b -> b.maxSize(config.poolSize())
-                        .maxWaitTime(t, TimeUnit.MILLISECONDS))
+                .applyToSocketSettings(b ->
+                        b.connectTimeout((int) t, TimeUnit.MILLISECONDS).readTimeout((int) t, TimeUnit.MILLISECONDS))
+                .applyToConnectionPoolSettings(b -> b.maxSize(config.poolSize()).maxWaitTime(t, TimeUnit.MILLISECONDS))
                 .applyToServerSettings(b -> b.heartbeatFrequency(1, TimeUnit.SECONDS)
                         .addServerMonitorListener(new ServerMonitorListener() {
                             @Override
@@ -129,7 +128,9 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         if (before == null) {
             log.info("MongoDB at {} is up ({} ms)", config.hosts(), latencyMs);
         } else if (!before) {
-            log.info("MongoDB at {} is back after {} ms down", config.hosts(),
+            log.info(
+                    "MongoDB at {} is back after {} ms down",
+                    config.hosts(),
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - downSinceNanos));
         }
     }
@@ -165,16 +166,18 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         }
         return Mono.from(blocks.createIndex(Indexes.ascending("user")))
                 .then(Mono.from(blocks.createIndex(Indexes.ascending("other"))))
-                .then(Mono.from(matches.createIndex(Indexes.compoundIndex(Indexes.ascending("users"),
-                        Indexes.descending("started")))))
+                .then(Mono.from(matches.createIndex(
+                        Indexes.compoundIndex(Indexes.ascending("users"), Indexes.descending("started")))))
                 .timeout(timeout.multipliedBy(2))
                 .doOnSuccess(v -> {
                     indexed = true;
                     log.debug("MongoDB indexes of {} are in place", config.database());
                 })
                 .onErrorResume(e -> {
-                    log.warn("MongoDB at {}: creating the indexes failed, trying again in a second: {}",
-                            config.hosts(), cause(e));
+                    log.warn(
+                            "MongoDB at {}: creating the indexes failed, trying again in a second: {}",
+                            config.hosts(),
+                            cause(e));
                     return Mono.empty();
                 })
                 .then();
@@ -216,26 +219,36 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         UpdateOptions upsert = new UpdateOptions().upsert(true);
         for (StoreWrite w : batch) {
             if (w instanceof StoreWrite.Block b) {
-                blockWrites.add(new UpdateOneModel<>(Filters.eq("_id", b.user() + "\n" + b.other()),
-                        Updates.combine(Updates.setOnInsert("user", b.user()),
-                                Updates.setOnInsert("other", b.other()), Updates.setOnInsert("at", Date.from(b.at()))),
+                blockWrites.add(new UpdateOneModel<>(
+                        Filters.eq("_id", b.user() + "\n" + b.other()),
+                        Updates.combine(
+                                Updates.setOnInsert("user", b.user()),
+                                Updates.setOnInsert("other", b.other()),
+                                Updates.setOnInsert("at", Date.from(b.at()))),
                         upsert));
             } else if (w instanceof StoreWrite.MatchStarted s) {
-                matchWrites.add(new UpdateOneModel<>(Filters.eq("_id", s.match()), Updates.combine(
-                        Updates.set("users", List.of(s.initiator(), s.other())),
-                        Updates.set("interests", s.interests()),
-                        Updates.set("started", Date.from(s.started())),
-                        Updates.set("startedUs", micros(s.started())),
-                        Updates.set("node", s.node())), upsert));
+                matchWrites.add(new UpdateOneModel<>(
+                        Filters.eq("_id", s.match()),
+                        Updates.combine(
+                                Updates.set("users", List.of(s.initiator(), s.other())),
+                                Updates.set("interests", s.interests()),
+                                Updates.set("started", Date.from(s.started())),
+                                Updates.set("startedUs", micros(s.started())),
+                                Updates.set("node", s.node())),
+                        upsert));
             } else if (w instanceof StoreWrite.MatchEnded e) {
-                matchWrites.add(new UpdateOneModel<>(Filters.eq("_id", e.match()), Updates.combine(
-                        Updates.set("ended", Date.from(e.ended())),
-                        Updates.set("reason", e.reason())), upsert));
+                matchWrites.add(new UpdateOneModel<>(
+                        Filters.eq("_id", e.match()),
+                        Updates.combine(Updates.set("ended", Date.from(e.ended())), Updates.set("reason", e.reason())),
+                        upsert));
             }
         }
         BulkWriteOptions ordered = new BulkWriteOptions().ordered(true);
-        Mono<Void> b = blockWrites.isEmpty() ? Mono.empty() : Mono.from(blocks.bulkWrite(blockWrites, ordered)).then();
-        Mono<Void> m = matchWrites.isEmpty() ? Mono.empty()
+        Mono<Void> b = blockWrites.isEmpty()
+                ? Mono.empty()
+                : Mono.from(blocks.bulkWrite(blockWrites, ordered)).then();
+        Mono<Void> m = matchWrites.isEmpty()
+                ? Mono.empty()
                 : Mono.from(matches.bulkWrite(matchWrites, ordered)).then();
         return b.then(m).timeout(timeout.multipliedBy(2));
     }
@@ -253,7 +266,8 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     @Override
     public Mono<List<MatchRecord>> matches(String user, int limit) {
         return Flux.from(matches.find(Filters.and(Filters.eq("users", user), Filters.exists("startedUs")))
-                        .sort(Sorts.descending("started", "startedUs")).limit(limit))
+                        .sort(Sorts.descending("started", "startedUs"))
+                        .limit(limit))
                 .map(MongoUserStore::record)
                 .collectList()
                 .timeout(timeout);
@@ -267,10 +281,14 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     private static MatchRecord record(Document d) {
         Date ended = d.getDate("ended");
         long us = d.getLong("startedUs");
-        return new MatchRecord(d.getString("_id"), d.getList("users", String.class),
+        return new MatchRecord(
+                d.getString("_id"),
+                d.getList("users", String.class),
                 d.getList("interests", String.class, List.of()),
                 Instant.ofEpochSecond(us / 1_000_000, (us % 1_000_000) * 1_000),
-                ended == null ? null : ended.toInstant(), d.getString("reason"), d.getString("node"));
+                ended == null ? null : ended.toInstant(),
+                d.getString("reason"),
+                d.getString("node"));
     }
 
     @Override

@@ -10,18 +10,17 @@ import java.util.List;
 public sealed interface StoreWrite {
 
     /** {@code user} blocked {@code other}. */
-    record Block(String user, String other, Instant at) implements StoreWrite {
-    }
+    record Block(String user, String other, Instant at) implements StoreWrite {}
 
     /** A match began. */
-    record MatchStarted(String match, String initiator, String other, List<String> interests, Instant started,
-                        String node) implements StoreWrite {
+    record MatchStarted(
+            String match, String initiator, String other, List<String> interests, Instant started, String node)
+            implements StoreWrite {
         public MatchStarted {
             interests = List.copyOf(interests);
         }
     }
 
     /** A match ended. */
-    record MatchEnded(String match, Instant ended, String reason) implements StoreWrite {
-    }
+    record MatchEnded(String match, Instant ended, String reason) implements StoreWrite {}
 }

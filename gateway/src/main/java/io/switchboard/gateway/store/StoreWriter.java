@@ -25,6 +25,7 @@ public final class StoreWriter implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(StoreWriter.class);
     /** Records per write, at most. */
     public static final int BATCH = 256;
+
     private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
     private static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
     /** How long closing waits for buffered records to be written. */
@@ -52,15 +53,18 @@ public final class StoreWriter implements AutoCloseable {
         this.capacity = capacity;
         // At most half the buffer is ever in flight, so that dropping takes the oldest unsent records.
         this.batchSize = Math.max(1, Math.min(BATCH, capacity / 2));
-        written = Counter.builder("switchboard.store.writes").description("Records written to the user store")
+        written = Counter.builder("switchboard.store.writes")
+                .description("Records written to the user store")
                 .register(registry);
         dropped = Counter.builder("switchboard.store.writes.dropped")
                 .description("Records dropped unsent because the write buffer was full (the store down too long)")
                 .register(registry);
         failures = Counter.builder("switchboard.store.write.failures")
-                .description("Batches the user store refused or did not answer; they are retried").register(registry);
+                .description("Batches the user store refused or did not answer; they are retried")
+                .register(registry);
         Gauge.builder("switchboard.store.writes.pending", this, StoreWriter::pending)
-                .description("Records waiting to be written to the user store").register(registry);
+                .description("Records waiting to be written to the user store")
+                .register(registry);
     }
 
     /** Queues a record; never blocks, never fails. */
@@ -100,8 +104,10 @@ public final class StoreWriter implements AutoCloseable {
         }
         dropped.increment(n);
         if (droppedThisEpisode == 0) {
-            log.warn("User store write buffer full ({} records): dropping the oldest unsent records until the"
-                    + " store answers again", capacity);
+            log.warn(
+                    "User store write buffer full ({} records): dropping the oldest unsent records until the"
+                            + " store answers again",
+                    capacity);
         }
         droppedThisEpisode += n;
     }
@@ -142,8 +148,10 @@ public final class StoreWriter implements AutoCloseable {
         }
         written.increment(batch.size());
         if (failedBefore > 0) {
-            log.info("User store writes go through again after {} failed tries; {} records were dropped meanwhile",
-                    failedBefore, droppedBefore);
+            log.info(
+                    "User store writes go through again after {} failed tries; {} records were dropped meanwhile",
+                    failedBefore,
+                    droppedBefore);
         }
         scheduler.schedule(this::drain);
     }
@@ -165,12 +173,13 @@ public final class StoreWriter implements AutoCloseable {
                 return;
             }
             if (failedInARow++ == 0) {
-                log.warn("User store writes fail ({}); keeping up to {} records and retrying", Causes.rootCause(e),
+                log.warn(
+                        "User store writes fail ({}); keeping up to {} records and retrying",
+                        Causes.rootCause(e),
                         capacity);
             }
             long backoff = FIRST_BACKOFF.toMillis() << Math.min(failedInARow - 1, 10);
-            retry = scheduler.schedule(this::drain, Math.min(MAX_BACKOFF.toMillis(), backoff),
-                    TimeUnit.MILLISECONDS);
+            retry = scheduler.schedule(this::drain, Math.min(MAX_BACKOFF.toMillis(), backoff), TimeUnit.MILLISECONDS);
         }
     }
 

@@ -41,7 +41,8 @@ enum BadUpgrade {
         if (!isNonce(key.trim())) {
             return BAD_KEY;
         }
-        if (!VERSION.equals(headers.get(HttpHeaderNames.SEC_WEBSOCKET_VERSION, "").trim())) {
+        if (!VERSION.equals(
+                headers.get(HttpHeaderNames.SEC_WEBSOCKET_VERSION, "").trim())) {
             return BAD_VERSION;
         }
         return null;

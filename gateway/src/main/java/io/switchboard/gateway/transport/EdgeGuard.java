@@ -1,7 +1,6 @@
 package io.switchboard.gateway.transport;
 
 import io.netty.channel.Channel;
-import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
@@ -49,22 +48,23 @@ public final class EdgeGuard {
         this.metrics = metrics;
         this.episodes = new EpisodeLog(log, nanoTime);
         this.addresses = new ClientAddresses(config.trustedProxies());
-        this.connects = new KeyedTokenBuckets(config.connectRate(), config.connectBurst(), config.rateEntries(),
-                nanoTime);
+        this.connects =
+                new KeyedTokenBuckets(config.connectRate(), config.connectBurst(), config.rateEntries(), nanoTime);
     }
 
     /**
      * A refusal before the upgrade: the HTTP answer with its {@code Retry-After}, the metric's reason, and the line
      * to log when it is given.
      */
-    record Refusal(HttpResponseStatus status, String reason, String message, long retryAfterSeconds,
-                   String logLine) {
-    }
+    record Refusal(HttpResponseStatus status, String reason, String message, long retryAfterSeconds, String logLine) {}
 
     /** Puts an {@link EdgeHandler} on an accepted connection, right after the HTTP codec. */
     void install(Channel channel) {
-        channel.pipeline().addAfter(NettyPipeline.HttpCodec, HANDLER, new EdgeHandler(this, config.headerTimeoutMs(),
-                config.idleTimeoutMs()));
+        channel.pipeline()
+                .addAfter(
+                        NettyPipeline.HttpCodec,
+                        HANDLER,
+                        new EdgeHandler(this, config.headerTimeoutMs(), config.idleTimeoutMs()));
     }
 
     /**
@@ -87,8 +87,11 @@ public final class EdgeGuard {
             return addressCap(key);
         }
         if (total > config.maxConnections()) {
-            return new Refusal(HttpResponseStatus.SERVICE_UNAVAILABLE, "max_connections",
-                    "this instance is at its connection limit: try again later", CAP_RETRY_AFTER_SECONDS,
+            return new Refusal(
+                    HttpResponseStatus.SERVICE_UNAVAILABLE,
+                    "max_connections",
+                    "this instance is at its connection limit: try again later",
+                    CAP_RETRY_AFTER_SECONDS,
                     "At SWITCHBOARD_MAX_CONNECTIONS=" + config.maxConnections()
                             + " open connections: refusing new ones with 503");
         }
@@ -104,18 +107,21 @@ public final class EdgeGuard {
         if (peer == null || !addresses.trusted(peer)) {
             return null;
         }
-        String key = ClientAddresses.key(addresses.client(peer, request.headers().getAll(
-                X_FORWARDED_FOR)));
+        String key =
+                ClientAddresses.key(addresses.client(peer, request.headers().getAll(X_FORWARDED_FOR)));
         int here = count(key, 1);
         channel.closeFuture().addListener(f -> count(key, -1));
         return here > config.maxConnectionsPerAddress() ? addressCap(key) : null;
     }
 
     private Refusal addressCap(String key) {
-        return new Refusal(HttpResponseStatus.TOO_MANY_REQUESTS, "address_connections",
+        return new Refusal(
+                HttpResponseStatus.TOO_MANY_REQUESTS,
+                "address_connections",
                 "too many open connections from your address: close some, or try again later",
-                CAP_RETRY_AFTER_SECONDS, key + " has more than SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS="
-                        + config.maxConnectionsPerAddress() + " open connections: refusing its new ones with 429");
+                CAP_RETRY_AFTER_SECONDS,
+                key + " has more than SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=" + config.maxConnectionsPerAddress()
+                        + " open connections: refusing its new ones with 429");
     }
 
     /** A refusal being answered: counted, and logged at most once a minute per reason. */
@@ -147,22 +153,26 @@ public final class EdgeGuard {
             message = "the request headers are too large";
         } else {
             status = HttpResponseStatus.BAD_REQUEST;
-            message = "not a valid HTTP/1.1 request" + (cause == null || cause.getMessage() == null ? ""
-                    : ": " + printable(cause.getMessage()));
+            message = "not a valid HTTP/1.1 request"
+                    + (cause == null || cause.getMessage() == null ? "" : ": " + printable(cause.getMessage()));
         }
         metrics.edgeRefused("bad_request");
         String kind = cause == null ? "unknown" : cause.getClass().getSimpleName();
-        episodes.info("bad_request." + status.code(), "Answered " + status.code() + " to a request from "
-                + address(channel.remoteAddress()) + " that could not be read (" + kind + ")");
+        episodes.info(
+                "bad_request." + status.code(),
+                "Answered " + status.code() + " to a request from " + address(channel.remoteAddress())
+                        + " that could not be read (" + kind + ")");
         return new Refusal(status, "bad_request", message, 0, null);
     }
 
     /** A connection that sent no complete request in time, about to be closed. */
     void requestTimedOut(Channel channel, long waitedMs) {
         metrics.edgeRefused("header_timeout");
-        episodes.info("header_timeout", "Closed a connection from " + address(channel.remoteAddress())
-                + " that sent no complete request within " + waitedMs + " ms (SWITCHBOARD_HEADER_TIMEOUT_MS, "
-                + "SWITCHBOARD_IDLE_TIMEOUT_MS)");
+        episodes.info(
+                "header_timeout",
+                "Closed a connection from " + address(channel.remoteAddress())
+                        + " that sent no complete request within " + waitedMs + " ms (SWITCHBOARD_HEADER_TIMEOUT_MS, "
+                        + "SWITCHBOARD_IDLE_TIMEOUT_MS)");
     }
 
     /**
@@ -180,8 +190,10 @@ public final class EdgeGuard {
             return 0;
         }
         metrics.edgeRefused("connect_rate");
-        episodes.warn("connect_rate", key + " connects faster than SWITCHBOARD_CONNECT_RATE=" + config.connectRate()
-                + "/s (SWITCHBOARD_CONNECT_BURST=" + config.connectBurst() + "): refusing with 429");
+        episodes.warn(
+                "connect_rate",
+                key + " connects faster than SWITCHBOARD_CONNECT_RATE=" + config.connectRate()
+                        + "/s (SWITCHBOARD_CONNECT_BURST=" + config.connectBurst() + "): refusing with 429");
         return Math.max(1, (waitMs + 999) / 1000);
     }
 
@@ -191,16 +203,19 @@ public final class EdgeGuard {
             return true;
         }
         metrics.edgeRefused("origin");
-        episodes.info("origin", "Refused a WebSocket from " + address(client) + " for its Origin " + printable(origin)
-                + ", not in SWITCHBOARD_ALLOWED_ORIGINS");
+        episodes.info(
+                "origin",
+                "Refused a WebSocket from " + address(client) + " for its Origin " + printable(origin)
+                        + ", not in SWITCHBOARD_ALLOWED_ORIGINS");
         return false;
     }
 
     /** Counts and logs an invalid handshake, one line a minute per kind of mistake. */
     void invalidUpgrade(BadUpgrade bad, InetSocketAddress client) {
         metrics.edgeRefused("invalid_upgrade");
-        episodes.info("invalid_upgrade." + bad.name(), "Answered 400 to an invalid WebSocket upgrade from "
-                + address(client) + ": " + bad.reason);
+        episodes.info(
+                "invalid_upgrade." + bad.name(),
+                "Answered 400 to an invalid WebSocket upgrade from " + address(client) + ": " + bad.reason);
     }
 
     /**
@@ -212,8 +227,8 @@ public final class EdgeGuard {
         if (peer == null || peer.getAddress() == null || !addresses.trusted(peer.getAddress())) {
             return info;
         }
-        InetAddress client = addresses.client(peer.getAddress(),
-                request.headers().getAll(X_FORWARDED_FOR));
+        InetAddress client =
+                addresses.client(peer.getAddress(), request.headers().getAll(X_FORWARDED_FOR));
         return client.equals(peer.getAddress()) ? info : info.withRemoteAddress(new InetSocketAddress(client, 0));
     }
 

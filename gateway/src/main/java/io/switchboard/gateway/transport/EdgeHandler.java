@@ -85,7 +85,9 @@ final class EdgeHandler extends ChannelDuplexHandler {
             if (request.decoderResult().isFailure()) {
                 refusing = true;
                 ReferenceCountUtil.release(msg);
-                refuse(ctx, guard.malformed(ctx.channel(), request.decoderResult().cause()));
+                refuse(
+                        ctx,
+                        guard.malformed(ctx.channel(), request.decoderResult().cause()));
                 return;
             }
             if (refusal == null && !attributed) {
@@ -140,13 +142,17 @@ final class EdgeHandler extends ChannelDuplexHandler {
     private void arm(ChannelHandlerContext ctx, long ms) {
         cancel();
         deadlineMs = ms;
-        deadline = ctx.executor().schedule(() -> {
-            deadline = null;
-            if (ctx.channel().isActive()) {
-                guard.requestTimedOut(ctx.channel(), deadlineMs);
-                ctx.close();
-            }
-        }, ms, TimeUnit.MILLISECONDS);
+        deadline = ctx.executor()
+                .schedule(
+                        () -> {
+                            deadline = null;
+                            if (ctx.channel().isActive()) {
+                                guard.requestTimedOut(ctx.channel(), deadlineMs);
+                                ctx.close();
+                            }
+                        },
+                        ms,
+                        TimeUnit.MILLISECONDS);
     }
 
     private void cancel() {
@@ -167,8 +173,8 @@ final class EdgeHandler extends ChannelDuplexHandler {
 
     /** Answers {@code r} and closes; the rest of the request is read and dropped meanwhile. */
     private static void refuse(ChannelHandlerContext ctx, EdgeGuard.Refusal r) {
-        FullHttpResponse res = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, r.status(),
-                Unpooled.copiedBuffer(r.message() + "\n", StandardCharsets.UTF_8));
+        FullHttpResponse res = new DefaultFullHttpResponse(
+                HttpVersion.HTTP_1_1, r.status(), Unpooled.copiedBuffer(r.message() + "\n", StandardCharsets.UTF_8));
         res.headers()
                 .set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8")
                 .set(HttpHeaderNames.CONTENT_LENGTH, res.content().readableBytes())

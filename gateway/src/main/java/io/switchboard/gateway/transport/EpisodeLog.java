@@ -54,7 +54,8 @@ final class EpisodeLog {
             w.logged = true;
             w.loggedAt = now;
         }
-        return skipped == 0 ? line + " (at most one such line a minute)"
+        return skipped == 0
+                ? line + " (at most one such line a minute)"
                 : line + " (and " + skipped + " more like it since the last such line)";
     }
 

@@ -55,6 +55,7 @@ public final class GatewayServer {
     static final String CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; "
             + "img-src 'self' data:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
             + "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
     static final String REFERRER_POLICY = "no-referrer";
 
     private final GatewayConfig config;
@@ -73,8 +74,13 @@ public final class GatewayServer {
     private final byte[] demoStyle;
     private final byte[] demoConfig;
 
-    public GatewayServer(GatewayConfig config, EventLoops loops, SessionContext sessions, HealthService health,
-                         GatewayMetrics metrics, HttpApi api) {
+    public GatewayServer(
+            GatewayConfig config,
+            EventLoops loops,
+            SessionContext sessions,
+            HealthService health,
+            GatewayMetrics metrics,
+            HttpApi api) {
         this.config = config;
         this.loops = loops;
         this.sessions = sessions;
@@ -82,7 +88,9 @@ public final class GatewayServer {
         this.metrics = metrics;
         this.api = api;
         this.guard = new EdgeGuard(config.edge(), metrics, System::nanoTime);
-        metrics.gauge("switchboard.edge.connections", "Open TCP connections, WebSockets and refused ones included",
+        metrics.gauge(
+                "switchboard.edge.connections",
+                "Open TCP connections, WebSockets and refused ones included",
                 guard::openConnections);
         metrics.gauge("switchboard.edge.addresses", "Client addresses with an open connection", guard::addresses);
         WebsocketServerSpec.Builder spec = WebsocketServerSpec.builder()
@@ -107,8 +115,7 @@ public final class GatewayServer {
                 .doOnChannelInit((observer, channel, remote) -> guard.install(channel))
                 .idleTimeout(Duration.ofMillis(config.edge().idleTimeoutMs()))
                 .forwarded(guard::forwarded)
-                .route(routes -> routes
-                        .get("/ws", this::upgrade)
+                .route(routes -> routes.get("/ws", this::upgrade)
                         .get("/health/live", (req, res) -> text(res, HttpResponseStatus.OK, "live\n"))
                         .get("/health/ready", this::ready)
                         .get("/health", this::report)
@@ -150,12 +157,14 @@ public final class GatewayServer {
         long retryAfter = guard.tryConnect(req.remoteAddress());
         if (retryAfter > 0) {
             res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(retryAfter));
-            return text(res, HttpResponseStatus.TOO_MANY_REQUESTS, "connecting too often from your address: retry in "
-                    + retryAfter + " s\n");
+            return text(
+                    res,
+                    HttpResponseStatus.TOO_MANY_REQUESTS,
+                    "connecting too often from your address: retry in " + retryAfter + " s\n");
         }
         String offered = req.requestHeaders().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL);
-        boolean offersOurs = offered != null && Arrays.stream(offered.split(","))
-                .anyMatch(p -> p.trim().equals(SUBPROTOCOL));
+        boolean offersOurs = offered != null
+                && Arrays.stream(offered.split(",")).anyMatch(p -> p.trim().equals(SUBPROTOCOL));
         return res.sendWebsocket(this::websocket, offersOurs ? withSubprotocol : withoutSubprotocol);
     }
 
@@ -165,10 +174,19 @@ public final class GatewayServer {
         Channel channel = holder[0];
         if (channel.pipeline().get(WS_DECODER) != null) {
             // No extension is negotiated, so reserved bits are a violation; violations are not closed by the decoder
-            // (it sends no close frame for an invalid close code) but by the WebSocketConnection, with the violation's code.
-            channel.pipeline().replace(WS_DECODER, WS_DECODER, new WebSocket13FrameDecoder(WebSocketDecoderConfig
-                    .newBuilder().expectMaskedFrames(true).allowExtensions(false).allowMaskMismatch(false)
-                    .maxFramePayloadLength(config.maxFrame()).closeOnProtocolViolation(false).build()));
+            // (it sends no close frame for an invalid close code) but by the WebSocketConnection, with the violation's
+            // code.
+            channel.pipeline()
+                    .replace(
+                            WS_DECODER,
+                            WS_DECODER,
+                            new WebSocket13FrameDecoder(WebSocketDecoderConfig.newBuilder()
+                                    .expectMaskedFrames(true)
+                                    .allowExtensions(false)
+                                    .allowMaskMismatch(false)
+                                    .maxFramePayloadLength(config.maxFrame())
+                                    .closeOnProtocolViolation(false)
+                                    .build()));
             channel.pipeline().addAfter(WS_DECODER, "utf8validator", new Utf8FrameValidator(false));
         }
         int limit = config.outboundBytes();
@@ -179,10 +197,17 @@ public final class GatewayServer {
     }
 
     private Mono<Void> ready(HttpServerRequest req, HttpServerResponse res) {
-        return health.ready().flatMap(ok -> ok
-                ? text(res, HttpResponseStatus.OK, "ready\n")
-                : text(res, HttpResponseStatus.SERVICE_UNAVAILABLE, health.draining() ? "draining\n"
-                        : health.starting() ? "starting: waiting for Redis\n" : "a required dependency is down\n"));
+        return health.ready()
+                .flatMap(ok -> ok
+                        ? text(res, HttpResponseStatus.OK, "ready\n")
+                        : text(
+                                res,
+                                HttpResponseStatus.SERVICE_UNAVAILABLE,
+                                health.draining()
+                                        ? "draining\n"
+                                        : health.starting()
+                                                ? "starting: waiting for Redis\n"
+                                                : "a required dependency is down\n"));
     }
 
     private Mono<Void> report(HttpServerRequest req, HttpServerResponse res) {
@@ -197,7 +222,8 @@ public final class GatewayServer {
 
     /** The demo page's settings: the ICE servers of its WebRTC calls, TURN credentials included, never cached. */
     private Mono<Void> demoConfig(HttpServerRequest req, HttpServerResponse res) {
-        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, "application/json")
+        return secured(res)
+                .header(HttpHeaderNames.CONTENT_TYPE, "application/json")
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-store")
                 .sendByteArray(Mono.just(demoConfig))
                 .then();
@@ -205,8 +231,12 @@ public final class GatewayServer {
 
     private static byte[] demoConfig(GatewayConfig config) {
         try {
-            return FrameCodec.mapper().writeValueAsBytes(
-                    Map.of("iceServers", config.iceServers().stream().map(IceServer::toBrowser).toList()));
+            return FrameCodec.mapper()
+                    .writeValueAsBytes(Map.of(
+                            "iceServers",
+                            config.iceServers().stream()
+                                    .map(IceServer::toBrowser)
+                                    .toList()));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot write the demo page's settings", e);
         }
@@ -217,7 +247,8 @@ public final class GatewayServer {
      * any origin may load it: modules are fetched with CORS.
      */
     private static Mono<Void> asset(HttpServerResponse res, String contentType, byte[] body) {
-        return secured(res).header(HttpHeaderNames.CONTENT_TYPE, contentType)
+        return secured(res)
+                .header(HttpHeaderNames.CONTENT_TYPE, contentType)
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-cache")
                 .header(HttpHeaderNames.ACCESS_CONTROL_ALLOW_ORIGIN, "*")
                 .sendByteArray(Mono.just(body))
@@ -238,8 +269,8 @@ public final class GatewayServer {
     private static byte[] resource(String path) {
         try (InputStream in = GatewayServer.class.getClassLoader().getResourceAsStream(path)) {
             if (in == null) {
-                throw new IllegalStateException("the classpath resource " + path
-                        + " is missing from the gateway: rebuild it with mvn package");
+                throw new IllegalStateException(
+                        "the classpath resource " + path + " is missing from the gateway: rebuild it with mvn package");
             }
             return in.readAllBytes();
         } catch (IOException e) {

@@ -19,6 +19,7 @@ import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.Limits;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.List;
@@ -30,7 +31,6 @@ import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
 import reactor.netty.http.server.HttpServerRequest;
 import reactor.netty.http.server.HttpServerResponse;
-import java.io.IOException;
 
 /**
  * The server-side HTTP API (docs/protocol.md section 9): publish to a channel, send to a user's inbox, disconnect a
@@ -57,8 +57,13 @@ public final class HttpApi {
      * @param apiKey the bearer key, or null to refuse every call
      * @param matchHistory a user's matches, newest first, at most the limit given; fails when the store is down
      */
-    public HttpApi(String apiKey, int maxBody, ChannelService channels, InboxService inbox,
-                   SessionRegistry registry, BiFunction<String, Integer, Mono<List<MatchRecord>>> matchHistory) {
+    public HttpApi(
+            String apiKey,
+            int maxBody,
+            ChannelService channels,
+            InboxService inbox,
+            SessionRegistry registry,
+            BiFunction<String, Integer, Mono<List<MatchRecord>>> matchHistory) {
         this.matchHistory = matchHistory;
         this.apiKey = apiKey == null ? null : apiKey.getBytes(StandardCharsets.UTF_8);
         this.maxBody = maxBody;
@@ -128,12 +133,20 @@ public final class HttpApi {
             parameters = new QueryStringDecoder(req.uri()).parameters();
         } catch (IllegalArgumentException e) {
             String field = badlyEscaped(req.uri());
-            return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", field, "query parameter '" + field
-                    + "' has a bad escape: expected % and two hex digits, such as %20");
+            return error(
+                    res,
+                    HttpResponseStatus.BAD_REQUEST,
+                    "bad_request",
+                    field,
+                    "query parameter '" + field + "' has a bad escape: expected % and two hex digits, such as %20");
         }
         List<String> users = parameters.getOrDefault("user", List.of());
         if (users.size() != 1 || users.get(0).isEmpty() || users.get(0).length() > MAX_USER_ID) {
-            return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "user",
+            return error(
+                    res,
+                    HttpResponseStatus.BAD_REQUEST,
+                    "bad_request",
+                    "user",
                     "query parameter 'user' must be given once, a user id of 1 to " + MAX_USER_ID + " characters");
         }
         String user = users.get(0);
@@ -146,11 +159,16 @@ public final class HttpApi {
                 limit = -1;
             }
             if (limit < 1 || limit > UserStore.MAX_LIMIT) {
-                return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "limit",
+                return error(
+                        res,
+                        HttpResponseStatus.BAD_REQUEST,
+                        "bad_request",
+                        "limit",
                         "query parameter 'limit' must be an integer from 1 to " + UserStore.MAX_LIMIT);
             }
         }
-        return matchHistory.apply(user, limit)
+        return matchHistory
+                .apply(user, limit)
                 .flatMap(records -> {
                     ObjectNode out = MAPPER.createObjectNode();
                     out.put("user", user);
@@ -172,7 +190,11 @@ public final class HttpApi {
                 .onErrorResume(e -> {
                     log.debug("{} {} failed: {}", req.method(), req.uri(), e.toString());
                     res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(RETRY_AFTER_SECONDS));
-                    return error(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", null,
+                    return error(
+                            res,
+                            HttpResponseStatus.SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            null,
                             "the match history store (MongoDB) is unavailable, try again");
                 });
     }
@@ -216,8 +238,8 @@ public final class HttpApi {
         return null;
     }
 
-    private Mono<Void> call(HttpServerRequest req, HttpServerResponse res,
-                            Function<JsonNode, Mono<ObjectNode>> action) {
+    private Mono<Void> call(
+            HttpServerRequest req, HttpServerResponse res, Function<JsonNode, Mono<ObjectNode>> action) {
         Mono<Void> refused = authorize(req, res);
         if (refused != null) {
             return refused;
@@ -228,11 +250,15 @@ public final class HttpApi {
                     try {
                         body = MAPPER.readTree(bytes);
                     } catch (IOException e) {
-                        return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body",
-                                "body is not valid JSON");
+                        return error(
+                                res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body", "body is not valid JSON");
                     }
                     if (body == null || !body.isObject()) {
-                        return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", "body",
+                        return error(
+                                res,
+                                HttpResponseStatus.BAD_REQUEST,
+                                "bad_request",
+                                "body",
                                 "body must be a JSON object");
                     }
                     Mono<ObjectNode> result;
@@ -241,17 +267,26 @@ public final class HttpApi {
                     } catch (BadRequest e) {
                         return error(res, HttpResponseStatus.BAD_REQUEST, "bad_request", e.field, e.getMessage());
                     }
-                    return result
-                            .flatMap(out -> json(res, HttpResponseStatus.OK, out))
+                    return result.flatMap(out -> json(res, HttpResponseStatus.OK, out))
                             .onErrorResume(e -> {
                                 log.debug("{} {} failed: {}", req.method(), req.uri(), e.toString());
                                 res.header(HttpHeaderNames.RETRY_AFTER, String.valueOf(RETRY_AFTER_SECONDS));
-                                return error(res, HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", null,
+                                return error(
+                                        res,
+                                        HttpResponseStatus.SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        null,
                                         "a dependency is unavailable, try again");
                             });
                 })
-                .onErrorResume(BodyTooLarge.class, e -> error(res, HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE,
-                        "bad_request", "body", "body is larger than " + maxBody + " bytes"));
+                .onErrorResume(
+                        BodyTooLarge.class,
+                        e -> error(
+                                res,
+                                HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE,
+                                "bad_request",
+                                "body",
+                                "body is larger than " + maxBody + " bytes"));
     }
 
     private Mono<byte[]> readBody(HttpServerRequest req) {
@@ -286,8 +321,8 @@ public final class HttpApi {
     private static String requireUser(JsonNode body, String field) {
         String user = requireString(body, field);
         if (user.isEmpty() || user.length() > MAX_USER_ID) {
-            throw new BadRequest(field, "field '" + field + "' must be a user id of 1 to " + MAX_USER_ID
-                    + " characters");
+            throw new BadRequest(
+                    field, "field '" + field + "' must be a user id of 1 to " + MAX_USER_ID + " characters");
         }
         return user;
     }
@@ -309,8 +344,8 @@ public final class HttpApi {
         return error(res, HttpResponseStatus.UNAUTHORIZED, "unauthorized", null, message);
     }
 
-    static Mono<Void> error(HttpServerResponse res, HttpResponseStatus status, String code, String field,
-                            String message) {
+    static Mono<Void> error(
+            HttpServerResponse res, HttpResponseStatus status, String code, String field, String message) {
         ObjectNode out = MAPPER.createObjectNode();
         out.put("error", code);
         if (field != null) {

@@ -55,6 +55,7 @@ public final class WebSocketConnection implements Outbound {
     private static final int MAX_CLOSE_REASON = 120;
     /** A close frame without a status code (RFC 6455 section 7.4.1): reported, never sent. */
     private static final int NO_STATUS = 1005;
+
     private static final ByteBuf PING = WireFrames.constant(new ServerFrame.Ping());
 
     private final Channel channel;
@@ -68,11 +69,13 @@ public final class WebSocketConnection implements Outbound {
     private boolean writesStopped;
     /** Bytes of recovery replay written since the outbound buffer was last below its low-water mark. */
     private long replayAllowance;
+
     private CompositeByteBuf fragments;
     /** Whether the close frame was sent; from then on what arrives is dropped. */
     private boolean closing;
     /** Bytes of frames read and dropped since the close frame was sent. */
     private long droppedWhileClosing;
+
     private ScheduledFuture<?> grace;
     /** The code the inbound ended with, 0 before it did. */
     private int endCode;
@@ -171,7 +174,9 @@ public final class WebSocketConnection implements Outbound {
     /** The inbound ended, by {@code error} or (null) completion: its close code, unless one is known already. */
     private void inboundEnded(Throwable error) {
         if (endCode == 0) {
-            endCode = error instanceof CorruptedWebSocketFrameException c ? c.closeStatus().code() : lostOrPeerCode();
+            endCode = error instanceof CorruptedWebSocketFrameException c
+                    ? c.closeStatus().code()
+                    : lostOrPeerCode();
         }
     }
 
@@ -339,9 +344,12 @@ public final class WebSocketConnection implements Outbound {
                 channel.close();
             }
         });
-        grace = loop.schedule(() -> {
-            channel.close();
-        }, CLOSE_GRACE_MS, TimeUnit.MILLISECONDS);
+        grace = loop.schedule(
+                () -> {
+                    channel.close();
+                },
+                CLOSE_GRACE_MS,
+                TimeUnit.MILLISECONDS);
     }
 
     @Override

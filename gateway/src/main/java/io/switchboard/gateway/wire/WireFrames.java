@@ -15,12 +15,12 @@ import io.switchboard.protocol.ServerFrame;
 public final class WireFrames {
     /** Room for the longest header: 2 bytes and an 8-byte extended length. */
     private static final int MAX_HEADER = 10;
+
     private static final int INITIAL_CAPACITY = 256;
     private static final byte FIN_TEXT = (byte) 0x81;
     private static final byte FIN_PONG = (byte) 0x8A;
 
-    private WireFrames() {
-    }
+    private WireFrames() {}
 
     /** A new buffer holding {@code frame} as one WebSocket text frame; the caller owns it. */
     public static ByteBuf encode(ByteBufAllocator alloc, ServerFrame frame) {

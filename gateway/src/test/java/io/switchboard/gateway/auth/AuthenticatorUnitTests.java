@@ -32,6 +32,7 @@ class AuthenticatorUnitTests {
 
     /** 64 bytes, so that the same secret can also sign HS384 and HS512 tokens. */
     private static final String SECRET = "switchboard-unit-test-secret-0123456789-abcdefghijklmnopqrstuvwx";
+
     private static final String OTHER_SECRET = "another-secret-that-is-long-enough-0123456789-abcdefghijklmnopq";
 
     private final Authenticator authenticator = new Authenticator(SECRET);
@@ -83,7 +84,9 @@ class AuthenticatorUnitTests {
             assertThat(e.getMessage()).doesNotContain(token);
             for (String part : token.split("\\.")) {
                 if (part.length() >= 8) {
-                    assertThat(e.getMessage()).as("reason repeats a part of the token").doesNotContain(part);
+                    assertThat(e.getMessage())
+                            .as("reason repeats a part of the token")
+                            .doesNotContain(part);
                 }
             }
         }
@@ -129,7 +132,9 @@ class AuthenticatorUnitTests {
     @DisplayName("docs/protocol.md section 2: empty pattern arrays are accepted and grant nothing")
     void emptyPatternArraysGrantNothing() throws AuthException {
         Identity who = authenticator.authenticate(hs256(claims("u_carol")
-                .claim("subscribe", List.of()).claim("publish", List.of()).build()));
+                .claim("subscribe", List.of())
+                .claim("publish", List.of())
+                .build()));
 
         assertThat(who.subscribe().patterns()).isEmpty();
         assertThat(who.publish().patterns()).isEmpty();
@@ -139,7 +144,8 @@ class AuthenticatorUnitTests {
     @DisplayName("docs/protocol.md section 2: an expired token is refused")
     void expiredTokenIsRefused() {
         Instant now = Instant.now();
-        String token = hs256(new JWTClaimsSet.Builder().subject("u_alice")
+        String token = hs256(new JWTClaimsSet.Builder()
+                .subject("u_alice")
                 .issueTime(Date.from(now.minus(Duration.ofHours(2))))
                 .expirationTime(Date.from(now.minus(Duration.ofMinutes(1))))
                 .build());
@@ -150,14 +156,16 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("docs/protocol.md section 2: a token without exp is refused, since it would be good forever")
     void tokenWithoutExpIsRefused() {
-        AuthException e = refused(hs256(new JWTClaimsSet.Builder().subject("u_forever").build()));
+        AuthException e =
+                refused(hs256(new JWTClaimsSet.Builder().subject("u_forever").build()));
         assertThat(e.getMessage()).contains("exp");
     }
 
     @Test
     @DisplayName("docs/protocol.md section 2: a token not valid before an hour from now is refused")
     void notYetValidTokenIsRefused() {
-        String token = hs256(claims("u_alice").notBeforeTime(Date.from(Instant.now().plus(Duration.ofHours(1))))
+        String token = hs256(claims("u_alice")
+                .notBeforeTime(Date.from(Instant.now().plus(Duration.ofHours(1))))
                 .build());
 
         refused(token);
@@ -172,7 +180,8 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("docs/protocol.md section 2: an unsigned token (alg none) is refused")
     void unsignedTokenIsRefused() {
-        String token = new PlainJWT(claims("u_alice").claim("subscribe", List.of("*")).build()).serialize();
+        String token =
+                new PlainJWT(claims("u_alice").claim("subscribe", List.of("*")).build()).serialize();
         assertThat(token).endsWith(".");
 
         refused(token);
@@ -200,8 +209,8 @@ class AuthenticatorUnitTests {
     @DisplayName("docs/protocol.md section 2: a token whose claims were changed after signing is refused")
     void tamperedClaimsAreRefused() {
         String[] parts = hs256(claims("u_alice").build()).split("\\.");
-        String forged = base64Url("{\"sub\":\"u_admin\",\"exp\":" + (Instant.now().getEpochSecond() + 3600)
-                + ",\"subscribe\":[\"*\"]}");
+        String forged = base64Url(
+                "{\"sub\":\"u_admin\",\"exp\":" + (Instant.now().getEpochSecond() + 3600) + ",\"subscribe\":[\"*\"]}");
 
         refused(parts[0] + "." + forged + "." + parts[2]);
     }
@@ -233,34 +242,71 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("a sub too long for an inbox channel name (over 123 characters) is refused; 123 is accepted")
     void overlongSubIsRefused() throws AuthException {
-        assertThat(authenticator.authenticate(hs256(claims("u".repeat(123)).build())).userId()).hasSize(123);
+        assertThat(authenticator
+                        .authenticate(hs256(claims("u".repeat(123)).build()))
+                        .userId())
+                .hasSize(123);
 
-        assertThat(refused(hs256(claims("u".repeat(124)).build())).getMessage()).contains("sub").contains("123");
+        assertThat(refused(hs256(claims("u".repeat(124)).build())).getMessage())
+                .contains("sub")
+                .contains("123");
     }
 
     @ParameterizedTest(name = "sub {0}")
-    @ValueSource(strings = {"u_alice", "auth0|5f7c8ec7c33c6c004bbafe82", "alice@example.com", "org:team.member-1_X",
-            "G_upper-case-is-not-the-guest-prefix", "g", "_g_x"})
+    @ValueSource(
+            strings = {
+                "u_alice",
+                "auth0|5f7c8ec7c33c6c004bbafe82",
+                "alice@example.com",
+                "org:team.member-1_X",
+                "G_upper-case-is-not-the-guest-prefix",
+                "g",
+                "_g_x"
+            })
     @DisplayName("a sub of A-Z a-z 0-9 _ - . : @ | is accepted as the user id")
     void subOfTheDocumentedCharactersIsAccepted(String sub) throws AuthException {
-        assertThat(authenticator.authenticate(hs256(claims(sub).build())).userId()).isEqualTo(sub);
+        assertThat(authenticator.authenticate(hs256(claims(sub).build())).userId())
+                .isEqualTo(sub);
     }
 
     @ParameterizedTest(name = "sub {0}")
-    @ValueSource(strings = {"u_a\nb", "x\ngw-b", "u_a\r", "u a", "u\tb", "u\u0000b", "u\u007fb", "u_a\u2028",
-            "\u00e9mile", "u{x}", "u}", "u/x", "u\\x", "u\"x", "u,x", "u*"})
+    @ValueSource(
+            strings = {
+                "u_a\nb",
+                "x\ngw-b",
+                "u_a\r",
+                "u a",
+                "u\tb",
+                "u\u0000b",
+                "u\u007fb",
+                "u_a\u2028",
+                "\u00e9mile",
+                "u{x}",
+                "u}",
+                "u/x",
+                "u\\x",
+                "u\"x",
+                "u,x",
+                "u*"
+            })
     @DisplayName("a sub with whitespace, a control character, a newline or any character outside the set is"
             + " refused, and the reason names the character without repeating the sub")
     void subWithACharacterOutsideTheSetIsRefused(String sub) {
         AuthException e = refused(hs256(claims(sub).build()));
 
-        assertThat(e.getMessage()).contains("claim 'sub'").contains("U+").contains("A-Z a-z 0-9 _ - . : @ |")
-                .doesNotContain(sub).doesNotContain("\n").doesNotContain("\r");
+        assertThat(e.getMessage())
+                .contains("claim 'sub'")
+                .contains("U+")
+                .contains("A-Z a-z 0-9 _ - . : @ |")
+                .doesNotContain(sub)
+                .doesNotContain("\n")
+                .doesNotContain("\r");
     }
 
     @ParameterizedTest(name = "sub {0}")
     @ValueSource(strings = {"g_", "g_Qm3vAbCdEfGh", "g_x\nnode"})
-    @DisplayName("docs/protocol.md section 2: a sub with the guest prefix g_ is refused, so no token takes over a guest")
+    @DisplayName(
+            "docs/protocol.md section 2: a sub with the guest prefix g_ is refused, so no token takes over a guest")
     void subWithTheGuestPrefixIsRefused(String sub) {
         AuthException e = refused(hs256(claims(sub).build()));
 
@@ -286,8 +332,11 @@ class AuthenticatorUnitTests {
     @DisplayName("docs/protocol.md section 2: a sub that is not a string is refused")
     void nonStringSubIsRefused(String sub) throws AuthException {
         long exp = Instant.now().getEpochSecond() + 3600;
-        assertThat(authenticator.authenticate(signPayload("{\"sub\":\"u_alice\",\"exp\":" + exp + "}")).userId())
-                .as("the same payload with a string sub is accepted").isEqualTo("u_alice");
+        assertThat(authenticator
+                        .authenticate(signPayload("{\"sub\":\"u_alice\",\"exp\":" + exp + "}"))
+                        .userId())
+                .as("the same payload with a string sub is accepted")
+                .isEqualTo("u_alice");
 
         refused(signPayload("{\"sub\":" + sub + ",\"exp\":" + exp + "}"));
     }
@@ -298,15 +347,24 @@ class AuthenticatorUnitTests {
     void patternClaimOfTheWrongShapeIsRefused(String subscribe) {
         long exp = Instant.now().getEpochSecond() + 3600;
 
-        AuthException e = refused(signPayload("{\"sub\":\"u_alice\",\"exp\":" + exp + ",\"subscribe\":" + subscribe
-                + "}"));
+        AuthException e =
+                refused(signPayload("{\"sub\":\"u_alice\",\"exp\":" + exp + ",\"subscribe\":" + subscribe + "}"));
 
         assertThat(e.getMessage()).contains("subscribe");
     }
 
     @ParameterizedTest(name = "<{0}>")
-    @ValueSource(strings = {"", "not a token", "garbage-garbage-garbage", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9",
-        "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2lnbmF0dXJl", "{\"sub\":\"u_alice\"}"})
+    @ValueSource(
+            strings = {
+                "",
+                "not a token",
+                "garbage-garbage-garbage",
+                "a.b.c",
+                "....",
+                "eyJhbGciOiJIUzI1NiJ9",
+                "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2lnbmF0dXJl",
+                "{\"sub\":\"u_alice\"}"
+            })
     @DisplayName("docs/protocol.md section 2: text that is not a JWT is refused")
     void garbageIsRefused(String token) {
         refused(token);
@@ -323,7 +381,8 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("docs/protocol.md section 2: a publish claim that is an object, not an array, is refused")
     void publishClaimAsObjectIsRefused() {
-        String token = hs256(claims("u_alice").claim("publish", Map.of("room:1", true)).build());
+        String token =
+                hs256(claims("u_alice").claim("publish", Map.of("room:1", true)).build());
 
         assertThat(refused(token).getMessage()).contains("publish");
     }
@@ -331,7 +390,8 @@ class AuthenticatorUnitTests {
     @Test
     @DisplayName("docs/protocol.md section 2: a pattern array holding a number is refused")
     void patternArrayWithNumberIsRefused() {
-        String subscribe = hs256(claims("u_alice").claim("subscribe", List.of("room:1", 5)).build());
+        String subscribe =
+                hs256(claims("u_alice").claim("subscribe", List.of("room:1", 5)).build());
         String publish = hs256(claims("u_alice").claim("publish", List.of(7)).build());
 
         assertThat(refused(subscribe).getMessage()).contains("subscribe");

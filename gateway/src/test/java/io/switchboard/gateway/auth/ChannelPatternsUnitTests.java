@@ -119,7 +119,8 @@ class ChannelPatternsUnitTests {
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: other channels need the matching claim; subscribe and publish are separate")
+    @DisplayName(
+            "docs/protocol.md section 5: other channels need the matching claim; subscribe and publish are separate")
     void otherChannelsNeedTheMatchingClaim() {
         Identity who = withPatterns(List.of("room:*"), List.of("room:1"));
 
@@ -138,8 +139,12 @@ class ChannelPatternsUnitTests {
         Identity who = withPatterns(List.of(pattern), List.of(pattern));
 
         for (String inbox : List.of("user:u_alice", "user:u_bob", "user:")) {
-            assertThat(who.maySubscribe(inbox)).as("subscribe %s with %s", inbox, pattern).isFalse();
-            assertThat(who.mayPublish(inbox)).as("publish %s with %s", inbox, pattern).isFalse();
+            assertThat(who.maySubscribe(inbox))
+                    .as("subscribe %s with %s", inbox, pattern)
+                    .isFalse();
+            assertThat(who.mayPublish(inbox))
+                    .as("publish %s with %s", inbox, pattern)
+                    .isFalse();
         }
         assertThat(Identity.guest("g_Qm3v").maySubscribe("user:g_Qm3v")).isFalse();
     }

@@ -82,7 +82,9 @@ class ResumeTokensUnitTests {
         assertThat(tokens.verify(after)).isNotNull();
         assertThat(tokens.acceptedKeys()).isEqualTo(1);
         clock.advance(ResumeTokens.MAX_AGE.plusSeconds(1));
-        assertThat(tokens.verify(before)).as("too old anyway, and its key expired").isNull();
+        assertThat(tokens.verify(before))
+                .as("too old anyway, and its key expired")
+                .isNull();
         assertThat(tokens.acceptedKeys()).isZero();
     }
 
@@ -131,7 +133,8 @@ class ResumeTokensUnitTests {
             tokens.accept(OTHER, clock.instant().plus(Duration.ofHours(1)));
         }));
 
-        StepVerifier.create(tokens.check(theirs)).expectNext(new ResumeTokens.Claim("g_1", true, "s_1"))
+        StepVerifier.create(tokens.check(theirs))
+                .expectNext(new ResumeTokens.Claim("g_1", true, "s_1"))
                 .verifyComplete();
         StepVerifier.create(tokens.check("garbage")).verifyComplete();
         assertThat(asked).as("not asked for something that is not a token").hasValue(1);
@@ -145,7 +148,9 @@ class ResumeTokensUnitTests {
         tokens.learnFrom(() -> Mono.error(new IllegalStateException("Redis is down")));
 
         StepVerifier.create(tokens.check(theirs)).verifyErrorMessage("Redis is down");
-        StepVerifier.create(tokens.check(tokens.issue("g_2", true, "s_2"))).expectNextCount(1).verifyComplete();
+        StepVerifier.create(tokens.check(tokens.issue("g_2", true, "s_2")))
+                .expectNextCount(1)
+                .verifyComplete();
     }
 
     @Test

@@ -104,7 +104,8 @@ class BrowserClientIntegrationTests {
     }
 
     private static String resource(String path) {
-        try (InputStream in = BrowserClientIntegrationTests.class.getClassLoader().getResourceAsStream(path)) {
+        try (InputStream in =
+                BrowserClientIntegrationTests.class.getClassLoader().getResourceAsStream(path)) {
             assertThat(in).as("classpath resource %s", path).isNotNull();
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
@@ -171,7 +172,8 @@ class BrowserClientIntegrationTests {
         assertThat(module.body()).isEqualTo(resource("static/switchboard.js"));
         assertThat(types.statusCode()).isEqualTo(200);
         assertThat(types.headers().firstValue("Content-Type")).hasValue("application/typescript; charset=utf-8");
-        assertThat(types.body()).isEqualTo(resource("static/switchboard.d.ts"))
+        assertThat(types.body())
+                .isEqualTo(resource("static/switchboard.d.ts"))
                 .contains("export declare class SwitchboardClient");
 
         assertThat(module.headers().firstValue("Access-Control-Allow-Origin")).hasValue("*");
@@ -180,7 +182,8 @@ class BrowserClientIntegrationTests {
 
         openPage();
         JsonNode exports = page.evaluate("return Object.keys(sb).sort();");
-        assertThat(exports).extracting(JsonNode::asText)
+        assertThat(exports)
+                .extracting(JsonNode::asText)
                 .containsExactly("CloseCodes", "SwitchboardClient", "backoffDelay", "shouldReconnect");
         // localhost and 127.0.0.1 are two origins: a page elsewhere imports the module from the gateway
         page.navigate(URI.create("http://localhost:" + gw.port() + "/health/live"));
@@ -201,11 +204,13 @@ class BrowserClientIntegrationTests {
                 javaCodes.put(f.getName(), f.getInt(null));
             }
         }
-        int[] codes = {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1012, 1015, 3000, 4000, 4001,
-                4002, 4003, 4004, 4005, 4006, 4999};
+        int[] codes = {
+            1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, 1012, 1015, 3000, 4000, 4001, 4002, 4003, 4004,
+            4005, 4006, 4999
+        };
 
-        JsonNode table = page.evaluate("return {codes: sb.CloseCodes, reconnect: %s.map(sb.shouldReconnect)};"
-                .formatted(js(codes)));
+        JsonNode table = page.evaluate(
+                "return {codes: sb.CloseCodes, reconnect: %s.map(sb.shouldReconnect)};".formatted(js(codes)));
         JsonNode delays = page.evaluate("""
                 const top = () => 0.999999999;
                 const sample = Array.from({length: 2000}, () => sb.backoffDelay(2, 500, 20000));
@@ -220,13 +225,17 @@ class BrowserClientIntegrationTests {
                 """);
 
         Map<String, Integer> jsCodes = new TreeMap<>();
-        table.get("codes").properties().forEach(e -> jsCodes.put(e.getKey(), e.getValue().asInt()));
+        table.get("codes")
+                .properties()
+                .forEach(e -> jsCodes.put(e.getKey(), e.getValue().asInt()));
         assertThat(jsCodes).isEqualTo(javaCodes);
         for (int i = 0; i < codes.length; i++) {
-            assertThat(table.get("reconnect").get(i).asBoolean()).as("reconnect after %d", codes[i])
+            assertThat(table.get("reconnect").get(i).asBoolean())
+                    .as("reconnect after %d", codes[i])
                     .isEqualTo(CloseCodes.shouldReconnect(codes[i]));
         }
-        assertThat(ints(delays.get("caps"))).as("attempt k waits at most min(maxDelay, base * 2^(k-1))")
+        assertThat(ints(delays.get("caps")))
+                .as("attempt k waits at most min(maxDelay, base * 2^(k-1))")
                 .containsExactly(500, 1000, 2000, 4000, 8000, 16000, 20000, 20000, 20000);
         assertThat(ints(delays.get("zero"))).containsOnly(0);
         assertThat(delays.get("half").asInt()).isEqualTo(1000);
@@ -246,7 +255,8 @@ class BrowserClientIntegrationTests {
         EventRecorder javaEvents = EventRecorder.of(java);
 
         String user = connectClient("{url: %s}".formatted(js(gw.wsUri().toString())), "");
-        JsonNode own = page.evaluate("""
+        JsonNode own =
+                page.evaluate("""
                 const subscribed = await client.subscribe(%1$s);
                 const published = await client.publish(%1$s, {text: 'hi', n: [1, 2.5, null, true]});
                 const message = await rec.next('message');
@@ -266,10 +276,15 @@ class BrowserClientIntegrationTests {
         assertThat(message.get("channel").asText()).isEqualTo(CHANNEL);
         assertThat(message.get("offset").asLong()).isEqualTo(1);
         assertThat(message.get("from").asText()).isEqualTo(user);
-        assertThat(message.get("data")).isEqualTo(JSON.createObjectNode().put("text", "hi")
-                .set("n", JSON.createArrayNode().add(1).add(2.5).addNull().add(true)));
+        assertThat(message.get("data"))
+                .isEqualTo(JSON.createObjectNode()
+                        .put("text", "hi")
+                        .set(
+                                "n",
+                                JSON.createArrayNode().add(1).add(2.5).addNull().add(true)));
         assertThat(own.at("/position/offset").asLong()).isEqualTo(1);
-        assertThat(own.at("/position/epoch").asText()).isEqualTo(message.get("epoch").asText());
+        assertThat(own.at("/position/epoch").asText())
+                .isEqualTo(message.get("epoch").asText());
         assertThat(own.at("/sent/delivered").asBoolean()).isTrue();
         ServerFrame.Direct toJava = javaEvents.next(ServerFrame.Direct.class);
         assertThat(toJava.from()).isEqualTo(user);
@@ -282,14 +297,17 @@ class BrowserClientIntegrationTests {
                 """);
         assertThat(direct.at("/direct/from").asText()).isEqualTo(java.welcome().user());
         assertThat(direct.at("/direct/data/text").asText()).isEqualTo("back");
-        assertThat(direct.at("/inbox/offset").asLong()).isEqualTo(direct.at("/direct/offset").asLong());
+        assertThat(direct.at("/inbox/offset").asLong())
+                .isEqualTo(direct.at("/direct/offset").asLong());
 
         JsonNode refused = page.evaluate("""
                 return client.publish('user:' + client.user, 1).then(
                     () => 'published',
                     e => ({name: e.name, code: e.code, message: e.message, frame: e.frame}));
                 """);
-        assertThat(refused.get("code").asText()).as("section 5: user: is reserved").isEqualTo("forbidden");
+        assertThat(refused.get("code").asText())
+                .as("section 5: user: is reserved")
+                .isEqualTo("forbidden");
         assertThat(refused.at("/frame/type").asText()).isEqualTo("error");
         assertThat(refused.get("message").asText()).startsWith("forbidden: ");
 
@@ -319,23 +337,26 @@ class BrowserClientIntegrationTests {
         private final CompletableFuture<Integer> done;
 
         Backend(String user) {
-            done = CompletableFuture.supplyAsync(() -> {
-                int n = 0;
-                while (!stopping.get() && n < 20_000) {
-                    n++;
-                    assertOk(gw.post("/api/publish", "{\"channel\":%s,\"data\":{\"n\":%d}}".formatted(
-                            js(CHANNEL), n)));
-                    if (n % 5 == 0) {
-                        assertOk(gw.post("/api/send", "{\"to\":%s,\"data\":{\"k\":%d}}".formatted(js(user), n)));
-                    }
-                    published.set(n);
-                    CompletableFuture<Void> milestone = milestones.get(n);
-                    if (milestone != null) {
-                        milestone.complete(null);
-                    }
-                }
-                return n;
-            }, thread);
+            done = CompletableFuture.supplyAsync(
+                    () -> {
+                        int n = 0;
+                        while (!stopping.get() && n < 20_000) {
+                            n++;
+                            assertOk(gw.post(
+                                    "/api/publish", "{\"channel\":%s,\"data\":{\"n\":%d}}".formatted(js(CHANNEL), n)));
+                            if (n % 5 == 0) {
+                                assertOk(
+                                        gw.post("/api/send", "{\"to\":%s,\"data\":{\"k\":%d}}".formatted(js(user), n)));
+                            }
+                            published.set(n);
+                            CompletableFuture<Void> milestone = milestones.get(n);
+                            if (milestone != null) {
+                                milestone.complete(null);
+                            }
+                        }
+                        return n;
+                    },
+                    thread);
         }
 
         int published() {
@@ -373,8 +394,10 @@ class BrowserClientIntegrationTests {
         gw = TestGateway.start(Map.of("SWITCHBOARD_HISTORY_SIZE", "5000"));
         proxy = TcpProxy.to(gw.port());
         openPage();
-        String user = connectClient("{url: %s, reconnect: {base: 50, maxDelay: 200}}".formatted(
-                js(proxy.wsUri().toString())), """
+        String user = connectClient(
+                "{url: %s, reconnect: {base: 50, maxDelay: 200}}"
+                        .formatted(js(proxy.wsUri().toString())),
+                """
                 // a request made while disconnected waits for the next connection
                 client.on('disconnected', () => {
                   globalThis.queued = client.publish('public:while-away', {queued: true});
@@ -412,29 +435,50 @@ class BrowserClientIntegrationTests {
                 """.formatted(total, total / 5 * 5));
 
         assertThat(total).as("published after the cut").isGreaterThan(cutAt + 50);
-        assertThat(ints(seen.get("ns"))).as("every message once, in order")
+        assertThat(ints(seen.get("ns")))
+                .as("every message once, in order")
                 .isEqualTo(IntStream.rangeClosed(1, total).boxed().toList());
-        assertThat(ints(seen.get("ks"))).as("every direct once, in order")
-                .isEqualTo(IntStream.rangeClosed(1, total / 5).map(i -> i * 5).boxed().toList());
+        assertThat(ints(seen.get("ks")))
+                .as("every direct once, in order")
+                .isEqualTo(IntStream.rangeClosed(1, total / 5)
+                        .map(i -> i * 5)
+                        .boxed()
+                        .toList());
         JsonNode lifecycle = seen.get("lifecycle");
-        assertThat(names(lifecycle)).containsExactly("connecting", "connected", "disconnected", "reconnecting",
-                "connecting", "connected", "recovered");
+        assertThat(names(lifecycle))
+                .containsExactly(
+                        "connecting",
+                        "connected",
+                        "disconnected",
+                        "reconnecting",
+                        "connecting",
+                        "connected",
+                        "recovered");
         assertThat(lifecycle.at("/0/detail/attempt").asInt()).isZero();
         assertThat(lifecycle.at("/1/detail/reconnect").asBoolean()).isFalse();
-        assertThat(lifecycle.at("/2/detail/code").asInt()).as("the socket just dropped").isEqualTo(1006);
+        assertThat(lifecycle.at("/2/detail/code").asInt())
+                .as("the socket just dropped")
+                .isEqualTo(1006);
         assertThat(lifecycle.at("/2/detail/local").asBoolean()).isFalse();
         assertThat(lifecycle.at("/3/detail/attempt").asInt()).isEqualTo(1);
-        assertThat(lifecycle.at("/3/detail/delay").asInt()).as("attempt 1 waits within [0, base]").isBetween(0, 50);
+        assertThat(lifecycle.at("/3/detail/delay").asInt())
+                .as("attempt 1 waits within [0, base]")
+                .isBetween(0, 50);
         assertThat(lifecycle.at("/3/detail/code").asInt()).isEqualTo(1006);
         assertThat(lifecycle.at("/4/detail/attempt").asInt()).isEqualTo(1);
         assertThat(lifecycle.at("/5/detail/reconnect").asBoolean()).isTrue();
-        assertThat(lifecycle.at("/5/detail/welcome/user").asText()).as("section 2: resumed").isEqualTo(user);
+        assertThat(lifecycle.at("/5/detail/welcome/user").asText())
+                .as("section 2: resumed")
+                .isEqualTo(user);
         assertThat(lifecycle.at("/5/detail/welcome/resumed").asBoolean()).isTrue();
-        assertThat(lifecycle.get(6).get("detail")).isEqualTo(JSON.readTree(
-                "{\"recovered\":true,\"resumed\":true,\"inboxRecovered\":true,\"channelsNotRecovered\":[]}"));
+        assertThat(lifecycle.get(6).get("detail"))
+                .isEqualTo(JSON.readTree(
+                        "{\"recovered\":true,\"resumed\":true,\"inboxRecovered\":true,\"channelsNotRecovered\":[]}"));
         assertThat(seen.get("user").asText()).isEqualTo(user);
         assertThat(seen.get("state").asText()).isEqualTo("connected");
-        assertThat(seen.at("/queued/offset").asLong()).as("the request made while away, sent after").isEqualTo(1);
+        assertThat(seen.at("/queued/offset").asLong())
+                .as("the request made while away, sent after")
+                .isEqualTo(1);
     }
 
     /** Every frame the scripted server received, in order. */
@@ -450,10 +494,18 @@ class BrowserClientIntegrationTests {
         return HttpServer.create()
                 .host("127.0.0.1")
                 .port(0)
-                .route(r -> r.ws("/ws", (in, out) -> {
-                    int connection = connections.incrementAndGet();
-                    return in.receive().asString().concatMap(text -> script(connection, text, out)).then();
-                }, WebsocketServerSpec.builder().protocols("switchboard.v1").build()))
+                .route(r -> r.ws(
+                        "/ws",
+                        (in, out) -> {
+                            int connection = connections.incrementAndGet();
+                            return in.receive()
+                                    .asString()
+                                    .concatMap(text -> script(connection, text, out))
+                                    .then();
+                        },
+                        WebsocketServerSpec.builder()
+                                .protocols("switchboard.v1")
+                                .build()))
                 .bindNow(Duration.ofSeconds(10));
     }
 
@@ -468,24 +520,34 @@ class BrowserClientIntegrationTests {
         long id = frame.path("id").asLong();
         List<String> replies = switch (frame.path("type").asText()) {
             case "hello" -> List.of(connection == 1 ? scriptedWelcome("r1", 0, "e") : scriptedWelcome("r2", 7, "e2"));
-            case "subscribe" -> connection == 1 ? List.of(
-                    "{\"type\":\"ack\",\"id\":%d,\"channel\":\"public:x\",\"offset\":0,\"epoch\":\"e\"}".formatted(id),
-                    message("e", 1), message("e", 2), message("e", 2), message("e", 1), "not json", message("e", 3),
-                    message("f", 1), "[1,2]",
-                    "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":1,\"offset\":1,\"epoch\":\"e\"}",
-                    "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":1,\"offset\":1,\"epoch\":\"e\"}",
-                    "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":2,\"offset\":2,\"epoch\":\"e\"}",
-                    "{\"type\":\"match.found\",\"match\":\"m_1\",\"partner\":\"u_b\",\"initiator\":true,"
-                            + "\"interests\":[],\"offset\":3,\"epoch\":\"e\"}",
-                    "{\"type\":\"match.signal\",\"match\":\"m_1\",\"from\":\"u_b\",\"data\":{},"
-                            + "\"offset\":3,\"epoch\":\"e\"}",
-                    "{\"type\":\"match.partner\",\"match\":\"m_1\",\"state\":\"reconnecting\"}",
-                    "{\"no\":\"type\"}",
-                    "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"something broke\"}",
-                    "{\"type\":\"ack\",\"id\":999}",
-                    "{\"type\":\"script.end\"}")
-                    : List.of("{\"type\":\"ack\",\"id\":%d,\"channel\":\"public:x\",\"offset\":5,\"epoch\":\"f\","
-                            .formatted(id) + "\"recovered\":false}");
+            case "subscribe" ->
+                connection == 1
+                        ? List.of(
+                                "{\"type\":\"ack\",\"id\":%d,\"channel\":\"public:x\",\"offset\":0,\"epoch\":\"e\"}"
+                                        .formatted(id),
+                                message("e", 1),
+                                message("e", 2),
+                                message("e", 2),
+                                message("e", 1),
+                                "not json",
+                                message("e", 3),
+                                message("f", 1),
+                                "[1,2]",
+                                "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":1,\"offset\":1,\"epoch\":\"e\"}",
+                                "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":1,\"offset\":1,\"epoch\":\"e\"}",
+                                "{\"type\":\"direct\",\"from\":\"u_a\",\"data\":2,\"offset\":2,\"epoch\":\"e\"}",
+                                "{\"type\":\"match.found\",\"match\":\"m_1\",\"partner\":\"u_b\",\"initiator\":true,"
+                                        + "\"interests\":[],\"offset\":3,\"epoch\":\"e\"}",
+                                "{\"type\":\"match.signal\",\"match\":\"m_1\",\"from\":\"u_b\",\"data\":{},"
+                                        + "\"offset\":3,\"epoch\":\"e\"}",
+                                "{\"type\":\"match.partner\",\"match\":\"m_1\",\"state\":\"reconnecting\"}",
+                                "{\"no\":\"type\"}",
+                                "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"something broke\"}",
+                                "{\"type\":\"ack\",\"id\":999}",
+                                "{\"type\":\"script.end\"}")
+                        : List.of("{\"type\":\"ack\",\"id\":%d,\"channel\":\"public:x\",\"offset\":5,\"epoch\":\"f\","
+                                        .formatted(id)
+                                + "\"recovered\":false}");
             case "publish" -> null;
             default -> List.of();
         };
@@ -497,10 +559,11 @@ class BrowserClientIntegrationTests {
 
     private static String scriptedWelcome(String resume, long inboxOffset, String epoch) {
         return ("{\"type\":\"welcome\",\"session\":\"s_%1$s\",\"user\":\"g_script\",\"guest\":true,"
-                + "\"resume\":\"%1$s\",\"resumed\":false,\"recovered\":false,"
-                + "\"inbox\":{\"offset\":%2$d,\"epoch\":\"%3$s\"},\"ping\":{\"interval\":60000,\"timeout\":60000},"
-                + "\"limits\":{\"maxFrame\":65536,\"rate\":100,\"burst\":200,\"maxSubscriptions\":1000},"
-                + "\"node\":\"script\"}").formatted(resume, inboxOffset, epoch);
+                        + "\"resume\":\"%1$s\",\"resumed\":false,\"recovered\":false,"
+                        + "\"inbox\":{\"offset\":%2$d,\"epoch\":\"%3$s\"},\"ping\":{\"interval\":60000,\"timeout\":60000},"
+                        + "\"limits\":{\"maxFrame\":65536,\"rate\":100,\"burst\":200,\"maxSubscriptions\":1000},"
+                        + "\"node\":\"script\"}")
+                .formatted(resume, inboxOffset, epoch);
     }
 
     private static String message(String epoch, long offset) {
@@ -518,7 +581,9 @@ class BrowserClientIntegrationTests {
         for (int i = 1; i <= 3; i++) {
             assertOk(gw.post("/api/publish", "{\"channel\":%s,\"data\":%d}".formatted(js(CHANNEL), i)));
         }
-        connectClient("{url: %s, reconnect: {base: 50, maxDelay: 200}}".formatted(js(proxy.wsUri().toString())),
+        connectClient(
+                "{url: %s, reconnect: {base: 50, maxDelay: 200}}"
+                        .formatted(js(proxy.wsUri().toString())),
                 "");
 
         JsonNode seen = page.evaluate("""
@@ -543,12 +608,15 @@ class BrowserClientIntegrationTests {
         String epoch = seen.get("epoch").asText();
         assertThat(seen.get("ack").get("recovered").asBoolean()).isTrue();
         assertThat(ints(seen.get("recovered"))).containsExactly(2, 3);
-        assertThat(seen.get("position")).isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", epoch));
+        assertThat(seen.get("position"))
+                .isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", epoch));
         assertThat(seen.get("atEnd").get("recovered").asBoolean()).isTrue();
-        assertThat(seen.get("atEndPosition")).as("recovered with nothing after: the position is the since")
+        assertThat(seen.get("atEndPosition"))
+                .as("recovered with nothing after: the position is the since")
                 .isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", epoch));
         assertThat(seen.get("lost").get("recovered").asBoolean()).isFalse();
-        assertThat(seen.get("lostPosition").get("offset").asInt()).as("not recovered: the ack's position")
+        assertThat(seen.get("lostPosition").get("offset").asInt())
+                .as("not recovered: the ack's position")
                 .isZero();
 
         proxy.cutAll();
@@ -598,41 +666,76 @@ class BrowserClientIntegrationTests {
         assertThat(first.get("messages")).extracting(JsonNode::asText).containsExactly("e1", "e2", "e3", "f1");
         assertThat(ints(first.get("directs"))).containsExactly(1, 2);
         assertThat(first.get("found").asInt()).isEqualTo(1);
-        assertThat(first.get("signals").asInt()).as("a match.signal at the inbox position is a duplicate").isZero();
+        assertThat(first.get("signals").asInt())
+                .as("a match.signal at the inbox position is a duplicate")
+                .isZero();
         assertThat(first.get("partner")).extracting(JsonNode::asText).containsExactly("reconnecting");
         assertThat(first.get("errors")).extracting(JsonNode::asText).containsExactly("internal");
-        assertThat(first.get("frames")).extracting(JsonNode::asText).containsExactly("message", "message", "message",
-                "message", "direct", "direct", "match.found", "match.partner", "error", "script.end");
-        assertThat(first.get("inbox")).isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", "e"));
-        assertThat(first.get("position")).isEqualTo(JSON.createObjectNode().put("offset", 1).put("epoch", "f"));
-        assertThat(page.problems()).as("garbage is warned about once per connection").hasSize(1)
+        assertThat(first.get("frames"))
+                .extracting(JsonNode::asText)
+                .containsExactly(
+                        "message",
+                        "message",
+                        "message",
+                        "message",
+                        "direct",
+                        "direct",
+                        "match.found",
+                        "match.partner",
+                        "error",
+                        "script.end");
+        assertThat(first.get("inbox"))
+                .isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", "e"));
+        assertThat(first.get("position"))
+                .isEqualTo(JSON.createObjectNode().put("offset", 1).put("epoch", "f"));
+        assertThat(page.problems())
+                .as("garbage is warned about once per connection")
+                .hasSize(1)
                 .allSatisfy(line -> assertThat(line).startsWith("console.warning: switchboard: ignoring a frame"));
 
-        assertThat(seen.get("dropped").asText()).as("a request in flight when the connection dropped")
+        assertThat(seen.get("dropped").asText())
+                .as("a request in flight when the connection dropped")
                 .isEqualTo("disconnected");
-        assertThat(seen.get("lifecycle")).extracting(JsonNode::asText).containsExactly("connecting", "connected",
-                "disconnected", "reconnecting", "connecting", "connected", "recovered");
-        assertThat(seen.get("recovered")).isEqualTo(JSON.createObjectNode().put("recovered", false)
-                .put("resumed", false).put("inboxRecovered", false)
-                .set("channelsNotRecovered", JSON.createArrayNode().add("public:x")));
-        assertThat(seen.get("inbox")).as("a welcome that did not recover sets the inbox position")
+        assertThat(seen.get("lifecycle"))
+                .extracting(JsonNode::asText)
+                .containsExactly(
+                        "connecting",
+                        "connected",
+                        "disconnected",
+                        "reconnecting",
+                        "connecting",
+                        "connected",
+                        "recovered");
+        assertThat(seen.get("recovered"))
+                .isEqualTo(JSON.createObjectNode()
+                        .put("recovered", false)
+                        .put("resumed", false)
+                        .put("inboxRecovered", false)
+                        .set("channelsNotRecovered", JSON.createArrayNode().add("public:x")));
+        assertThat(seen.get("inbox"))
+                .as("a welcome that did not recover sets the inbox position")
                 .isEqualTo(JSON.createObjectNode().put("offset", 7).put("epoch", "e2"));
-        assertThat(seen.get("position")).as("an ack that did not recover sets the channel position")
+        assertThat(seen.get("position"))
+                .as("an ack that did not recover sets the channel position")
                 .isEqualTo(JSON.createObjectNode().put("offset", 5).put("epoch", "f"));
 
-        assertThat(scriptedReceived).extracting(f -> f.path("type").asText())
+        assertThat(scriptedReceived)
+                .extracting(f -> f.path("type").asText())
                 .containsExactly("hello", "subscribe", "publish", "hello", "subscribe");
         JsonNode hello = scriptedReceived.get(0);
         assertThat(hello.get("v").asInt()).isEqualTo(1);
         assertThat(hello.get("client").asText()).isEqualTo("switchboard-js/1.0");
-        assertThat(hello.has("token") || hello.has("resume") || hello.has("inboxSince")).isFalse();
+        assertThat(hello.has("token") || hello.has("resume") || hello.has("inboxSince"))
+                .isFalse();
         JsonNode again = scriptedReceived.get(3);
         assertThat(again.get("resume").asText()).isEqualTo("r1");
-        assertThat(again.get("inboxSince")).isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", "e"));
+        assertThat(again.get("inboxSince"))
+                .isEqualTo(JSON.createObjectNode().put("offset", 3).put("epoch", "e"));
         assertThat(scriptedReceived.get(1).has("since")).isFalse();
         assertThat(scriptedReceived.get(4).get("since"))
                 .isEqualTo(JSON.createObjectNode().put("offset", 1).put("epoch", "f"));
-        assertThat(scriptedReceived.get(4).get("id").asLong()).as("ids go on across connections")
+        assertThat(scriptedReceived.get(4).get("id").asLong())
+                .as("ids go on across connections")
                 .isGreaterThan(scriptedReceived.get(2).get("id").asLong());
     }
 
@@ -644,10 +747,17 @@ class BrowserClientIntegrationTests {
         scripted = HttpServer.create()
                 .host("127.0.0.1")
                 .port(0)
-                .route(r -> r.ws("/ws", (in, out) -> in.receive().asString()
-                        .concatMap(hello -> out.sendString(Mono.just(scriptedWelcome("r", 0, "e"))).then()
-                                .then(out.sendClose(1012, "service restart")))
-                        .then(), WebsocketServerSpec.builder().protocols("switchboard.v1").build()))
+                .route(r -> r.ws(
+                        "/ws",
+                        (in, out) -> in.receive()
+                                .asString()
+                                .concatMap(hello -> out.sendString(Mono.just(scriptedWelcome("r", 0, "e")))
+                                        .then()
+                                        .then(out.sendClose(1012, "service restart")))
+                                .then(),
+                        WebsocketServerSpec.builder()
+                                .protocols("switchboard.v1")
+                                .build()))
                 .bindNow(Duration.ofSeconds(10));
         openPage();
 
@@ -668,13 +778,16 @@ class BrowserClientIntegrationTests {
                         reset: reset.details('reconnecting').map(r => r.attempt), timers: liveTimers()};
                 """.formatted(js("ws://127.0.0.1:" + scripted.port() + "/ws")));
 
-        assertThat(ints(end.get("counted"))).as("welcomed but up for less than resetAfter: the count goes on")
+        assertThat(ints(end.get("counted")))
+                .as("welcomed but up for less than resetAfter: the count goes on")
                 .containsExactly(1, 2, 3);
         assertThat(end.get("welcomes").asInt()).isEqualTo(4);
         assertThat(end.at("/gaveup/reason").asText()).isEqualTo("gave up after 3 attempts");
         assertThat(end.at("/gaveup/code").asInt()).isEqualTo(1012);
-        assertThat(ints(end.get("reset"))).as("up for resetAfter (0 ms): every drop starts the count again")
-                .hasSizeGreaterThanOrEqualTo(6).containsOnly(1);
+        assertThat(ints(end.get("reset")))
+                .as("up for resetAfter (0 ms): every drop starts the count again")
+                .hasSizeGreaterThanOrEqualTo(6)
+                .containsOnly(1);
         assertThat(end.get("timers").asInt()).isZero();
     }
 
@@ -683,8 +796,10 @@ class BrowserClientIntegrationTests {
     void notReconnectableCloseGivesUp() {
         gw = TestGateway.start();
         openPage();
-        String user = connectClient("{url: %s, reconnect: {base: 50, maxDelay: 100}}".formatted(
-                js(gw.wsUri().toString())), "");
+        String user = connectClient(
+                "{url: %s, reconnect: {base: 50, maxDelay: 100}}"
+                        .formatted(js(gw.wsUri().toString())),
+                "");
         page.evaluate("await client.subscribe(%s);".formatted(js(CHANNEL)));
 
         assertOk(gw.post("/api/disconnect", "{\"user\":%s}".formatted(js(user))));
@@ -707,7 +822,9 @@ class BrowserClientIntegrationTests {
         assertThat(end.at("/gaveup/reason").asText())
                 .isEqualTo("closed with 4002 (session replaced): not reconnecting");
         assertThat(end.get("state").asText()).isEqualTo("gaveup");
-        assertThat(end.get("timers").asInt()).as("no reconnect scheduled, no timer left").isZero();
+        assertThat(end.get("timers").asInt())
+                .as("no reconnect scheduled, no timer left")
+                .isZero();
         assertThat(end.get("late").asText()).isEqualTo("closed");
         assertThat(end.get("again").asText()).isEqualTo("closed");
     }
@@ -743,8 +860,10 @@ class BrowserClientIntegrationTests {
         gw = TestGateway.start();
         proxy = TcpProxy.to(gw.port());
         openPage();
-        connectClient("{url: %s, reconnect: {base: 50, maxDelay: 200, maxAttempts: 3}}".formatted(
-                js(proxy.wsUri().toString())), """
+        connectClient(
+                "{url: %s, reconnect: {base: 50, maxDelay: 200, maxAttempts: 3}}"
+                        .formatted(js(proxy.wsUri().toString())),
+                """
                 client.on('disconnected', () => {
                   globalThis.waiting = client.publish('public:never', 1).then(() => 'published', e => e.code);
                 });
@@ -759,27 +878,41 @@ class BrowserClientIntegrationTests {
                 """);
         List<Long> refused = proxy.refusedAtNanos();
 
-        assertThat(names(end.get("lifecycle"))).containsExactly("connecting", "connected", "disconnected",
-                "reconnecting", "connecting", "reconnecting", "connecting", "reconnecting", "connecting", "gaveup");
+        assertThat(names(end.get("lifecycle")))
+                .containsExactly(
+                        "connecting",
+                        "connected",
+                        "disconnected",
+                        "reconnecting",
+                        "connecting",
+                        "reconnecting",
+                        "connecting",
+                        "reconnecting",
+                        "connecting",
+                        "gaveup");
         JsonNode reconnecting = end.get("reconnecting");
         for (int k = 1; k <= 3; k++) {
             JsonNode r = reconnecting.get(k - 1);
             assertThat(r.get("attempt").asInt()).isEqualTo(k);
-            assertThat(r.get("delay").asLong()).as("attempt %d waits in [0, min(200, 50 * 2^%d)]", k, k - 1)
+            assertThat(r.get("delay").asLong())
+                    .as("attempt %d waits in [0, min(200, 50 * 2^%d)]", k, k - 1)
                     .isBetween(0L, Math.min(200L, 50L << (k - 1)));
             assertThat(r.get("code").asInt()).isEqualTo(1006);
         }
         assertThat(refused).as("connection attempts the proxy saw").hasSize(3);
         for (int k = 2; k <= 3; k++) {
             long gapMs = TimeUnit.NANOSECONDS.toMillis(refused.get(k - 1) - refused.get(k - 2));
-            assertThat(gapMs).as("attempt %d came after its delay", k)
+            assertThat(gapMs)
+                    .as("attempt %d came after its delay", k)
                     .isGreaterThanOrEqualTo(reconnecting.get(k - 1).get("delay").asLong() - 5);
         }
         assertThat(end.at("/gaveup/reason").asText()).isEqualTo("gave up after 3 attempts");
         assertThat(end.at("/gaveup/code").asInt()).isEqualTo(1006);
         assertThat(end.get("state").asText()).isEqualTo("gaveup");
         assertThat(end.get("timers").asInt()).isZero();
-        assertThat(end.get("waiting").asText()).as("a request that waited for a connection").isEqualTo("closed");
+        assertThat(end.get("waiting").asText())
+                .as("a request that waited for a connection")
+                .isEqualTo("closed");
     }
 
     @Test
@@ -788,7 +921,10 @@ class BrowserClientIntegrationTests {
         gw = TestGateway.start();
         proxy = TcpProxy.to(gw.port());
         openPage();
-        connectClient("{url: %s, reconnect: {base: 200, maxDelay: 200}}".formatted(js(proxy.wsUri().toString())), "");
+        connectClient(
+                "{url: %s, reconnect: {base: 200, maxDelay: 200}}"
+                        .formatted(js(proxy.wsUri().toString())),
+                "");
 
         proxy.refuse();
         proxy.cutAll();
@@ -800,8 +936,11 @@ class BrowserClientIntegrationTests {
                         timers: liveTimers(), lifecycle: rec.lifecycle().map(e => e.name)};
                 """);
 
-        assertThat(end.get("timers").asInt()).as("the scheduled reconnect is cancelled").isZero();
-        assertThat(end.get("lifecycle")).extracting(JsonNode::asText)
+        assertThat(end.get("timers").asInt())
+                .as("the scheduled reconnect is cancelled")
+                .isZero();
+        assertThat(end.get("lifecycle"))
+                .extracting(JsonNode::asText)
                 .containsExactly("connecting", "connected", "disconnected", "reconnecting", "closed");
         assertThat(end.at("/closed/code").asInt()).isEqualTo(4999);
         assertThat(end.at("/closed/reason").asText()).isEqualTo("leaving");
@@ -816,11 +955,15 @@ class BrowserClientIntegrationTests {
     @DisplayName("section 3: a client that receives nothing for ping.interval + ping.timeout drops the connection"
             + " (4003, local) and reconnects, with a fresh token and nothing lost")
     void silentConnectionDetectedAndReplaced() throws JsonProcessingException {
-        gw = TestGateway.start(Map.of("SWITCHBOARD_PING_INTERVAL_MS", String.valueOf(PING_INTERVAL_MS),
-                "SWITCHBOARD_PING_TIMEOUT_MS", String.valueOf(PING_TIMEOUT_MS)));
+        gw = TestGateway.start(Map.of(
+                "SWITCHBOARD_PING_INTERVAL_MS",
+                String.valueOf(PING_INTERVAL_MS),
+                "SWITCHBOARD_PING_TIMEOUT_MS",
+                String.valueOf(PING_TIMEOUT_MS)));
         proxy = TcpProxy.to(gw.port());
         openPage();
-        String user = connectClient("""
+        String user = connectClient(
+                """
                 {url: %s, reconnect: {base: 50, maxDelay: 200}, connectTimeout: 5000,
                  token: async () => { tokenCalls++; return %s; }}
                 """.formatted(js(proxy.wsUri().toString()), js(Tokens.user("u_heartbeat"))),
@@ -844,17 +987,28 @@ class BrowserClientIntegrationTests {
         long silentMs = dropped.get("at").asLong() - stalledAt;
         assertThat(dropped.at("/detail/code").asInt()).isEqualTo(4003);
         assertThat(dropped.at("/detail/local").asBoolean()).isTrue();
-        assertThat(silentMs).as("not before ping.timeout (the last ping came at most an interval before the stall)")
+        assertThat(silentMs)
+                .as("not before ping.timeout (the last ping came at most an interval before the stall)")
                 .isGreaterThanOrEqualTo(PING_TIMEOUT_MS - 100);
-        assertThat(silentMs).as("soon after ping.interval + ping.timeout")
+        assertThat(silentMs)
+                .as("soon after ping.interval + ping.timeout")
                 .isLessThan(PING_INTERVAL_MS + PING_TIMEOUT_MS + 500);
-        assertThat(names(back.get("lifecycle"))).containsExactly("connecting", "connected", "disconnected",
-                "reconnecting", "connecting", "connected", "recovered");
-        assertThat(back.get("recovered")).isEqualTo(JSON.readTree(
-                "{\"recovered\":true,\"resumed\":true,\"inboxRecovered\":true,\"channelsNotRecovered\":[]}"));
+        assertThat(names(back.get("lifecycle")))
+                .containsExactly(
+                        "connecting",
+                        "connected",
+                        "disconnected",
+                        "reconnecting",
+                        "connecting",
+                        "connected",
+                        "recovered");
+        assertThat(back.get("recovered"))
+                .isEqualTo(JSON.readTree(
+                        "{\"recovered\":true,\"resumed\":true,\"inboxRecovered\":true,\"channelsNotRecovered\":[]}"));
         assertThat(ints(back.get("ns"))).containsExactly(1, 2);
         assertThat(back.get("user").asText()).isEqualTo(user).isEqualTo("u_heartbeat");
-        assertThat(back.get("tokenCalls").asInt()).as("the token function is called before every connect")
+        assertThat(back.get("tokenCalls").asInt())
+                .as("the token function is called before every connect")
                 .isEqualTo(2);
     }
 }

@@ -75,8 +75,7 @@ class ChannelHubUnitTests {
     }
 
     private static Publication publication(String channel, long offset) {
-        return new Publication(channel, offset, "a1b2", Publication.MESSAGE, "u_alice",
-                "{\"n\":" + offset + "}", 0);
+        return new Publication(channel, offset, "a1b2", Publication.MESSAGE, "u_alice", "{\"n\":" + offset + "}", 0);
     }
 
     private void expect(int deliveries) {
@@ -85,14 +84,14 @@ class ChannelHubUnitTests {
 
     private void awaitDeliveries() throws InterruptedException {
         assertThat(delivered.await(AWAIT_SECONDS, TimeUnit.SECONDS))
-                .as("%d deliveries still missing", delivered.getCount()).isTrue();
+                .as("%d deliveries still missing", delivered.getCount())
+                .isTrue();
     }
 
     /** Waits until every loop has run every task handed to it so far. */
     private void drainLoops() throws Exception {
         for (int i = 0; i < loops.count(); i++) {
-            loops.loop(i).submit(() -> {
-            }).get(AWAIT_SECONDS, TimeUnit.SECONDS);
+            loops.loop(i).submit(() -> {}).get(AWAIT_SECONDS, TimeUnit.SECONDS);
         }
     }
 
@@ -157,8 +156,8 @@ class ChannelHubUnitTests {
     @Test
     @DisplayName("docs/protocol.md section 5: every subscriber gets every publication once, in order, on its own loop")
     void dispatchDeliversToEverySubscriberOnItsOwnLoopInOrder() throws Exception {
-        List<Recorder> subscribers = List.of(new Recorder(0), new Recorder(0), new Recorder(1), new Recorder(1),
-                new Recorder(1));
+        List<Recorder> subscribers =
+                List.of(new Recorder(0), new Recorder(0), new Recorder(1), new Recorder(1), new Recorder(1));
         subscribers.forEach(s -> hub.add(CHANNEL, s));
         int publications = 200;
         expect(publications * subscribers.size());
@@ -186,8 +185,8 @@ class ChannelHubUnitTests {
         hub.add(CHANNEL, onSecond);
         hub.add(Channels.inboxOf("u_bob"), onSecond);
         Publication message = publication(CHANNEL, 21);
-        Publication direct = new Publication(Channels.inboxOf("u_bob"), 3, "k2x9", Publication.DIRECT, "u_alice",
-                "{\"text\":\"psst\"}", 0);
+        Publication direct = new Publication(
+                Channels.inboxOf("u_bob"), 3, "k2x9", Publication.DIRECT, "u_alice", "{\"text\":\"psst\"}", 0);
         expect(3);
 
         hub.dispatch(message);
@@ -256,14 +255,18 @@ class ChannelHubUnitTests {
         hub.add(CHANNEL, remote);
         expect(4);
 
-        List<Long> seenByLocalWhenDispatchReturned = loops.loop(0).submit(() -> {
-            hub.dispatch(publication(CHANNEL, 1));
-            hub.dispatch(publication(CHANNEL, 2));
-            return List.copyOf(local.offsets);
-        }).get(AWAIT_SECONDS, TimeUnit.SECONDS);
+        List<Long> seenByLocalWhenDispatchReturned = loops.loop(0)
+                .submit(() -> {
+                    hub.dispatch(publication(CHANNEL, 1));
+                    hub.dispatch(publication(CHANNEL, 2));
+                    return List.copyOf(local.offsets);
+                })
+                .get(AWAIT_SECONDS, TimeUnit.SECONDS);
         awaitDeliveries();
 
-        assertThat(seenByLocalWhenDispatchReturned).as("the publisher does not run the fan-out").isEmpty();
+        assertThat(seenByLocalWhenDispatchReturned)
+                .as("the publisher does not run the fan-out")
+                .isEmpty();
         assertThat(local.offsets).containsExactly(1L, 2L);
         assertThat(local.onOwnLoop).containsExactly(true, true);
         assertThat(remote.offsets).containsExactly(1L, 2L);
@@ -299,7 +302,11 @@ class ChannelHubUnitTests {
         hub.dispatch(publication(CHANNEL, 2));
         awaitDeliveries();
 
-        double count = metrics.registry().get("switchboard.frames.out").tag("type", "message").counter().count();
+        double count = metrics.registry()
+                .get("switchboard.frames.out")
+                .tag("type", "message")
+                .counter()
+                .count();
         assertThat(count).isEqualTo(6.0);
     }
 }

@@ -54,14 +54,17 @@ class ChannelsIntegrationTests {
         assertThat(sub.recovered()).isNull();
         alice.subscribe("public:lobby").block(T);
         for (int i = 1; i <= 3; i++) {
-            ServerFrame.Ack ack = alice.publish("public:lobby", "{\"text\":\"hi " + i + "\"}").block(T);
+            ServerFrame.Ack ack =
+                    alice.publish("public:lobby", "{\"text\":\"hi " + i + "\"}").block(T);
             assertThat(ack.offset()).isEqualTo(i);
             assertThat(ack.epoch()).isEqualTo(sub.epoch());
         }
         for (EventRecorder r : List.of(bobEvents, aliceEvents)) {
             List<ServerFrame.Message> got = r.next(ServerFrame.Message.class, 3);
             assertThat(got).extracting(ServerFrame.Message::offset).containsExactly(1L, 2L, 3L);
-            assertThat(got).extracting(ServerFrame.Message::from).containsOnly(alice.welcome().user());
+            assertThat(got)
+                    .extracting(ServerFrame.Message::from)
+                    .containsOnly(alice.welcome().user());
             assertThat(got).extracting(ServerFrame.Message::epoch).containsOnly(sub.epoch());
             assertThat(got.get(0).data()).isEqualTo("{\"text\":\"hi 1\"}");
         }
@@ -74,8 +77,15 @@ class ChannelsIntegrationTests {
         SwitchboardClient c = gw.connect();
         EventRecorder events = EventRecorder.of(c);
         c.subscribe("public:data").block(T);
-        List<String> values = List.of("{\"nested\":{\"a\":[1,2.50,{\"b\":null}],\"t\":true}}", "[]", "\"\u00e9\u4e2d\ud83d\ude00\"",
-                "12345678901234567890123", "1.0e+3", "null", "false", "\"quote \\\" and \\\\ backslash\"");
+        List<String> values = List.of(
+                "{\"nested\":{\"a\":[1,2.50,{\"b\":null}],\"t\":true}}",
+                "[]",
+                "\"\u00e9\u4e2d\ud83d\ude00\"",
+                "12345678901234567890123",
+                "1.0e+3",
+                "null",
+                "false",
+                "\"quote \\\" and \\\\ backslash\"");
         for (String v : values) {
             c.publish("public:data", v).block(T);
         }
@@ -134,14 +144,14 @@ class ChannelsIntegrationTests {
     void guestPermissions() {
         gw = TestGateway.start();
         SwitchboardClient c = gw.connect();
-        assertThatThrownBy(() -> c.subscribe("room:1").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
-        assertThatThrownBy(() -> c.publish("room:1", "1").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
-        assertThatThrownBy(() -> c.subscribe("user:" + c.welcome().user()).block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
-        assertThatThrownBy(() -> c.publish("user:someone", "1").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.subscribe("room:1").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.publish("room:1", "1").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.subscribe("user:" + c.welcome().user()).block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.publish("user:someone", "1").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
     }
 
     @Test
@@ -151,13 +161,13 @@ class ChannelsIntegrationTests {
         SwitchboardClient c = gw.connect(Tokens.user("u_t", List.of("room:*", "team:red"), List.of("room:1")));
         assertThat(c.subscribe("room:42").block(T).channel()).isEqualTo("room:42");
         assertThat(c.subscribe("team:red").block(T).channel()).isEqualTo("team:red");
-        assertThatThrownBy(() -> c.subscribe("team:blue").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.subscribe("team:blue").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
         assertThat(c.publish("room:1", "1").block(T).offset()).isEqualTo(1L);
-        assertThatThrownBy(() -> c.publish("room:42", "1").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
-        assertThatThrownBy(() -> c.subscribe("user:u_t").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.publish("room:42", "1").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
+        assertThatThrownBy(() -> c.subscribe("user:u_t").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.FORBIDDEN));
     }
 
     @Test
@@ -168,8 +178,8 @@ class ChannelsIntegrationTests {
         for (int i = 0; i < 3; i++) {
             c.subscribe("public:s" + i).block(T);
         }
-        assertThatThrownBy(() -> c.subscribe("public:s3").block(T)).satisfies(e ->
-                assertThat(code(e)).isEqualTo(ErrorCodes.TOO_MANY));
+        assertThatThrownBy(() -> c.subscribe("public:s3").block(T))
+                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.TOO_MANY));
         c.subscribe("public:s0").block(T);
         c.unsubscribe("public:s1").block(T);
         assertThat(c.subscribe("public:s3").block(T).channel()).isEqualTo("public:s3");
@@ -204,7 +214,8 @@ class ChannelsIntegrationTests {
         gw = TestGateway.start();
         SwitchboardClient c = gw.connect();
         String epoch = c.publish("public:r", "1").block(T).epoch();
-        ServerFrame.Ack ack = c.subscribe("public:r", new StreamPosition(1, epoch)).block(T);
+        ServerFrame.Ack ack =
+                c.subscribe("public:r", new StreamPosition(1, epoch)).block(T);
         assertThat(ack.recovered()).isTrue();
         assertThat(ack.offset()).isEqualTo(1L);
     }
@@ -220,12 +231,15 @@ class ChannelsIntegrationTests {
         }
         SwitchboardClient late = gw.connect();
         EventRecorder events = EventRecorder.of(late);
-        ServerFrame.Ack ack = late.subscribe("public:old", new StreamPosition(2, epoch)).block(T);
+        ServerFrame.Ack ack =
+                late.subscribe("public:old", new StreamPosition(2, epoch)).block(T);
         assertThat(ack.recovered()).isFalse();
         assertThat(ack.offset()).isEqualTo(10L);
         publisher.publish("public:old", "11").block(T);
         assertThat(events.next(ServerFrame.Message.class).offset()).isEqualTo(11L);
-        ServerFrame.Ack fromEight = gw.connect().subscribe("public:old", new StreamPosition(8, epoch)).block(T);
+        ServerFrame.Ack fromEight = gw.connect()
+                .subscribe("public:old", new StreamPosition(8, epoch))
+                .block(T);
         assertThat(fromEight.recovered()).isTrue();
     }
 
@@ -235,7 +249,8 @@ class ChannelsIntegrationTests {
         gw = TestGateway.start();
         SwitchboardClient c = gw.connect();
         c.publish("public:e", "1").block(T);
-        ServerFrame.Ack ack = c.subscribe("public:e", new StreamPosition(0, "not-the-epoch")).block(T);
+        ServerFrame.Ack ack =
+                c.subscribe("public:e", new StreamPosition(0, "not-the-epoch")).block(T);
         assertThat(ack.recovered()).isFalse();
         assertThat(ack.offset()).isEqualTo(1L);
     }
@@ -255,8 +270,9 @@ class ChannelsIntegrationTests {
             long[] expected = {1};
             c.events().ofType(ServerFrame.Message.class).subscribe(m -> {
                 if (m.offset() != expected[0] || !m.data().equals("{\"n\":" + m.offset() + "}")) {
-                    failure.compareAndSet(null, "subscriber got offset " + m.offset() + " data " + m.data()
-                            + " expecting " + expected[0]);
+                    failure.compareAndSet(
+                            null,
+                            "subscriber got offset " + m.offset() + " data " + m.data() + " expecting " + expected[0]);
                 }
                 expected[0]++;
                 if (expected[0] == messages + 1) {
@@ -269,7 +285,9 @@ class ChannelsIntegrationTests {
         Flux.range(1, messages)
                 .concatMap(i -> publisher.publish("public:fan", "{\"n\":" + i + "}"), 64)
                 .blockLast(T.multipliedBy(3));
-        assertThat(done.await(30, TimeUnit.SECONDS)).as("all subscribers got all messages").isTrue();
+        assertThat(done.await(30, TimeUnit.SECONDS))
+                .as("all subscribers got all messages")
+                .isTrue();
         assertThat(failure.get()).isNull();
         SwitchboardClient marker = gw.connect();
         marker.publish("public:fan", "\"end\"").block(T);

@@ -39,10 +39,15 @@ class HistoryBudgetIntegrationTests {
     }
 
     private double metric(String name) {
-        return gw.gateway().metrics().scrape().lines()
+        return gw.gateway()
+                .metrics()
+                .scrape()
+                .lines()
                 .filter(l -> l.startsWith(name + " "))
-                .mapToDouble(l -> Double.parseDouble(l.substring(name.length() + 1).trim()))
-                .findFirst().orElseThrow(() -> new AssertionError("no metric " + name));
+                .mapToDouble(
+                        l -> Double.parseDouble(l.substring(name.length() + 1).trim()))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("no metric " + name));
     }
 
     @Test
@@ -50,8 +55,13 @@ class HistoryBudgetIntegrationTests {
             + " evictions are counted, a subscriber and a publisher elsewhere are served in order, and a since into"
             + " an evicted history is answered recovered:false with a new epoch (docs/protocol.md section 5)")
     void floodStaysWithinTheBudget() throws InterruptedException {
-        gw = TestGateway.start(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(BUDGET),
-                "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        gw = TestGateway.start(Map.of(
+                "SWITCHBOARD_HISTORY_BUDGET_BYTES",
+                String.valueOf(BUDGET),
+                "SWITCHBOARD_RATE",
+                "100000",
+                "SWITCHBOARD_BURST",
+                "100000"));
         SwitchboardClient early = gw.connect();
         ServerFrame.Ack first = early.publish("public:early", "{\"n\":1}").block(T);
         SwitchboardClient bystander = gw.connect();
@@ -61,8 +71,11 @@ class HistoryBudgetIntegrationTests {
 
         AtomicBoolean flooding = new AtomicBoolean(true);
         AtomicLong maxBytes = new AtomicLong();
-        io.micrometer.core.instrument.Gauge bytes = gw.gateway().metrics().registry()
-                .get("switchboard.history.bytes").gauge();
+        io.micrometer.core.instrument.Gauge bytes = gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.history.bytes")
+                .gauge();
         Thread sampler = new Thread(() -> {
             while (flooding.get()) {
                 maxBytes.accumulateAndGet((long) bytes.value(), Math::max);
@@ -72,30 +85,43 @@ class HistoryBudgetIntegrationTests {
         sampler.start();
         String big = "{\"blob\":\"" + "x".repeat(8_000) + "\"}";
         List<SwitchboardClient> attackers = List.of(gw.connect(), gw.connect());
-        Flux<Boolean> floods = Flux.fromIterable(attackers).flatMap(a -> Flux.range(0, 300).flatMap(i -> Flux.concat(
-                a.publish("public:flood-" + a.welcome().user() + "-" + i, big).map(ack -> true),
-                a.send("u_random_" + a.welcome().user() + "_" + i, big).map(ack -> ack.delivered())), 16));
-        Flux<ServerFrame.Ack> chat = Flux.range(1, 20)
-                .concatMap(i -> speaker.publish("public:lobby", "{\"line\":" + i + "}"));
+        Flux<Boolean> floods = Flux.fromIterable(attackers)
+                .flatMap(a -> Flux.range(0, 300)
+                        .flatMap(
+                                i -> Flux.concat(
+                                        a.publish("public:flood-" + a.welcome().user() + "-" + i, big)
+                                                .map(ack -> true),
+                                        a.send("u_random_" + a.welcome().user() + "_" + i, big)
+                                                .map(ack -> ack.delivered())),
+                                16));
+        Flux<ServerFrame.Ack> chat =
+                Flux.range(1, 20).concatMap(i -> speaker.publish("public:lobby", "{\"line\":" + i + "}"));
         List<Boolean> outcomes = floods.collectList().block(Duration.ofSeconds(60));
         List<ServerFrame.Ack> said = chat.collectList().block(T);
         flooding.set(false);
         sampler.join();
 
         assertThat(outcomes).hasSize(1_200);
-        assertThat(outcomes.stream().filter(Boolean::booleanValue)).as("publishes acked, sends not delivered")
+        assertThat(outcomes.stream().filter(Boolean::booleanValue))
+                .as("publishes acked, sends not delivered")
                 .hasSize(600);
-        assertThat(maxBytes.get()).as("history bytes while flooding").isGreaterThan(BUDGET / 2)
+        assertThat(maxBytes.get())
+                .as("history bytes while flooding")
+                .isGreaterThan(BUDGET / 2)
                 .isLessThanOrEqualTo(BUDGET + IN_FLIGHT);
         assertThat((long) metric("switchboard_history_bytes")).isLessThanOrEqualTo(BUDGET);
         assertThat(metric("switchboard_history_channels")).isLessThan(600);
         assertThat(metric("switchboard_history_evictions_total")).isGreaterThanOrEqualTo(500);
 
-        assertThat(said).extracting(ServerFrame.Ack::offset).containsExactlyElementsOf(
-                Flux.range(1, 20).map(Long::valueOf).collectList().block());
+        assertThat(said)
+                .extracting(ServerFrame.Ack::offset)
+                .containsExactlyElementsOf(
+                        Flux.range(1, 20).map(Long::valueOf).collectList().block());
         List<ServerFrame.Message> lines = seen.next(ServerFrame.Message.class, 20);
-        assertThat(lines).extracting(ServerFrame.Message::offset).containsExactlyElementsOf(
-                said.stream().map(ServerFrame.Ack::offset).toList());
+        assertThat(lines)
+                .extracting(ServerFrame.Message::offset)
+                .containsExactlyElementsOf(
+                        said.stream().map(ServerFrame.Ack::offset).toList());
 
         ServerFrame.Ack again = early.subscribe("public:early", new StreamPosition(first.offset(), first.epoch()))
                 .block(T);

@@ -25,6 +25,7 @@ class MemoryHistoryUnitTests {
 
     /** A clock that moves only when the test says so. */
     private long now = 5_000_000_000L;
+
     private final Ids ids = new Ids(new SplittableRandom(42));
     private final MemoryHistory history = new MemoryHistory(SIZE, TTL_MS, () -> now, ids);
 
@@ -37,8 +38,7 @@ class MemoryHistoryUnitTests {
     }
 
     private static Publication publish(MemoryHistory h, String channel, String text) {
-        return h.append(channel, Publication.MESSAGE, "u_alice", "{\"text\":\"" + text + "\"}", 0, p -> {
-        });
+        return h.append(channel, Publication.MESSAGE, "u_alice", "{\"text\":\"" + text + "\"}", 0, p -> {});
     }
 
     private HistoryRead read(String channel, StreamPosition since) {
@@ -148,7 +148,8 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: history keeps the last historySize messages; older since is not recovered")
+    @DisplayName(
+            "docs/protocol.md section 5: history keeps the last historySize messages; older since is not recovered")
     void sinceOlderThanTheOldestHeldIsNotRecovered() {
         String epoch = null;
         for (int i = 1; i <= 5; i++) {
@@ -230,7 +231,8 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: when everything has expired, only since at the latest offset is recovered")
+    @DisplayName(
+            "docs/protocol.md section 5: when everything has expired, only since at the latest offset is recovered")
     void allExpiredOnlyLatestIsRecovered() {
         Publication first = publish("public:a", "1");
         publish("public:a", "2");
@@ -243,11 +245,14 @@ class MemoryHistoryUnitTests {
         assertThat(atLatest.publications()).isEmpty();
         assertThat(behind.recovered()).isFalse();
         assertThat(history.messages()).isZero();
-        assertThat(publish("public:a", "3").offset()).as("offsets go on after expiry").isEqualTo(3);
+        assertThat(publish("public:a", "3").offset())
+                .as("offsets go on after expiry")
+                .isEqualTo(3);
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: an idle channel is dropped and its next use starts a new epoch at offset 1")
+    @DisplayName(
+            "docs/protocol.md section 5: an idle channel is dropped and its next use starts a new epoch at offset 1")
     void evictIdleDropsUnusedChannelsAndTheNextUseGetsANewEpoch() {
         Publication old = publish("public:a", "1");
         publish("public:a", "2");
@@ -268,7 +273,8 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: evictIdle keeps idle channels the predicate says are in use, epoch and offsets")
+    @DisplayName(
+            "docs/protocol.md section 5: evictIdle keeps idle channels the predicate says are in use, epoch and offsets")
     void evictIdleKeepsChannelsInUse() {
         Publication kept = publish("public:kept", "1");
         publish("public:kept", "2");
@@ -337,8 +343,12 @@ class MemoryHistoryUnitTests {
         publish(none, "public:a", "2");
 
         assertThat(none.messages()).isZero();
-        assertThat(none.read("public:a", new StreamPosition(1, first.epoch())).block().recovered()).isFalse();
-        HistoryRead atLatest = none.read("public:a", new StreamPosition(2, first.epoch())).block();
+        assertThat(none.read("public:a", new StreamPosition(1, first.epoch()))
+                        .block()
+                        .recovered())
+                .isFalse();
+        HistoryRead atLatest =
+                none.read("public:a", new StreamPosition(2, first.epoch())).block();
         assertThat(atLatest.recovered()).isTrue();
         assertThat(atLatest.publications()).isEmpty();
     }
@@ -372,7 +382,9 @@ class MemoryHistoryUnitTests {
         }
 
         assertThat(seen).hasSize(2000);
-        assertThat(seen).as("the callback runs under the channel's lock, in offset order").isSorted();
+        assertThat(seen)
+                .as("the callback runs under the channel's lock, in offset order")
+                .isSorted();
         assertThat(seen).doesNotHaveDuplicates().contains(1L, 2000L);
     }
 
@@ -380,8 +392,11 @@ class MemoryHistoryUnitTests {
 
     /** The estimated cost of a channel of an 8-character name holding one message of {@code text}. */
     private static long channelWithOneMessage(String text) {
-        return MemoryHistory.CHANNEL_OVERHEAD + "public:a".length() + MemoryHistory.MESSAGE_OVERHEAD
-                + "u_alice".length() + ("{\"text\":\"" + text + "\"}").length();
+        return MemoryHistory.CHANNEL_OVERHEAD
+                + "public:a".length()
+                + MemoryHistory.MESSAGE_OVERHEAD
+                + "u_alice".length()
+                + ("{\"text\":\"" + text + "\"}").length();
     }
 
     private MemoryHistory budgeted(long budget, Predicate<String> inUse) {
@@ -407,8 +422,9 @@ class MemoryHistoryUnitTests {
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: over the budget the least recently used channel goes first, a read counts as"
-            + " a use, and a since into the dropped history is answered recovered:false")
+    @DisplayName(
+            "docs/protocol.md section 5: over the budget the least recently used channel goes first, a read counts as"
+                    + " a use, and a since into the dropped history is answered recovered:false")
     void leastRecentlyUsedChannelGoesFirst() {
         long budget = 3 * channelWithOneMessage("1") + 10;
         MemoryHistory h = budgeted(budget, channel -> false);
@@ -422,15 +438,17 @@ class MemoryHistoryUnitTests {
 
         assertThat(h.evictions()).isEqualTo(1);
         assertThat(h.channels()).isEqualTo(3);
-        assertThat(h.read("public:a", new StreamPosition(0, a.epoch())).block().recovered()).isTrue();
+        assertThat(h.read("public:a", new StreamPosition(0, a.epoch())).block().recovered())
+                .isTrue();
         HistoryRead lost = h.read("public:b", new StreamPosition(0, b.epoch())).block();
         assertThat(lost.recovered()).isFalse();
         assertThat(lost.publications()).isEmpty();
     }
 
     @Test
-    @DisplayName("docs/protocol.md section 5: a channel dropped for the budget comes back with a new epoch at offset 1, so"
-            + " no offset is handed out twice in an epoch")
+    @DisplayName(
+            "docs/protocol.md section 5: a channel dropped for the budget comes back with a new epoch at offset 1, so"
+                    + " no offset is handed out twice in an epoch")
     void droppedChannelComesBackWithANewEpoch() {
         MemoryHistory h = budgeted(2 * channelWithOneMessage("1") + 10, channel -> false);
         Publication old = publish(h, "public:a", "1");
@@ -438,7 +456,8 @@ class MemoryHistoryUnitTests {
         publish(h, "public:b", "1");
         publish(h, "public:c", "1");
 
-        HistoryRead read = h.read("public:a", new StreamPosition(1, old.epoch())).block();
+        HistoryRead read =
+                h.read("public:a", new StreamPosition(1, old.epoch())).block();
         Publication again = publish(h, "public:a", "3");
 
         assertThat(read.recovered()).isFalse();
@@ -459,8 +478,10 @@ class MemoryHistoryUnitTests {
         publish(h, "public:b", "1");
         publish(h, "public:c", "1");
 
-        HistoryRead before = h.read("public:a", new StreamPosition(1, a1.epoch())).block();
-        HistoryRead latest = h.read("public:a", new StreamPosition(2, a1.epoch())).block();
+        HistoryRead before =
+                h.read("public:a", new StreamPosition(1, a1.epoch())).block();
+        HistoryRead latest =
+                h.read("public:a", new StreamPosition(2, a1.epoch())).block();
         Publication a3 = publish(h, "public:a", "3");
 
         assertThat(h.evictions()).isPositive();
@@ -496,7 +517,8 @@ class MemoryHistoryUnitTests {
         for (int i = 0; i < 10; i++) {
             publish(h, "public:a", "1");
         }
-        assertThat(h.bytes()).as("trimmed to %d messages", SIZE)
+        assertThat(h.bytes())
+                .as("trimmed to %d messages", SIZE)
                 .isEqualTo(one + (SIZE - 1) * (MemoryHistory.MESSAGE_OVERHEAD + "u_alice".length() + 12));
 
         advanceMillis(TTL_MS + 1);

@@ -28,8 +28,8 @@ import reactor.core.publisher.Mono;
 /** The reconnecting Java client (docs/protocol.md section 8) against a real gateway, through a proxy that cuts. */
 class ReconnectingClientIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
-    private static final ReconnectPolicy FAST = new ReconnectPolicy(Duration.ofMillis(50), Duration.ofMillis(200),
-            10, Duration.ofSeconds(30));
+    private static final ReconnectPolicy FAST =
+            new ReconnectPolicy(Duration.ofMillis(50), Duration.ofMillis(200), 10, Duration.ofSeconds(30));
 
     @RegisterExtension
     final Closing closing = new Closing();
@@ -44,12 +44,15 @@ class ReconnectingClientIntegrationTests {
 
     private static void publish(TestGateway gw, String channel, int n) {
         assertThat(gw.post("/api/publish", "{\"channel\":\"" + channel + "\",\"data\":{\"n\":" + n + "}}")
-                .statusCode()).isEqualTo(200);
+                        .statusCode())
+                .isEqualTo(200);
     }
 
     private static List<String> data(ClientRecorder r, String channel) {
-        return r.frames(ServerFrame.Message.class).stream().filter(m -> m.channel().equals(channel))
-                .map(ServerFrame.Message::data).toList();
+        return r.frames(ServerFrame.Message.class).stream()
+                .filter(m -> m.channel().equals(channel))
+                .map(ServerFrame.Message::data)
+                .toList();
     }
 
     private static List<String> numbered(int from, int to) {
@@ -73,11 +76,11 @@ class ReconnectingClientIntegrationTests {
 
         assertThat(ack.offset()).isEqualTo(1L);
         assertThat(data(r, "public:first")).containsExactly("{\"hi\":1}");
-        assertThat(r.events()).containsExactly(new ConnectionEvent.Connecting(0),
-                new ConnectionEvent.Connected(w, false));
+        assertThat(r.events())
+                .containsExactly(new ConnectionEvent.Connecting(0), new ConnectionEvent.Connected(w, false));
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.CONNECTED);
-        assertThat(r.client().position("public:first")).isEqualTo(new io.switchboard.protocol.StreamPosition(1,
-                ack.epoch()));
+        assertThat(r.client().position("public:first"))
+                .isEqualTo(new io.switchboard.protocol.StreamPosition(1, ack.epoch()));
     }
 
     @Test
@@ -102,8 +105,10 @@ class ReconnectingClientIntegrationTests {
         assertThat(recovered).isEqualTo(new ConnectionEvent.Recovered(true, true, true, List.of()));
         List<ConnectionEvent> events = r.events();
         assertThat(events).hasSize(7);
-        assertThat(events.get(2)).isInstanceOfSatisfying(ConnectionEvent.Disconnected.class,
-                d -> assertThat(d.status().code()).isEqualTo(CloseCodes.ABNORMAL));
+        assertThat(events.get(2))
+                .isInstanceOfSatisfying(
+                        ConnectionEvent.Disconnected.class,
+                        d -> assertThat(d.status().code()).isEqualTo(CloseCodes.ABNORMAL));
         assertThat(events.get(3)).isInstanceOfSatisfying(ConnectionEvent.Reconnecting.class, e -> {
             assertThat(e.attempt()).isEqualTo(1);
             assertThat(e.delay()).isBetween(Duration.ZERO, FAST.base());
@@ -127,15 +132,20 @@ class ReconnectingClientIntegrationTests {
         ClientRecorder r = keep(ClientRecorder.of(proxy.wsUri(), FAST));
         ServerFrame.Welcome w = r.connect();
 
-        assertThat(gw.post("/api/disconnect", "{\"user\":\"" + w.user() + "\"}").statusCode()).isEqualTo(200);
+        assertThat(gw.post("/api/disconnect", "{\"user\":\"" + w.user() + "\"}").statusCode())
+                .isEqualTo(200);
         ConnectionEvent.GaveUp gaveUp = r.await(ConnectionEvent.GaveUp.class, 1);
 
         assertThat(gaveUp.lastClose().code()).isEqualTo(CloseCodes.SESSION_REPLACED);
-        assertThat(gaveUp.reason()).contains("4002").contains("session replaced").contains("not reconnecting");
+        assertThat(gaveUp.reason())
+                .contains("4002")
+                .contains("session replaced")
+                .contains("not reconnecting");
         assertThat(r.events(ConnectionEvent.Reconnecting.class)).isEmpty();
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.GAVE_UP);
         assertThatThrownBy(() -> r.client().publish("public:x", "1").block(T))
-                .isInstanceOfSatisfying(SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("closed"));
+                .isInstanceOfSatisfying(
+                        SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("closed"));
         assertThat(proxy.openLinks()).isZero();
     }
 
@@ -157,10 +167,12 @@ class ReconnectingClientIntegrationTests {
         List<ConnectionEvent.Reconnecting> attempts = r.events(ConnectionEvent.Reconnecting.class);
         assertThat(attempts).extracting(ConnectionEvent.Reconnecting::attempt).containsExactly(1, 2, 3, 4);
         for (ConnectionEvent.Reconnecting a : attempts) {
-            assertThat(a.delay()).as("attempt %d", a.attempt()).isBetween(Duration.ZERO,
-                    policy.delayBound(a.attempt()));
+            assertThat(a.delay())
+                    .as("attempt %d", a.attempt())
+                    .isBetween(Duration.ZERO, policy.delayBound(a.attempt()));
         }
-        assertThat(r.events(ConnectionEvent.Connecting.class)).extracting(ConnectionEvent.Connecting::attempt)
+        assertThat(r.events(ConnectionEvent.Connecting.class))
+                .extracting(ConnectionEvent.Connecting::attempt)
                 .containsExactly(0, 1, 2, 3, 4);
         assertThat(proxy.refusedAtNanos()).hasSize(4);
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.GAVE_UP);
@@ -182,9 +194,11 @@ class ReconnectingClientIntegrationTests {
         assertThat(w.resumed()).isFalse();
         ConnectionEvent.Connected connected = r.await(ConnectionEvent.Connected.class, 1);
         assertThat(connected.reconnect()).isFalse();
-        assertThat(r.events(ConnectionEvent.Disconnected.class)).as("never connected, so never disconnected")
+        assertThat(r.events(ConnectionEvent.Disconnected.class))
+                .as("never connected, so never disconnected")
                 .isEmpty();
-        assertThat(r.events(ConnectionEvent.Recovered.class)).as("nothing to recover on a first connection")
+        assertThat(r.events(ConnectionEvent.Recovered.class))
+                .as("nothing to recover on a first connection")
                 .isEmpty();
     }
 
@@ -205,9 +219,11 @@ class ReconnectingClientIntegrationTests {
         }
 
         assertThat(counting.events(ConnectionEvent.Reconnecting.class))
-                .extracting(ConnectionEvent.Reconnecting::attempt).containsExactly(1, 2, 3);
+                .extracting(ConnectionEvent.Reconnecting::attempt)
+                .containsExactly(1, 2, 3);
         assertThat(resetting.events(ConnectionEvent.Reconnecting.class))
-                .extracting(ConnectionEvent.Reconnecting::attempt).containsExactly(1, 1, 1);
+                .extracting(ConnectionEvent.Reconnecting::attempt)
+                .containsExactly(1, 1, 1);
     }
 
     @Test
@@ -222,8 +238,9 @@ class ReconnectingClientIntegrationTests {
         proxy.refuse();
         proxy.cutAll();
         r.await(ConnectionEvent.Reconnecting.class, 2);
-        Mono<ServerFrame.Ack> publish = r.client().publish("public:wait", "{\"n\":1}").cache();
-        publish.subscribe(a -> { }, e -> { });
+        Mono<ServerFrame.Ack> publish =
+                r.client().publish("public:wait", "{\"n\":1}").cache();
+        publish.subscribe(a -> {}, e -> {});
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.RECONNECTING);
         proxy.accept();
         ServerFrame.Ack ack = publish.block(T);
@@ -276,8 +293,9 @@ class ReconnectingClientIntegrationTests {
         r.awaitFrames(ServerFrame.Message.class, m -> true, 2, T);
 
         assertThat(recovered).isEqualTo(new ConnectionEvent.Recovered(false, true, true, List.of("public:gap")));
-        assertThat(data(r, "public:gap")).as("nothing replayed, new messages flow").containsExactly("{\"n\":1}",
-                "{\"n\":21}");
+        assertThat(data(r, "public:gap"))
+                .as("nothing replayed, new messages flow")
+                .containsExactly("{\"n\":1}", "{\"n\":21}");
     }
 
     @Test
@@ -289,11 +307,14 @@ class ReconnectingClientIntegrationTests {
 
         r.client().close(CloseCodes.NORMAL, "done").block(T);
 
-        assertThat(r.events().get(r.events().size() - 1)).isInstanceOfSatisfying(ConnectionEvent.Closed.class,
-                c -> assertThat(c.status().code()).isEqualTo(CloseCodes.NORMAL));
+        assertThat(r.events().get(r.events().size() - 1))
+                .isInstanceOfSatisfying(
+                        ConnectionEvent.Closed.class,
+                        c -> assertThat(c.status().code()).isEqualTo(CloseCodes.NORMAL));
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.CLOSED);
         assertThatThrownBy(() -> r.client().publish("public:x", "1").block(T))
-                .isInstanceOfSatisfying(SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("closed"));
+                .isInstanceOfSatisfying(
+                        SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("closed"));
         assertThat(r.events(ConnectionEvent.Reconnecting.class)).isEmpty();
     }
 
@@ -303,24 +324,39 @@ class ReconnectingClientIntegrationTests {
         TestGateway gw = gateway(Map.of());
         TcpProxy proxy = keep(TcpProxy.to(gw.port()));
         java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
-        ReconnectingClient client = keep(ReconnectingClient.create(SwitchboardClientOptions.of(proxy.wsUri()), FAST,
-                () -> Mono.fromCallable(() -> asked.incrementAndGet() < 3 ? Tokens.user("u_token")
-                        : Tokens.hs256(TestGateway.JWT_SECRET, "u_token", Instant.now().minusSeconds(60), List.of(),
-                        List.of()))));
+        ReconnectingClient client = keep(ReconnectingClient.create(
+                SwitchboardClientOptions.of(proxy.wsUri()),
+                FAST,
+                () -> Mono.fromCallable(() -> asked.incrementAndGet() < 3
+                        ? Tokens.user("u_token")
+                        : Tokens.hs256(
+                                TestGateway.JWT_SECRET,
+                                "u_token",
+                                Instant.now().minusSeconds(60),
+                                List.of(),
+                                List.of()))));
         List<ConnectionEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
         client.events().subscribe(events::add);
 
         assertThat(client.connect().block(T).user()).isEqualTo("u_token");
         proxy.cutAll();
-        io.switchboard.testing.Await.until("the second connection", T,
-                () -> events.stream().filter(e -> e instanceof ConnectionEvent.Connected).count() == 2);
+        io.switchboard.testing.Await.until(
+                "the second connection",
+                T,
+                () -> events.stream()
+                                .filter(e -> e instanceof ConnectionEvent.Connected)
+                                .count()
+                        == 2);
         proxy.cutAll();
-        io.switchboard.testing.Await.until("the client to give up", T,
-                () -> client.state() == ReconnectingClient.State.GAVE_UP);
+        io.switchboard.testing.Await.until(
+                "the client to give up", T, () -> client.state() == ReconnectingClient.State.GAVE_UP);
 
         assertThat(asked.get()).isEqualTo(3);
-        assertThat(events).filteredOn(e -> e instanceof ConnectionEvent.Connected).allSatisfy(e ->
-                assertThat(((ConnectionEvent.Connected) e).welcome().user()).isEqualTo("u_token"));
+        assertThat(events)
+                .filteredOn(e -> e instanceof ConnectionEvent.Connected)
+                .allSatisfy(e -> assertThat(
+                                ((ConnectionEvent.Connected) e).welcome().user())
+                        .isEqualTo("u_token"));
         assertThat(events.get(events.size() - 1)).isInstanceOfSatisfying(ConnectionEvent.GaveUp.class, g -> {
             assertThat(g.lastClose().code()).isEqualTo(CloseCodes.UNAUTHORIZED);
             assertThat(g.reason()).contains("4001 (unauthorized)");
@@ -332,13 +368,14 @@ class ReconnectingClientIntegrationTests {
     void refusedChannelIsForgotten() {
         TestGateway gw = gateway(Map.of());
         TcpProxy proxy = keep(TcpProxy.to(gw.port()));
-        ClientRecorder r = keep(ClientRecorder.of(SwitchboardClientOptions.of(proxy.wsUri())
-                .withToken(Tokens.user("u_plain")), FAST));
+        ClientRecorder r = keep(
+                ClientRecorder.of(SwitchboardClientOptions.of(proxy.wsUri()).withToken(Tokens.user("u_plain")), FAST));
         r.connect();
         r.client().subscribe("public:ok").block(T);
 
         assertThatThrownBy(() -> r.client().subscribe("room:secret").block(T))
-                .isInstanceOfSatisfying(SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("forbidden"));
+                .isInstanceOfSatisfying(
+                        SwitchboardException.class, e -> assertThat(e.code()).isEqualTo("forbidden"));
         proxy.cutAll();
         ConnectionEvent.Recovered recovered = r.await(ConnectionEvent.Recovered.class, 1);
 
@@ -360,8 +397,9 @@ class ReconnectingClientIntegrationTests {
 
         ClientRecorder later = keep(ClientRecorder.of(gw.wsUri(), FAST));
         later.connect();
-        ServerFrame.Ack ack = later.client().subscribe("public:kept",
-                new io.switchboard.protocol.StreamPosition(2, epoch)).block(T);
+        ServerFrame.Ack ack = later.client()
+                .subscribe("public:kept", new io.switchboard.protocol.StreamPosition(2, epoch))
+                .block(T);
         publish(gw, "public:kept", 6);
         later.awaitFrames(ServerFrame.Message.class, m -> true, 4, T);
 

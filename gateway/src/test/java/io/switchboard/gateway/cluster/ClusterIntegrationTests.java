@@ -2,16 +2,16 @@ package io.switchboard.gateway.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.testing.redis.RedisExtension;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
+import io.switchboard.testing.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -83,13 +83,18 @@ class ClusterIntegrationTests {
                 c.subscribe("public:cluster-fan").block(T);
             }
         }
-        List<SwitchboardClient> publishers = three.stream().map(TestGateway::connect).toList();
+        List<SwitchboardClient> publishers =
+                three.stream().map(TestGateway::connect).toList();
         Flux.range(0, messages)
                 .flatMap(i -> publishers.get(i % 3).publish("public:cluster-fan", "{\"n\":" + i + "}"), 8)
                 .blockLast(T.multipliedBy(3));
-        assertThat(done.await(30, TimeUnit.SECONDS)).as("every subscriber got every message").isTrue();
+        assertThat(done.await(30, TimeUnit.SECONDS))
+                .as("every subscriber got every message")
+                .isTrue();
         assertThat(failure.get()).isNull();
-        assertThat(numsub("public:cluster-fan")).as("one Redis subscription per instance").isEqualTo(3);
+        assertThat(numsub("public:cluster-fan"))
+                .as("one Redis subscription per instance")
+                .isEqualTo(3);
     }
 
     @Test
@@ -123,12 +128,16 @@ class ClusterIntegrationTests {
         }
         SwitchboardClient late = b.connect();
         EventRecorder events = EventRecorder.of(late);
-        ServerFrame.Ack ack = late.subscribe("public:rec", new StreamPosition(2, epoch)).block(T);
+        ServerFrame.Ack ack =
+                late.subscribe("public:rec", new StreamPosition(2, epoch)).block(T);
         assertThat(ack.recovered()).isTrue();
         assertThat(ack.offset()).isEqualTo(5L);
-        assertThat(events.next(ServerFrame.Message.class, 3)).extracting(ServerFrame.Message::offset)
+        assertThat(events.next(ServerFrame.Message.class, 3))
+                .extracting(ServerFrame.Message::offset)
                 .containsExactly(3L, 4L, 5L);
-        ServerFrame.Ack stale = b.connect().subscribe("public:rec", new StreamPosition(2, "other")).block(T);
+        ServerFrame.Ack stale = b.connect()
+                .subscribe("public:rec", new StreamPosition(2, "other"))
+                .block(T);
         assertThat(stale.recovered()).isFalse();
     }
 
@@ -146,7 +155,9 @@ class ClusterIntegrationTests {
         assertThat(d.data()).isEqualTo("{\"t\":1}");
         assertThat(alice.send("u_nobody", "1").block(T).delivered()).isFalse();
         bob.close();
-        Await.until("bob to be gone from the cluster", T,
+        Await.until(
+                "bob to be gone from the cluster",
+                T,
                 () -> Boolean.FALSE.equals(alice.send("u_bob", "2").block(T).delivered()));
     }
 
@@ -173,8 +184,11 @@ class ClusterIntegrationTests {
         TestGateway a = instance("gw-a");
         TestGateway b = instance("gw-b");
         SwitchboardClient dan = b.connect(Tokens.user("u_dan"));
-        Await.until("dan's ownership to reach Redis", T,
-                () -> Boolean.TRUE.equals(a.connect().send("u_dan", "0").block(T).delivered()));
+        Await.until(
+                "dan's ownership to reach Redis",
+                T,
+                () -> Boolean.TRUE.equals(
+                        a.connect().send("u_dan", "0").block(T).delivered()));
         var res = a.post("/api/disconnect", "{\"user\":\"u_dan\"}");
         assertThat(res.body()).contains("\"disconnected\":true");
         assertThat(dan.closed().block(T).code()).isEqualTo(CloseCodes.SESSION_REPLACED);
@@ -194,7 +208,8 @@ class ClusterIntegrationTests {
                 .isPositive();
         assertThat(sample(text, "switchboard_redis_pubsub_messages_total", "")).isPositive();
         assertThat(sample(text, "switchboard_redis_subscriptions", "")).isGreaterThanOrEqualTo(2.0);
-        assertThat(sample(text, "resilience4j_circuitbreaker_state", "state=\"closed\"")).isEqualTo(1.0);
+        assertThat(sample(text, "resilience4j_circuitbreaker_state", "state=\"closed\""))
+                .isEqualTo(1.0);
     }
 
     @Test
@@ -217,18 +232,28 @@ class ClusterIntegrationTests {
             publisher.publish("public:gappy", String.valueOf(i)).block(T);
         }
         Await.until("all 60, the missed ones from history", T, () -> received.size() >= 60);
-        assertThat(received).extracting(ServerFrame.Message::offset)
-                .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(1, 60).boxed().toList());
+        assertThat(received)
+                .extracting(ServerFrame.Message::offset)
+                .containsExactlyElementsOf(
+                        java.util.stream.LongStream.rangeClosed(1, 60).boxed().toList());
         assertThat(received).extracting(ServerFrame.Message::data).endsWith("60");
-        double filled = b.gateway().metrics().registry().get("switchboard.redis.gaps").tag("outcome", "filled")
-                .counter().count();
-        assertThat(filled).as("messages were missed on the link and filled from history").isPositive();
+        double filled = b.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.redis.gaps")
+                .tag("outcome", "filled")
+                .counter()
+                .count();
+        assertThat(filled)
+                .as("messages were missed on the link and filled from history")
+                .isPositive();
     }
 
     /** The value of the first sample of {@code name} whose labels contain {@code label}. */
     private static double sample(String prometheus, String name, String label) {
         for (String line : prometheus.split("\n")) {
-            if (line.startsWith(name) && (line.charAt(name.length()) == ' ' || line.charAt(name.length()) == '{')
+            if (line.startsWith(name)
+                    && (line.charAt(name.length()) == ' ' || line.charAt(name.length()) == '{')
                     && line.contains(label)) {
                 return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
             }

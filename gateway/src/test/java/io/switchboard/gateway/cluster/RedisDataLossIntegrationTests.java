@@ -31,6 +31,7 @@ import org.slf4j.LoggerFactory;
  */
 class RedisDataLossIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
+
     @RegisterExtension
     final Closing owned = new Closing();
 
@@ -70,19 +71,23 @@ class RedisDataLossIntegrationTests {
     }
 
     private List<String> lostLines() {
-        return brokerLogs.list.stream().map(ILoggingEvent::getFormattedMessage)
-                .filter(l -> l.startsWith("Redis lost acknowledged messages")).toList();
+        return brokerLogs.list.stream()
+                .map(ILoggingEvent::getFormattedMessage)
+                .filter(l -> l.startsWith("Redis lost acknowledged messages"))
+                .toList();
     }
 
     /** Publishes {@code n} messages and waits until {@code subscriber} has them all; returns the epoch. */
-    private static String publishAndReceive(SwitchboardClient publisher, EventRecorder subscriber, String channel,
-                                            int n) {
+    private static String publishAndReceive(
+            SwitchboardClient publisher, EventRecorder subscriber, String channel, int n) {
         String epoch = null;
         for (int i = 1; i <= n; i++) {
             epoch = publisher.publish(channel, Integer.toString(i)).block(T).epoch();
         }
-        assertThat(subscriber.next(ServerFrame.Message.class, n)).extracting(ServerFrame.Message::offset)
-                .last().isEqualTo((long) n);
+        assertThat(subscriber.next(ServerFrame.Message.class, n))
+                .extracting(ServerFrame.Message::offset)
+                .last()
+                .isEqualTo((long) n);
         return epoch;
     }
 
@@ -109,8 +114,12 @@ class RedisDataLossIntegrationTests {
         assertThat(got.data()).isEqualTo("11");
         Await.until("one line naming the channel", T, () -> lostLines().size() == 1);
         assertThat(lostLines().get(0)).contains("public:lost").contains(epoch).contains(next.epoch());
-        ServerFrame.Ack resubscribed = a.connect().subscribe("public:lost", new StreamPosition(10, epoch)).block(T);
-        assertThat(resubscribed.recovered()).as("a client recovering from before the loss is told").isFalse();
+        ServerFrame.Ack resubscribed = a.connect()
+                .subscribe("public:lost", new StreamPosition(10, epoch))
+                .block(T);
+        assertThat(resubscribed.recovered())
+                .as("a client recovering from before the loss is told")
+                .isFalse();
     }
 
     @Test
@@ -128,16 +137,24 @@ class RedisDataLossIntegrationTests {
         TestGateway c = instance("gw-c");
         SwitchboardClient stranger = c.connect();
         ServerFrame.Ack reused = stranger.publish("public:twice", "\"again\"").block(T);
-        assertThat(reused.epoch()).as("gw-c knew nothing: Redis handed offset 6 out again").isEqualTo(epoch);
+        assertThat(reused.epoch())
+                .as("gw-c knew nothing: Redis handed offset 6 out again")
+                .isEqualTo(epoch);
         assertThat(reused.offset()).isEqualTo(6L);
 
         Await.until("gw-b starts a new epoch", T, () -> !epoch.equals(epochInRedis("public:twice")));
         ServerFrame.Ack after = stranger.publish("public:twice", "\"after\"").block(T);
         assertThat(after.epoch()).isNotEqualTo(epoch);
         ServerFrame.Message got = events.next(ServerFrame.Message.class);
-        assertThat(got.epoch()).as("offset 6 of the old epoch is not delivered twice").isEqualTo(after.epoch());
+        assertThat(got.epoch())
+                .as("offset 6 of the old epoch is not delivered twice")
+                .isEqualTo(after.epoch());
         assertThat(got.data()).isEqualTo("\"after\"");
-        assertThat(lostLines()).singleElement().asString().contains("public:twice").contains("handed out twice");
+        assertThat(lostLines())
+                .singleElement()
+                .asString()
+                .contains("public:twice")
+                .contains("handed out twice");
     }
 
     @Test
@@ -156,7 +173,9 @@ class RedisDataLossIntegrationTests {
         Await.until("the catch-up starts a new epoch", T, () -> !epoch.equals(epochInRedis("public:behind")));
         Await.until("one line naming the channel", T, () -> lostLines().size() == 1);
         assertThat(lostLines().get(0)).contains("public:behind");
-        assertThat(redis.cli("GET", "sb:{public:behind}:s")).as("offsets restart in the new epoch").isEmpty();
+        assertThat(redis.cli("GET", "sb:{public:behind}:s"))
+                .as("offsets restart in the new epoch")
+                .isEmpty();
     }
 
     @Test
@@ -173,7 +192,10 @@ class RedisDataLossIntegrationTests {
 
         proxy.refuse();
         proxy.cutAll();
-        Await.until("gw-b sees Redis gone", T, () -> b.health().path("status").asText().equals("DEGRADED"));
+        Await.until(
+                "gw-b sees Redis gone",
+                T,
+                () -> b.health().path("status").asText().equals("DEGRADED"));
         redis.cli("DEL", "sb:{public:reborn}:s", "sb:{public:reborn}:e", "sb:{public:reborn}:h");
         ServerFrame.Ack first = pub.publish("public:reborn", "\"a\"").block(T);
         pub.publish("public:reborn", "\"b\"").block(T);
@@ -221,7 +243,9 @@ class RedisDataLossIntegrationTests {
         Await.until("gw-b starts a new epoch", T, () -> !first.equals(epochInRedis("public:aba")));
         ServerFrame.Ack after = stranger.publish("public:aba", "\"after\"").block(T);
         ServerFrame.Message next = events.next(ServerFrame.Message.class);
-        assertThat(next.epoch()).as("offset 4 of the first epoch was not delivered twice").isEqualTo(after.epoch());
+        assertThat(next.epoch())
+                .as("offset 4 of the first epoch was not delivered twice")
+                .isEqualTo(after.epoch());
         assertThat(next.data()).isEqualTo("\"after\"");
     }
 
@@ -241,7 +265,10 @@ class RedisDataLossIntegrationTests {
 
         proxy.refuse();
         proxy.cutAll();
-        Await.until("gw-b sees Redis gone", T, () -> b.health().path("status").asText().equals("DEGRADED"));
+        Await.until(
+                "gw-b sees Redis gone",
+                T,
+                () -> b.health().path("status").asText().equals("DEGRADED"));
         redis.cli("SET", "sb:{public:back}:e", first);
         redis.cli("SET", "sb:{public:back}:s", "5");
         ServerFrame.Ack sixth = pub.publish("public:back", "\"sixth\"").block(T);
@@ -249,7 +276,8 @@ class RedisDataLossIntegrationTests {
         proxy.accept();
 
         ServerFrame.Message got = events.next(ServerFrame.Message.class);
-        assertThat(got.epoch() + "/" + got.offset()).as("only what gw-b had not delivered of the first epoch")
+        assertThat(got.epoch() + "/" + got.offset())
+                .as("only what gw-b had not delivered of the first epoch")
                 .isEqualTo(first + "/6");
         events.assertNothingWithin(Duration.ofMillis(500));
     }

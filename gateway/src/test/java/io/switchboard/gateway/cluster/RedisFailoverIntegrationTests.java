@@ -43,6 +43,7 @@ class RedisFailoverIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
     /** From a promotion to live delivery again: a few seconds (topology refresh, re-subscription). */
     private static final Duration FOLLOW = Duration.ofSeconds(15);
+
     @RegisterExtension
     final Closing owned = new Closing();
 
@@ -70,24 +71,29 @@ class RedisFailoverIntegrationTests {
         final AtomicInteger sent = new AtomicInteger();
         final Disposable loop;
 
-        Stream(SwitchboardClient publisher, String channel, Duration every,
-               Function<String, Mono<ServerFrame.Ack>> publish) {
+        Stream(
+                SwitchboardClient publisher,
+                String channel,
+                Duration every,
+                Function<String, Mono<ServerFrame.Ack>> publish) {
             this.channel = channel;
             this.loop = Flux.interval(every)
                     .onBackpressureDrop()
-                    .concatMap(i -> {
-                        String data = "\"" + channel + "#" + sent.incrementAndGet() + "\"";
-                        return publish.apply(data)
-                                .doOnNext(a -> {
-                                    acked.add(a);
-                                    ackedData.add(data);
-                                })
-                                .onErrorResume(SwitchboardException.class, e -> {
-                                    refused.add(e);
-                                    return Mono.empty();
-                                })
-                                .onErrorResume(e -> Mono.empty());
-                    }, 1)
+                    .concatMap(
+                            i -> {
+                                String data = "\"" + channel + "#" + sent.incrementAndGet() + "\"";
+                                return publish.apply(data)
+                                        .doOnNext(a -> {
+                                            acked.add(a);
+                                            ackedData.add(data);
+                                        })
+                                        .onErrorResume(SwitchboardException.class, e -> {
+                                            refused.add(e);
+                                            return Mono.empty();
+                                        })
+                                        .onErrorResume(e -> Mono.empty());
+                            },
+                            1)
                     .subscribe();
             owned.keep(loop::dispose);
         }
@@ -113,8 +119,11 @@ class RedisFailoverIntegrationTests {
     /** What one client received of one channel, in order. */
     private record Received(Inbound inbound, String channel) {
         List<ServerFrame.Message> messages() {
-            return inbound.frames.stream().filter(f -> f instanceof ServerFrame.Message m
-                    && m.channel().equals(channel)).map(f -> (ServerFrame.Message) f).toList();
+            return inbound.frames.stream()
+                    .filter(f ->
+                            f instanceof ServerFrame.Message m && m.channel().equals(channel))
+                    .map(f -> (ServerFrame.Message) f)
+                    .toList();
         }
 
         boolean has(String data) {
@@ -131,22 +140,25 @@ class RedisFailoverIntegrationTests {
         for (int i = 0; i < stream.acked.size(); i++) {
             ServerFrame.Ack a = stream.acked.get(i);
             String was = byPosition.put(a.epoch() + "/" + a.offset(), stream.ackedData.get(i));
-            assertThat(was).as("%s: offset %s of epoch %s acknowledged twice", stream.channel, a.offset(), a.epoch())
+            assertThat(was)
+                    .as("%s: offset %s of epoch %s acknowledged twice", stream.channel, a.offset(), a.epoch())
                     .isNull();
         }
         Map<String, String> deliveredAt = new HashMap<>();
         List<String> epochs = new ArrayList<>();
         for (ServerFrame.Message m : received.messages()) {
             String was = deliveredAt.put(m.epoch() + "/" + m.offset(), m.data());
-            assertThat(was).as("%s: %s received offset %s of epoch %s twice", stream.channel, who, m.offset(),
-                    m.epoch()).isNull();
+            assertThat(was)
+                    .as("%s: %s received offset %s of epoch %s twice", stream.channel, who, m.offset(), m.epoch())
+                    .isNull();
             if (!epochs.contains(m.epoch())) {
                 epochs.add(m.epoch());
             }
             String acked = byPosition.get(m.epoch() + "/" + m.offset());
             if (acked != null) {
-                assertThat(m.data()).as("%s: %s got another message at an acknowledged position", stream.channel,
-                        who).isEqualTo(acked);
+                assertThat(m.data())
+                        .as("%s: %s got another message at an acknowledged position", stream.channel, who)
+                        .isEqualTo(acked);
             }
         }
         String lastEpoch = epochs.isEmpty() ? null : epochs.get(epochs.size() - 1);
@@ -159,8 +171,11 @@ class RedisFailoverIntegrationTests {
                 missing.add(a.epoch() + "/" + a.offset());
             }
         }
-        assertThat(missing).as("%s: acknowledged, neither delivered to %s nor covered by a new epoch (epochs seen"
-                + " %s)", stream.channel, who, epochs).isEmpty();
+        assertThat(missing)
+                .as(
+                        "%s: acknowledged, neither delivered to %s nor covered by a new epoch (epochs seen" + " %s)",
+                        stream.channel, who, epochs)
+                .isEmpty();
     }
 
     /** A channel name whose slot the given master serves (or does not, when {@code on} is false). */
@@ -215,21 +230,26 @@ class RedisFailoverIntegrationTests {
         subB.subscribe(healthy).block(T);
 
         SwitchboardClient publisher = a.connect();
-        Stream toVictim = new Stream(publisher, onVictim, Duration.ofMillis(20),
-                d -> publisher.publish(onVictim, d));
+        Stream toVictim = new Stream(publisher, onVictim, Duration.ofMillis(20), d -> publisher.publish(onVictim, d));
         Stream toHealthy = new Stream(publisher, healthy, Duration.ofMillis(20), d -> publisher.publish(healthy, d));
         SwitchboardClient sender = a.connect();
         Stream sends = new Stream(sender, "direct", Duration.ofMillis(50), d -> sender.send(user, d));
-        Await.until("traffic on every stream", T, () -> toVictim.acks() >= 20 && toHealthy.acks() >= 20
-                && sends.acks() >= 10);
+        Await.until(
+                "traffic on every stream",
+                T,
+                () -> toVictim.acks() >= 20 && toHealthy.acks() >= 20 && sends.acks() >= 10);
 
         cluster.killMaster(victim);
         int healthyRefusedBefore = toHealthy.refused.size();
         Await.until("DEGRADED naming the failed master on both", FOLLOW, () -> {
             for (TestGateway gw : List.of(a, b)) {
                 JsonNode h = gw.health();
-                if (!h.path("status").asText().equals("DEGRADED") || !h.path("dependencies").path("redis")
-                        .path("detail").asText().contains("127.0.0.1:" + victim.port())) {
+                if (!h.path("status").asText().equals("DEGRADED")
+                        || !h.path("dependencies")
+                                .path("redis")
+                                .path("detail")
+                                .asText()
+                                .contains("127.0.0.1:" + victim.port())) {
                     return false;
                 }
             }
@@ -239,13 +259,17 @@ class RedisFailoverIntegrationTests {
         cluster.awaitPromotion(victim, Duration.ofSeconds(30));
         promotedAt = System.nanoTime();
         int victimAcks = toVictim.acks();
-        Await.until("publishes to the failed slots acknowledged again", FOLLOW,
-                () -> toVictim.acks() >= victimAcks + 20);
+        Await.until(
+                "publishes to the failed slots acknowledged again", FOLLOW, () -> toVictim.acks() >= victimAcks + 20);
         String last = toVictim.ackedData.get(toVictim.acks() - 1);
-        Await.until("live delivery on both instances after the promotion", FOLLOW,
+        Await.until(
+                "live delivery on both instances after the promotion",
+                FOLLOW,
                 () -> victimOnA.has(last) && victimOnB.has(last));
         long liveMs = (System.nanoTime() - promotedAt) / 1_000_000;
-        Await.until("UP on both after the promotion", FOLLOW,
+        Await.until(
+                "UP on both after the promotion",
+                FOLLOW,
                 () -> status(a).equals("UP") && status(b).equals("UP"));
 
         // the old master comes back, as a replica of the promoted one: delivery goes on
@@ -254,7 +278,9 @@ class RedisFailoverIntegrationTests {
         int acksAtRejoin = toVictim.acks();
         Await.until("publishes after the old master rejoined", FOLLOW, () -> toVictim.acks() >= acksAtRejoin + 20);
         String afterRejoin = toVictim.ackedData.get(toVictim.acks() - 1);
-        Await.until("live delivery on both instances after the old master rejoined", FOLLOW,
+        Await.until(
+                "live delivery on both instances after the old master rejoined",
+                FOLLOW,
                 () -> victimOnA.has(afterRejoin) && victimOnB.has(afterRejoin));
 
         toVictim.loop.dispose();
@@ -265,16 +291,21 @@ class RedisFailoverIntegrationTests {
             Await.until("the healthy channel's last message", T, () -> healthyOnB.has(lastHealthy));
         } catch (AssertionError e) {
             List<ServerFrame.Message> got = healthyOnB.messages();
-            throw new AssertionError(e.getMessage() + "; acked " + toHealthy.acks() + " last " + lastHealthy
-                    + " at " + toHealthy.acked.get(toHealthy.acks() - 1).offset() + "; received " + got.size()
-                    + " last " + (got.isEmpty() ? null : got.get(got.size() - 1)), e);
+            throw new AssertionError(
+                    e.getMessage() + "; acked " + toHealthy.acks() + " last " + lastHealthy
+                            + " at " + toHealthy.acked.get(toHealthy.acks() - 1).offset() + "; received " + got.size()
+                            + " last " + (got.isEmpty() ? null : got.get(got.size() - 1)),
+                    e);
         }
         String lastVictim = toVictim.ackedData.get(toVictim.acks() - 1);
-        Await.until("the failed-over channel's last message", T, () -> victimOnA.has(lastVictim)
-                && victimOnB.has(lastVictim));
+        Await.until(
+                "the failed-over channel's last message",
+                T,
+                () -> victimOnA.has(lastVictim) && victimOnB.has(lastVictim));
 
         assertThat(toHealthy.refused.subList(healthyRefusedBefore, toHealthy.refused.size()))
-                .extracting(Throwable::getMessage).as("publishes to slots of healthy masters are not refused")
+                .extracting(Throwable::getMessage)
+                .as("publishes to slots of healthy masters are not refused")
                 .isEmpty();
         assertThat(toVictim.refused).allSatisfy(e -> assertThat(e.code()).isEqualTo(ErrorCodes.UNAVAILABLE));
         assertAckedDeliveredOrEpochChanged(toHealthy, healthyOnB, "gw-b");
@@ -287,18 +318,27 @@ class RedisFailoverIntegrationTests {
             }
         }
         String lastDirect = sentDelivered.get(sentDelivered.size() - 1);
-        Await.until("the last direct delivered", T, () -> directs.stream().anyMatch(d -> d.data().equals(lastDirect)));
+        Await.until(
+                "the last direct delivered",
+                T,
+                () -> directs.stream().anyMatch(d -> d.data().equals(lastDirect)));
         List<String> got = directs.stream().map(ServerFrame.Direct::data).toList();
-        assertThat(got).as("every direct acknowledged as delivered arrives (promotion to live delivery %s ms)",
-                liveMs).containsAll(sentDelivered);
+        assertThat(got)
+                .as("every direct acknowledged as delivered arrives (promotion to live delivery %s ms)", liveMs)
+                .containsAll(sentDelivered);
 
         Map<String, Long> epochs = new LinkedHashMap<>();
         toVictim.acked.forEach(k -> epochs.merge(k.epoch(), 1L, Long::sum));
-        System.out.printf("cluster failover: promotion to live delivery %d ms, refused %d, acks per epoch %s%n",
+        System.out.printf(
+                "cluster failover: promotion to live delivery %d ms, refused %d, acks per epoch %s%n",
                 liveMs, toVictim.refused.size(), epochs);
-        List<String> lines = logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-        assertThat(lines).anySatisfy(l -> assertThat(l).contains("Redis master 127.0.0.1:" + victim.port())
-                .contains("(slots " + slots + ")").contains("is down"));
+        List<String> lines =
+                logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+        assertThat(lines)
+                .anySatisfy(l -> assertThat(l)
+                        .contains("Redis master 127.0.0.1:" + victim.port())
+                        .contains("(slots " + slots + ")")
+                        .contains("is down"));
         assertThat(logs.list).allSatisfy(e -> assertThat(e.getThrowableProxy()).isNull());
     }
 
@@ -329,16 +369,16 @@ class RedisFailoverIntegrationTests {
         sentinel.failover();
         RedisServer second = sentinel.awaitNewMaster(first, Duration.ofSeconds(30));
         int acksAtSwitch = stream.acks();
-        Await.until("publishes acknowledged after the planned failover", FOLLOW,
-                () -> stream.acks() >= acksAtSwitch + 50);
+        Await.until(
+                "publishes acknowledged after the planned failover", FOLLOW, () -> stream.acks() >= acksAtSwitch + 50);
         long plannedMs = (System.nanoTime() - t0) / 1_000_000;
 
         second.kill();
         long t1 = System.nanoTime();
         sentinel.awaitNewMaster(second, Duration.ofSeconds(30));
         int acksAtKill = stream.acks();
-        Await.until("publishes acknowledged after the master was killed", FOLLOW,
-                () -> stream.acks() >= acksAtKill + 50);
+        Await.until(
+                "publishes acknowledged after the master was killed", FOLLOW, () -> stream.acks() >= acksAtKill + 50);
         long killedMs = (System.nanoTime() - t1) / 1_000_000;
 
         stream.loop.dispose();
@@ -347,14 +387,19 @@ class RedisFailoverIntegrationTests {
         assertAckedDeliveredOrEpochChanged(stream, onA, "gw-a");
         assertAckedDeliveredOrEpochChanged(stream, onB, "gw-b");
 
-        List<String> lines = logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-        assertThat(lines).as("planned failover to writes again %s ms, kill to writes again %s ms", plannedMs,
-                killedMs).anySatisfy(l -> assertThat(l).contains("moved from").contains("127.0.0.1:" + second.port())
-                .contains("sentinels"));
+        List<String> lines =
+                logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+        assertThat(lines)
+                .as("planned failover to writes again %s ms, kill to writes again %s ms", plannedMs, killedMs)
+                .anySatisfy(l -> assertThat(l)
+                        .contains("moved from")
+                        .contains("127.0.0.1:" + second.port())
+                        .contains("sentinels"));
         assertThat(logs.list).allSatisfy(e -> assertThat(e.getThrowableProxy()).isNull());
         Map<String, Long> epochs = new LinkedHashMap<>();
         stream.acked.forEach(k -> epochs.merge(k.epoch(), 1L, Long::sum));
-        System.out.printf("sentinel failovers: planned %d ms, kill %d ms, acks per epoch %s, refused %d%n",
+        System.out.printf(
+                "sentinel failovers: planned %d ms, kill %d ms, acks per epoch %s, refused %d%n",
                 plannedMs, killedMs, epochs, stream.refused.size());
     }
 }

@@ -3,45 +3,45 @@ package io.switchboard.gateway.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
-import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardException;
+import io.switchboard.testing.Await;
+import io.switchboard.testing.redis.RedisServer;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
-import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.DisplayName;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
-import org.junit.jupiter.api.DisplayName;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Redis going away and coming back, and instances dying (issue 3, docs/design.md failure model). */
 class RedisFailureIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
+
     @RegisterExtension
     final Closing owned = new Closing();
 
@@ -74,7 +74,8 @@ class RedisFailureIntegrationTests {
         JsonNode dep = health(gw).path("dependencies").path("redis");
         assertThat(dep.path("status").asText()).isEqualTo("DOWN");
         assertThat(dep.path("detail").asText()).contains("connection refused").contains("127.0.0.1");
-        Await.until("ready after the start wait", T, () -> gw.get("/health/ready").statusCode() == 200);
+        Await.until(
+                "ready after the start wait", T, () -> gw.get("/health/ready").statusCode() == 200);
         SwitchboardClient c = gw.connect();
         assertThatThrownBy(() -> c.publish("public:x", "1").block(T)).satisfies(e -> {
             assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.UNAVAILABLE);
@@ -115,23 +116,29 @@ class RedisFailureIntegrationTests {
         AtomicInteger sent = new AtomicInteger();
         Disposable stream = Flux.interval(Duration.ofMillis(5))
                 .onBackpressureDrop()
-                .concatMap(i -> {
-                    long t0 = System.nanoTime();
-                    return publisher.publish("public:stream", String.valueOf(sent.incrementAndGet()))
-                            .doOnNext(acked::add)
-                            .onErrorResume(SwitchboardException.class, e -> {
-                                refused.add(e);
-                                refusalMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
-                                return Mono.empty();
-                            });
-                }, 1)
+                .concatMap(
+                        i -> {
+                            long t0 = System.nanoTime();
+                            return publisher
+                                    .publish("public:stream", String.valueOf(sent.incrementAndGet()))
+                                    .doOnNext(acked::add)
+                                    .onErrorResume(SwitchboardException.class, e -> {
+                                        refused.add(e);
+                                        refusalMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+                                        return Mono.empty();
+                                    });
+                        },
+                        1)
                 .subscribe();
         owned.keep(stream::dispose);
         Await.until("50 acknowledged publishes", T, () -> acked.size() >= 50);
 
         redis.kill();
         Await.until("refusals while Redis is down", T, () -> refused.size() >= 20);
-        Await.until("DEGRADED on both", T, () -> status(a).equals("DEGRADED") && status(b).equals("DEGRADED"));
+        Await.until(
+                "DEGRADED on both",
+                T,
+                () -> status(a).equals("DEGRADED") && status(b).equals("DEGRADED"));
         RedisConnections probed = a.gateway().redis().orElseThrow();
         long probesAtDown = probed.probes();
         Await.until("several probes of the dead Redis", T, () -> probed.probes() >= probesAtDown + 4);
@@ -139,45 +146,70 @@ class RedisFailureIntegrationTests {
             assertThat(e.code()).isEqualTo(ErrorCodes.UNAVAILABLE);
             assertThat(e.retryAfter()).isPositive();
         });
-        assertThat(refusalMillis).as("every refusal answered within 1 s").allSatisfy(ms ->
-                assertThat(ms).isLessThan(1_000));
+        assertThat(refusalMillis)
+                .as("every refusal answered within 1 s")
+                .allSatisfy(ms -> assertThat(ms).isLessThan(1_000));
         assertThat(subscriber.isClosed()).isFalse();
         assertThat(publisher.isClosed()).isFalse();
         // Redis runs without persistence here: a message it acknowledged in the instant before it was killed
         // may never reach the other instance, and dies with Redis's memory (the new epoch says so); everything
         // acknowledged before that instant was delivered, in order
-        List<String> ackedBefore = acked.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
-        List<String> gotBefore = received.stream().filter(m -> m.epoch().equals(epochBefore))
-                .map(m -> m.epoch() + "/" + m.offset()).toList();
-        assertThat(ackedBefore.size() - gotBefore.size()).as("acknowledged but lost with Redis").isBetween(0, 3);
+        List<String> ackedBefore =
+                acked.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
+        List<String> gotBefore = received.stream()
+                .filter(m -> m.epoch().equals(epochBefore))
+                .map(m -> m.epoch() + "/" + m.offset())
+                .toList();
+        assertThat(ackedBefore.size() - gotBefore.size())
+                .as("acknowledged but lost with Redis")
+                .isBetween(0, 3);
         assertThat(gotBefore).containsExactlyElementsOf(ackedBefore.subList(0, gotBefore.size()));
 
         redis.restart();
-        Await.until("UP on both after the restart", T, () -> status(a).equals("UP") && status(b).equals("UP"));
+        Await.until(
+                "UP on both after the restart",
+                T,
+                () -> status(a).equals("UP") && status(b).equals("UP"));
         int ackedAtRestart = acked.size();
         Await.until("the stream to go on after the restart", T, () -> acked.size() >= ackedAtRestart + 20);
         stream.dispose();
         List<ServerFrame.Ack> all = List.copyOf(acked);
-        List<ServerFrame.Ack> afterRestart = all.stream().filter(k -> !k.epoch().equals(epochBefore)).toList();
+        List<ServerFrame.Ack> afterRestart =
+                all.stream().filter(k -> !k.epoch().equals(epochBefore)).toList();
         assertThat(afterRestart).as("the epoch says history was lost").isNotEmpty();
-        assertThat(afterRestart).extracting(ServerFrame.Ack::epoch).containsOnly(afterRestart.get(0).epoch());
-        assertThat(afterRestart.get(0).offset()).as("Redis came back empty: offsets restart").isEqualTo(1L);
+        assertThat(afterRestart)
+                .extracting(ServerFrame.Ack::epoch)
+                .containsOnly(afterRestart.get(0).epoch());
+        assertThat(afterRestart.get(0).offset())
+                .as("Redis came back empty: offsets restart")
+                .isEqualTo(1L);
         String newEpoch = afterRestart.get(0).epoch();
-        Await.until("every message acknowledged after the restart delivered", T,
+        Await.until(
+                "every message acknowledged after the restart delivered",
+                T,
                 () -> received.stream().filter(m -> m.epoch().equals(newEpoch)).count() >= afterRestart.size());
-        List<String> got = received.stream().filter(m -> m.epoch().equals(newEpoch))
-                .map(m -> m.epoch() + "/" + m.offset()).toList();
-        List<String> want = afterRestart.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
-        assertThat(got.subList(0, want.size())).as("every acknowledged message, in order, once")
+        List<String> got = received.stream()
+                .filter(m -> m.epoch().equals(newEpoch))
+                .map(m -> m.epoch() + "/" + m.offset())
+                .toList();
+        List<String> want =
+                afterRestart.stream().map(k -> k.epoch() + "/" + k.offset()).toList();
+        assertThat(got.subList(0, want.size()))
+                .as("every acknowledged message, in order, once")
                 .containsExactlyElementsOf(want);
-        assertThat(got.size() - want.size()).as("at most the publish in flight when the stream stopped")
+        assertThat(got.size() - want.size())
+                .as("at most the publish in flight when the stream stopped")
                 .isBetween(0, 1);
         assertThat(redis.cli("PUBSUB", "NUMSUB", "sb:{public:stream}")).endsWith("1");
 
-        List<String> lines = logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+        List<String> lines =
+                logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
         assertThat(lines.stream().filter(l -> l.contains(" is down: ")).count())
-                .as("one line for going down, not one per retry: %s", lines).isBetween(1L, 2L);
-        assertThat(lines).anySatisfy(l -> assertThat(l).contains("127.0.0.1:" + redis.port()).contains("is down"));
+                .as("one line for going down, not one per retry: %s", lines)
+                .isBetween(1L, 2L);
+        assertThat(lines)
+                .anySatisfy(
+                        l -> assertThat(l).contains("127.0.0.1:" + redis.port()).contains("is down"));
         assertThat(lines).anySatisfy(l -> assertThat(l).contains("is back"));
         assertThat(logs.list).allSatisfy(e -> assertThat(e.getThrowableProxy()).isNull());
     }
@@ -187,19 +219,25 @@ class RedisFailureIntegrationTests {
     void deadInstanceLeaseExpires() throws Exception {
         RedisServer redis = RedisServer.start();
         owned.keep(redis);
-        Map<String, String> env = Map.of("SWITCHBOARD_NODE_LEASE_MS", "3000", "SWITCHBOARD_RATE", "100000",
-                "SWITCHBOARD_BURST", "100000");
+        Map<String, String> env = Map.of(
+                "SWITCHBOARD_NODE_LEASE_MS", "3000", "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000");
         TestGateway a = instance(redis, "gw-a", env);
         Process doomed = startProcess(redis, "gw-doomed", env);
         int port = portOf(doomed);
-        SwitchboardClient eve = SwitchboardClient.connect(a.options().withToken(Tokens.user("u_eve"))
-                .withUri(java.net.URI.create("ws://127.0.0.1:" + port + "/ws"))).block(T);
+        SwitchboardClient eve = SwitchboardClient.connect(a.options()
+                        .withToken(Tokens.user("u_eve"))
+                        .withUri(java.net.URI.create("ws://127.0.0.1:" + port + "/ws")))
+                .block(T);
         SwitchboardClient alice = a.connect(Tokens.user("u_alice"));
-        Await.until("eve to be seen on the other instance", T,
+        Await.until(
+                "eve to be seen on the other instance",
+                T,
                 () -> Boolean.TRUE.equals(alice.send("u_eve", "1").block(T).delivered()));
         doomed.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         long killed = System.nanoTime();
-        Await.until("eve to be free after the lease", T,
+        Await.until(
+                "eve to be free after the lease",
+                T,
                 () -> Boolean.FALSE.equals(alice.send("u_eve", "2").block(T).delivered()));
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed)).isLessThan(3_000 + 2_000);
         SwitchboardClient eveAgain = a.connect(Tokens.user("u_eve"));
@@ -211,10 +249,14 @@ class RedisFailureIntegrationTests {
 
     /** A gateway in its own JVM, to be killed without any goodbye. */
     private Process startProcess(RedisServer redis, String node, Map<String, String> extra) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "io.switchboard.gateway.Switchboard");
-        pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
-                || k.equals("REDIS_URL"));
+        ProcessBuilder pb = new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                "io.switchboard.gateway.Switchboard");
+        pb.environment()
+                .keySet()
+                .removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT") || k.equals("REDIS_URL"));
         pb.environment().putAll(extra);
         pb.environment().put("PORT", "0");
         pb.environment().put("SWITCHBOARD_HOST", "127.0.0.1");

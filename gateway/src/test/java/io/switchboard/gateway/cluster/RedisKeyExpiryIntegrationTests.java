@@ -36,9 +36,12 @@ class RedisKeyExpiryIntegrationTests {
     }
 
     private TestGateway start() {
-        gw = TestGateway.startClustered(redis.server().uri(), "gw-ttl", Map.of(
-                "SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(TTL_MS),
-                "SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(TTL_MS)));
+        gw = TestGateway.startClustered(
+                redis.server().uri(),
+                "gw-ttl",
+                Map.of(
+                        "SWITCHBOARD_HISTORY_TTL_MS", String.valueOf(TTL_MS),
+                        "SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(TTL_MS)));
         return gw;
     }
 
@@ -68,7 +71,8 @@ class RedisKeyExpiryIntegrationTests {
         }
         Await.until("the keys of public:once to expire", T, () -> exists(keys) == 0);
 
-        var resubscribed = guest.subscribe("public:once", new StreamPosition(ack.offset(), ack.epoch())).block(T);
+        var resubscribed = guest.subscribe("public:once", new StreamPosition(ack.offset(), ack.epoch()))
+                .block(T);
         assertThat(resubscribed.recovered()).isFalse();
         assertThat(resubscribed.epoch()).isNotEqualTo(ack.epoch());
         assertThat(resubscribed.offset()).isZero();

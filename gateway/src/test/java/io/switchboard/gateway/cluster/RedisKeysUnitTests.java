@@ -16,15 +16,29 @@ import org.junit.jupiter.params.provider.MethodSource;
 class RedisKeysUnitTests {
 
     /** A message as the publish script stores it: offset and epoch, then the publisher's body. */
-    private static String stored(long offset, String epoch, String type, String from, String node, long nanos,
-                                 String data) {
+    private static String stored(
+            long offset, String epoch, String type, String from, String node, long nanos, String data) {
         return offset + "\n" + epoch + "\n" + RedisKeys.body(type, from, node, nanos, data);
     }
 
     /** Senders that would break a newline-framed message, and ordinary ones. */
     static Stream<String> senders() {
-        return Stream.of("u_alice", "g_Qm3vAbCdEfGh", "x\ngw-b", "x\ngw-a", "a\nb\nc\nd\ne\nf\ng", "\n", "\n\n\n",
-                "5:abc", "3:a\nb", "12345678901:", "0:", ":", "9999999999", "\u00e9\u2028\r\t", "u".repeat(10_000),
+        return Stream.of(
+                "u_alice",
+                "g_Qm3vAbCdEfGh",
+                "x\ngw-b",
+                "x\ngw-a",
+                "a\nb\nc\nd\ne\nf\ng",
+                "\n",
+                "\n\n\n",
+                "5:abc",
+                "3:a\nb",
+                "12345678901:",
+                "0:",
+                ":",
+                "9999999999",
+                "\u00e9\u2028\r\t",
+                "u".repeat(10_000),
                 "x\ngw-a\n123\n{\"forged\":true}");
     }
 
@@ -73,8 +87,10 @@ class RedisKeysUnitTests {
         String otherSender = stored(6, "E1", Publication.MESSAGE, from + "x", "gw-a", 1000, "1");
         String otherNanos = stored(6, "E1", Publication.MESSAGE, from, "gw-a", 1001, "1");
 
-        assertThat(RedisKeys.tag(small)).isEqualTo(RedisKeys.tag(large))
-                .isNotEqualTo(RedisKeys.tag(otherSender)).isNotEqualTo(RedisKeys.tag(otherNanos));
+        assertThat(RedisKeys.tag(small))
+                .isEqualTo(RedisKeys.tag(large))
+                .isNotEqualTo(RedisKeys.tag(otherSender))
+                .isNotEqualTo(RedisKeys.tag(otherNanos));
     }
 
     @Test
@@ -90,10 +106,11 @@ class RedisKeysUnitTests {
     @Test
     @DisplayName("a payload that is not a message is refused with a readable one-line reason")
     void garbageIsRefused() {
-        for (String garbage : Arrays.asList("", "7", "7\nE1", "7\nE1\nmessage", "7\nE1\nmessage\n3:ab",
-                "7\nE1\nmessage\n1:a\ngw-a")) {
+        for (String garbage : Arrays.asList(
+                "", "7", "7\nE1", "7\nE1\nmessage", "7\nE1\nmessage\n3:ab", "7\nE1\nmessage\n1:a\ngw-a")) {
             assertThatThrownBy(() -> RedisKeys.parse("room:1", garbage, "gw-a"))
-                    .as(garbage).isInstanceOf(IllegalArgumentException.class)
+                    .as(garbage)
+                    .isInstanceOf(IllegalArgumentException.class)
                     .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
         }
     }

@@ -63,13 +63,23 @@ class RedisStartupIntegrationTests {
             SwitchboardClient user = a.connect(Tokens.user("u_first" + round));
             EventRecorder guestEvents = EventRecorder.of(guest);
             EventRecorder userEvents = EventRecorder.of(user);
-            assertThat(guest.welcome().inbox()).as("round %d: the guest's welcome has an inbox", round).isNotNull();
-            assertThat(user.welcome().inbox()).as("round %d: the user's welcome has an inbox", round).isNotNull();
+            assertThat(guest.welcome().inbox())
+                    .as("round %d: the guest's welcome has an inbox", round)
+                    .isNotNull();
+            assertThat(user.welcome().inbox())
+                    .as("round %d: the user's welcome has an inbox", round)
+                    .isNotNull();
 
-            assertThat(sender.send(guest.welcome().user(), "\"g" + round + "\"").block(T).delivered())
-                    .as("round %d: delivered to the guest", round).isTrue();
-            assertThat(sender.send("u_first" + round, "\"u" + round + "\"").block(T).delivered())
-                    .as("round %d: delivered to the user", round).isTrue();
+            assertThat(sender.send(guest.welcome().user(), "\"g" + round + "\"")
+                            .block(T)
+                            .delivered())
+                    .as("round %d: delivered to the guest", round)
+                    .isTrue();
+            assertThat(sender.send("u_first" + round, "\"u" + round + "\"")
+                            .block(T)
+                            .delivered())
+                    .as("round %d: delivered to the user", round)
+                    .isTrue();
             assertThat(guestEvents.next(ServerFrame.Direct.class).data()).isEqualTo("\"g" + round + "\"");
             assertThat(userEvents.next(ServerFrame.Direct.class).data()).isEqualTo("\"u" + round + "\"");
             a.close();
@@ -82,7 +92,10 @@ class RedisStartupIntegrationTests {
         RedisServer redis = owned.keep(RedisServer.start());
         redis.kill();
         TestGateway a = instance(redis, "gw-a", Map.of("SWITCHBOARD_REDIS_START_WAIT_MS", "60000"));
-        Await.until("Redis to be seen down", T, () -> a.health().path("status").asText().equals("DEGRADED"));
+        Await.until(
+                "Redis to be seen down",
+                T,
+                () -> a.health().path("status").asText().equals("DEGRADED"));
         HttpResponse<String> starting = a.get("/health/ready");
         assertThat(starting.statusCode()).isEqualTo(503);
         assertThat(starting.body()).contains("starting");
@@ -104,13 +117,16 @@ class RedisStartupIntegrationTests {
         assertThat(a.health().path("status").asText()).isEqualTo("DEGRADED");
         SwitchboardClient guest = a.connect();
         SwitchboardClient user = a.connect(Tokens.user("u_early"));
-        assertThat(guest.welcome().inbox()).as("no inbox is promised while Redis is down").isNull();
+        assertThat(guest.welcome().inbox())
+                .as("no inbox is promised while Redis is down")
+                .isNull();
         assertThat(user.welcome().inbox()).isNull();
         List<ServerFrame.Direct> guestGot = new java.util.concurrent.CopyOnWriteArrayList<>();
         List<ServerFrame.Direct> userGot = new java.util.concurrent.CopyOnWriteArrayList<>();
         guest.events().ofType(ServerFrame.Direct.class).subscribe(guestGot::add);
         user.events().ofType(ServerFrame.Direct.class).subscribe(userGot::add);
-        assertThatThrownBy(() -> guest.request(id -> new ClientFrame.MatchJoin(id, List.of())).block(T))
+        assertThatThrownBy(() -> guest.request(id -> new ClientFrame.MatchJoin(id, List.of()))
+                        .block(T))
                 .as("not queued while its inbox cannot receive match.found")
                 .isInstanceOfSatisfying(SwitchboardException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCodes.UNAVAILABLE);
@@ -119,8 +135,16 @@ class RedisStartupIntegrationTests {
 
         redis.restart();
         // gw-a reconnects with its own backoff, up to seconds after gw-b: the history holds every send meanwhile
-        TestGateway b = owned.keep(TestGateway.startClustered(redis.uri(), "gw-b", Map.of("SWITCHBOARD_RATE",
-                "100000", "SWITCHBOARD_BURST", "100000", "SWITCHBOARD_HISTORY_SIZE", "100000")));
+        TestGateway b = owned.keep(TestGateway.startClustered(
+                redis.uri(),
+                "gw-b",
+                Map.of(
+                        "SWITCHBOARD_RATE",
+                        "100000",
+                        "SWITCHBOARD_BURST",
+                        "100000",
+                        "SWITCHBOARD_HISTORY_SIZE",
+                        "100000")));
         SwitchboardClient sender = b.connect(Tokens.user("u_sender"));
         // send from the moment Redis answers until both count as delivered, so that some sends race the late
         // inbox subscriptions
@@ -131,7 +155,8 @@ class RedisStartupIntegrationTests {
         for (int i = 1; !(guestDelivered && userDelivered); i++) {
             assertThat(i).as("sends before both count as delivered").isLessThan(50_000);
             String data = "\"" + i + "\"";
-            if (TestGateway.sendWhenAvailable(sender, guest.welcome().user(), data).delivered()) {
+            if (TestGateway.sendWhenAvailable(sender, guest.welcome().user(), data)
+                    .delivered()) {
                 guestDelivered = true;
                 deliveredToGuest.add(data);
             }
@@ -142,14 +167,18 @@ class RedisStartupIntegrationTests {
         }
         // a send to a recipient that cannot receive yet stores nothing (delivered:false): the guest gets exactly
         // the messages acknowledged delivered:true, in order
-        Await.until("every message delivered:true to the guest", T,
-                () -> guestGot.size() >= deliveredToGuest.size());
+        Await.until("every message delivered:true to the guest", T, () -> guestGot.size() >= deliveredToGuest.size());
         assertThat(guestGot).extracting(ServerFrame.Direct::data).containsExactlyElementsOf(deliveredToGuest);
-        Await.until("every message delivered:true to the user", T, () -> userGot.stream()
-                .map(ServerFrame.Direct::data).toList().containsAll(deliveredToUser));
+        Await.until(
+                "every message delivered:true to the user",
+                T,
+                () -> userGot.stream().map(ServerFrame.Direct::data).toList().containsAll(deliveredToUser));
         assertThat(userGot).extracting(ServerFrame.Direct::data).doesNotHaveDuplicates();
-        assertThat(guest.request(id -> new ClientFrame.MatchJoin(id, List.of())).block(T).queued())
-                .as("queued once its inbox is subscribed").isTrue();
+        assertThat(guest.request(id -> new ClientFrame.MatchJoin(id, List.of()))
+                        .block(T)
+                        .queued())
+                .as("queued once its inbox is subscribed")
+                .isTrue();
     }
 
     @Test

@@ -3,18 +3,18 @@ package io.switchboard.gateway.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.switchboard.testing.Await;
-import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.Closing;
+import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
-import io.switchboard.testing.redis.RedisCluster;
-import io.switchboard.testing.redis.RedisSentinel;
-import io.switchboard.testing.redis.RedisServer;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
+import io.switchboard.testing.redis.RedisCluster;
+import io.switchboard.testing.redis.RedisSentinel;
+import io.switchboard.testing.redis.RedisServer;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
@@ -25,6 +25,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The gateway against Redis with TLS, through Sentinel, and against a Redis Cluster (issue 3). */
 class RedisTopologiesIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
+
     @RegisterExtension
     final Closing owned = new Closing();
 
@@ -55,9 +56,11 @@ class RedisTopologiesIntegrationTests {
         for (int i = 1; i <= 3; i++) {
             epoch = pub.publish(channel, String.valueOf(i)).block(T).epoch();
         }
-        assertThat(events.next(ServerFrame.Message.class, 3)).extracting(ServerFrame.Message::offset)
+        assertThat(events.next(ServerFrame.Message.class, 3))
+                .extracting(ServerFrame.Message::offset)
                 .containsExactly(1L, 2L, 3L);
-        ServerFrame.Ack rec = a.connect().subscribe(channel, new StreamPosition(1, epoch)).block(T);
+        ServerFrame.Ack rec =
+                a.connect().subscribe(channel, new StreamPosition(1, epoch)).block(T);
         assertThat(rec.recovered()).isTrue();
     }
 
@@ -66,7 +69,8 @@ class RedisTopologiesIntegrationTests {
     void tls() {
         RedisServer redis = RedisServer.startTls();
         owned.keep(redis);
-        Map<String, String> env = Map.of("SWITCHBOARD_REDIS_CA", redis.caCertificate().toString());
+        Map<String, String> env =
+                Map.of("SWITCHBOARD_REDIS_CA", redis.caCertificate().toString());
         TestGateway a = instance(redis.uri(), "gw-a", env);
         TestGateway b = instance(redis.uri(), "gw-b", env);
         awaitUp(a);
@@ -80,8 +84,15 @@ class RedisTopologiesIntegrationTests {
         RedisServer redis = RedisServer.start();
         owned.keep(redis);
         TestGateway gw = instance(redis.uri().replace("redis://", "rediss://"), "gw-a", Map.of());
-        Await.until("DEGRADED naming TLS", T, () -> health(gw).path("dependencies").path("redis").path("detail")
-                .asText().contains("TLS"));
+        Await.until(
+                "DEGRADED naming TLS",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("TLS"));
         assertThat(health(gw).path("status").asText()).isEqualTo("DEGRADED");
     }
 
@@ -91,8 +102,15 @@ class RedisTopologiesIntegrationTests {
         RedisServer redis = RedisServer.startTls();
         owned.keep(redis);
         TestGateway gw = instance(redis.uri().replace("rediss://", "redis://"), "gw-a", Map.of());
-        Await.until("DEGRADED suggesting rediss", T, () -> health(gw).path("dependencies").path("redis")
-                .path("detail").asText().contains("rediss://"));
+        Await.until(
+                "DEGRADED suggesting rediss",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("rediss://"));
         assertThat(health(gw).path("status").asText()).isEqualTo("DEGRADED");
     }
 
@@ -103,8 +121,15 @@ class RedisTopologiesIntegrationTests {
         owned.keep(redis);
         redis.cli("CONFIG", "SET", "requirepass", "right-password");
         TestGateway gw = instance(redis.uri().replace("redis://", "redis://:wrong-password@"), "gw-a", Map.of());
-        Await.until("DEGRADED naming authentication", T, () -> health(gw).path("dependencies").path("redis")
-                .path("detail").asText().contains("authentication failed"));
+        Await.until(
+                "DEGRADED naming authentication",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("authentication failed"));
         assertThat(health(gw).toString()).doesNotContain("wrong-password");
     }
 
@@ -112,8 +137,15 @@ class RedisTopologiesIntegrationTests {
     @DisplayName("a DNS name that does not resolve: DEGRADED, and the cause says so, naming the host")
     void unknownHost() {
         TestGateway gw = instance("redis://no-such-host.invalid:6379", "gw-a", Map.of());
-        Await.until("DEGRADED naming DNS", T, () -> health(gw).path("dependencies").path("redis").path("detail")
-                .asText().contains("DNS name not found"));
+        Await.until(
+                "DEGRADED naming DNS",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("DNS name not found"));
         assertThat(health(gw).path("dependencies").path("redis").path("detail").asText())
                 .contains("no-such-host.invalid");
     }
@@ -123,8 +155,15 @@ class RedisTopologiesIntegrationTests {
             + " the host")
     void unknownClusterHost() {
         TestGateway gw = instance("redis-cluster://no-such-host.invalid:7000", "gw-a", Map.of());
-        Await.until("DEGRADED naming DNS", T, () -> health(gw).path("dependencies").path("redis").path("detail")
-                .asText().contains("DNS name not found"));
+        Await.until(
+                "DEGRADED naming DNS",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("DNS name not found"));
         assertThat(health(gw).path("dependencies").path("redis").path("detail").asText())
                 .contains("no-such-host.invalid");
     }
@@ -136,8 +175,15 @@ class RedisTopologiesIntegrationTests {
         RedisServer redis = RedisServer.startTls();
         owned.keep(redis);
         TestGateway gw = instance(redis.uri(), "gw-a", Map.of());
-        Await.until("DEGRADED naming SWITCHBOARD_REDIS_CA", T, () -> health(gw).path("dependencies").path("redis")
-                .path("detail").asText().contains("SWITCHBOARD_REDIS_CA"));
+        Await.until(
+                "DEGRADED naming SWITCHBOARD_REDIS_CA",
+                T,
+                () -> health(gw)
+                        .path("dependencies")
+                        .path("redis")
+                        .path("detail")
+                        .asText()
+                        .contains("SWITCHBOARD_REDIS_CA"));
         assertThat(health(gw).path("dependencies").path("redis").path("detail").asText())
                 .doesNotContain("use redis://");
     }
@@ -161,10 +207,10 @@ class RedisTopologiesIntegrationTests {
     void redisCluster() {
         RedisCluster cluster = RedisCluster.start(3);
         owned.keep(cluster);
-        TestGateway a = instance(cluster.uri(), "gw-a", Map.of("SWITCHBOARD_RATE", "100000",
-                "SWITCHBOARD_BURST", "100000"));
-        TestGateway b = instance(cluster.uri(), "gw-b", Map.of("SWITCHBOARD_RATE", "100000",
-                "SWITCHBOARD_BURST", "100000"));
+        TestGateway a =
+                instance(cluster.uri(), "gw-a", Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        TestGateway b =
+                instance(cluster.uri(), "gw-b", Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
         awaitUp(a);
         awaitUp(b);
         for (int i = 0; i < 6; i++) {
@@ -173,7 +219,9 @@ class RedisTopologiesIntegrationTests {
         SwitchboardClient bob = b.connect(Tokens.user("u_bob"));
         EventRecorder bobEvents = EventRecorder.of(bob);
         SwitchboardClient alice = a.connect(Tokens.user("u_alice"));
-        Await.until("bob visible across the cluster", T,
+        Await.until(
+                "bob visible across the cluster",
+                T,
                 () -> Boolean.TRUE.equals(alice.send("u_bob", "1").block(T).delivered()));
         assertThat(bobEvents.next(ServerFrame.Direct.class).from()).isEqualTo("u_alice");
         SwitchboardClient bobAgain = a.connect(Tokens.user("u_bob"));

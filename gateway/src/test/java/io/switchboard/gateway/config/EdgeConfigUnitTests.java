@@ -36,8 +36,12 @@ class EdgeConfigUnitTests {
     void defaultsAreTheDocumentedValues() {
         EdgeConfig edge = GatewayConfig.defaults().edge();
 
-        assertThat(edge.headerTimeoutMs()).isEqualTo(EdgeConfig.DEFAULT_HEADER_TIMEOUT_MS).isEqualTo(5_000);
-        assertThat(edge.idleTimeoutMs()).isEqualTo(EdgeConfig.DEFAULT_IDLE_TIMEOUT_MS).isEqualTo(20_000);
+        assertThat(edge.headerTimeoutMs())
+                .isEqualTo(EdgeConfig.DEFAULT_HEADER_TIMEOUT_MS)
+                .isEqualTo(5_000);
+        assertThat(edge.idleTimeoutMs())
+                .isEqualTo(EdgeConfig.DEFAULT_IDLE_TIMEOUT_MS)
+                .isEqualTo(20_000);
         assertThat(edge.maxConnectionsPerAddress()).isEqualTo(1_000);
         assertThat(edge.connectRate()).isEqualTo(20);
         assertThat(edge.connectBurst()).isEqualTo(200);
@@ -49,13 +53,23 @@ class EdgeConfigUnitTests {
         assertThat(edge.maxConnections()).isEqualTo(EdgeConfig.defaultMaxConnections());
         long limit = EdgeConfig.openFileLimit();
         if (limit > 0) {
-            assertThat((long) edge.maxConnections()).as("below the open-file limit %d", limit).isLessThan(limit - 64);
+            assertThat((long) edge.maxConnections())
+                    .as("below the open-file limit %d", limit)
+                    .isLessThan(limit - 64);
         }
-        assertThat(GatewayConfig.defaults().describe()).containsKeys("SWITCHBOARD_HEADER_TIMEOUT_MS",
-                "SWITCHBOARD_IDLE_TIMEOUT_MS", "SWITCHBOARD_MAX_CONNECTIONS", "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
-                "SWITCHBOARD_CONNECT_RATE", "SWITCHBOARD_CONNECT_BURST", "SWITCHBOARD_USER_CONNECT_RATE",
-                "SWITCHBOARD_USER_CONNECT_BURST", "SWITCHBOARD_CONNECT_RATE_ENTRIES", "SWITCHBOARD_TRUSTED_PROXIES",
-                "SWITCHBOARD_ALLOWED_ORIGINS");
+        assertThat(GatewayConfig.defaults().describe())
+                .containsKeys(
+                        "SWITCHBOARD_HEADER_TIMEOUT_MS",
+                        "SWITCHBOARD_IDLE_TIMEOUT_MS",
+                        "SWITCHBOARD_MAX_CONNECTIONS",
+                        "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+                        "SWITCHBOARD_CONNECT_RATE",
+                        "SWITCHBOARD_CONNECT_BURST",
+                        "SWITCHBOARD_USER_CONNECT_RATE",
+                        "SWITCHBOARD_USER_CONNECT_BURST",
+                        "SWITCHBOARD_CONNECT_RATE_ENTRIES",
+                        "SWITCHBOARD_TRUSTED_PROXIES",
+                        "SWITCHBOARD_ALLOWED_ORIGINS");
     }
 
     @Test
@@ -84,12 +98,26 @@ class EdgeConfigUnitTests {
                 Map.entry("SWITCHBOARD_ALLOWED_ORIGINS", "https://App.example.com,http://localhost:8080")));
         EdgeConfig edge = config.edge();
 
-        assertThat(edge).isEqualTo(new EdgeConfig(3_000, 9_000, 500, 50, 5, 7, 2, 3, 5_000, List.of(
-                AddressBlock.parse("10.0.0.0/8"), AddressBlock.parse("192.168.1.5"), AddressBlock.parse("fd00::/8")),
-                List.of("https://app.example.com", "http://localhost:8080")));
+        assertThat(edge)
+                .isEqualTo(new EdgeConfig(
+                        3_000,
+                        9_000,
+                        500,
+                        50,
+                        5,
+                        7,
+                        2,
+                        3,
+                        5_000,
+                        List.of(
+                                AddressBlock.parse("10.0.0.0/8"),
+                                AddressBlock.parse("192.168.1.5"),
+                                AddressBlock.parse("fd00::/8")),
+                        List.of("https://app.example.com", "http://localhost:8080")));
         assertThat(config.describe())
-                .containsEntry("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.5/32,fd00:0:0:0:0:0:0:0/8"
-                        .replace("fd00:0:0:0:0:0:0:0", "fd00::"))
+                .containsEntry(
+                        "SWITCHBOARD_TRUSTED_PROXIES",
+                        "10.0.0.0/8,192.168.1.5/32,fd00:0:0:0:0:0:0:0/8".replace("fd00:0:0:0:0:0:0:0", "fd00::"))
                 .containsEntry("SWITCHBOARD_ALLOWED_ORIGINS", "https://app.example.com,http://localhost:8080");
     }
 
@@ -100,19 +128,27 @@ class EdgeConfigUnitTests {
     void badTrustedProxyIsOneProblem(String entry) {
         ConfigException e = refused(Map.of("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.1, " + entry));
 
-        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_TRUSTED_PROXIES", "'" + entry + "'",
-                "CIDR");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_TRUSTED_PROXIES", "'" + entry + "'", "CIDR");
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"app.example.com", "https://app.example.com/", "ftp://app.example.com",
-            "https://app.example.com/page", "https://user@app.example.com"})
+    @ValueSource(
+            strings = {
+                "app.example.com",
+                "https://app.example.com/",
+                "ftp://app.example.com",
+                "https://app.example.com/page",
+                "https://user@app.example.com"
+            })
     @DisplayName("an allowed origin that a browser would never send is one problem naming the setting and the entry")
     void badOriginIsOneProblem(String entry) {
         ConfigException e = refused(Map.of("SWITCHBOARD_ALLOWED_ORIGINS", entry));
 
-        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_ALLOWED_ORIGINS", "'" + entry + "'",
-                "https://app.example.com");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_ALLOWED_ORIGINS", "'" + entry + "'", "https://app.example.com");
     }
 
     @Test
@@ -124,18 +160,25 @@ class EdgeConfigUnitTests {
         }
         ConfigException e = refused(Map.of("SWITCHBOARD_MAX_CONNECTIONS", String.valueOf(limit)));
 
-        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_MAX_CONNECTIONS=" + limit,
-                "open-file limit " + limit, "ulimit -n");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_CONNECTIONS=" + limit, "open-file limit " + limit, "ulimit -n");
     }
 
     @Test
     @DisplayName("bad numbers are reported all at once, one line each")
     void badNumbersAreEachOneProblem() {
-        ConfigException e = refused(Map.of("SWITCHBOARD_HEADER_TIMEOUT_MS", "0", "SWITCHBOARD_CONNECT_RATE", "fast",
-                "SWITCHBOARD_CONNECT_RATE_ENTRIES", "10"));
+        ConfigException e = refused(Map.of(
+                "SWITCHBOARD_HEADER_TIMEOUT_MS",
+                "0",
+                "SWITCHBOARD_CONNECT_RATE",
+                "fast",
+                "SWITCHBOARD_CONNECT_RATE_ENTRIES",
+                "10"));
 
         assertThat(e.problems()).hasSize(3);
-        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_HEADER_TIMEOUT_MS=0:"))
+        assertThat(e.problems())
+                .anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_HEADER_TIMEOUT_MS=0:"))
                 .anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_CONNECT_RATE=fast:"))
                 .anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_CONNECT_RATE_ENTRIES=10:"));
     }
@@ -162,8 +205,9 @@ class EdgeConfigUnitTests {
     @DisplayName("origins: any when none are listed; else only the listed ones, and clients that send no Origin")
     void originAllowed() {
         EdgeConfig any = EdgeConfig.defaults();
-        EdgeConfig listed = GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ALLOWED_ORIGINS",
-                "https://app.example.com")).edge();
+        EdgeConfig listed = GatewayConfig.fromEnvironment(
+                        Map.of("SWITCHBOARD_ALLOWED_ORIGINS", "https://app.example.com"))
+                .edge();
 
         assertThat(any.originAllowed("https://evil.example.com")).isTrue();
         assertThat(listed.originAllowed("https://app.example.com")).isTrue();

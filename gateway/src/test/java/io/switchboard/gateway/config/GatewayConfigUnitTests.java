@@ -62,8 +62,8 @@ class GatewayConfigUnitTests {
                 variable("SWITCHBOARD_OUTBOUND_BYTES", "262144", GatewayConfig::outboundBytes, 262_144));
     }
 
-    private static Arguments variable(String name, String value, Function<GatewayConfig, Object> setting,
-                                      Object expected) {
+    private static Arguments variable(
+            String name, String value, Function<GatewayConfig, Object> setting, Object expected) {
         return Arguments.of(name, value, setting, expected);
     }
 
@@ -81,22 +81,43 @@ class GatewayConfigUnitTests {
         assertThat(config.host()).isEqualTo(GatewayConfig.DEFAULT_HOST).isEqualTo("0.0.0.0");
         assertThat(config.port()).isEqualTo(GatewayConfig.DEFAULT_PORT).isEqualTo(8080);
         assertThat(config.guests()).isEqualTo(GatewayConfig.DEFAULT_GUESTS).isTrue();
-        assertThat(config.helloTimeoutMs()).isEqualTo(GatewayConfig.DEFAULT_HELLO_TIMEOUT_MS).isEqualTo(10_000);
-        assertThat(config.pingIntervalMs()).isEqualTo(GatewayConfig.DEFAULT_PING_INTERVAL_MS).isEqualTo(25_000);
-        assertThat(config.pingTimeoutMs()).isEqualTo(GatewayConfig.DEFAULT_PING_TIMEOUT_MS).isEqualTo(10_000);
-        assertThat(config.maxFrame()).isEqualTo(GatewayConfig.DEFAULT_MAX_FRAME).isEqualTo(65_536)
+        assertThat(config.helloTimeoutMs())
+                .isEqualTo(GatewayConfig.DEFAULT_HELLO_TIMEOUT_MS)
+                .isEqualTo(10_000);
+        assertThat(config.pingIntervalMs())
+                .isEqualTo(GatewayConfig.DEFAULT_PING_INTERVAL_MS)
+                .isEqualTo(25_000);
+        assertThat(config.pingTimeoutMs())
+                .isEqualTo(GatewayConfig.DEFAULT_PING_TIMEOUT_MS)
+                .isEqualTo(10_000);
+        assertThat(config.maxFrame())
+                .isEqualTo(GatewayConfig.DEFAULT_MAX_FRAME)
+                .isEqualTo(65_536)
                 .isEqualTo(Limits.DEFAULT_MAX_FRAME);
-        assertThat(config.rate()).isEqualTo(GatewayConfig.DEFAULT_RATE).isEqualTo(100)
+        assertThat(config.rate())
+                .isEqualTo(GatewayConfig.DEFAULT_RATE)
+                .isEqualTo(100)
                 .isEqualTo(Limits.DEFAULT_RATE);
-        assertThat(config.burst()).isEqualTo(GatewayConfig.DEFAULT_BURST).isEqualTo(200)
+        assertThat(config.burst())
+                .isEqualTo(GatewayConfig.DEFAULT_BURST)
+                .isEqualTo(200)
                 .isEqualTo(Limits.DEFAULT_BURST);
-        assertThat(config.maxSubscriptions()).isEqualTo(GatewayConfig.DEFAULT_MAX_SUBSCRIPTIONS).isEqualTo(1000)
+        assertThat(config.maxSubscriptions())
+                .isEqualTo(GatewayConfig.DEFAULT_MAX_SUBSCRIPTIONS)
+                .isEqualTo(1000)
                 .isEqualTo(Limits.DEFAULT_MAX_SUBSCRIPTIONS);
-        assertThat(config.historySize()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_SIZE).isEqualTo(100);
-        assertThat(config.historyTtlMs()).isEqualTo(GatewayConfig.DEFAULT_HISTORY_TTL_MS).isEqualTo(120_000);
-        assertThat(config.historyBudgetBytes()).isEqualTo(GatewayConfig.defaultHistoryBudget())
+        assertThat(config.historySize())
+                .isEqualTo(GatewayConfig.DEFAULT_HISTORY_SIZE)
+                .isEqualTo(100);
+        assertThat(config.historyTtlMs())
+                .isEqualTo(GatewayConfig.DEFAULT_HISTORY_TTL_MS)
+                .isEqualTo(120_000);
+        assertThat(config.historyBudgetBytes())
+                .isEqualTo(GatewayConfig.defaultHistoryBudget())
                 .isEqualTo(Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 4));
-        assertThat(config.outboundBytes()).isEqualTo(GatewayConfig.DEFAULT_OUTBOUND_BYTES).isEqualTo(1 << 20);
+        assertThat(config.outboundBytes())
+                .isEqualTo(GatewayConfig.DEFAULT_OUTBOUND_BYTES)
+                .isEqualTo(1 << 20);
     }
 
     @Test
@@ -169,14 +190,18 @@ class GatewayConfigUnitTests {
     @ValueSource(strings = {"true", "TRUE", "on", "yes", "1", " True "})
     @DisplayName("SWITCHBOARD_GUESTS accepts the usual spellings of true")
     void guestsAcceptsSpellingsOfTrue(String value) {
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value)).guests()).isTrue();
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value))
+                        .guests())
+                .isTrue();
     }
 
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"false", "FALSE", "off", "no", "0", " No "})
     @DisplayName("SWITCHBOARD_GUESTS accepts the usual spellings of false")
     void guestsAcceptsSpellingsOfFalse(String value) {
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value)).guests()).isFalse();
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_GUESTS", value))
+                        .guests())
+                .isFalse();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -186,8 +211,11 @@ class GatewayConfigUnitTests {
         for (String value : List.of("abc", "12.5", "1e3", "0x10", "ten", "99999999999999999999")) {
             ConfigException e = refused(Map.of(name, value));
 
-            assertThat(e.problems()).as("%s=%s", name, value).singleElement(STRING)
-                    .contains(name + "=" + value).contains("whole number");
+            assertThat(e.problems())
+                    .as("%s=%s", name, value)
+                    .singleElement(STRING)
+                    .contains(name + "=" + value)
+                    .contains("whole number");
         }
     }
 
@@ -198,8 +226,12 @@ class GatewayConfigUnitTests {
         for (long value : new long[] {min - 1, max + 1}) {
             ConfigException e = refused(Map.of(name, String.valueOf(value)));
 
-            assertThat(e.problems()).as("%s=%d", name, value).singleElement(STRING)
-                    .contains(name + "=" + value).contains(String.valueOf(min)).contains(String.valueOf(max));
+            assertThat(e.problems())
+                    .as("%s=%d", name, value)
+                    .singleElement(STRING)
+                    .contains(name + "=" + value)
+                    .contains(String.valueOf(min))
+                    .contains(String.valueOf(max));
         }
     }
 
@@ -235,8 +267,10 @@ class GatewayConfigUnitTests {
     void badBooleanIsOneProblem(String value) {
         ConfigException e = refused(Map.of("SWITCHBOARD_GUESTS", value));
 
-        assertThat(e.problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_GUESTS=" + value).contains("true or false");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_GUESTS=" + value)
+                .contains("true or false");
     }
 
     @Test
@@ -244,9 +278,13 @@ class GatewayConfigUnitTests {
     void maxFrameUnder1024IsOneProblem() {
         ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "1023"));
 
-        assertThat(e.problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_MAX_FRAME=1023").contains("1024");
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_FRAME", "1024")).maxFrame()).isEqualTo(1024);
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_FRAME=1023")
+                .contains("1024");
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_FRAME", "1024"))
+                        .maxFrame())
+                .isEqualTo(1024);
     }
 
     @ParameterizedTest(name = "<{0}>")
@@ -261,7 +299,8 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("a node id longer than 64 characters is refused, 64 is accepted")
     void nodeIdLengthLimit() {
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_NODE_ID", "n".repeat(64))).nodeId())
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_NODE_ID", "n".repeat(64)))
+                        .nodeId())
                 .hasSize(64);
         ConfigException e = refused(Map.of("SWITCHBOARD_NODE_ID", "n".repeat(65)));
 
@@ -283,8 +322,11 @@ class GatewayConfigUnitTests {
 
         ConfigException e = refused(Map.of("SWITCHBOARD_JWT_SECRET", shortSecret));
 
-        assertThat(e.problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_JWT_SECRET").contains("31 bytes").contains("32")
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_JWT_SECRET")
+                .contains("31 bytes")
+                .contains("32")
                 .doesNotContain(shortSecret);
         assertThat(e.getMessage()).doesNotContain(shortSecret);
     }
@@ -292,14 +334,18 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("a JWT secret of exactly 32 bytes is accepted; its length is counted in UTF-8 bytes")
     void jwtSecretLengthIsCountedInBytes() {
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", "a".repeat(32))).tokensEnabled())
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", "a".repeat(32)))
+                        .tokensEnabled())
                 .isTrue();
         String sixteenEAcute = "\u00e9".repeat(16); // 16 characters, 32 bytes
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", sixteenEAcute)).jwtSecret())
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", sixteenEAcute))
+                        .jwtSecret())
                 .isEqualTo(sixteenEAcute);
         String fifteenEAcuteAndOne = "\u00e9".repeat(15) + "a"; // 16 characters, 31 bytes
-        assertThat(refused(Map.of("SWITCHBOARD_JWT_SECRET", fifteenEAcuteAndOne)).problems())
-                .singleElement(STRING).contains("31 bytes");
+        assertThat(refused(Map.of("SWITCHBOARD_JWT_SECRET", fifteenEAcuteAndOne))
+                        .problems())
+                .singleElement(STRING)
+                .contains("31 bytes");
     }
 
     @Test
@@ -309,11 +355,15 @@ class GatewayConfigUnitTests {
 
         ConfigException e = refused(Map.of("SWITCHBOARD_API_KEY", shortKey));
 
-        assertThat(e.problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_API_KEY").contains("15").contains("16")
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_API_KEY")
+                .contains("15")
+                .contains("16")
                 .doesNotContain(shortKey);
         assertThat(e.getMessage()).doesNotContain(shortKey);
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_API_KEY", shortKey + "d")).apiEnabled())
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_API_KEY", shortKey + "d"))
+                        .apiEnabled())
                 .isTrue();
     }
 
@@ -322,8 +372,10 @@ class GatewayConfigUnitTests {
     void outboundBytesUnderTwiceMaxFrameIsOneProblem() {
         ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "65536", "SWITCHBOARD_OUTBOUND_BYTES", "131071"));
 
-        assertThat(e.problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_OUTBOUND_BYTES=131071").contains("SWITCHBOARD_MAX_FRAME=65536")
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_OUTBOUND_BYTES=131071")
+                .contains("SWITCHBOARD_MAX_FRAME=65536")
                 .contains("131072");
         GatewayConfig exactlyTwice = GatewayConfig.fromEnvironment(
                 Map.of("SWITCHBOARD_MAX_FRAME", "65536", "SWITCHBOARD_OUTBOUND_BYTES", "131072"));
@@ -335,7 +387,8 @@ class GatewayConfigUnitTests {
     void largeMaxFrameContradictsDefaultOutboundBytes() {
         ConfigException e = refused(Map.of("SWITCHBOARD_MAX_FRAME", "1000000"));
 
-        assertThat(e.problems()).singleElement(STRING)
+        assertThat(e.problems())
+                .singleElement(STRING)
                 .contains("SWITCHBOARD_OUTBOUND_BYTES=" + GatewayConfig.DEFAULT_OUTBOUND_BYTES)
                 .contains("SWITCHBOARD_MAX_FRAME=1000000");
     }
@@ -362,8 +415,10 @@ class GatewayConfigUnitTests {
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_API_KEY"));
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_NODE_ID=gw 1"));
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("SWITCHBOARD_HISTORY_TTL_MS=-5"));
-        assertThat(e.getMessage()).contains(e.problems().toArray(String[]::new))
-                .doesNotContain("too-short").doesNotContain("k3y-XQ");
+        assertThat(e.getMessage())
+                .contains(e.problems().toArray(String[]::new))
+                .doesNotContain("too-short")
+                .doesNotContain("k3y-XQ");
     }
 
     @Test
@@ -377,9 +432,11 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("the record's constructor checks the same rules as fromEnvironment")
     void constructorValidates() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("0.0.0.0", 8080,
-                "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20, 1 << 20,
-                30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> new GatewayConfig(
+                        "0.0.0.0", 8080, "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100,
+                        120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -388,24 +445,35 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("SWITCHBOARD_MAX_BLOCKS is 1000 by default, read from 1 to 100000, and refused outside with one line")
     void maxBlocksIsReadAndBounded() {
-        assertThat(GatewayConfig.defaults().maxBlocks()).isEqualTo(GatewayConfig.DEFAULT_MAX_BLOCKS).isEqualTo(1000);
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "1")).maxBlocks()).isEqualTo(1);
-        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "100000")).maxBlocks())
+        assertThat(GatewayConfig.defaults().maxBlocks())
+                .isEqualTo(GatewayConfig.DEFAULT_MAX_BLOCKS)
+                .isEqualTo(1000);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "1"))
+                        .maxBlocks())
+                .isEqualTo(1);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_MAX_BLOCKS", "100000"))
+                        .maxBlocks())
                 .isEqualTo(100_000);
-        assertThat(refused(Map.of("SWITCHBOARD_MAX_BLOCKS", "0")).problems()).singleElement(STRING)
-                .contains("SWITCHBOARD_MAX_BLOCKS=0").contains("1 to 100000");
+        assertThat(refused(Map.of("SWITCHBOARD_MAX_BLOCKS", "0")).problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_MAX_BLOCKS=0")
+                .contains("1 to 100000");
     }
 
     @Test
     @DisplayName("a history budget that cannot hold two largest frames is refused, naming both settings")
     void historyBudgetBelowTwoFramesIsRefused() {
-        ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "100000",
-                "SWITCHBOARD_MAX_FRAME", "65536"));
+        ConfigException e =
+                refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "100000", "SWITCHBOARD_MAX_FRAME", "65536"));
 
-        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=100000")
-                .contains("SWITCHBOARD_MAX_FRAME=65536").contains("131072");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=100000")
+                .contains("SWITCHBOARD_MAX_FRAME=65536")
+                .contains("131072");
         assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", "131072"))
-                .historyBudgetBytes()).isEqualTo(131_072);
+                        .historyBudgetBytes())
+                .isEqualTo(131_072);
     }
 
     @Test
@@ -415,10 +483,14 @@ class GatewayConfigUnitTests {
 
         ConfigException e = refused(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half + 1)));
 
-        assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + (half + 1))
-                .contains("heap").contains("-Xmx");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_HISTORY_BUDGET_BYTES=" + (half + 1))
+                .contains("heap")
+                .contains("-Xmx");
         assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_HISTORY_BUDGET_BYTES", String.valueOf(half)))
-                .historyBudgetBytes()).isEqualTo(half);
+                        .historyBudgetBytes())
+                .isEqualTo(half);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -433,8 +505,8 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("describe() and toString() mask the JWT secret and the API key")
     void describeMasksSecrets() {
-        GatewayConfig config = GatewayConfig.fromEnvironment(
-                Map.of("SWITCHBOARD_JWT_SECRET", SECRET, "SWITCHBOARD_API_KEY", API_KEY));
+        GatewayConfig config =
+                GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_JWT_SECRET", SECRET, "SWITCHBOARD_API_KEY", API_KEY));
 
         assertThat(config.describe())
                 .containsEntry("SWITCHBOARD_JWT_SECRET", "****")
@@ -449,11 +521,16 @@ class GatewayConfigUnitTests {
     void describeNamesEveryVariable() {
         Map<String, String> described = GatewayConfig.defaults().describe();
 
-        List<String> expected = new java.util.ArrayList<>(everyVariable().map(a -> (String) a.get()[0]).toList());
+        List<String> expected = new java.util.ArrayList<>(
+                everyVariable().map(a -> (String) a.get()[0]).toList());
         expected.add("REDIS_URL");
         expected.add("MONGODB_URI");
-        expected.addAll(List.of("SWITCHBOARD_RESUME_GRACE_MS", "SWITCHBOARD_INTEREST_WAIT_MS",
-                "SWITCHBOARD_AVOID_RECENT", "SWITCHBOARD_MAX_BLOCKS", "SWITCHBOARD_RESUME_SECRET",
+        expected.addAll(List.of(
+                "SWITCHBOARD_RESUME_GRACE_MS",
+                "SWITCHBOARD_INTEREST_WAIT_MS",
+                "SWITCHBOARD_AVOID_RECENT",
+                "SWITCHBOARD_MAX_BLOCKS",
+                "SWITCHBOARD_RESUME_SECRET",
                 "SWITCHBOARD_DRAIN_MS",
                 "SWITCHBOARD_ICE_SERVERS"));
         expected.addAll(EdgeConfig.defaults().describe().keySet());
@@ -465,43 +542,60 @@ class GatewayConfigUnitTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"mongodb://127.0.0.1:27017", "mongodb://u:pw@db1:27017,db2:27017/chat?replicaSet=rs0",
-        "mongodb+srv://cluster0.example.net/switchboard"})
+    @ValueSource(
+            strings = {
+                "mongodb://127.0.0.1:27017",
+                "mongodb://u:pw@db1:27017,db2:27017/chat?replicaSet=rs0",
+                "mongodb+srv://cluster0.example.net/switchboard"
+            })
     @DisplayName("MONGODB_URI is taken as is, mongodb+srv:// included; its database or switchboard")
     void mongoUris(String uri) {
         GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("MONGODB_URI", uri));
         assertThat(config.mongo().uri()).isEqualTo(uri);
         assertThat(config.mongo().database()).isIn("switchboard", "chat");
         assertThat(config.mongo().timeoutMs()).isLessThan(config.helloTimeoutMs());
-        assertThat(config.describe()).containsKeys("SWITCHBOARD_MONGODB_TIMEOUT_MS", "SWITCHBOARD_MONGODB_POOL",
-                "SWITCHBOARD_MONGODB_BUFFER");
+        assertThat(config.describe())
+                .containsKeys(
+                        "SWITCHBOARD_MONGODB_TIMEOUT_MS", "SWITCHBOARD_MONGODB_POOL", "SWITCHBOARD_MONGODB_BUFFER");
         assertThat(config.toString()).doesNotContain(":pw@");
     }
 
     @Test
     @DisplayName("bad MongoDB settings are one line each, naming the setting; the password never shows")
     void badMongoSettings() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "MONGODB_URI", "mongo://u:hunter2hunter2@h:27017",
-                "SWITCHBOARD_MONGODB_POOL", "0",
-                "SWITCHBOARD_MONGODB_BUFFER", "lots")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of(
+                        "MONGODB_URI", "mongo://u:hunter2hunter2@h:27017",
+                        "SWITCHBOARD_MONGODB_POOL", "0",
+                        "SWITCHBOARD_MONGODB_BUFFER", "lots")));
         assertThat(e.problems()).hasSize(3);
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("MONGODB_URI is not a MongoDB"));
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_MONGODB_POOL"));
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_MONGODB_BUFFER"));
         assertThat(String.join("\n", e.problems())).doesNotContain("hunter2");
 
-        ConfigException slow = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(
-                Map.of("MONGODB_URI", "mongodb://h", "SWITCHBOARD_MONGODB_TIMEOUT_MS", "20000")));
-        assertThat(slow.problems()).singleElement(STRING).startsWith("SWITCHBOARD_MONGODB_TIMEOUT_MS=20000 is not"
-                + " shorter than SWITCHBOARD_HELLO_TIMEOUT_MS");
+        ConfigException slow = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(
+                        Map.of("MONGODB_URI", "mongodb://h", "SWITCHBOARD_MONGODB_TIMEOUT_MS", "20000")));
+        assertThat(slow.problems())
+                .singleElement(STRING)
+                .startsWith(
+                        "SWITCHBOARD_MONGODB_TIMEOUT_MS=20000 is not" + " shorter than SWITCHBOARD_HELLO_TIMEOUT_MS");
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"redis://127.0.0.1:6379", "rediss://cache.example.com:6380/2",
-        "redis://:s3cret@localhost:6379", "redis-sentinel://127.0.0.1:26379#mymaster",
-        "redis-sentinel://h1:26379,h2:26379#main", "redis-cluster://127.0.0.1:7000,127.0.0.1:7001",
-        "rediss-cluster://user:pw@h1:7000,h2:7000"})
+    @ValueSource(
+            strings = {
+                "redis://127.0.0.1:6379",
+                "rediss://cache.example.com:6380/2",
+                "redis://:s3cret@localhost:6379",
+                "redis-sentinel://127.0.0.1:26379#mymaster",
+                "redis-sentinel://h1:26379,h2:26379#main",
+                "redis-cluster://127.0.0.1:7000,127.0.0.1:7001",
+                "rediss-cluster://user:pw@h1:7000,h2:7000"
+            })
     @DisplayName("REDIS_URL of every supported form turns the cluster mode on")
     void redisUrlForms(String url) {
         GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", url));
@@ -513,12 +607,19 @@ class GatewayConfigUnitTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"http://127.0.0.1:6379", "127.0.0.1:6379", "redis://", "redis-sentinel://127.0.0.1:26379",
-        "redis-cluster://127.0.0.1:7000,,127.0.0.1:7001", "redis://host:notaport"})
+    @ValueSource(
+            strings = {
+                "http://127.0.0.1:6379",
+                "127.0.0.1:6379",
+                "redis://",
+                "redis-sentinel://127.0.0.1:26379",
+                "redis-cluster://127.0.0.1:7000,,127.0.0.1:7001",
+                "redis://host:notaport"
+            })
     @DisplayName("a REDIS_URL that cannot be used is one line naming it and the forms expected")
     void badRedisUrl(String url) {
-        ConfigException e = catchThrowableOfType(ConfigException.class,
-                () -> GatewayConfig.fromEnvironment(Map.of("REDIS_URL", url)));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of("REDIS_URL", url)));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).startsWith("REDIS_URL=").contains("expected");
@@ -531,32 +632,40 @@ class GatewayConfigUnitTests {
         assertThat(config.describe().get("REDIS_URL")).isEqualTo("redis://:****@h:6379");
         assertThat(config.toString()).doesNotContain("hunter2");
 
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(
-                Map.of("REDIS_URL", "ftp://:hunter2hunter2@h:6379")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "ftp://:hunter2hunter2@h:6379")));
         assertThat(String.join("\n", e.problems())).doesNotContain("hunter2");
     }
 
     @Test
     @DisplayName("Redis settings that contradict each other or the rest are reported together")
     void contradictoryRedisSettings() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "REDIS_URL", "redis://127.0.0.1:6379",
-                "SWITCHBOARD_REDIS_CA", "/nonexistent/ca.pem",
-                "SWITCHBOARD_REDIS_TIMEOUT_MS", "20000",
-                "SWITCHBOARD_NODE_LEASE_MS", "90000")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of(
+                        "REDIS_URL", "redis://127.0.0.1:6379",
+                        "SWITCHBOARD_REDIS_CA", "/nonexistent/ca.pem",
+                        "SWITCHBOARD_REDIS_TIMEOUT_MS", "20000",
+                        "SWITCHBOARD_NODE_LEASE_MS", "90000")));
 
         assertThat(e.problems()).hasSize(3);
         assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_REDIS_CA=/nonexistent/ca.pem"));
-        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("does not use TLS").contains("rediss://"));
-        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("SWITCHBOARD_REDIS_TIMEOUT_MS=20000")
-                .contains("SWITCHBOARD_PING_TIMEOUT_MS=10000"));
+        assertThat(e.problems())
+                .anySatisfy(p -> assertThat(p).contains("does not use TLS").contains("rediss://"));
+        assertThat(e.problems())
+                .anySatisfy(p -> assertThat(p)
+                        .startsWith("SWITCHBOARD_REDIS_TIMEOUT_MS=20000")
+                        .contains("SWITCHBOARD_PING_TIMEOUT_MS=10000"));
     }
 
     @Test
     @DisplayName("a node lease shorter than three Redis timeouts is refused: a slow renewal would look like death")
     void leaseTooShort() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_NODE_LEASE_MS", "2000")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(
+                        Map.of("REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_NODE_LEASE_MS", "2000")));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_NODE_LEASE_MS=2000");
     }
@@ -565,14 +674,16 @@ class GatewayConfigUnitTests {
     @DisplayName("SWITCHBOARD_REDIS_START_WAIT_MS: 30000 by default, read when set, in describe() in cluster mode")
     void startWait() {
         GatewayConfig byDefault = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379"));
-        assertThat(byDefault.redis().startWaitMs()).isEqualTo(RedisConfig.DEFAULT_START_WAIT_MS).isEqualTo(30_000L);
+        assertThat(byDefault.redis().startWaitMs())
+                .isEqualTo(RedisConfig.DEFAULT_START_WAIT_MS)
+                .isEqualTo(30_000L);
         assertThat(byDefault.describe()).containsEntry("SWITCHBOARD_REDIS_START_WAIT_MS", "30000");
 
-        GatewayConfig set = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379",
-                "SWITCHBOARD_REDIS_START_WAIT_MS", "5000"));
+        GatewayConfig set = GatewayConfig.fromEnvironment(
+                Map.of("REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_START_WAIT_MS", "5000"));
         assertThat(set.redis().startWaitMs()).isEqualTo(5_000L);
-        GatewayConfig none = GatewayConfig.fromEnvironment(Map.of("REDIS_URL", "redis://127.0.0.1:6379",
-                "SWITCHBOARD_REDIS_START_WAIT_MS", "0"));
+        GatewayConfig none = GatewayConfig.fromEnvironment(
+                Map.of("REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_START_WAIT_MS", "0"));
         assertThat(none.redis().startWaitMs()).as("0: ready at once").isZero();
     }
 
@@ -580,41 +691,82 @@ class GatewayConfigUnitTests {
     @ValueSource(strings = {"-1", "600001", "soon", "1.5"})
     @DisplayName("a SWITCHBOARD_REDIS_START_WAIT_MS that is not a whole number from 0 to 600000 is one line naming it")
     void startWaitOutOfRange(String value) {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_START_WAIT_MS", value)));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(
+                        Map.of("REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_START_WAIT_MS", value)));
 
-        assertThat(e.problems()).singleElement(STRING)
+        assertThat(e.problems())
+                .singleElement(STRING)
                 .isEqualTo("SWITCHBOARD_REDIS_START_WAIT_MS=" + value + ": expected a whole number from 0 to 600000");
     }
 
     @Test
     @DisplayName("a start wait shorter than one Redis command could take is refused, naming both settings")
     void startWaitShorterThanACommand() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "REDIS_URL", "redis://127.0.0.1:6379", "SWITCHBOARD_REDIS_TIMEOUT_MS", "2000",
-                "SWITCHBOARD_REDIS_START_WAIT_MS", "500")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of(
+                        "REDIS_URL",
+                        "redis://127.0.0.1:6379",
+                        "SWITCHBOARD_REDIS_TIMEOUT_MS",
+                        "2000",
+                        "SWITCHBOARD_REDIS_START_WAIT_MS",
+                        "500")));
 
-        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=500")
-                .contains("SWITCHBOARD_REDIS_TIMEOUT_MS=2000").contains("use 0");
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=500")
+                .contains("SWITCHBOARD_REDIS_TIMEOUT_MS=2000")
+                .contains("use 0");
     }
 
     @Test
     @DisplayName("SWITCHBOARD_REDIS_START_WAIT_MS without REDIS_URL is a mistake worth a line")
     void startWaitWithoutRedis() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "SWITCHBOARD_REDIS_START_WAIT_MS", "5000")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_REDIS_START_WAIT_MS", "5000")));
 
-        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS is set")
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .startsWith("SWITCHBOARD_REDIS_START_WAIT_MS is set")
                 .contains("REDIS_URL is not");
     }
 
     @Test
     @DisplayName("a RedisConfig made in code is checked the same way as one read from the environment")
     void startWaitCheckedInTheRecord() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> new GatewayConfig("127.0.0.1", 0,
-                "gw-1", null, null, true, 10_000, 25_000, 10_000, 65_536, 100, 200, 1000, 100, 120_000, 1 << 20,
-                1 << 20, 30_000, 5_000, 3, 1000, null, 10_000,
-                new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5), null, List.of(), null));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> new GatewayConfig(
+                        "127.0.0.1",
+                        0,
+                        "gw-1",
+                        null,
+                        null,
+                        true,
+                        10_000,
+                        25_000,
+                        10_000,
+                        65_536,
+                        100,
+                        200,
+                        1000,
+                        100,
+                        120_000,
+                        1 << 20,
+                        1 << 20,
+                        30_000,
+                        5_000,
+                        3,
+                        1000,
+                        null,
+                        10_000,
+                        new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5),
+                        null,
+                        List.of(),
+                        null));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
         assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())
@@ -624,8 +776,9 @@ class GatewayConfigUnitTests {
     @Test
     @DisplayName("SWITCHBOARD_REDIS_CA without REDIS_URL is a mistake worth a line")
     void caWithoutRedis() {
-        ConfigException e = catchThrowableOfType(ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of(
-                "SWITCHBOARD_REDIS_CA", "/etc/ca.pem")));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class,
+                () -> GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_REDIS_CA", "/etc/ca.pem")));
 
         assertThat(e.problems()).singleElement(STRING).contains("REDIS_URL is not");
     }
@@ -635,17 +788,21 @@ class GatewayConfigUnitTests {
             + " credential masked in describe()")
     void iceServers() {
         assertThat(GatewayConfig.defaults().iceServers()).isEmpty();
-        assertThat(GatewayConfig.defaults().describe().get("SWITCHBOARD_ICE_SERVERS")).contains("unset");
+        assertThat(GatewayConfig.defaults().describe().get("SWITCHBOARD_ICE_SERVERS"))
+                .contains("unset");
 
         GatewayConfig config = GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ICE_SERVERS", """
                 [{"urls":"stun:stun.example.com:3478"},
                  {"urls":["turn:turn.example.com:3478","turns:turn.example.com:5349"],
                   "username":"alice","credential":"s3cret-pass"}]"""));
 
-        assertThat(config.iceServers()).containsExactly(
-                new IceServer(List.of("stun:stun.example.com:3478"), null, null),
-                new IceServer(List.of("turn:turn.example.com:3478", "turns:turn.example.com:5349"), "alice",
-                        "s3cret-pass"));
+        assertThat(config.iceServers())
+                .containsExactly(
+                        new IceServer(List.of("stun:stun.example.com:3478"), null, null),
+                        new IceServer(
+                                List.of("turn:turn.example.com:3478", "turns:turn.example.com:5349"),
+                                "alice",
+                                "s3cret-pass"));
         assertThat(config.iceServers().get(1).toBrowser()).containsEntry("credential", "s3cret-pass");
         assertThat(config.describe().get("SWITCHBOARD_ICE_SERVERS"))
                 .contains("stun:stun.example.com:3478", "turn:turn.example.com:3478", "****")
@@ -654,17 +811,28 @@ class GatewayConfigUnitTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"stun:x", "{\"urls\":\"stun:x\"}", "[\"stun:x\"]", "[{}]", "[{\"urls\":[]}]",
-        "[{\"urls\":\"http://x\"}]", "[{\"urls\":[\"stun:x\", 3]}]", "[{\"urls\":\"turn:x\"}]",
-        "[{\"urls\":\"turn:x\",\"username\":\"u\"}]",
-        "[{\"urls\":\"turn:x\",\"username\":\"u\",\"credential\":7}]"})
+    @ValueSource(
+            strings = {
+                "stun:x",
+                "{\"urls\":\"stun:x\"}",
+                "[\"stun:x\"]",
+                "[{}]",
+                "[{\"urls\":[]}]",
+                "[{\"urls\":\"http://x\"}]",
+                "[{\"urls\":[\"stun:x\", 3]}]",
+                "[{\"urls\":\"turn:x\"}]",
+                "[{\"urls\":\"turn:x\",\"username\":\"u\"}]",
+                "[{\"urls\":\"turn:x\",\"username\":\"u\",\"credential\":7}]"
+            })
     @DisplayName("a bad SWITCHBOARD_ICE_SERVERS is one line naming the setting and the expected shape, no credential")
     void badIceServers(String value) {
-        ConfigException e = catchThrowableOfType(ConfigException.class,
-                () -> GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ICE_SERVERS", value)));
+        ConfigException e = catchThrowableOfType(
+                ConfigException.class, () -> GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_ICE_SERVERS", value)));
 
         assertThat(e).isNotNull();
-        assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_ICE_SERVERS")
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .startsWith("SWITCHBOARD_ICE_SERVERS")
                 .contains("expected a JSON array of objects");
     }
 }

@@ -37,12 +37,25 @@ class DemoPageIntegrationTests {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration WAIT = Duration.ofSeconds(15);
     private static final Path SCREENSHOTS = Path.of("target", "screenshots");
-    private static final List<String> IDS = List.of("status", "interests", "start", "next", "stop", "chat-input",
-            "chat-send", "chat-log", "partner-state", "local-video", "remote-video", "lobby-input", "lobby-send",
+    private static final List<String> IDS = List.of(
+            "status",
+            "interests",
+            "start",
+            "next",
+            "stop",
+            "chat-input",
+            "chat-send",
+            "chat-log",
+            "partner-state",
+            "local-video",
+            "remote-video",
+            "lobby-input",
+            "lobby-send",
             "lobby-log");
     /** Every control a person uses: real buttons and inputs. */
-    private static final List<String> CONTROLS = List.of("interests", "start", "next", "stop", "chat-input",
-            "chat-send", "lobby-input", "lobby-send");
+    private static final List<String> CONTROLS =
+            List.of("interests", "start", "next", "stop", "chat-input", "chat-send", "lobby-input", "lobby-send");
+
     private static final Pattern URL = Pattern.compile("(?i)\\b(?:https?:)?//[a-z0-9.-]+\\.[a-z]{2,}");
 
     private static HeadlessChromium chromium;
@@ -64,7 +77,8 @@ class DemoPageIntegrationTests {
     static void launch() {
         chromium = HeadlessChromium.launch(List.of(
                 // a camera and a microphone that need no hardware, allowed without asking
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
                 // the remote video plays without a click, as it does after the click on Start
                 "--autoplay-policy=no-user-gesture-required",
                 // plain host candidates: without STUN, mDNS names would not resolve on a closed network
@@ -131,13 +145,15 @@ class DemoPageIntegrationTests {
     }
 
     private static String text(HeadlessChromium.Page page, String id) {
-        return page.evaluate("return document.getElementById(%s).textContent;".formatted(js(id))).asText();
+        return page.evaluate("return document.getElementById(%s).textContent;".formatted(js(id)))
+                .asText();
     }
 
     private static List<String> lines(HeadlessChromium.Page page, String logId) {
         List<String> out = new ArrayList<>();
         page.evaluate("return Array.from(document.getElementById(%s).children, li => li.textContent);"
-                .formatted(js(logId))).forEach(n -> out.add(n.asText()));
+                        .formatted(js(logId)))
+                .forEach(n -> out.add(n.asText()));
         return out;
     }
 
@@ -157,8 +173,8 @@ class DemoPageIntegrationTests {
     }
 
     private void postLobby(String text) {
-        HttpResponse<String> res = gw.post("/api/publish",
-                "{\"channel\":\"public:lobby\",\"data\":{\"text\":%s}}".formatted(js(text)));
+        HttpResponse<String> res =
+                gw.post("/api/publish", "{\"channel\":\"public:lobby\",\"data\":{\"text\":%s}}".formatted(js(text)));
         assertThat(res.statusCode()).as("publish answered %s", res.body()).isEqualTo(200);
     }
 
@@ -180,8 +196,10 @@ class DemoPageIntegrationTests {
      */
     private static void assertNoProblems(HeadlessChromium.Page page, URI refusedAt) {
         assertThat(page.problems()).as("console errors and uncaught exceptions").isEmpty();
-        assertThat(page.console()).as("the browser's log").noneMatch(l -> l.matches("^\\S+ error: .*")
-                && (refusedAt == null || !l.contains("WebSocket connection to '" + refusedAt + "' failed")));
+        assertThat(page.console())
+                .as("the browser's log")
+                .noneMatch(l -> l.matches("^\\S+ error: .*")
+                        && (refusedAt == null || !l.contains("WebSocket connection to '" + refusedAt + "' failed")));
     }
 
     @Test
@@ -193,8 +211,8 @@ class DemoPageIntegrationTests {
         assertThat(html.statusCode()).isEqualTo(200);
         assertThat(html.headers().firstValue("Content-Type")).hasValue("text/html; charset=utf-8");
         // the page runs under its Content-Security-Policy: no console error below means the policy fits it
-        assertThat(html.headers().firstValue("Content-Security-Policy")).hasValueSatisfying(
-                csp -> assertThat(csp).contains("default-src 'none'"));
+        assertThat(html.headers().firstValue("Content-Security-Policy"))
+                .hasValueSatisfying(csp -> assertThat(csp).contains("default-src 'none'"));
         for (String id : IDS) {
             assertThat(html.body()).as("the page has #%s", id).contains("id=\"" + id + "\"");
         }
@@ -202,8 +220,9 @@ class DemoPageIntegrationTests {
             HttpResponse<String> res = gw.get(path);
             assertThat(res.statusCode()).as(path).isEqualTo(200);
             Matcher external = URL.matcher(res.body());
-            assertThat(external.find()).as("%s names another origin: %s", path,
-                    external.find(0) ? external.group() : "").isFalse();
+            assertThat(external.find())
+                    .as("%s names another origin: %s", path, external.find(0) ? external.group() : "")
+                    .isFalse();
         }
         assertThat(gw.get("/demo.js").headers().firstValue("Content-Type")).hasValue("text/javascript; charset=utf-8");
         assertThat(gw.get("/demo.css").headers().firstValue("Content-Type")).hasValue("text/css; charset=utf-8");
@@ -218,10 +237,15 @@ class DemoPageIntegrationTests {
                 """);
         assertThat(shown.get("rtc").asText()).isEqualTo("none");
         assertThat(shown.get("start").asBoolean()).as("Start enabled").isFalse();
-        assertThat(shown.get("next").asBoolean()).as("Next disabled before Start").isTrue();
+        assertThat(shown.get("next").asBoolean())
+                .as("Next disabled before Start")
+                .isTrue();
         assertThat(shown.get("live").asText()).isEqualTo("polite");
-        assertThat(shown.get("retry").asBoolean()).as("no Retry while connected").isTrue();
-        shown.get("resources").forEach(r -> assertThat(r.asText()).startsWith(gw.httpUri("/").toString()));
+        assertThat(shown.get("retry").asBoolean())
+                .as("no Retry while connected")
+                .isTrue();
+        shown.get("resources")
+                .forEach(r -> assertThat(r.asText()).startsWith(gw.httpUri("/").toString()));
         assertNoProblems(page);
     }
 
@@ -239,8 +263,9 @@ class DemoPageIntegrationTests {
                 + "\"username\":\"u\",\"credential\":\"p\"}]";
         gw = TestGateway.start(Map.of("SWITCHBOARD_ICE_SERVERS", servers));
         JsonNode configured = JSON.readTree(gw.get("/demo/config").body());
-        assertThat(configured).isEqualTo(JSON.readTree("{\"iceServers\":[{\"urls\":[\"stun:stun.example.com:3478\"]},"
-                + "{\"urls\":[\"turn:turn.example.com:3478\"],\"username\":\"u\",\"credential\":\"p\"}]}"));
+        assertThat(configured)
+                .isEqualTo(JSON.readTree("{\"iceServers\":[{\"urls\":[\"stun:stun.example.com:3478\"]},"
+                        + "{\"urls\":[\"turn:turn.example.com:3478\"],\"username\":\"u\",\"credential\":\"p\"}]}"));
     }
 
     @Test
@@ -264,7 +289,8 @@ class DemoPageIntegrationTests {
             until(p, "$('partner-state').dataset.state === 'matched'", "the match");
             until(p, "document.body.dataset.rtc === 'connected'", "the peer connection to connect");
             until(p, "$('remote-video').videoWidth > 0 && $('remote-video').currentTime > 0", "the remote video");
-            double before = p.evaluate("return document.getElementById('remote-video').currentTime;").asDouble();
+            double before = p.evaluate("return document.getElementById('remote-video').currentTime;")
+                    .asDouble();
             until(p, "$('remote-video').currentTime > %s + 0.3".formatted(before), "the remote video to play on");
         }
         assertThat(text(alice, "partner-state")).contains("chess");
@@ -286,7 +312,8 @@ class DemoPageIntegrationTests {
         assertThat(text(alice, "chat-input")).isEmpty();
 
         Files.createDirectories(SCREENSHOTS);
-        for (Map.Entry<String, HeadlessChromium.Page> e : Map.of("alice", alice, "bob", bob).entrySet()) {
+        for (Map.Entry<String, HeadlessChromium.Page> e :
+                Map.of("alice", alice, "bob", bob).entrySet()) {
             Path shot = e.getValue().screenshot(SCREENSHOTS.resolve("demo-matched-" + e.getKey() + ".png"));
             assertThat(Files.size(shot)).as("screenshot %s", shot).isGreaterThan(1000);
         }
@@ -340,7 +367,9 @@ class DemoPageIntegrationTests {
 
         proxy.refuse();
         proxy.cutAll();
-        until(page, "$('status').dataset.state === 'reconnecting' && /attempt \\d+/.test($('status').textContent)",
+        until(
+                page,
+                "$('status').dataset.state === 'reconnecting' && /attempt \\d+/.test($('status').textContent)",
                 "the page to show reconnecting with the attempt");
         String reconnecting = text(page, "status");
         postLobby("during 1");
@@ -387,7 +416,9 @@ class DemoPageIntegrationTests {
         gw = TestGateway.start();
         proxy = TcpProxy.to(gw.port());
         HeadlessChromium.Page page = openConnected("?reconnectBase=50&maxAttempts=2&ws=" + proxy.wsUri());
-        assertThat(page.evaluate("return document.getElementById('retry').hidden;").asBoolean()).isTrue();
+        assertThat(page.evaluate("return document.getElementById('retry').hidden;")
+                        .asBoolean())
+                .isTrue();
 
         proxy.refuse();
         proxy.cutAll();
@@ -397,7 +428,9 @@ class DemoPageIntegrationTests {
         proxy.accept();
         click(page, "retry");
         until(page, "$('status').dataset.state === 'connected'", "the page to connect again");
-        assertThat(page.evaluate("return document.getElementById('retry').hidden;").asBoolean()).isTrue();
+        assertThat(page.evaluate("return document.getElementById('retry').hidden;")
+                        .asBoolean())
+                .isTrue();
         postLobby("after retry");
         until(page, logHas("lobby-log", "after retry"), "the lobby after the retry");
     }
@@ -425,12 +458,19 @@ class DemoPageIntegrationTests {
         assertThat(layout.get("scroll").asInt()).as("no horizontal overflow").isLessThanOrEqualTo(375);
         for (JsonNode c : layout.get("controls")) {
             assertThat(c.get("tag").asText()).as("#%s", c.get("id").asText()).isIn("BUTTON", "INPUT");
-            assertThat(c.get("left").asDouble()).as("#%s left", c.get("id").asText()).isGreaterThanOrEqualTo(0);
-            assertThat(c.get("right").asDouble()).as("#%s right", c.get("id").asText()).isLessThanOrEqualTo(375);
-            assertThat(c.get("width").asDouble() * c.get("height").asDouble()).as("#%s size", c.get("id").asText())
+            assertThat(c.get("left").asDouble())
+                    .as("#%s left", c.get("id").asText())
+                    .isGreaterThanOrEqualTo(0);
+            assertThat(c.get("right").asDouble())
+                    .as("#%s right", c.get("id").asText())
+                    .isLessThanOrEqualTo(375);
+            assertThat(c.get("width").asDouble() * c.get("height").asDouble())
+                    .as("#%s size", c.get("id").asText())
                     .isPositive();
             if (c.get("tag").asText().equals("INPUT")) {
-                assertThat(c.get("label").asInt()).as("#%s has a label", c.get("id").asText()).isPositive();
+                assertThat(c.get("label").asInt())
+                        .as("#%s has a label", c.get("id").asText())
+                        .isPositive();
             }
         }
 
@@ -440,8 +480,9 @@ class DemoPageIntegrationTests {
             page.press("Tab");
             reached.add(page.evaluate("return document.activeElement.id;").asText());
         }
-        assertThat(reached).as("Tab order").contains("interests", "start", "chat-input", "chat-send", "lobby-input",
-                "lobby-send");
+        assertThat(reached)
+                .as("Tab order")
+                .contains("interests", "start", "chat-input", "chat-send", "lobby-input", "lobby-send");
 
         typeAndEnter(page, "lobby-input", "typed on a phone");
         until(page, logHas("lobby-log", "typed on a phone"), "Enter to send");

@@ -24,7 +24,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
-import reactor.core.publisher.Mono;
 
 /**
  * Nothing lost across a dropped connection (docs/protocol.md sections 5 and 8): a publish stream runs while the test
@@ -35,12 +34,17 @@ class ReconnectFaultIntegrationTests {
     private static final Duration T = TestGateway.TIMEOUT;
     private static final String CHANNEL = "public:stream";
     private static final int DIRECT_EVERY = 10;
-    private static final ReconnectPolicy POLICY = new ReconnectPolicy(Duration.ofMillis(200), Duration.ofSeconds(1),
-            20, Duration.ofSeconds(30));
+    private static final ReconnectPolicy POLICY =
+            new ReconnectPolicy(Duration.ofMillis(200), Duration.ofSeconds(1), 20, Duration.ofSeconds(30));
     private static final Map<String, String> ENV = Map.of(
-            "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000",
-            "SWITCHBOARD_HISTORY_SIZE", "20000",
-            "SWITCHBOARD_RESUME_SECRET", "fault-test-resume-secret-0123456789abcdef");
+            "SWITCHBOARD_RATE",
+            "100000",
+            "SWITCHBOARD_BURST",
+            "100000",
+            "SWITCHBOARD_HISTORY_SIZE",
+            "20000",
+            "SWITCHBOARD_RESUME_SECRET",
+            "fault-test-resume-secret-0123456789abcdef");
 
     @RegisterExtension
     static final RedisExtension redis = RedisExtension.plain();
@@ -61,7 +65,8 @@ class ReconnectFaultIntegrationTests {
 
         ClientRecorder r = stream(gw, proxy, 3000, "", proxy::cutAll);
 
-        assertThat(r.events(ConnectionEvent.Disconnected.class)).first()
+        assertThat(r.events(ConnectionEvent.Disconnected.class))
+                .first()
                 .satisfies(d -> assertThat(d.status().code()).isEqualTo(CloseCodes.ABNORMAL));
     }
 
@@ -77,7 +82,8 @@ class ReconnectFaultIntegrationTests {
             proxy.cutAll();
         });
 
-        assertThat(r.events(ConnectionEvent.Connected.class)).extracting(c -> c.welcome().node())
+        assertThat(r.events(ConnectionEvent.Connected.class))
+                .extracting(c -> c.welcome().node())
                 .containsExactly("gw-a", "gw-b");
     }
 
@@ -88,8 +94,8 @@ class ReconnectFaultIntegrationTests {
         TestGateway a = keep(TestGateway.startClustered(redis.server().uri(), "gw-a", ENV));
         TestGateway b = keep(TestGateway.startClustered(redis.server().uri(), "gw-b", ENV));
         TcpProxy proxy = keep(TcpProxy.to(a.port()));
-        List<ClientRecorder> clients = ClientRecorder.connectMany(proxy.wsUri(), POLICY, 100,
-                r -> r.client().subscribe(CHANNEL).block(T));
+        List<ClientRecorder> clients = ClientRecorder.connectMany(
+                proxy.wsUri(), POLICY, 100, r -> r.client().subscribe(CHANNEL).block(T));
         clients.forEach(this::keep);
         SwitchboardClient publisher = keep(a.connect());
         // Messages flowing to the connections when they break, as in a real outage. The race this guards against
@@ -99,7 +105,7 @@ class ReconnectFaultIntegrationTests {
         Disposable stream = Flux.interval(Duration.ofMillis(20))
                 .onBackpressureDrop()
                 .concatMap(i -> publisher.publish(CHANNEL, "{\"n\":" + i + "}"), 1)
-                .subscribe(ack -> { }, streamFailure::set);
+                .subscribe(ack -> {}, streamFailure::set);
         closing.keep((AutoCloseable) stream::dispose);
         clients.get(0).awaitFrames(ServerFrame.Message.class, m -> true, 20, T);
 
@@ -108,22 +114,35 @@ class ReconnectFaultIntegrationTests {
 
         for (ClientRecorder r : clients) {
             r.await(ConnectionEvent.Connected.class, 2, Duration.ofSeconds(30));
-            ServerFrame.Welcome before = r.events(ConnectionEvent.Connected.class).get(0).welcome();
-            ServerFrame.Welcome after = r.events(ConnectionEvent.Connected.class).get(1).welcome();
+            ServerFrame.Welcome before =
+                    r.events(ConnectionEvent.Connected.class).get(0).welcome();
+            ServerFrame.Welcome after =
+                    r.events(ConnectionEvent.Connected.class).get(1).welcome();
             assertThat(after.node()).isEqualTo("gw-b");
             assertThat(after.resumed()).as("resumed: %s", after).isTrue();
             assertThat(after.user()).isEqualTo(before.user());
         }
         assertThat(streamFailure.get()).as("the publisher's stream").isNull();
-        assertThat(a.gateway().metrics().registry().get("switchboard.connections.closed").tag("code", "1006")
-                .counter().count()).as("closes without a close frame counted as 1006").isEqualTo(100);
+        assertThat(a.gateway()
+                        .metrics()
+                        .registry()
+                        .get("switchboard.connections.closed")
+                        .tag("code", "1006")
+                        .counter()
+                        .count())
+                .as("closes without a close frame counted as 1006")
+                .isEqualTo(100);
     }
 
     @Test
     @DisplayName("section 7: the same when the client stops reading and the server closes it with 4004")
     void stalledReaderClosedWith4004() {
         TestGateway gw = keep(TestGateway.start(ENV));
-        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        Counter slowCloses = gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.slow.consumer.closes")
+                .counter();
         TcpProxy proxy = keep(TcpProxy.to(gw.port()));
 
         ClientRecorder r = stream(gw, proxy, 8000, "x".repeat(2000), () -> {
@@ -132,7 +151,8 @@ class ReconnectFaultIntegrationTests {
             proxy.unstall();
         });
 
-        assertThat(r.events(ConnectionEvent.Disconnected.class)).first()
+        assertThat(r.events(ConnectionEvent.Disconnected.class))
+                .first()
                 .satisfies(d -> assertThat(d.status().code()).isEqualTo(CloseCodes.SLOW_CONSUMER));
     }
 
@@ -149,9 +169,13 @@ class ReconnectFaultIntegrationTests {
 
         CompletableFuture<Void> publishing = CompletableFuture.runAsync(() -> {
             for (int i = 1; i <= total; i++) {
-                publisher.publish(CHANNEL, "{\"n\":" + i + ",\"pad\":\"" + pad + "\"}").block(T);
+                publisher
+                        .publish(CHANNEL, "{\"n\":" + i + ",\"pad\":\"" + pad + "\"}")
+                        .block(T);
                 if (i % DIRECT_EVERY == 0) {
-                    publisher.send(first.user(), "{\"d\":" + i / DIRECT_EVERY + "}").block(T);
+                    publisher
+                            .send(first.user(), "{\"d\":" + i / DIRECT_EVERY + "}")
+                            .block(T);
                 }
             }
         });
@@ -162,18 +186,26 @@ class ReconnectFaultIntegrationTests {
         r.awaitFrames(ServerFrame.Direct.class, d -> true, total / DIRECT_EVERY, Duration.ofSeconds(30));
 
         List<Long> numbers = r.frames(ServerFrame.Message.class).stream()
-                .map(m -> Long.parseLong(m.data().substring(5, m.data().indexOf(',')))).toList();
-        List<Long> expected = java.util.stream.LongStream.rangeClosed(1, total).boxed().toList();
+                .map(m -> Long.parseLong(m.data().substring(5, m.data().indexOf(','))))
+                .toList();
+        List<Long> expected =
+                java.util.stream.LongStream.rangeClosed(1, total).boxed().toList();
         assertThat(numbers).as("channel messages: all, in order, once").isEqualTo(expected);
-        List<String> directs = r.frames(ServerFrame.Direct.class).stream().map(ServerFrame.Direct::data).toList();
-        assertThat(directs).as("direct messages: all, in order, once").isEqualTo(
-                java.util.stream.IntStream.rangeClosed(1, total / DIRECT_EVERY).mapToObj(d -> "{\"d\":" + d + "}")
+        List<String> directs = r.frames(ServerFrame.Direct.class).stream()
+                .map(ServerFrame.Direct::data)
+                .toList();
+        assertThat(directs)
+                .as("direct messages: all, in order, once")
+                .isEqualTo(java.util.stream.IntStream.rangeClosed(1, total / DIRECT_EVERY)
+                        .mapToObj(d -> "{\"d\":" + d + "}")
                         .toList());
-        assertThat(r.events(ConnectionEvent.Connected.class)).as("the fault made the client reconnect")
+        assertThat(r.events(ConnectionEvent.Connected.class))
+                .as("the fault made the client reconnect")
                 .hasSizeGreaterThanOrEqualTo(2)
                 .allSatisfy(c -> assertThat(c.welcome().user()).isEqualTo(first.user()));
         assertThat(r.events(ConnectionEvent.Recovered.class))
-                .allSatisfy(rec -> assertThat(rec.recovered()).as("recovered: %s", rec).isTrue());
+                .allSatisfy(rec ->
+                        assertThat(rec.recovered()).as("recovered: %s", rec).isTrue());
         return r;
     }
 }

@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Test;
 class ReconnectStormIntegrationTests {
     private static final int CLIENTS = 2000;
     /** Attempt 1 spreads over 2 s: a 100 ms slice expects 5 % of the clients. */
-    private static final ReconnectPolicy POLICY = new ReconnectPolicy(Duration.ofSeconds(2), Duration.ofSeconds(4),
-            3, Duration.ofSeconds(30));
+    private static final ReconnectPolicy POLICY =
+            new ReconnectPolicy(Duration.ofSeconds(2), Duration.ofSeconds(4), 3, Duration.ofSeconds(30));
 
     private TestGateway gw;
     private TcpProxy proxy;
@@ -47,19 +47,23 @@ class ReconnectStormIntegrationTests {
     void stormSpreadsAndGivesUp() {
         gw = TestGateway.start(Map.of());
         proxy = TcpProxy.to(gw.port());
-        clients = ClientRecorder.connectMany(proxy.wsUri(), POLICY, CLIENTS, r -> { });
+        clients = ClientRecorder.connectMany(proxy.wsUri(), POLICY, CLIENTS, r -> {});
         assertThat(proxy.openLinks()).isEqualTo(CLIENTS);
 
         proxy.refuse();
         long cutAt = System.nanoTime();
         proxy.cutAll();
-        Await.until("every client to give up", Duration.ofSeconds(60),
+        Await.until(
+                "every client to give up",
+                Duration.ofSeconds(60),
                 () -> clients.stream().allMatch(c -> c.client().state() == ReconnectingClient.State.GAVE_UP));
 
         // Each client: attempts 1, 2, 3 within their jitter bounds, then one clean give-up.
         for (ClientRecorder c : clients) {
             List<ConnectionEvent.Reconnecting> attempts = c.events(ConnectionEvent.Reconnecting.class);
-            assertThat(attempts).extracting(ConnectionEvent.Reconnecting::attempt).containsExactly(1, 2, 3);
+            assertThat(attempts)
+                    .extracting(ConnectionEvent.Reconnecting::attempt)
+                    .containsExactly(1, 2, 3);
             for (ConnectionEvent.Reconnecting a : attempts) {
                 assertThat(a.delay()).isBetween(Duration.ZERO, POLICY.delayBound(a.attempt()));
             }
@@ -79,18 +83,21 @@ class ReconnectStormIntegrationTests {
         // By the rule at most about 150 attempts come in a 100 ms slice; timers that a loaded 2-core machine fires
         // late bunch a little, so the check allows a fifth of the clients (all at once would be all of them).
         int busiest = java.util.Arrays.stream(slices).max().orElseThrow();
-        assertThat(busiest).as("attempts in the busiest 100 ms, of %d clients: %s", CLIENTS,
-                java.util.Arrays.toString(slices)).isLessThanOrEqualTo(CLIENTS / 5);
+        assertThat(busiest)
+                .as("attempts in the busiest 100 ms, of %d clients: %s", CLIENTS, java.util.Arrays.toString(slices))
+                .isLessThanOrEqualTo(CLIENTS / 5);
 
         // The delays the clients drew follow the rule exactly: the first attempts cover their 2 s range evenly.
         int[] firstSlices = new int[20];
         for (ClientRecorder c : clients) {
-            long delayMs = c.events(ConnectionEvent.Reconnecting.class).get(0).delay().toMillis();
+            long delayMs =
+                    c.events(ConnectionEvent.Reconnecting.class).get(0).delay().toMillis();
             firstSlices[(int) Math.min(19, delayMs / 100)]++;
         }
         for (int count : firstSlices) {
-            assertThat(count).as("first attempts per 100 ms of the 2 s range").isBetween(CLIENTS / 20 / 2,
-                    CLIENTS / 20 * 2);
+            assertThat(count)
+                    .as("first attempts per 100 ms of the 2 s range")
+                    .isBetween(CLIENTS / 20 / 2, CLIENTS / 20 * 2);
         }
     }
 }

@@ -5,10 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
 import java.net.http.HttpResponse;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
@@ -30,8 +30,8 @@ class HealthIntegrationTests {
     private JsonNode health() {
         HttpResponse<String> res = gw.get("/health");
         assertThat(res.statusCode()).isEqualTo(200);
-        assertThat(res.headers().firstValue("Content-Type")).hasValueSatisfying(
-                t -> assertThat(t).startsWith("application/json"));
+        assertThat(res.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
         try {
             return JSON.readTree(res.body());
         } catch (JsonProcessingException e) {
@@ -100,7 +100,9 @@ class HealthIntegrationTests {
         gw = TestGateway.start();
         gw.open();
         gw.connect();
-        Await.until("/health to count two open connections", TestGateway.TIMEOUT,
+        Await.until(
+                "/health to count two open connections",
+                TestGateway.TIMEOUT,
                 () -> health().get("connections").get("open").asInt() == 2);
         assertThat(health().get("connections").get("sessions").asInt()).isEqualTo(1);
     }

@@ -41,7 +41,9 @@ class InboxIntegrationTests {
         assertThat(got.get(0).from()).isEqualTo("u_alice");
         assertThat(got.get(0).data()).isEqualTo("{\"text\":\"psst\"}");
         assertThat(got).extracting(ServerFrame.Direct::offset).containsExactly(1L, 2L);
-        assertThat(got).extracting(ServerFrame.Direct::epoch).containsOnly(bob.welcome().inbox().epoch());
+        assertThat(got)
+                .extracting(ServerFrame.Direct::epoch)
+                .containsOnly(bob.welcome().inbox().epoch());
     }
 
     @Test
@@ -64,7 +66,8 @@ class InboxIntegrationTests {
         }
         assertThat(alice.send("not a user id\n", "1").block(T).delivered()).isFalse();
 
-        assertThat(gw.gateway().metrics().scrape()).as("alice's inbox only")
+        assertThat(gw.gateway().metrics().scrape())
+                .as("alice's inbox only")
                 .contains("switchboard_history_channels 1.0");
     }
 
@@ -87,8 +90,8 @@ class InboxIntegrationTests {
         SwitchboardClient dave = gw.connect(Tokens.user("u_dave"));
         assertThat(alice.send("u_dave", "1").block(T).delivered()).isTrue();
         dave.close();
-        io.switchboard.testing.Await.until("dave's session to end", T,
-                () -> gw.gateway().registry().local("u_dave") == null);
+        io.switchboard.testing.Await.until(
+                "dave's session to end", T, () -> gw.gateway().registry().local("u_dave") == null);
         assertThat(alice.send("u_dave", "2").block(T).delivered()).isFalse();
     }
 }

@@ -28,14 +28,16 @@ class BlockLimitsIntegrationTests {
     void blockLimits() {
         gw = TestGateway.start(Map.of("SWITCHBOARD_MAX_BLOCKS", "2"));
         SwitchboardClient a = gw.connect(Tokens.user("u_a"));
-        assertThatThrownBy(() -> a.request(id -> new ClientFrame.Block(id, "u_x\nnode")).block(TestGateway.TIMEOUT))
+        assertThatThrownBy(() ->
+                        a.request(id -> new ClientFrame.Block(id, "u_x\nnode")).block(TestGateway.TIMEOUT))
                 .isInstanceOf(SwitchboardException.class)
                 .satisfies(e -> assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.BAD_REQUEST))
                 .hasMessageContaining("field 'user'");
         a.request(id -> new ClientFrame.Block(id, "u_1")).block(TestGateway.TIMEOUT);
         a.request(id -> new ClientFrame.Block(id, "u_2")).block(TestGateway.TIMEOUT);
         a.request(id -> new ClientFrame.Block(id, "u_2")).block(TestGateway.TIMEOUT);
-        assertThatThrownBy(() -> a.request(id -> new ClientFrame.Block(id, "u_3")).block(TestGateway.TIMEOUT))
+        assertThatThrownBy(
+                        () -> a.request(id -> new ClientFrame.Block(id, "u_3")).block(TestGateway.TIMEOUT))
                 .isInstanceOf(SwitchboardException.class)
                 .satisfies(e -> assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.TOO_MANY));
     }

@@ -46,7 +46,8 @@ class ClusterRandomConnectIntegrationTests extends RandomConnectIntegrationTests
         redis.server().cli("CLIENT", "PAUSE", "3000", "WRITE");
         Throwable answer = catchThrowable(() -> join(b));
 
-        Duration announcedAgain = Duration.ofMillis(MatchmakerSettings.DEFAULT_ANNOUNCE_TIMEOUT_MS).plus(T);
+        Duration announcedAgain = Duration.ofMillis(MatchmakerSettings.DEFAULT_ANNOUNCE_TIMEOUT_MS)
+                .plus(T);
         ServerFrame fa = ae.next(announcedAgain);
         ServerFrame fb = be.next(announcedAgain);
         assertThat(answer).as("u_b's join while Redis holds it").isNotNull();

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.store.MemoryUserStore;
 import io.switchboard.gateway.store.StoreWrite;
@@ -50,10 +50,10 @@ class MatchServiceBlocksUnitTests {
         ChannelHub hub = new ChannelHub(loops, metrics);
         MemoryHistory history = new MemoryHistory(10, 60_000, System::nanoTime, ids);
         ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history);
-        MemoryMatchmaker matchmaker = new MemoryMatchmaker(new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000,
-                MAX_BLOCKS), System::currentTimeMillis);
-        matches = new MatchService(matchmaker, channels, "gw-test", 30_000, scheduler, new SimpleMeterRegistry(),
-                store, writer);
+        MemoryMatchmaker matchmaker = new MemoryMatchmaker(
+                new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000, MAX_BLOCKS), System::currentTimeMillis);
+        matches = new MatchService(
+                matchmaker, channels, "gw-test", 30_000, scheduler, new SimpleMeterRegistry(), store, writer);
     }
 
     @AfterEach
@@ -73,21 +73,31 @@ class MatchServiceBlocksUnitTests {
     @ValueSource(strings = {"", "u_a\nb", "u b", "u{x}", "\u00e9", "u\u0000"})
     @DisplayName("section 6: block of something that is not a user id is refused naming the field user")
     void blockOfAnInvalidIdIsRefused(String other) {
-        assertThatThrownBy(() -> block("u_a", other)).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("field 'user'").hasMessageNotContaining("\n");
+        assertThatThrownBy(() -> block("u_a", other))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("field 'user'")
+                .hasMessageNotContaining("\n");
         assertThat(MatchService.blockProblem(other)).contains("field 'user'");
         assertThat(MatchService.blockProblem("u".repeat(124))).contains("124 characters");
-        assertThat(MatchService.blockProblem("g_Qm3vAbCdEfGh")).as("guests can be blocked").isNull();
+        assertThat(MatchService.blockProblem("g_Qm3vAbCdEfGh"))
+                .as("guests can be blocked")
+                .isNull();
     }
 
     @Test
     @DisplayName("section 6: beyond SWITCHBOARD_MAX_BLOCKS, block answers too_many and nothing is stored")
     void blocksBeyondTheLimitAreTooMany() {
-        List<String> statuses = List.of(block("u_a", "u_1").status(), block("u_a", "u_2").status(),
-                block("u_a", "u_3").status(), block("u_a", "u_4").status());
+        List<String> statuses = List.of(
+                block("u_a", "u_1").status(),
+                block("u_a", "u_2").status(),
+                block("u_a", "u_3").status(),
+                block("u_a", "u_4").status());
 
         assertThat(statuses).containsExactly(Outcome.NOTHING, Outcome.NOTHING, Outcome.NOTHING, Outcome.TOO_MANY);
-        Await.until("the three blocks stored", T, () -> store.blocksOf("u_a").block(T).size() == 3);
+        Await.until(
+                "the three blocks stored",
+                T,
+                () -> store.blocksOf("u_a").block(T).size() == 3);
         assertThat(store.blocksOf("u_a").block(T)).containsExactlyInAnyOrder("u_1", "u_2", "u_3");
         assertThat(store.blocksOf("u_4").block(T)).isEmpty();
     }
@@ -99,7 +109,10 @@ class MatchServiceBlocksUnitTests {
         block("u_c", "g_BBBBBBBBBBBB");
         block("u_c", "u_d");
 
-        Await.until("the registered users' block stored", T, () -> store.blocksOf("u_c").block(T).contains("u_d"));
+        Await.until(
+                "the registered users' block stored",
+                T,
+                () -> store.blocksOf("u_c").block(T).contains("u_d"));
         assertThat(store.blocksOf("u_b").block(T)).isEmpty();
         assertThat(store.blocksOf("g_BBBBBBBBBBBB").block(T)).isEmpty();
         assertThat(store.blocksOf("u_c").block(T)).containsExactly("u_d");
@@ -109,14 +122,19 @@ class MatchServiceBlocksUnitTests {
     @DisplayName("blocks loaded from the store when a user connects do not count toward its limit")
     void storedBlocksDoNotCount() {
         Instant now = Instant.now();
-        store.write(List.of(new StoreWrite.Block("u_a", "u_1", now), new StoreWrite.Block("u_a", "u_2", now),
-                new StoreWrite.Block("u_3", "u_a", now), new StoreWrite.Block("u_a", "u_4", now))).block(T);
+        store.write(List.of(
+                        new StoreWrite.Block("u_a", "u_1", now),
+                        new StoreWrite.Block("u_a", "u_2", now),
+                        new StoreWrite.Block("u_3", "u_a", now),
+                        new StoreWrite.Block("u_a", "u_4", now)))
+                .block(T);
 
         matches.returned("u_a", "s_1");
         matches.join("u_a", "s_1", List.of()).block(T);
 
         assertThat(block("u_a", "u_5").status()).isEqualTo(Outcome.NOTHING);
         assertThat(matches.join("u_3", "s_3", List.of()).block(T).status())
-                .as("the stored block of u_a by u_3 holds").isEqualTo(Outcome.QUEUED);
+                .as("the stored block of u_a by u_3 holds")
+                .isEqualTo(Outcome.QUEUED);
     }
 }

@@ -46,6 +46,7 @@ class RandomConnectConcurrencyIntegrationTests {
     private final List<String> violations = new CopyOnWriteArrayList<>();
     /** Every match.found, by match and by the user who received it (a retried event counts once). */
     private final Map<String, Map<String, ServerFrame.MatchFound>> foundByMatch = new ConcurrentHashMap<>();
+
     private final Map<String, String> foundBy = new ConcurrentHashMap<>();
     /** Blocked pairs, with the match that was current when the block was sent (its late events are legitimate). */
     private final Map<String, String> blocked = new ConcurrentHashMap<>();
@@ -55,7 +56,14 @@ class RandomConnectConcurrencyIntegrationTests {
         gateways.forEach(TestGateway::close);
     }
 
-    private enum Status { IDLE, JOINING, QUEUED, MATCHED, LEAVING, GONE }
+    private enum Status {
+        IDLE,
+        JOINING,
+        QUEUED,
+        MATCHED,
+        LEAVING,
+        GONE
+    }
 
     /** One user as its client sees it. */
     private final class User {
@@ -67,6 +75,7 @@ class RandomConnectConcurrencyIntegrationTests {
         final Map<String, Integer> signalsOut = new HashMap<>();
         /** The matches this user was told of: a match.found announced again (MatchService) counts once. */
         final Set<String> found = new HashSet<>();
+
         volatile Status status = Status.IDLE;
         String match;
         String partner;
@@ -94,7 +103,9 @@ class RandomConnectConcurrencyIntegrationTests {
                 if (!found.add(m.match())) {
                     return;
                 }
-                foundByMatch.computeIfAbsent(m.match(), k -> new ConcurrentHashMap<>()).putIfAbsent(id, m);
+                foundByMatch
+                        .computeIfAbsent(m.match(), k -> new ConcurrentHashMap<>())
+                        .putIfAbsent(id, m);
                 foundBy.put(m.match() + "/" + m.partner(), id);
                 if (m.partner().equals(id)) {
                     violations.add(id + " was matched with itself in " + m.match());
@@ -105,8 +116,8 @@ class RandomConnectConcurrencyIntegrationTests {
                 // The server may know of a partner this client never saw (matched while its leave was on the
                 // way); so only the partner this client left last is sure to be among the server's last three.
                 if (m.partner().equals(recent.peekFirst())) {
-                    violations.add(id + " was matched again with " + m.partner() + ", one of its last partners "
-                            + recent);
+                    violations.add(
+                            id + " was matched again with " + m.partner() + ", one of its last partners " + recent);
                 }
                 String blockedDuring = blocked.get(pair(id, m.partner()));
                 if (blockedDuring != null && !blockedDuring.equals(m.match())) {
@@ -135,7 +146,8 @@ class RandomConnectConcurrencyIntegrationTests {
                     partner = null;
                 }
             } else if (f instanceof ServerFrame.MatchSignal s) {
-                signalsIn.computeIfAbsent(s.match() + "/" + s.from(), k -> new ArrayList<>())
+                signalsIn
+                        .computeIfAbsent(s.match() + "/" + s.from(), k -> new ArrayList<>())
                         .add(Long.parseLong(s.data()));
             }
         }
@@ -156,7 +168,9 @@ class RandomConnectConcurrencyIntegrationTests {
     }
 
     private TestGateway instance(String node) {
-        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node,
+        TestGateway gw = TestGateway.startClustered(
+                redis.server().uri(),
+                node,
                 Map.of("SWITCHBOARD_INTEREST_WAIT_MS", "0", "SWITCHBOARD_RESUME_GRACE_MS", "1000"));
         gateways.add(gw);
         return gw;
@@ -174,7 +188,8 @@ class RandomConnectConcurrencyIntegrationTests {
             switch (u.status) {
                 case IDLE -> {
                     u.status = Status.JOINING;
-                    action = u.client.request(id -> new ClientFrame.MatchJoin(id, List.of()))
+                    action = u.client
+                            .request(id -> new ClientFrame.MatchJoin(id, List.of()))
                             .doOnNext(ack -> {
                                 synchronized (u) {
                                     if (u.status == Status.JOINING) {
@@ -210,7 +225,8 @@ class RandomConnectConcurrencyIntegrationTests {
                     String partner = u.partner;
                     if (dice < 0.5) {
                         int seq = u.signalsOut.merge(match, 1, Integer::sum);
-                        action = u.client.request(id -> new ClientFrame.MatchSignal(id, match, String.valueOf(seq)))
+                        action = u.client
+                                .request(id -> new ClientFrame.MatchSignal(id, match, String.valueOf(seq)))
                                 .onErrorResume(e -> Mono.empty());
                     } else if (dice < 0.7) {
                         u.remember(partner);
@@ -238,13 +254,15 @@ class RandomConnectConcurrencyIntegrationTests {
                         blocked.put(pair(u.id, partner), match);
                         u.status = Status.LEAVING;
                         u.match = null;
-                        action = u.client.request(id -> new ClientFrame.Block(id, partner)).doOnNext(ack -> {
-                            synchronized (u) {
-                                if (u.status == Status.LEAVING) {
-                                    u.status = Status.IDLE;
-                                }
-                            }
-                        });
+                        action = u.client
+                                .request(id -> new ClientFrame.Block(id, partner))
+                                .doOnNext(ack -> {
+                                    synchronized (u) {
+                                        if (u.status == Status.LEAVING) {
+                                            u.status = Status.IDLE;
+                                        }
+                                    }
+                                });
                     } else if (dice < 0.9) {
                         action = drop(u);
                     } else {
@@ -259,7 +277,9 @@ class RandomConnectConcurrencyIntegrationTests {
                 .onErrorResume(e -> {
                     u.note("error " + e.getMessage());
                     return Mono.empty();
-                }).doFinally(s -> u.busy.set(false)).then();
+                })
+                .doFinally(s -> u.busy.set(false))
+                .then();
     }
 
     private Mono<Void> drop(User u) {
@@ -274,12 +294,15 @@ class RandomConnectConcurrencyIntegrationTests {
     void rulesHoldUnderConcurrency() {
         List<TestGateway> three = List.of(instance("gw-a"), instance("gw-b"), instance("gw-c"));
         Flux.range(0, USERS)
-                .flatMap(i -> Mono.fromCallable(() -> {
-                    String id = "u_" + i;
-                    SwitchboardClient c = three.get(i % 3).connect(Tokens.user(id));
-                    users.put(id, new User(id, c));
-                    return id;
-                }).subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()), 32)
+                .flatMap(
+                        i -> Mono.fromCallable(() -> {
+                                    String id = "u_" + i;
+                                    SwitchboardClient c = three.get(i % 3).connect(Tokens.user(id));
+                                    users.put(id, new User(id, c));
+                                    return id;
+                                })
+                                .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()),
+                        32)
                 .blockLast(Duration.ofSeconds(60));
         List<User> all = new ArrayList<>(users.values());
         Random random = new Random(42);
@@ -300,7 +323,8 @@ class RandomConnectConcurrencyIntegrationTests {
         // a full run on this loaded machine (not in three runs of the class alone); it allows as long as the check
         // below, and names the users and their last events when it runs out.
         java.util.function.Supplier<List<User[]>> compatibleWaiting = () -> {
-            List<User> waiting = all.stream().filter(u -> u.status == Status.QUEUED).toList();
+            List<User> waiting =
+                    all.stream().filter(u -> u.status == Status.QUEUED).toList();
             List<User[]> pairs = new ArrayList<>();
             for (int i = 0; i < waiting.size(); i++) {
                 for (int j = i + 1; j < waiting.size(); j++) {
@@ -322,14 +346,18 @@ class RandomConnectConcurrencyIntegrationTests {
             return pairs;
         };
         try {
-            Await.until("every waiting user to be without a compatible waiting partner", Duration.ofSeconds(40),
+            Await.until(
+                    "every waiting user to be without a compatible waiting partner",
+                    Duration.ofSeconds(40),
                     () -> compatibleWaiting.get().isEmpty());
         } catch (AssertionError e) {
             StringBuilder why = new StringBuilder(e.getMessage());
             compatibleWaiting.get().stream().limit(3).forEach(ab -> {
                 for (User u : ab) {
                     synchronized (u) {
-                        why.append("\n").append(u.id).append(" waiting: ")
+                        why.append("\n")
+                                .append(u.id)
+                                .append(" waiting: ")
                                 .append(u.log.subList(Math.max(0, u.log.size() - 8), u.log.size()));
                     }
                 }
@@ -348,18 +376,28 @@ class RandomConnectConcurrencyIntegrationTests {
             return users.get(u.partner).status == Status.GONE;
         };
         try {
-            Await.until("no user still matched with someone who is gone", Duration.ofSeconds(40),
+            Await.until(
+                    "no user still matched with someone who is gone",
+                    Duration.ofSeconds(40),
                     () -> all.stream().noneMatch(withGhost));
         } catch (AssertionError e) {
             StringBuilder why = new StringBuilder(e.getMessage());
             all.stream().filter(withGhost).limit(3).forEach(u -> {
                 User p = users.get(u.partner);
                 synchronized (u) {
-                    why.append("\n").append(u.id).append(" with ").append(p.id).append(", gone at ").append(p.goneAt)
-                            .append(": ").append(u.log.subList(Math.max(0, u.log.size() - 8), u.log.size()));
+                    why.append("\n")
+                            .append(u.id)
+                            .append(" with ")
+                            .append(p.id)
+                            .append(", gone at ")
+                            .append(p.goneAt)
+                            .append(": ")
+                            .append(u.log.subList(Math.max(0, u.log.size() - 8), u.log.size()));
                 }
                 synchronized (p) {
-                    why.append("\n  ").append(p.id).append(": ")
+                    why.append("\n  ")
+                            .append(p.id)
+                            .append(": ")
                             .append(p.log.subList(Math.max(0, p.log.size() - 8), p.log.size()));
                 }
             });
@@ -369,9 +407,13 @@ class RandomConnectConcurrencyIntegrationTests {
         long matches = foundByMatch.size();
         assertThat(matches).as("matches made").isGreaterThan(500);
         // the last matches' events may still be on their way: both sides see each match, or one side left
-        Await.until("every match seen by both users, or by one whose partner left", Duration.ofSeconds(15),
-                () -> foundByMatch.values().stream().allMatch(byUser -> byUser.size() >= 2
-                        || byUser.values().stream().anyMatch(f -> users.get(f.partner()).status == Status.GONE)));
+        Await.until(
+                "every match seen by both users, or by one whose partner left",
+                Duration.ofSeconds(15),
+                () -> foundByMatch.values().stream()
+                        .allMatch(byUser -> byUser.size() >= 2
+                                || byUser.values().stream()
+                                        .anyMatch(f -> users.get(f.partner()).status == Status.GONE)));
         foundByMatch.forEach((match, byUser) -> {
             List<ServerFrame.MatchFound> found = new ArrayList<>(byUser.values());
             assertThat(found).as("match.found of %s", match).hasSizeBetween(1, 2);
@@ -379,19 +421,23 @@ class RandomConnectConcurrencyIntegrationTests {
                 ServerFrame.MatchFound x = found.get(0);
                 ServerFrame.MatchFound y = found.get(1);
                 assertThat(foundBy.get(match + "/" + x.partner())).isEqualTo(y.partner());
-                assertThat(x.initiator()).as("exactly one initiator in %s", match).isNotEqualTo(y.initiator());
+                assertThat(x.initiator())
+                        .as("exactly one initiator in %s", match)
+                        .isNotEqualTo(y.initiator());
             } else {
                 String seenBy = foundBy.get(match + "/" + found.get(0).partner());
                 User other = users.get(found.get(0).partner());
-                assertThat(other.status).as("%s's partner in %s missed match.found only by leaving", seenBy,
-                        match).isEqualTo(Status.GONE);
+                assertThat(other.status)
+                        .as("%s's partner in %s missed match.found only by leaving", seenBy, match)
+                        .isEqualTo(Status.GONE);
             }
         });
         for (User u : all) {
             synchronized (u) {
                 u.signalsIn.forEach((key, seqs) -> {
                     for (int i = 0; i < seqs.size(); i++) {
-                        assertThat(seqs.get(i)).as("signal %d of %s to %s, in order", i + 1, key, u.id)
+                        assertThat(seqs.get(i))
+                                .as("signal %d of %s to %s, in order", i + 1, key, u.id)
                                 .isEqualTo(i + 1L);
                     }
                 });

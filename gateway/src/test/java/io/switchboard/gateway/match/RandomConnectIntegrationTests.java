@@ -45,7 +45,8 @@ class RandomConnectIntegrationTests {
     }
 
     static ServerFrame.Ack join(SwitchboardClient c, String... interests) {
-        return c.request(id -> new ClientFrame.MatchJoin(id, List.of(interests))).block(T);
+        return c.request(id -> new ClientFrame.MatchJoin(id, List.of(interests)))
+                .block(T);
     }
 
     static String code(Throwable e) {
@@ -53,8 +54,8 @@ class RandomConnectIntegrationTests {
     }
 
     /** Two users matched with each other; returns the match found by the first. */
-    static ServerFrame.MatchFound matchPair(SwitchboardClient a, EventRecorder aEvents, SwitchboardClient b,
-                                            EventRecorder bEvents) {
+    static ServerFrame.MatchFound matchPair(
+            SwitchboardClient a, EventRecorder aEvents, SwitchboardClient b, EventRecorder bEvents) {
         assertThat(join(a).queued()).isTrue();
         assertThat(join(b).queued()).isTrue();
         ServerFrame.MatchFound fa = aEvents.next(ServerFrame.MatchFound.class);
@@ -78,7 +79,9 @@ class RandomConnectIntegrationTests {
         assertThat(fa.match()).startsWith("m_").isEqualTo(fb.match());
         assertThat(fa.partner()).isEqualTo("u_b");
         assertThat(fb.partner()).isEqualTo("u_a");
-        assertThat(fa.initiator()).as("the one who waited longer makes the offer").isTrue();
+        assertThat(fa.initiator())
+                .as("the one who waited longer makes the offer")
+                .isTrue();
         assertThat(fb.initiator()).isFalse();
         assertThat(fa.interests()).containsExactly("chess");
         assertThat(fb.interests()).containsExactly("chess");
@@ -111,8 +114,9 @@ class RandomConnectIntegrationTests {
         ServerFrame.MatchFound found = matchPair(a, ae, b, be);
         for (int i = 0; i < 20; i++) {
             int n = i;
-            a.request(id -> new ClientFrame.MatchSignal(id, found.match(), "{\"sdp\":\"offer-" + n + "\",\"n\":" + n
-                    + "}")).block(T);
+            a.request(id -> new ClientFrame.MatchSignal(
+                            id, found.match(), "{\"sdp\":\"offer-" + n + "\",\"n\":" + n + "}"))
+                    .block(T);
         }
         List<ServerFrame.MatchSignal> got = be.next(ServerFrame.MatchSignal.class, 20);
         for (int i = 0; i < 20; i++) {
@@ -120,7 +124,8 @@ class RandomConnectIntegrationTests {
             assertThat(got.get(i).from()).isEqualTo("u_a");
             assertThat(got.get(i).match()).isEqualTo(found.match());
         }
-        assertThatThrownBy(() -> a.request(id -> new ClientFrame.MatchSignal(id, "m_other", "1")).block(T))
+        assertThatThrownBy(() -> a.request(id -> new ClientFrame.MatchSignal(id, "m_other", "1"))
+                        .block(T))
                 .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.NOT_FOUND));
     }
 
@@ -144,7 +149,8 @@ class RandomConnectIntegrationTests {
         EventRecorder ce = EventRecorder.of(c);
         join(c);
         ServerFrame.MatchFound withC = ce.next(ServerFrame.MatchFound.class);
-        assertThat(withC.partner()).as("the longest waiting compatible user: a, not b who a just left")
+        assertThat(withC.partner())
+                .as("the longest waiting compatible user: a, not b who a just left")
                 .isEqualTo("u_a");
     }
 
@@ -180,8 +186,11 @@ class RandomConnectIntegrationTests {
         join(c);
         ServerFrame.MatchFound cFound = ce.next(ServerFrame.MatchFound.class);
         assertThat(cFound.partner()).isEqualTo("u_a");
-        assertThat(be.drain()).noneMatch(f -> f instanceof ServerFrame.MatchFound m && m.partner().equals("u_a"));
-        assertThatThrownBy(() -> a.request(id -> new ClientFrame.Block(id, "u_a")).block(T))
+        assertThat(be.drain())
+                .noneMatch(f ->
+                        f instanceof ServerFrame.MatchFound m && m.partner().equals("u_a"));
+        assertThatThrownBy(
+                        () -> a.request(id -> new ClientFrame.Block(id, "u_a")).block(T))
                 .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.BAD_REQUEST));
     }
 
@@ -218,7 +227,8 @@ class RandomConnectIntegrationTests {
         SwitchboardClient aAgain = gw.get(1).connect(Tokens.user("u_a"));
         ServerFrame.MatchPartner back = be.next(ServerFrame.MatchPartner.class);
         assertThat(back.state()).isEqualTo("back");
-        assertThat(aAgain.request(id -> new ClientFrame.MatchSignal(id, found.match(), "\"still here\"")).block(T))
+        assertThat(aAgain.request(id -> new ClientFrame.MatchSignal(id, found.match(), "\"still here\""))
+                        .block(T))
                 .isNotNull();
         assertThat(be.next(ServerFrame.MatchSignal.class).data()).isEqualTo("\"still here\"");
     }
@@ -253,7 +263,8 @@ class RandomConnectIntegrationTests {
         join(b, "golf");
         long start = System.nanoTime();
         ServerFrame.MatchFound fa = ae.next(ServerFrame.MatchFound.class);
-        assertThat((System.nanoTime() - start) / 1_000_000).as("only after interestWait")
+        assertThat((System.nanoTime() - start) / 1_000_000)
+                .as("only after interestWait")
                 .isGreaterThanOrEqualTo(800);
         assertThat(fa.partner()).isEqualTo("u_b");
         assertThat(fa.interests()).isEmpty();
@@ -271,8 +282,7 @@ class RandomConnectIntegrationTests {
         }
         assertThatThrownBy(() -> join(a, many.toArray(String[]::new)))
                 .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.BAD_REQUEST));
-        assertThatThrownBy(() -> join(a, ""))
-                .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.BAD_REQUEST));
+        assertThatThrownBy(() -> join(a, "")).satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.BAD_REQUEST));
         assertThatThrownBy(() -> join(a, "x".repeat(65)))
                 .satisfies(e -> assertThat(code(e)).isEqualTo(ErrorCodes.BAD_REQUEST));
         assertThat(join(a, "ok").queued()).isTrue();
@@ -290,9 +300,12 @@ class RandomConnectIntegrationTests {
         a.request(id -> new ClientFrame.MatchSignal(id, found.match(), "{}")).block(T);
         b.request(ClientFrame.MatchNext::new).block(T);
         ae.next(ServerFrame.MatchEnded.class);
-        io.switchboard.testing.Await.until("the queue gauge to show b waiting again", T,
+        io.switchboard.testing.Await.until(
+                "the queue gauge to show b waiting again",
+                T,
                 () -> sum(gw.get(0).get("/metrics").body(), "switchboard_match_queue") == 1.0);
-        String text = String.join("\n", gw.stream().distinct().map(g -> g.get("/metrics").body()).toList());
+        String text = String.join(
+                "\n", gw.stream().distinct().map(g -> g.get("/metrics").body()).toList());
         assertThat(sum(text, "switchboard_match_made_total")).isEqualTo(1.0);
         assertThat(sum(text, "switchboard_match_time_to_match_seconds_count")).isEqualTo(2.0);
         assertThat(sum(text, "switchboard_match_ended_total{reason=\"next\"}")).isEqualTo(1.0);

@@ -3,13 +3,13 @@ package io.switchboard.gateway.metrics;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
 import java.net.http.HttpResponse;
 import java.util.HashMap;
 import java.util.Map;
@@ -119,7 +119,10 @@ class MetricsIntegrationTests {
         SwitchboardClient writer = gw.connect();
         EventRecorder writerEvents = EventRecorder.of(writer);
         reader.subscribe("public:metrics").block(TestGateway.TIMEOUT);
-        assertThat(writer.publish("public:metrics", "{\"n\":1}").block(TestGateway.TIMEOUT).offset()).isEqualTo(1);
+        assertThat(writer.publish("public:metrics", "{\"n\":1}")
+                        .block(TestGateway.TIMEOUT)
+                        .offset())
+                .isEqualTo(1);
         assertThat(readerEvents.next(ServerFrame.Message.class).offset()).isEqualTo(1);
         writer.sendText("{not json");
         assertThat(writerEvents.next(ServerFrame.Error.class).code()).isEqualTo(ErrorCodes.BAD_REQUEST);
@@ -135,16 +138,19 @@ class MetricsIntegrationTests {
         });
         HttpResponse<String> res = gw.get("/metrics");
         assertThat(res.statusCode()).isEqualTo(200);
-        assertThat(res.headers().firstValue("Content-Type")).hasValueSatisfying(
-                t -> assertThat(t).startsWith("text/plain"));
+        assertThat(res.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(t -> assertThat(t).startsWith("text/plain"));
         Scrape s = Scrape.parse(res.body());
 
-        assertThat(s.types()).containsEntry("switchboard_connections", "gauge")
+        assertThat(s.types())
+                .containsEntry("switchboard_connections", "gauge")
                 .containsEntry("switchboard_publish_to_write_seconds", "summary");
         assertThat(s.value("switchboard_connections")).isEqualTo(2);
         assertThat(s.value("switchboard_connections_opened_total")).isEqualTo(3);
-        assertThat(s.value("switchboard_connections_closed_total{code=\"4001\"}")).isEqualTo(1);
-        assertThat(s.value("switchboard_connections_closed_total{code=\"1000\"}")).isZero();
+        assertThat(s.value("switchboard_connections_closed_total{code=\"4001\"}"))
+                .isEqualTo(1);
+        assertThat(s.value("switchboard_connections_closed_total{code=\"1000\"}"))
+                .isZero();
         assertThat(s.value("switchboard_frames_in_total{type=\"publish\"}")).isGreaterThanOrEqualTo(1);
         assertThat(s.value("switchboard_frames_in_total{type=\"hello\"}")).isGreaterThanOrEqualTo(3);
         assertThat(s.value("switchboard_frames_out_total{type=\"message\"}")).isGreaterThanOrEqualTo(1);

@@ -50,9 +50,10 @@ class ClusterResumeWithoutRedisIntegrationTests {
         return owned.keep(TestGateway.startClustered(redis.uri(), node, env));
     }
 
-    private static ServerFrame.Welcome resume(SwitchboardClient c, String token, ServerFrame.Welcome previous,
-                                              StreamPosition since) {
-        return c.hello(new ClientFrame.Hello(1, token, previous.resume(), since, "test")).block(T);
+    private static ServerFrame.Welcome resume(
+            SwitchboardClient c, String token, ServerFrame.Welcome previous, StreamPosition since) {
+        return c.hello(new ClientFrame.Hello(1, token, previous.resume(), since, "test"))
+                .block(T);
     }
 
     private static String owner(RedisServer redis, String user) {
@@ -66,8 +67,11 @@ class ClusterResumeWithoutRedisIntegrationTests {
         RedisServer redis = owned.keep(RedisServer.start());
         TestGateway a = clustered(redis, "gw-a", NO_SECRETS);
         TestGateway b = clustered(redis, "gw-b", NO_SECRETS);
-        Await.until("both ready", T, () -> a.get("/health/ready").statusCode() == 200
-                && b.get("/health/ready").statusCode() == 200);
+        Await.until(
+                "both ready",
+                T,
+                () -> a.get("/health/ready").statusCode() == 200
+                        && b.get("/health/ready").statusCode() == 200);
         SwitchboardClient guest = a.connect();
         ServerFrame.Welcome first = guest.welcome();
         guest.abort();
@@ -91,8 +95,11 @@ class ClusterResumeWithoutRedisIntegrationTests {
         RedisServer redis = owned.keep(RedisServer.start());
         TestGateway a = clustered(redis, "gw-a", env);
         TestGateway b = clustered(redis, "gw-b", env);
-        Await.until("both ready", T, () -> a.get("/health/ready").statusCode() == 200
-                && b.get("/health/ready").statusCode() == 200);
+        Await.until(
+                "both ready",
+                T,
+                () -> a.get("/health/ready").statusCode() == 200
+                        && b.get("/health/ready").statusCode() == 200);
         String token = guestKind ? null : Tokens.user("u_tina");
         SwitchboardClient first = guestKind ? a.connect() : a.connect(token);
         ServerFrame.Welcome welcome = first.welcome();
@@ -115,11 +122,14 @@ class ClusterResumeWithoutRedisIntegrationTests {
         assertThat(w.inbox()).as("no inbox is promised while Redis is down").isNull();
 
         redis.restart();
-        Await.until("gw-b's session recorded in Redis", T,
-                () -> owner(redis, user).startsWith("gw-b " + w.session()));
+        Await.until(
+                "gw-b's session recorded in Redis", T, () -> owner(redis, user).startsWith("gw-b " + w.session()));
         ServerFrame.Ack ack = TestGateway.sendWhenAvailable(sender, user, "\"2\"");
         assertThat(ack.delivered()).isTrue();
-        Await.until("the message to arrive", T, () -> got.stream().anyMatch(d -> d.data().equals("\"2\"")));
+        Await.until(
+                "the message to arrive",
+                T,
+                () -> got.stream().anyMatch(d -> d.data().equals("\"2\"")));
         assertThat(again.isClosed()).isFalse();
     }
 
@@ -143,7 +153,10 @@ class ClusterResumeWithoutRedisIntegrationTests {
         env.put("SWITCHBOARD_NODE_ID", "gw-c");
         env.put("SWITCHBOARD_REDIS_START_WAIT_MS", "1000");
         TestGateway c = owned.keep(TestGateway.start(env));
-        Await.until("gw-c ready after its start wait", T, () -> c.get("/health/ready").statusCode() == 200);
+        Await.until(
+                "gw-c ready after its start wait",
+                T,
+                () -> c.get("/health/ready").statusCode() == 200);
         SwitchboardClient refused = c.open();
         assertThatThrownBy(() -> resume(refused, null, first, first.inbox()))
                 .isInstanceOfSatisfying(SwitchboardException.class, e -> {
@@ -153,7 +166,9 @@ class ClusterResumeWithoutRedisIntegrationTests {
         assertThat(refused.closed().block(T).code()).isEqualTo(CloseCodes.INTERNAL_ERROR);
 
         redis.restart();
-        Await.until("gw-a to record its resumable drop again in the empty Redis", T,
+        Await.until(
+                "gw-a to record its resumable drop again in the empty Redis",
+                T,
                 () -> owner(redis, first.user()).startsWith("- "));
         Await.until("gw-c up", T, () -> c.health().path("status").asText().equals("UP"));
         ServerFrame.Welcome w = resume(c.open(), null, first, first.inbox());

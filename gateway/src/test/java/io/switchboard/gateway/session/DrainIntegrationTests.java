@@ -50,8 +50,8 @@ class DrainIntegrationTests {
     }
 
     private TestGateway instance(String node) {
-        TestGateway gw = TestGateway.startClustered(redis.server().uri(), node,
-                Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        TestGateway gw = TestGateway.startClustered(
+                redis.server().uri(), node, Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
         gateways.add(gw);
         return gw;
     }
@@ -63,10 +63,14 @@ class DrainIntegrationTests {
         TestGateway a = instance("gw-a");
         TestGateway b = instance("gw-b");
         proxy = TcpProxy.to(a.port());
-        clients = ClientRecorder.connectMany(proxy.wsUri(), ReconnectPolicy.DEFAULT, CLIENTS,
+        clients = ClientRecorder.connectMany(
+                proxy.wsUri(),
+                ReconnectPolicy.DEFAULT,
+                CLIENTS,
                 r -> r.client().subscribe(CHANNEL).block(T));
         assertThat(clients).hasSize(CLIENTS);
-        assertThat(a.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":0}").statusCode())
+        assertThat(a.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":0}")
+                        .statusCode())
                 .isEqualTo(200);
 
         // the load balancer sends new connections to the other instance; then the drain begins
@@ -78,32 +82,43 @@ class DrainIntegrationTests {
         assertThat(a.get("/health").body()).contains("\"status\":\"DOWN\"");
         // messages sent to every user and to the channel during the drain, through the other instance
         SwitchboardClient sender = b.connect();
-        Flux.fromIterable(clients).flatMap(c -> sender.send(c.client().welcome().user(), "\"during drain\""), 64)
+        Flux.fromIterable(clients)
+                .flatMap(c -> sender.send(c.client().welcome().user(), "\"during drain\""), 64)
                 .blockLast(T);
         for (int n = 1; n <= 3; n++) {
             assertThat(b.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":" + n + "}")
-                    .statusCode()).isEqualTo(200);
+                            .statusCode())
+                    .isEqualTo(200);
         }
-        Await.until("every client to recover", Duration.ofSeconds(60),
-                () -> clients.stream().allMatch(c -> !c.events(ConnectionEvent.Recovered.class).isEmpty()));
+        Await.until(
+                "every client to recover",
+                Duration.ofSeconds(60),
+                () -> clients.stream()
+                        .allMatch(
+                                c -> !c.events(ConnectionEvent.Recovered.class).isEmpty()));
 
         List<Long> closedAt = new ArrayList<>();
         for (ClientRecorder c : clients) {
             List<ConnectionEvent> events = c.events();
             int i = events.indexOf(c.events(ConnectionEvent.Disconnected.class).get(0));
             closedAt.add(c.eventNanos().get(i));
-            assertThat(c.events(ConnectionEvent.Disconnected.class)).singleElement()
+            assertThat(c.events(ConnectionEvent.Disconnected.class))
+                    .singleElement()
                     .satisfies(d -> assertThat(d.status().code()).isEqualTo(CloseCodes.SERVICE_RESTART));
             List<ConnectionEvent.Connected> welcomes = c.events(ConnectionEvent.Connected.class);
             assertThat(welcomes).hasSize(2);
-            assertThat(welcomes.get(1).welcome().user()).isEqualTo(welcomes.get(0).welcome().user());
+            assertThat(welcomes.get(1).welcome().user())
+                    .isEqualTo(welcomes.get(0).welcome().user());
             assertThat(welcomes.get(1).welcome().node()).isEqualTo("gw-b");
-            assertThat(c.events(ConnectionEvent.Recovered.class)).singleElement()
+            assertThat(c.events(ConnectionEvent.Recovered.class))
+                    .singleElement()
                     .satisfies(r -> assertThat(r.recovered()).as("%s", r).isTrue());
         }
         long first = closedAt.stream().min(Long::compare).orElseThrow();
         long last = closedAt.stream().max(Long::compare).orElseThrow();
-        assertThat((last - first) / 1_000_000).as("closes spread over the window").isGreaterThan(WINDOW_MS * 7 / 10);
+        assertThat((last - first) / 1_000_000)
+                .as("closes spread over the window")
+                .isGreaterThan(WINDOW_MS * 7 / 10);
         // Seen by the clients, on a 2-core machine that also runs both instances, Redis and 2,000 reconnects:
         // pauses bunch what the server spread, so the check is on half-second slices (an even spread puts 1/8
         // of the closes in each; all at once would put them all in one).
@@ -111,16 +126,21 @@ class DrainIntegrationTests {
         closedAt.forEach(t -> slices[(int) Math.min(slices.length - 1, (t - start) / 100_000_000)]++);
         for (int i = 0; i + 5 <= slices.length; i++) {
             int inHalfSecond = slices[i] + slices[i + 1] + slices[i + 2] + slices[i + 3] + slices[i + 4];
-            assertThat(inHalfSecond).as("no 500 ms holds more than a quarter of the closes; per 100 ms: %s",
-                    java.util.Arrays.toString(slices)).isLessThanOrEqualTo(CLIENTS / 4);
+            assertThat(inHalfSecond)
+                    .as(
+                            "no 500 ms holds more than a quarter of the closes; per 100 ms: %s",
+                            java.util.Arrays.toString(slices))
+                    .isLessThanOrEqualTo(CLIENTS / 4);
         }
         // nothing lost: the direct and the channel messages sent during the drain, once each, in order
         for (ClientRecorder c : clients) {
             c.awaitFrames(ServerFrame.Message.class, m -> true, 4, T);
             c.awaitFrames(ServerFrame.Direct.class, d -> true, 1, T);
-            assertThat(c.frames(ServerFrame.Message.class)).extracting(ServerFrame.Message::data)
+            assertThat(c.frames(ServerFrame.Message.class))
+                    .extracting(ServerFrame.Message::data)
                     .containsExactly("0", "1", "2", "3");
-            assertThat(c.frames(ServerFrame.Direct.class)).extracting(ServerFrame.Direct::data)
+            assertThat(c.frames(ServerFrame.Direct.class))
+                    .extracting(ServerFrame.Direct::data)
                     .containsExactly("\"during drain\"");
         }
         assertThat(a.get("/ws").statusCode()).isEqualTo(503);

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
-import io.switchboard.testing.Await;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,32 +40,36 @@ class FramesIntegrationTests {
 
     /** The connection still serves requests: a subscribe is acknowledged. */
     private void assertStillOpen() {
-        assertThat(client.subscribe("public:still-open").block(TestGateway.TIMEOUT).channel())
+        assertThat(client.subscribe("public:still-open")
+                        .block(TestGateway.TIMEOUT)
+                        .channel())
                 .isEqualTo("public:still-open");
         assertThat(client.isClosed()).isFalse();
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', value = {
-        "malformed JSON                 | {\"type\":\"publish\",                                        | bad_request",
-        "JSON array                     | [1,2,3]                                                        | bad_request",
-        "JSON string                    | \"hello\"                                                      | bad_request",
-        "missing type                   | {\"id\":5}                                                     | bad_request",
-        "type not a string              | {\"type\":7}                                                   | bad_request",
-        "unknown type                   | {\"type\":\"teleport\"}                                        | unknown_type",
-        "channel not a string           | {\"type\":\"subscribe\",\"channel\":5}                         | bad_request",
-        "missing channel                | {\"type\":\"subscribe\"}                                       | bad_request",
-        "invalid channel character      | {\"type\":\"subscribe\",\"channel\":\"public:a b\"}            | bad_request",
-        "empty channel                  | {\"type\":\"subscribe\",\"channel\":\"\"}                      | bad_request",
-        "publish without data           | {\"type\":\"publish\",\"channel\":\"public:a\"}                | bad_request",
-        "since of wrong shape           | {\"type\":\"subscribe\",\"channel\":\"public:a\",\"since\":3}  | bad_request",
-        "send to a number               | {\"type\":\"send\",\"to\":5,\"data\":1}                        | bad_request",
-        "id zero                        | {\"type\":\"subscribe\",\"id\":0,\"channel\":\"public:a\"}     | bad_request",
-        "id negative                    | {\"type\":\"subscribe\",\"id\":-4,\"channel\":\"public:a\"}    | bad_request",
-        "id above 2^53-1                | {\"type\":\"subscribe\",\"id\":9007199254740992,\"channel\":\"public:a\"} | bad_request",
-        "id fractional                  | {\"type\":\"subscribe\",\"id\":1.5,\"channel\":\"public:a\"}   | bad_request",
-        "id a string                    | {\"type\":\"subscribe\",\"id\":\"7\",\"channel\":\"public:a\"} | bad_request",
-    })
+    @CsvSource(
+            delimiter = '|',
+            value = {
+                "malformed JSON                 | {\"type\":\"publish\",                                        | bad_request",
+                "JSON array                     | [1,2,3]                                                        | bad_request",
+                "JSON string                    | \"hello\"                                                      | bad_request",
+                "missing type                   | {\"id\":5}                                                     | bad_request",
+                "type not a string              | {\"type\":7}                                                   | bad_request",
+                "unknown type                   | {\"type\":\"teleport\"}                                        | unknown_type",
+                "channel not a string           | {\"type\":\"subscribe\",\"channel\":5}                         | bad_request",
+                "missing channel                | {\"type\":\"subscribe\"}                                       | bad_request",
+                "invalid channel character      | {\"type\":\"subscribe\",\"channel\":\"public:a b\"}            | bad_request",
+                "empty channel                  | {\"type\":\"subscribe\",\"channel\":\"\"}                      | bad_request",
+                "publish without data           | {\"type\":\"publish\",\"channel\":\"public:a\"}                | bad_request",
+                "since of wrong shape           | {\"type\":\"subscribe\",\"channel\":\"public:a\",\"since\":3}  | bad_request",
+                "send to a number               | {\"type\":\"send\",\"to\":5,\"data\":1}                        | bad_request",
+                "id zero                        | {\"type\":\"subscribe\",\"id\":0,\"channel\":\"public:a\"}     | bad_request",
+                "id negative                    | {\"type\":\"subscribe\",\"id\":-4,\"channel\":\"public:a\"}    | bad_request",
+                "id above 2^53-1                | {\"type\":\"subscribe\",\"id\":9007199254740992,\"channel\":\"public:a\"} | bad_request",
+                "id fractional                  | {\"type\":\"subscribe\",\"id\":1.5,\"channel\":\"public:a\"}   | bad_request",
+                "id a string                    | {\"type\":\"subscribe\",\"id\":\"7\",\"channel\":\"public:a\"} | bad_request",
+            })
     @DisplayName("section 1: bad text gets an error frame with its code, and the connection stays open")
     void badTextGetsErrorAndStaysOpen(String what, String text, String code) {
         client.sendText(text.trim());
@@ -127,8 +131,10 @@ class FramesIntegrationTests {
         bad[bad.length - 3] = (byte) 0x28; // 0xC3 0x28 is not UTF-8
         client.sendTextBytes(bad);
         assertThat(client.closed().block(TestGateway.TIMEOUT).code()).isEqualTo(CloseCodes.INVALID_UTF8);
-        Await.until("the close counted as 1007, not 1006", TestGateway.TIMEOUT, () -> gw.get("/metrics").body()
-                .contains("switchboard_connections_closed_total{code=\"1007\"} 1.0"));
+        Await.until(
+                "the close counted as 1007, not 1006",
+                TestGateway.TIMEOUT,
+                () -> gw.get("/metrics").body().contains("switchboard_connections_closed_total{code=\"1007\"} 1.0"));
     }
 
     @Test
@@ -143,7 +149,8 @@ class FramesIntegrationTests {
     @DisplayName("section 1: a frame just under maxFrame is accepted")
     void frameUnderLimitAccepted() {
         String data = "\"" + "x".repeat(3900) + "\"";
-        assertThat(client.publish("public:a", data).block(TestGateway.TIMEOUT).offset()).isEqualTo(1L);
+        assertThat(client.publish("public:a", data).block(TestGateway.TIMEOUT).offset())
+                .isEqualTo(1L);
     }
 
     @Test
@@ -155,8 +162,9 @@ class FramesIntegrationTests {
             sent.add(id);
             String frame = switch ((int) (id % 5)) {
                 case 0 -> "{\"type\":\"subscribe\",\"id\":" + id + ",\"channel\":\"public:o" + id % 7 + "\"}";
-                case 1 -> "{\"type\":\"publish\",\"id\":" + id + ",\"channel\":\"public:o" + id % 3 + "\",\"data\":"
-                        + id + "}";
+                case 1 ->
+                    "{\"type\":\"publish\",\"id\":" + id + ",\"channel\":\"public:o" + id % 3 + "\",\"data\":" + id
+                            + "}";
                 case 2 -> "{\"type\":\"unsubscribe\",\"id\":" + id + ",\"channel\":\"public:o" + id % 7 + "\"}";
                 case 3 -> "{\"type\":\"teleport\",\"id\":" + id + "}";
                 default -> "{\"type\":\"send\",\"id\":" + id + ",\"to\":\"u_nobody\",\"data\":{}}";

@@ -82,16 +82,20 @@ class HandshakeIntegrationTests {
     @DisplayName("section 2: an expired token gets unauthorized and close 4001")
     void expiredToken() {
         gw = TestGateway.start();
-        assertRefusedWith4001(Tokens.hs256(TestGateway.JWT_SECRET, "u_x", Instant.now().minusSeconds(60), List.of(),
-                List.of()));
+        assertRefusedWith4001(
+                Tokens.hs256(TestGateway.JWT_SECRET, "u_x", Instant.now().minusSeconds(60), List.of(), List.of()));
     }
 
     @Test
     @DisplayName("section 2: a token signed with another secret gets unauthorized and close 4001")
     void wronglySignedToken() {
         gw = TestGateway.start();
-        assertRefusedWith4001(Tokens.hs256("another-secret-another-secret-another-secret", "u_x",
-                Instant.now().plusSeconds(60), List.of(), List.of()));
+        assertRefusedWith4001(Tokens.hs256(
+                "another-secret-another-secret-another-secret",
+                "u_x",
+                Instant.now().plusSeconds(60),
+                List.of(),
+                List.of()));
     }
 
     @Test
@@ -113,7 +117,9 @@ class HandshakeIntegrationTests {
     @DisplayName("section 2: a token signed with HS512 instead of HS256 gets unauthorized and close 4001")
     void otherAlgorithm() {
         gw = TestGateway.start();
-        assertRefusedWith4001(Tokens.sign(JWSAlgorithm.HS512, TestGateway.JWT_SECRET + TestGateway.JWT_SECRET,
+        assertRefusedWith4001(Tokens.sign(
+                JWSAlgorithm.HS512,
+                TestGateway.JWT_SECRET + TestGateway.JWT_SECRET,
                 Tokens.claims("u_x", Instant.now().plusSeconds(60), List.of(), List.of())));
     }
 
@@ -137,7 +143,8 @@ class HandshakeIntegrationTests {
     void wrongVersion() {
         gw = TestGateway.start();
         SwitchboardClient c = gw.open();
-        assertThatThrownBy(() -> c.hello(new ClientFrame.Hello(2, null, null, null, "t")).block(TestGateway.TIMEOUT))
+        assertThatThrownBy(() ->
+                        c.hello(new ClientFrame.Hello(2, null, null, null, "t")).block(TestGateway.TIMEOUT))
                 .satisfies(e -> assertThat(((SwitchboardException) e).code()).isEqualTo(ErrorCodes.BAD_REQUEST));
         assertThat(closed(c).code()).isEqualTo(CloseCodes.PROTOCOL_ERROR);
     }
@@ -194,9 +201,11 @@ class HandshakeIntegrationTests {
         ServerFrame.Error e = olderEvents.next(ServerFrame.Error.class);
         assertThat(e.code()).isEqualTo(ErrorCodes.SESSION_REPLACED);
         assertThat(closed(older).code()).isEqualTo(CloseCodes.SESSION_REPLACED);
-        assertThat(newer.subscribe("public:after").block(TestGateway.TIMEOUT).channel()).isEqualTo("public:after");
+        assertThat(newer.subscribe("public:after").block(TestGateway.TIMEOUT).channel())
+                .isEqualTo("public:after");
         SwitchboardClient sender = gw.connect();
-        assertThat(sender.send("u_bob", "1").block(TestGateway.TIMEOUT).delivered()).isTrue();
+        assertThat(sender.send("u_bob", "1").block(TestGateway.TIMEOUT).delivered())
+                .isTrue();
     }
 
     @Test

@@ -51,8 +51,11 @@ class HeartbeatIntegrationTests {
     }
 
     private TestGateway start() {
-        return TestGateway.start(Map.of("SWITCHBOARD_PING_INTERVAL_MS", String.valueOf(INTERVAL_MS),
-                "SWITCHBOARD_PING_TIMEOUT_MS", String.valueOf(TIMEOUT_MS)));
+        return TestGateway.start(Map.of(
+                "SWITCHBOARD_PING_INTERVAL_MS",
+                String.valueOf(INTERVAL_MS),
+                "SWITCHBOARD_PING_TIMEOUT_MS",
+                String.valueOf(TIMEOUT_MS)));
     }
 
     /** A client that neither answers pings nor gives up on a silent server: only what it sends shows life. */
@@ -75,7 +78,9 @@ class HeartbeatIntegrationTests {
         List<Long> out = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             Long t = arrivals.poll(TestGateway.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            assertThat(t).as("ping %d of %d within %s", i + 1, n, TestGateway.TIMEOUT).isNotNull();
+            assertThat(t)
+                    .as("ping %d of %d within %s", i + 1, n, TestGateway.TIMEOUT)
+                    .isNotNull();
             out.add(t);
         }
         return out;
@@ -98,10 +103,12 @@ class HeartbeatIntegrationTests {
         assertThat(c.welcome().pingInterval()).isEqualTo(INTERVAL_MS);
         assertThat(c.welcome().pingTimeout()).isEqualTo(TIMEOUT_MS);
         assertThat(TimeUnit.NANOSECONDS.toMillis(pings.get(0) - before))
-                .as("the first ping comes one interval after hello").isGreaterThanOrEqualTo(INTERVAL_MS);
+                .as("the first ping comes one interval after hello")
+                .isGreaterThanOrEqualTo(INTERVAL_MS);
         for (int i = 1; i < pings.size(); i++) {
             assertThat(TimeUnit.NANOSECONDS.toMillis(pings.get(i) - pings.get(i - 1)))
-                    .as("gap before ping %d", i + 1).isBetween(INTERVAL_MS * 3 / 4, INTERVAL_MS * 5);
+                    .as("gap before ping %d", i + 1)
+                    .isBetween(INTERVAL_MS * 3 / 4, INTERVAL_MS * 5);
         }
     }
 
@@ -181,20 +188,29 @@ class HeartbeatIntegrationTests {
         stub = HttpServer.create()
                 .host("127.0.0.1")
                 .port(0)
-                .route(r -> r.ws("/ws", (in, out) -> {
-                    in.withConnection(conn -> conn.onDispose(connectionEnded::countDown));
-                    // answers hello with a welcome, then says nothing more but keeps reading until the client leaves
-                    return in.receive().asString()
-                            .concatMap(text -> {
-                                received.add(text);
-                                return received.size() == 1 ? out.sendString(Mono.just(STUB_WELCOME)).then()
-                                        : Mono.<Void>empty();
-                            })
-                            .then();
-                }, WebsocketServerSpec.builder().protocols("switchboard.v1").build()))
+                .route(r -> r.ws(
+                        "/ws",
+                        (in, out) -> {
+                            in.withConnection(conn -> conn.onDispose(connectionEnded::countDown));
+                            // answers hello with a welcome, then says nothing more but keeps reading until the client
+                            // leaves
+                            return in.receive()
+                                    .asString()
+                                    .concatMap(text -> {
+                                        received.add(text);
+                                        return received.size() == 1
+                                                ? out.sendString(Mono.just(STUB_WELCOME))
+                                                        .then()
+                                                : Mono.<Void>empty();
+                                    })
+                                    .then();
+                        },
+                        WebsocketServerSpec.builder()
+                                .protocols("switchboard.v1")
+                                .build()))
                 .bindNow(Duration.ofSeconds(10));
-        SwitchboardClientOptions options = SwitchboardClientOptions
-                .of(URI.create("ws://127.0.0.1:" + stub.port() + "/ws"))
+        SwitchboardClientOptions options = SwitchboardClientOptions.of(
+                        URI.create("ws://127.0.0.1:" + stub.port() + "/ws"))
                 .withConnectTimeout(TestGateway.TIMEOUT);
 
         long before = System.nanoTime();
@@ -211,7 +227,8 @@ class HeartbeatIntegrationTests {
         assertThat(elapsed).as("not before ping.interval + ping.timeout").isGreaterThanOrEqualTo(200);
         assertThat(elapsed).as("soon after ping.interval + ping.timeout").isLessThan(2_000);
         assertThat(connectionEnded.await(TestGateway.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS))
-                .as("the client dropped the connection").isTrue();
+                .as("the client dropped the connection")
+                .isTrue();
         assertThat(c.isClosed()).isTrue();
     }
 }

@@ -16,7 +16,9 @@ class KeyedTokenBucketsUnitTests {
         KeyedTokenBuckets buckets = new KeyedTokenBuckets(2, 3, 1_000, () -> now);
 
         for (int i = 0; i < 3; i++) {
-            assertThat(buckets.tryTake("a")).as("connect %d of a's burst", i + 1).isZero();
+            assertThat(buckets.tryTake("a"))
+                    .as("connect %d of a's burst", i + 1)
+                    .isZero();
         }
         assertThat(buckets.tryTake("a")).isEqualTo(500);
         assertThat(buckets.tryTake("b")).as("another key is not touched").isZero();

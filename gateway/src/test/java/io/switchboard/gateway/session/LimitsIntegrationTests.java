@@ -3,7 +3,6 @@ package io.switchboard.gateway.session;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.micrometer.core.instrument.Counter;
-import io.switchboard.testing.Await;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -12,6 +11,7 @@ import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
 import java.net.http.HttpResponse;
 import java.util.ArrayList;
 import java.util.List;
@@ -54,8 +54,8 @@ class LimitsIntegrationTests {
         assertThat(limited.code()).isEqualTo(ErrorCodes.RATE_LIMITED);
         assertThat(limited.id()).isEqualTo(5L);
         assertThat(limited.retryAfter()).isPositive().isLessThanOrEqualTo(500L);
-        assertThat(replies.subList(4, 8)).allMatch(f -> f instanceof ServerFrame.Error e
-                && e.code().equals(ErrorCodes.RATE_LIMITED));
+        assertThat(replies.subList(4, 8))
+                .allMatch(f -> f instanceof ServerFrame.Error e && e.code().equals(ErrorCodes.RATE_LIMITED));
         assertThat(c.isClosed()).isFalse();
     }
 
@@ -74,7 +74,11 @@ class LimitsIntegrationTests {
     @DisplayName("section 7: a client that stops reading is closed with 4004; other subscribers get everything")
     void slowConsumerClosedWith4004() {
         gw = TestGateway.start(Map.of("SWITCHBOARD_OUTBOUND_BYTES", "131072"));
-        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        Counter slowCloses = gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.slow.consumer.closes")
+                .counter();
         SwitchboardClient slow = gw.connect();
         SwitchboardClient fast = gw.connect();
         long[] fastReceived = {0};
@@ -90,7 +94,9 @@ class LimitsIntegrationTests {
                 published++;
             }
         }
-        assertThat(slowCloses.count()).as("slow consumer closes after %d messages", published).isEqualTo(1.0);
+        assertThat(slowCloses.count())
+                .as("slow consumer closes after %d messages", published)
+                .isEqualTo(1.0);
         slow.resumeReading();
         assertThat(slow.closed().block(T).code()).isEqualTo(CloseCodes.SLOW_CONSUMER);
         long total = published;
@@ -103,12 +109,15 @@ class LimitsIntegrationTests {
             + " a client that stops reading during it still is")
     void replayMayExceedTheBoundWhileRead() {
         gw = TestGateway.start(Map.of("SWITCHBOARD_OUTBOUND_BYTES", "131072", "SWITCHBOARD_HISTORY_SIZE", "400"));
-        Counter slowCloses = gw.gateway().metrics().registry().get("switchboard.slow.consumer.closes").counter();
+        Counter slowCloses = gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.slow.consumer.closes")
+                .counter();
         String payload = "\"" + "x".repeat(2000) + "\"";
         String epoch = null;
         for (int i = 0; i < 300; i++) {
-            HttpResponse<String> res = gw.post("/api/publish", "{\"channel\":\"public:big\",\"data\":" + payload
-                    + "}");
+            HttpResponse<String> res = gw.post("/api/publish", "{\"channel\":\"public:big\",\"data\":" + payload + "}");
             assertThat(res.statusCode()).isEqualTo(200);
             epoch = res.body().replaceAll(".*\"epoch\":\"([^\"]+)\".*", "$1");
         }
@@ -116,7 +125,8 @@ class LimitsIntegrationTests {
         SwitchboardClient reader = gw.connect();
         List<Long> offsets = new java.util.concurrent.CopyOnWriteArrayList<>();
         reader.events().ofType(ServerFrame.Message.class).subscribe(m -> offsets.add(m.offset()));
-        ServerFrame.Ack ack = reader.subscribe("public:big", new StreamPosition(0, epoch)).block(T);
+        ServerFrame.Ack ack =
+                reader.subscribe("public:big", new StreamPosition(0, epoch)).block(T);
         Await.until("the whole replay (about 600 KB, the bound is 128 KB)", T, () -> offsets.size() == 300);
 
         assertThat(ack.recovered()).isTrue();
@@ -127,11 +137,13 @@ class LimitsIntegrationTests {
 
         SwitchboardClient stalled = gw.connect();
         stalled.pauseReading();
-        stalled.subscribe("public:big", new StreamPosition(0, epoch)).subscribe(a -> { }, e -> { });
+        stalled.subscribe("public:big", new StreamPosition(0, epoch)).subscribe(a -> {}, e -> {});
         for (int i = 0; i < 20_000 && slowCloses.count() < 1; i++) {
             gw.post("/api/publish", "{\"channel\":\"public:big\",\"data\":" + payload + "}");
         }
-        assertThat(slowCloses.count()).as("the reader that stopped is closed at the larger bound").isEqualTo(1.0);
+        assertThat(slowCloses.count())
+                .as("the reader that stopped is closed at the larger bound")
+                .isEqualTo(1.0);
         stalled.resumeReading();
         assertThat(stalled.closed().block(T).code()).isEqualTo(CloseCodes.SLOW_CONSUMER);
     }
@@ -152,7 +164,8 @@ class LimitsIntegrationTests {
         assertThat(refused.retryAfter()).isPositive().isLessThanOrEqualTo(1_000L);
         assertThat(third.closed().block(TestGateway.TIMEOUT).code()).isEqualTo(CloseCodes.TRY_AGAIN_LATER);
         assertThat(CloseCodes.shouldReconnect(CloseCodes.TRY_AGAIN_LATER)).isTrue();
-        assertThat(gw.connect(Tokens.user("u_other")).welcome().user()).as("other users are not held up")
+        assertThat(gw.connect(Tokens.user("u_other")).welcome().user())
+                .as("other users are not held up")
                 .isEqualTo("u_other");
     }
 }

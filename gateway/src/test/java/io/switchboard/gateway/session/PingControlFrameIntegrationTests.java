@@ -41,8 +41,7 @@ class PingControlFrameIntegrationTests {
     }
 
     /** What a raw WebSocket connection saw: the negotiated subprotocol, the response header, and a frame. */
-    private record Seen(String selectedSubprotocol, String protocolHeader, byte[] pong, String firstText) {
-    }
+    private record Seen(String selectedSubprotocol, String protocolHeader, byte[] pong, String firstText) {}
 
     private static WebsocketClientSpec.Builder spec() {
         return WebsocketClientSpec.builder().handlePing(true);
@@ -62,10 +61,14 @@ class PingControlFrameIntegrationTests {
                             .filter(f -> f instanceof PongWebSocketFrame)
                             .next()
                             .map(f -> ByteBufUtil.getBytes(f.content()));
-                    Mono<Void> ping = out.sendObject(new PingWebSocketFrame(Unpooled.wrappedBuffer(payload))).then();
+                    Mono<Void> ping = out.sendObject(new PingWebSocketFrame(Unpooled.wrappedBuffer(payload)))
+                            .then();
                     return Mono.zip(pong, ping.thenReturn(true))
-                            .map(t -> new Seen(in.selectedSubprotocol(),
-                                    in.headers().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL), t.getT1(), null))
+                            .map(t -> new Seen(
+                                    in.selectedSubprotocol(),
+                                    in.headers().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL),
+                                    t.getT1(),
+                                    null))
                             .flatMap(s -> out.sendClose().thenReturn(s));
                 })
                 .next()
@@ -87,17 +90,20 @@ class PingControlFrameIntegrationTests {
                 .handle((in, out) -> {
                     List<String> texts = new CopyOnWriteArrayList<>();
                     // text frames as String, pongs as their payload; read once, as a connection allows
-                    Flux<Object> frames = in.receiveFrames().map(f -> f instanceof PongWebSocketFrame
-                            ? (Object) ByteBufUtil.getBytes(f.content())
-                            : f instanceof TextWebSocketFrame t ? t.text() : "");
-                    return out.sendString(Mono.just(HELLO)).then()
+                    Flux<Object> frames = in.receiveFrames()
+                            .map(f -> f instanceof PongWebSocketFrame
+                                    ? (Object) ByteBufUtil.getBytes(f.content())
+                                    : f instanceof TextWebSocketFrame t ? t.text() : "");
+                    return out.sendString(Mono.just(HELLO))
+                            .then()
                             .thenMany(frames)
                             .concatMap(o -> {
                                 if (o instanceof String text && !text.isEmpty()) {
                                     texts.add(text);
                                     if (texts.size() == 1) {
                                         return out.sendObject(new PingWebSocketFrame(Unpooled.wrappedBuffer(payload)))
-                                                .then().thenReturn(o);
+                                                .then()
+                                                .thenReturn(o);
                                     }
                                 }
                                 return Mono.just(o);
@@ -148,9 +154,14 @@ class PingControlFrameIntegrationTests {
                             .filter(f -> f instanceof TextWebSocketFrame)
                             .map(f -> ((TextWebSocketFrame) f).text())
                             .next();
-                    return Mono.zip(first, out.sendString(Mono.just(HELLO)).then().thenReturn(true))
-                            .map(t -> new Seen(in.selectedSubprotocol(),
-                                    in.headers().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL), null, t.getT1()))
+                    return Mono.zip(
+                                    first,
+                                    out.sendString(Mono.just(HELLO)).then().thenReturn(true))
+                            .map(t -> new Seen(
+                                    in.selectedSubprotocol(),
+                                    in.headers().get(HttpHeaderNames.SEC_WEBSOCKET_PROTOCOL),
+                                    null,
+                                    t.getT1()))
                             .flatMap(s -> out.sendClose().thenReturn(s));
                 })
                 .next()

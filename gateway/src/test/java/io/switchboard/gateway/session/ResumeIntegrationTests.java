@@ -38,9 +38,10 @@ class ResumeIntegrationTests {
         return List.of(gw, gw);
     }
 
-    private static ServerFrame.Welcome resume(SwitchboardClient c, String token, ServerFrame.Welcome previous,
-                                              StreamPosition since) {
-        return c.hello(new ClientFrame.Hello(1, token, previous.resume(), since, "test")).block(T);
+    private static ServerFrame.Welcome resume(
+            SwitchboardClient c, String token, ServerFrame.Welcome previous, StreamPosition since) {
+        return c.hello(new ClientFrame.Hello(1, token, previous.resume(), since, "test"))
+                .block(T);
     }
 
     @Test
@@ -56,10 +57,14 @@ class ResumeIntegrationTests {
         ServerFrame.Direct seen = events.next(ServerFrame.Direct.class);
 
         a.abort();
-        Await.until("the drop to be noticed", T, () -> gw.get(0).gateway().registry().local(first.user()) == null);
+        Await.until(
+                "the drop to be noticed",
+                T,
+                () -> gw.get(0).gateway().registry().local(first.user()) == null);
         for (int i = 2; i <= 4; i++) {
             assertThat(sender.send(first.user(), String.valueOf(i)).block(T).delivered())
-                    .as("a resumable user counts as delivered").isTrue();
+                    .as("a resumable user counts as delivered")
+                    .isTrue();
         }
 
         SwitchboardClient again = gw.get(1).open();
@@ -70,7 +75,8 @@ class ResumeIntegrationTests {
         assertThat(w.resumed()).isTrue();
         assertThat(w.recovered()).isTrue();
         assertThat(w.session()).isNotEqualTo(first.session());
-        assertThat(againEvents.next(ServerFrame.Direct.class, 3)).extracting(ServerFrame.Direct::data)
+        assertThat(againEvents.next(ServerFrame.Direct.class, 3))
+                .extracting(ServerFrame.Direct::data)
                 .containsExactly("2", "3", "4");
     }
 
@@ -82,7 +88,10 @@ class ResumeIntegrationTests {
         SwitchboardClient a = gw.get(0).connect(token);
         ServerFrame.Welcome first = a.welcome();
         a.abort();
-        Await.until("the drop to be noticed", T, () -> gw.get(0).gateway().registry().local("u_tina") == null);
+        Await.until(
+                "the drop to be noticed",
+                T,
+                () -> gw.get(0).gateway().registry().local("u_tina") == null);
         SwitchboardClient sender = gw.get(0).connect();
         for (int i = 1; i <= 5; i++) {
             sender.send("u_tina", String.valueOf(i)).block(T);
@@ -95,7 +104,8 @@ class ResumeIntegrationTests {
     }
 
     @Test
-    @DisplayName("section 2: a resume token that is tampered with, or of another user, is not an error but a fresh start")
+    @DisplayName(
+            "section 2: a resume token that is tampered with, or of another user, is not an error but a fresh start")
     void badResumeIsFreshStart() {
         List<TestGateway> gw = gateways(Map.of());
         SwitchboardClient a = gw.get(0).connect();
@@ -103,13 +113,16 @@ class ResumeIntegrationTests {
         a.abort();
         String tampered = first.resume().substring(0, first.resume().length() - 3) + "abc";
         SwitchboardClient b = gw.get(1).open();
-        ServerFrame.Welcome w = b.hello(new ClientFrame.Hello(1, null, tampered, null, "t")).block(T);
+        ServerFrame.Welcome w =
+                b.hello(new ClientFrame.Hello(1, null, tampered, null, "t")).block(T);
         assertThat(w.resumed()).isFalse();
         assertThat(w.user()).isNotEqualTo(first.user()).startsWith("g_");
 
         SwitchboardClient c = gw.get(1).open();
         ServerFrame.Welcome asToken = resume(c, Tokens.user("u_other"), first, null);
-        assertThat(asToken.resumed()).as("a guest's token does not resume a token user").isFalse();
+        assertThat(asToken.resumed())
+                .as("a guest's token does not resume a token user")
+                .isFalse();
         assertThat(asToken.user()).isEqualTo("u_other");
     }
 
@@ -121,9 +134,15 @@ class ResumeIntegrationTests {
         ServerFrame.Welcome first = a.welcome();
         SwitchboardClient sender = gw.get(0).connect();
         a.abort();
-        Await.until("the drop to be noticed", T, () -> gw.get(0).gateway().registry().local(first.user()) == null);
-        Await.until("the grace to run out", T,
-                () -> Boolean.FALSE.equals(sender.send(first.user(), "1").block(T).delivered()));
+        Await.until(
+                "the drop to be noticed",
+                T,
+                () -> gw.get(0).gateway().registry().local(first.user()) == null);
+        Await.until(
+                "the grace to run out",
+                T,
+                () -> Boolean.FALSE.equals(
+                        sender.send(first.user(), "1").block(T).delivered()));
         SwitchboardClient again = gw.get(1).open();
         ServerFrame.Welcome w = resume(again, null, first, first.inbox());
         assertThat(w.resumed()).isFalse();
@@ -138,7 +157,10 @@ class ResumeIntegrationTests {
         SwitchboardClient a = gw.get(0).connect();
         ServerFrame.Welcome first = a.welcome();
         a.close();
-        Await.until("the close to be noticed", T, () -> gw.get(0).gateway().registry().local(first.user()) == null);
+        Await.until(
+                "the close to be noticed",
+                T,
+                () -> gw.get(0).gateway().registry().local(first.user()) == null);
         ServerFrame.Welcome w = resume(gw.get(1).open(), null, first, null);
         assertThat(w.resumed()).isFalse();
     }

@@ -47,8 +47,8 @@ class SessionFuzzIntegrationTests {
     @DisplayName("sections 1, 4 and 8: mutated frames never make the gateway answer internal, closes use the table's"
             + " codes, and the gateway goes on serving")
     void mutatedFramesThroughTheSession() {
-        TestGateway gw = owned.keep(TestGateway.start(Map.of("SWITCHBOARD_RATE", "100000",
-                "SWITCHBOARD_BURST", "100000")));
+        TestGateway gw =
+                owned.keep(TestGateway.start(Map.of("SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000")));
         Random random = new Random(SEED);
         List<ServerFrame.Error> errors = new CopyOnWriteArrayList<>();
         List<Integer> closeCodes = new ArrayList<>();
@@ -71,8 +71,9 @@ class SessionFuzzIntegrationTests {
                     // a mutated frame that took this request's id got its answer: any code but internal
                     assertThat(answered.code()).isNotEqualTo(ErrorCodes.INTERNAL);
                 } catch (RuntimeException closedMeanwhile) {
-                    assertThat(c.isClosed()).as("only a closed connection leaves a request unanswered: %s",
-                            closedMeanwhile.toString()).isTrue();
+                    assertThat(c.isClosed())
+                            .as("only a closed connection leaves a request unanswered: %s", closedMeanwhile.toString())
+                            .isTrue();
                 }
             }
         }
@@ -80,10 +81,15 @@ class SessionFuzzIntegrationTests {
             closeCodes.add(c.closed().block(TestGateway.TIMEOUT).code());
         }
         assertThat(errors).extracting(ServerFrame.Error::code).doesNotContain(ErrorCodes.INTERNAL);
-        assertThat(closeCodes).allSatisfy(code -> assertThat(CloseCodes.isKnown(code))
-                .as("close code %s is in the table", code).isTrue());
+        assertThat(closeCodes)
+                .allSatisfy(code -> assertThat(CloseCodes.isKnown(code))
+                        .as("close code %s is in the table", code)
+                        .isTrue());
         SwitchboardClient after = owned.keep(gw.connect());
-        assertThat(after.publish("public:fuzz-check", "2").block(TestGateway.TIMEOUT).offset()).isPositive();
+        assertThat(after.publish("public:fuzz-check", "2")
+                        .block(TestGateway.TIMEOUT)
+                        .offset())
+                .isPositive();
     }
 
     /** One to three edits: a character replaced, inserted or removed, or a slice repeated. */

@@ -2,6 +2,7 @@ package io.switchboard.gateway.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.buffer.ByteBuf;
 import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
@@ -25,7 +26,6 @@ import io.switchboard.matchmaking.MemoryMatchmaker;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -55,8 +55,16 @@ class SessionUnitTests {
     private final Scheduler matchScheduler = Schedulers.newSingle("session-test-match");
     private final FakeOutbound out = new FakeOutbound();
     private final GatewayConfig config = GatewayConfig.fromEnvironment(Map.of(
-            "SWITCHBOARD_HELLO_TIMEOUT_MS", "2000", "SWITCHBOARD_PING_INTERVAL_MS", "10000",
-            "SWITCHBOARD_PING_TIMEOUT_MS", "5000", "SWITCHBOARD_RATE", "1", "SWITCHBOARD_BURST", "3"));
+            "SWITCHBOARD_HELLO_TIMEOUT_MS",
+            "2000",
+            "SWITCHBOARD_PING_INTERVAL_MS",
+            "10000",
+            "SWITCHBOARD_PING_TIMEOUT_MS",
+            "5000",
+            "SWITCHBOARD_RATE",
+            "1",
+            "SWITCHBOARD_BURST",
+            "3"));
     private MatchService matches;
     private Session session;
 
@@ -94,12 +102,28 @@ class SessionUnitTests {
         ChannelService channels = new ChannelService(hub, broker, history);
         LocalSessionRegistry registry = new LocalSessionRegistry(30_000, nanoTime);
         MemoryUserStore store = new MemoryUserStore(100);
-        matches = new MatchService(new MemoryMatchmaker(new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000,
-                10), System::currentTimeMillis), channels, "gw-test", 30_000, matchScheduler,
-                new SimpleMeterRegistry(), store, new StoreWriter(store, 100, new SimpleMeterRegistry()));
-        SessionContext ctx = new SessionContext(config, new Authenticator(config.jwtSecret()),
-                new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC()), registry, channels,
-                new InboxService(channels, registry::isConnected), matches, metrics, ids, loops, nanoTime,
+        matches = new MatchService(
+                new MemoryMatchmaker(
+                        new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000, 10), System::currentTimeMillis),
+                channels,
+                "gw-test",
+                30_000,
+                matchScheduler,
+                new SimpleMeterRegistry(),
+                store,
+                new StoreWriter(store, 100, new SimpleMeterRegistry()));
+        SessionContext ctx = new SessionContext(
+                config,
+                new Authenticator(config.jwtSecret()),
+                new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC()),
+                registry,
+                channels,
+                new InboxService(channels, registry::isConnected),
+                matches,
+                metrics,
+                ids,
+                loops,
+                nanoTime,
                 new KeyedTokenBuckets(100, 100, 100, nanoTime));
         session = new Session(ctx, out, time, 0);
         out.session = session;
@@ -238,7 +262,11 @@ class SessionUnitTests {
         receive("{\"type\":\"publish\",\"id\":1,\"channel\":\"public:a\",\"data\":1}");
         assertThat(out.writesStopped).isTrue();
         assertThat(out.closeCode).isEqualTo(CloseCodes.SLOW_CONSUMER);
-        assertThat(metrics.registry().get("switchboard.slow.consumer.closes").counter().count()).isEqualTo(1);
+        assertThat(metrics.registry()
+                        .get("switchboard.slow.consumer.closes")
+                        .counter()
+                        .count())
+                .isEqualTo(1);
     }
 
     @Test
@@ -247,7 +275,11 @@ class SessionUnitTests {
         ServerFrame.Welcome welcome = hello();
         out.open = false;
         session.closed(CloseCodes.ABNORMAL);
-        assertThat(metrics.registry().get("switchboard.connections.closed").tag("code", "1006").counter().count())
+        assertThat(metrics.registry()
+                        .get("switchboard.connections.closed")
+                        .tag("code", "1006")
+                        .counter()
+                        .count())
                 .isEqualTo(1);
         assertThat(session.userId()).isEqualTo(welcome.user());
     }

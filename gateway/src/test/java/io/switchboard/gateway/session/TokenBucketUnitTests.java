@@ -76,7 +76,9 @@ class TokenBucketUnitTests {
         advanceMillis(4);
         assertThat(bucket.tryTake()).isFalse();
         advanceMillis(3);
-        assertThat(bucket.tryTake()).as("4 + 4 + 3 ms is more than one token at 100/s").isTrue();
+        assertThat(bucket.tryTake())
+                .as("4 + 4 + 3 ms is more than one token at 100/s")
+                .isTrue();
         assertThat(bucket.tryTake()).isFalse();
     }
 
@@ -161,7 +163,9 @@ class TokenBucketUnitTests {
             assertThat(bucket.tryTake()).isTrue();
             for (int round = 0; round < 3; round++) {
                 advanceMillis(bucket.millisUntilToken());
-                assertThat(bucket.tryTake()).as("rate %d, round %d", rate, round).isTrue();
+                assertThat(bucket.tryTake())
+                        .as("rate %d, round %d", rate, round)
+                        .isTrue();
             }
         }
     }

@@ -18,6 +18,7 @@ import reactor.core.publisher.Flux;
 class MongoUserStoreTests extends UserStoreContract {
     @RegisterExtension
     static final MongoFixture.Extension mongoDb = MongoFixture.perClass();
+
     String database;
 
     @Override
@@ -39,6 +40,8 @@ class MongoUserStoreTests extends UserStoreContract {
 
     private List<String> names(MongoClient client, String collection) {
         return Flux.from(client.getDatabase(database).getCollection(collection).listIndexes())
-                .map(d -> ((Document) d).getString("name")).collectList().block(T);
+                .map(d -> ((Document) d).getString("name"))
+                .collectList()
+                .block(T);
     }
 }

@@ -18,7 +18,6 @@ import io.switchboard.testing.Await;
 import io.switchboard.testing.mongo.MongoFixture;
 import io.switchboard.testing.net.TcpProxy;
 import io.switchboard.testing.redis.RedisExtension;
-import java.net.URI;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -48,8 +47,17 @@ class UserDataIntegrationTests {
     final Closing closing = new Closing();
 
     private TestGateway gateway(String mongoUri, String... more) {
-        Map<String, String> env = new HashMap<>(Map.of("MONGODB_URI", mongoUri, "SWITCHBOARD_AVOID_RECENT", "0",
-                "SWITCHBOARD_MONGODB_TIMEOUT_MS", "500", "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000"));
+        Map<String, String> env = new HashMap<>(Map.of(
+                "MONGODB_URI",
+                mongoUri,
+                "SWITCHBOARD_AVOID_RECENT",
+                "0",
+                "SWITCHBOARD_MONGODB_TIMEOUT_MS",
+                "500",
+                "SWITCHBOARD_RATE",
+                "100000",
+                "SWITCHBOARD_BURST",
+                "100000"));
         for (int i = 0; i < more.length; i += 2) {
             env.put(more[i], more[i + 1]);
         }
@@ -137,8 +145,7 @@ class UserDataIntegrationTests {
             made.add(matchAndLeave(x, y));
         }
 
-        Await.until("500 complete records", Duration.ofSeconds(30),
-                () -> recorded(gw, "u_x") == 500);
+        Await.until("500 complete records", Duration.ofSeconds(30), () -> recorded(gw, "u_x") == 500);
         JsonNode history = matches(gw, "u_x", "500").path("matches");
 
         List<String> ids = new ArrayList<>();
@@ -148,16 +155,18 @@ class UserDataIntegrationTests {
             assertThat(m.path("partner").asText()).isEqualTo("u_y");
             assertThat(m.path("reason").asText()).isEqualTo("left");
             assertThat(m.path("node").asText()).isEqualTo("gw-test");
-            java.time.Instant started = java.time.Instant.parse(m.path("started").asText());
-            assertThat(java.time.Instant.parse(m.path("ended").asText())).isAfterOrEqualTo(started.truncatedTo(
-                    java.time.temporal.ChronoUnit.MILLIS));
+            java.time.Instant started =
+                    java.time.Instant.parse(m.path("started").asText());
+            assertThat(java.time.Instant.parse(m.path("ended").asText()))
+                    .isAfterOrEqualTo(started.truncatedTo(java.time.temporal.ChronoUnit.MILLIS));
             if (previousStart != null) {
                 assertThat(started).isBefore(previousStart);
             }
             previousStart = started;
         }
         assertThat(ids).isEqualTo(newestFirst(made));
-        assertThat(matches(gw, "u_y", "3").path("matches")).extracting(m -> m.path("match").asText())
+        assertThat(matches(gw, "u_y", "3").path("matches"))
+                .extracting(m -> m.path("match").asText())
                 .containsExactlyElementsOf(newestFirst(made).subList(0, 3));
     }
 
@@ -176,7 +185,8 @@ class UserDataIntegrationTests {
         HttpResponse<String> noUser = get(gw, "/api/matches?limit=5", TestGateway.API_KEY);
         assertThat(noUser.statusCode()).isEqualTo(400);
         assertThat(json(noUser.body()).path("field").asText()).isEqualTo("user");
-        JsonNode none = json(get(gw, "/api/matches?user=u_nobody", TestGateway.API_KEY).body());
+        JsonNode none =
+                json(get(gw, "/api/matches?user=u_nobody", TestGateway.API_KEY).body());
         assertThat(none.path("user").asText()).isEqualTo("u_nobody");
         assertThat(none.path("matches").isArray()).isTrue();
         assertThat(none.path("matches")).isEmpty();
@@ -192,7 +202,6 @@ class UserDataIntegrationTests {
         user(first, "u_2").block("u_1");
         first.close(); // at once: closing writes what is buffered first
 
-
         TestGateway second = gateway(uri);
         User a = user(second, "u_1");
         User b = user(second, "u_2");
@@ -202,7 +211,9 @@ class UserDataIntegrationTests {
         c.join();
 
         ServerFrame.MatchFound found = c.events().next(ServerFrame.MatchFound.class);
-        assertThat(found.partner()).as("u_3 is matched with the longest waiting, u_1").isEqualTo("u_1");
+        assertThat(found.partner())
+                .as("u_3 is matched with the longest waiting, u_1")
+                .isEqualTo("u_1");
         assertThat(a.events().next(ServerFrame.MatchFound.class).partner()).isEqualTo("u_3");
         assertThat(u1.client().isClosed()).isTrue();
     }
@@ -211,12 +222,15 @@ class UserDataIntegrationTests {
     @DisplayName("blocks hold across two instances even when Redis lost them")
     void blocksHoldAcrossInstances() {
         String uri = mongoDb.get().uri(MongoFixture.freshDatabase("cluster"));
-        Map<String, String> env = Map.of("MONGODB_URI", uri, "SWITCHBOARD_AVOID_RECENT", "0",
-                "SWITCHBOARD_MONGODB_TIMEOUT_MS", "500");
+        Map<String, String> env =
+                Map.of("MONGODB_URI", uri, "SWITCHBOARD_AVOID_RECENT", "0", "SWITCHBOARD_MONGODB_TIMEOUT_MS", "500");
         TestGateway a = closing.keep(TestGateway.startClustered(redis.server().uri(), "gw-a", env));
         TestGateway b = closing.keep(TestGateway.startClustered(redis.server().uri(), "gw-b", env));
         user(a, "u_p").block("u_q");
-        Await.until("the block stored", T, () -> a.gateway().store().blocksOf("u_q").block(T).contains("u_p"));
+        Await.until(
+                "the block stored",
+                T,
+                () -> a.gateway().store().blocksOf("u_q").block(T).contains("u_p"));
         redis.server().cli("FLUSHALL");
 
         User p = user(a, "u_p");
@@ -247,9 +261,17 @@ class UserDataIntegrationTests {
         proxy.refuse();
         proxy.cutAll();
         long cutAt = System.nanoTime();
-        Await.until("DEGRADED", Duration.ofSeconds(5), () -> gw.health().path("status").asText().equals("DEGRADED"));
+        Await.until(
+                "DEGRADED",
+                Duration.ofSeconds(5),
+                () -> gw.health().path("status").asText().equals("DEGRADED"));
         assertThat((System.nanoTime() - cutAt) / 1_000_000).as("ms to DEGRADED").isLessThan(5_000);
-        assertThat(gw.health().path("dependencies").path("mongodb").path("status").asText()).isEqualTo("DOWN");
+        assertThat(gw.health()
+                        .path("dependencies")
+                        .path("mongodb")
+                        .path("status")
+                        .asText())
+                .isEqualTo("DOWN");
         for (int i = 0; i < 30; i++) {
             made.add(matchAndLeave(x, y));
         }
@@ -258,13 +280,22 @@ class UserDataIntegrationTests {
         assertThat(json(read.body()).path("error").asText()).isEqualTo("unavailable");
 
         proxy.accept();
-        Await.until("UP again", Duration.ofSeconds(10), () -> gw.health().path("status").asText().equals("UP"));
-        Await.until("every match recorded", Duration.ofSeconds(20),
-                () -> recorded(gw, "u_ox") == 50);
+        Await.until(
+                "UP again",
+                Duration.ofSeconds(10),
+                () -> gw.health().path("status").asText().equals("UP"));
+        Await.until("every match recorded", Duration.ofSeconds(20), () -> recorded(gw, "u_ox") == 50);
         List<String> ids = new ArrayList<>();
-        matches(gw, "u_ox", "500").path("matches").forEach(m -> ids.add(m.path("match").asText()));
+        matches(gw, "u_ox", "500")
+                .path("matches")
+                .forEach(m -> ids.add(m.path("match").asText()));
         assertThat(ids).isEqualTo(newestFirst(made));
-        assertThat(gw.gateway().metrics().registry().get("switchboard.store.writes.dropped").counter().count())
+        assertThat(gw.gateway()
+                        .metrics()
+                        .registry()
+                        .get("switchboard.store.writes.dropped")
+                        .counter()
+                        .count())
                 .isZero();
     }
 
@@ -272,8 +303,10 @@ class UserDataIntegrationTests {
     @DisplayName("a MongoDB that stops answering holds a join up for 250 ms at most; matching goes on")
     void slowStoreNeverHoldsMatchingUp() {
         TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
-        TestGateway gw = gateway(MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("slow")),
-                "SWITCHBOARD_MONGODB_TIMEOUT_MS", "5000");
+        TestGateway gw = gateway(
+                MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("slow")),
+                "SWITCHBOARD_MONGODB_TIMEOUT_MS",
+                "5000");
         Await.until("MongoDB up", T, () -> gw.health().path("status").asText().equals("UP"));
 
         proxy.stall();
@@ -287,7 +320,8 @@ class UserDataIntegrationTests {
         proxy.unstall();
 
         assertThat(found.partner()).isEqualTo("u_slow2");
-        assertThat(joinedMs).as("two joins, each waiting 250 ms at most, not the 5 s store timeout")
+        assertThat(joinedMs)
+                .as("two joins, each waiting 250 ms at most, not the 5 s store timeout")
                 .isLessThan(2_500);
     }
 
@@ -295,8 +329,10 @@ class UserDataIntegrationTests {
     @DisplayName("when the buffer overflows during an outage the oldest records are dropped, counted and logged")
     void bufferOverflowIsCounted() {
         TcpProxy proxy = closing.keep(TcpProxy.to(mongoDb.get().port()));
-        TestGateway gw = gateway(MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("full")),
-                "SWITCHBOARD_MONGODB_BUFFER", "20");
+        TestGateway gw = gateway(
+                MongoFixture.uri("127.0.0.1", proxy.port(), MongoFixture.freshDatabase("full")),
+                "SWITCHBOARD_MONGODB_BUFFER",
+                "20");
         Await.until("MongoDB up", T, () -> gw.health().path("status").asText().equals("UP"));
         ListAppender<ILoggingEvent> logs = capture(StoreWriter.class);
         User x = user(gw, "u_fx");
@@ -304,24 +340,40 @@ class UserDataIntegrationTests {
 
         proxy.refuse();
         proxy.cutAll();
-        Await.until("DEGRADED", Duration.ofSeconds(5), () -> gw.health().path("status").asText().equals("DEGRADED"));
+        Await.until(
+                "DEGRADED",
+                Duration.ofSeconds(5),
+                () -> gw.health().path("status").asText().equals("DEGRADED"));
         List<String> made = new ArrayList<>();
         for (int i = 0; i < 30; i++) {
             made.add(matchAndLeave(x, y));
         }
-        io.micrometer.core.instrument.Counter dropped = gw.gateway().metrics().registry()
-                .get("switchboard.store.writes.dropped").counter();
-        Await.until("60 records (a start and an end per match) for 20 places: 40 dropped", T,
+        io.micrometer.core.instrument.Counter dropped = gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.store.writes.dropped")
+                .counter();
+        Await.until(
+                "60 records (a start and an end per match) for 20 places: 40 dropped",
+                T,
                 () -> dropped.count() == 40.0);
         proxy.accept();
         Await.until("the buffer written", Duration.ofSeconds(20), () -> recorded(gw, "u_fx") >= 10);
 
         List<String> kept = new ArrayList<>();
-        matches(gw, "u_fx", "500").path("matches").forEach(m -> kept.add(m.path("match").asText()));
-        assertThat(kept).as("the newest 10 matches, whole").isEqualTo(newestFirst(made).subList(0, 10));
-        assertThat(logs.list).filteredOn(e -> e.getFormattedMessage().contains("write buffer full")).hasSize(1);
-        Await.until("the recovery line", T, () -> logs.list.stream()
-                .anyMatch(e -> e.getFormattedMessage().contains("40 records were dropped")));
+        matches(gw, "u_fx", "500")
+                .path("matches")
+                .forEach(m -> kept.add(m.path("match").asText()));
+        assertThat(kept)
+                .as("the newest 10 matches, whole")
+                .isEqualTo(newestFirst(made).subList(0, 10));
+        assertThat(logs.list)
+                .filteredOn(e -> e.getFormattedMessage().contains("write buffer full"))
+                .hasSize(1);
+        Await.until(
+                "the recovery line",
+                T,
+                () -> logs.list.stream().anyMatch(e -> e.getFormattedMessage().contains("40 records were dropped")));
     }
 
     @Test
@@ -331,8 +383,15 @@ class UserDataIntegrationTests {
         ListAppender<ILoggingEvent> logs = capture(MongoUserStore.class);
         TestGateway gw = gateway("mongodb://nosuchhost.invalid:27017/switchboard");
         MongoUserStore store = (MongoUserStore) gw.gateway().store();
-        Await.until("the cause", T, () -> gw.health().path("dependencies").path("mongodb").path("detail").asText()
-                .contains("UnknownHostException"));
+        Await.until(
+                "the cause",
+                T,
+                () -> gw.health()
+                        .path("dependencies")
+                        .path("mongodb")
+                        .path("detail")
+                        .asText()
+                        .contains("UnknownHostException"));
         long seen = store.probes();
         Await.until("three more probes", T, () -> store.probes() >= seen + 3);
 
@@ -340,9 +399,12 @@ class UserDataIntegrationTests {
         assertThat(health.path("status").asText()).isEqualTo("DEGRADED");
         assertThat(health.path("dependencies").path("mongodb").path("detail").asText())
                 .contains("nosuchhost.invalid:27017");
-        assertThat(gw.get("/health/ready").statusCode()).as("MongoDB is not needed to serve").isEqualTo(200);
+        assertThat(gw.get("/health/ready").statusCode())
+                .as("MongoDB is not needed to serve")
+                .isEqualTo(200);
         assertThat(logs.list).hasSize(1);
-        assertThat(logs.list.get(0).getFormattedMessage()).startsWith("MongoDB at nosuchhost.invalid:27017 is down:")
+        assertThat(logs.list.get(0).getFormattedMessage())
+                .startsWith("MongoDB at nosuchhost.invalid:27017 is down:")
                 .contains("UnknownHostException");
         // matching and messaging go on
         User a = user(gw, "u_s1");

@@ -46,7 +46,9 @@ abstract class UserStoreContract {
     @Test
     @DisplayName("blocks count in both directions, and a block written twice is one")
     void blocksBothWays() {
-        write(new StoreWrite.Block("u1", "u2", T0), new StoreWrite.Block("u3", "u1", T0),
+        write(
+                new StoreWrite.Block("u1", "u2", T0),
+                new StoreWrite.Block("u3", "u1", T0),
                 new StoreWrite.Block("u1", "u2", T0.plusSeconds(5)));
 
         assertThat(store.blocksOf("u1").block(T)).isEqualTo(Set.of("u2", "u3"));
@@ -58,18 +60,33 @@ abstract class UserStoreContract {
     @Test
     @DisplayName("the history holds both users, the interests, start, end, reason and instance, newest first")
     void historyNewestFirst() {
-        write(started("m1", "a", "b", 1), ended("m1", 2, "next"), started("m2", "c", "a", 3),
-                ended("m2", 4, "left"), started("m3", "a", "d", 5));
+        write(
+                started("m1", "a", "b", 1),
+                ended("m1", 2, "next"),
+                started("m2", "c", "a", 3),
+                ended("m2", 4, "left"),
+                started("m3", "a", "d", 5));
 
         List<MatchRecord> ofA = store.matches("a", 10).block(T);
 
         assertThat(ofA).extracting(MatchRecord::match).containsExactly("m3", "m2", "m1");
-        assertThat(ofA.get(1)).isEqualTo(new MatchRecord("m2", List.of("c", "a"), List.of("chess"),
-                T0.plusSeconds(3), T0.plusSeconds(4), "left", "gw-1"));
+        assertThat(ofA.get(1))
+                .isEqualTo(new MatchRecord(
+                        "m2",
+                        List.of("c", "a"),
+                        List.of("chess"),
+                        T0.plusSeconds(3),
+                        T0.plusSeconds(4),
+                        "left",
+                        "gw-1"));
         assertThat(ofA.get(1).partnerOf("a")).isEqualTo("c");
         assertThat(ofA.get(0).ended()).as("a match that goes on").isNull();
-        assertThat(store.matches("b", 10).block(T)).extracting(MatchRecord::match).containsExactly("m1");
-        assertThat(store.matches("a", 2).block(T)).extracting(MatchRecord::match).containsExactly("m3", "m2");
+        assertThat(store.matches("b", 10).block(T))
+                .extracting(MatchRecord::match)
+                .containsExactly("m1");
+        assertThat(store.matches("a", 2).block(T))
+                .extracting(MatchRecord::match)
+                .containsExactly("m3", "m2");
         assertThat(store.matches("nobody", 10).block(T)).isEmpty();
     }
 
@@ -77,12 +94,21 @@ abstract class UserStoreContract {
     @DisplayName("the end of a match may land before its start (a retried batch); the record comes out whole")
     void endBeforeStart() {
         write(ended("m9", 8, "disconnected"));
-        assertThat(store.matches("x", 10).block(T)).as("no start yet: not listed").isEmpty();
+        assertThat(store.matches("x", 10).block(T))
+                .as("no start yet: not listed")
+                .isEmpty();
 
         write(started("m9", "x", "y", 7));
 
-        assertThat(store.matches("x", 10).block(T)).containsExactly(new MatchRecord("m9", List.of("x", "y"),
-                List.of("chess"), T0.plusSeconds(7), T0.plusSeconds(8), "disconnected", "gw-1"));
+        assertThat(store.matches("x", 10).block(T))
+                .containsExactly(new MatchRecord(
+                        "m9",
+                        List.of("x", "y"),
+                        List.of("chess"),
+                        T0.plusSeconds(7),
+                        T0.plusSeconds(8),
+                        "disconnected",
+                        "gw-1"));
     }
 
     @Test

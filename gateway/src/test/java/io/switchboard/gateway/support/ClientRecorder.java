@@ -2,8 +2,8 @@ package io.switchboard.gateway.support;
 
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.ConnectionEvent;
-import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.protocol.client.ReconnectPolicy;
+import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import io.switchboard.testing.Await;
 import java.net.URI;
@@ -45,16 +45,20 @@ public final class ClientRecorder implements AutoCloseable {
      * {@code n} recorded clients of {@code uri}, connected a few at a time, each handed to {@code then} (for
      * instance to subscribe) once connected.
      */
-    public static List<ClientRecorder> connectMany(URI uri, ReconnectPolicy policy, int n,
-                                                   Consumer<ClientRecorder> then) {
+    public static List<ClientRecorder> connectMany(
+            URI uri, ReconnectPolicy policy, int n, Consumer<ClientRecorder> then) {
         return Flux.range(0, n)
-                .flatMap(i -> Mono.fromCallable(() -> {
-                    ClientRecorder r = of(uri, policy);
-                    r.connect();
-                    then.accept(r);
-                    return r;
-                }).subscribeOn(Schedulers.boundedElastic()), 32)
-                .collectList().block(Duration.ofSeconds(90));
+                .flatMap(
+                        i -> Mono.fromCallable(() -> {
+                                    ClientRecorder r = of(uri, policy);
+                                    r.connect();
+                                    then.accept(r);
+                                    return r;
+                                })
+                                .subscribeOn(Schedulers.boundedElastic()),
+                        32)
+                .collectList()
+                .block(Duration.ofSeconds(90));
     }
 
     /** Closes every client of {@code clients} (those that gave up already are closed). */
@@ -93,7 +97,9 @@ public final class ClientRecorder implements AutoCloseable {
     }
 
     public <T extends ConnectionEvent> T await(Class<T> type, int n, Duration timeout) {
-        Await.until(n + " " + type.getSimpleName() + " event(s); so far " + events, timeout,
+        Await.until(
+                n + " " + type.getSimpleName() + " event(s); so far " + events,
+                timeout,
                 () -> events(type).size() >= n);
         return events(type).get(n - 1);
     }
@@ -109,7 +115,9 @@ public final class ClientRecorder implements AutoCloseable {
 
     /** Waits until {@code n} frames of {@code type} matching {@code which} arrived. */
     public <T extends ServerFrame> List<T> awaitFrames(Class<T> type, Predicate<T> which, int n, Duration timeout) {
-        Await.until(n + " " + type.getSimpleName() + " frames", timeout,
+        Await.until(
+                n + " " + type.getSimpleName() + " frames",
+                timeout,
                 () -> frames(type).stream().filter(which).count() >= n);
         return frames(type).stream().filter(which).toList();
     }

@@ -12,8 +12,7 @@ import java.util.concurrent.TimeUnit;
 public final class EventRecorder {
     private final LinkedBlockingQueue<ServerFrame> frames = new LinkedBlockingQueue<>();
 
-    private EventRecorder() {
-    }
+    private EventRecorder() {}
 
     public static EventRecorder of(SwitchboardClient client) {
         EventRecorder r = new EventRecorder();

@@ -33,7 +33,8 @@ public final class TestGateway implements AutoCloseable {
 
     private final Gateway gateway;
     private final List<SwitchboardClient> clients = new ArrayList<>();
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
+    private final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(TIMEOUT).build();
 
     private TestGateway(Gateway gateway) {
         this.gateway = gateway;
@@ -72,7 +73,9 @@ public final class TestGateway implements AutoCloseable {
         all.put("SWITCHBOARD_NODE_ID", node);
         TestGateway gw = start(all);
         try {
-            Await.until(node + " to reach Redis", TIMEOUT,
+            Await.until(
+                    node + " to reach Redis",
+                    TIMEOUT,
                     () -> gw.health().path("status").asText().equals("UP"));
         } catch (AssertionError e) {
             gw.close();
@@ -143,7 +146,8 @@ public final class TestGateway implements AutoCloseable {
 
     /** POSTs {@code json} with {@code apiKey} (null: no Authorization header). */
     public HttpResponse<String> post(String path, String json, String apiKey) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT)
+        HttpRequest.Builder b = HttpRequest.newBuilder(httpUri(path))
+                .timeout(TIMEOUT)
                 .header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(json));
         if (apiKey != null) {
@@ -159,7 +163,8 @@ public final class TestGateway implements AutoCloseable {
     /** The {@code GET /health} document. */
     public com.fasterxml.jackson.databind.JsonNode health() {
         try {
-            return io.switchboard.protocol.FrameCodec.mapper().readTree(get("/health").body());
+            return io.switchboard.protocol.FrameCodec.mapper()
+                    .readTree(get("/health").body());
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -171,7 +176,8 @@ public final class TestGateway implements AutoCloseable {
 
     /** GETs {@code path} with {@code apiKey} (null: no Authorization header). */
     public HttpResponse<String> get(String path, String apiKey) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT).GET();
+        HttpRequest.Builder b =
+                HttpRequest.newBuilder(httpUri(path)).timeout(TIMEOUT).GET();
         if (apiKey != null) {
             b.header("Authorization", "Bearer " + apiKey);
         }

@@ -14,8 +14,7 @@ import java.util.List;
 
 /** Client JWTs for tests, signed with {@link TestGateway#JWT_SECRET} unless said otherwise. */
 public final class Tokens {
-    private Tokens() {
-    }
+    private Tokens() {}
 
     public static String user(String sub) {
         return hs256(TestGateway.JWT_SECRET, sub, Instant.now().plusSeconds(600), List.of(), List.of());

@@ -10,8 +10,8 @@ import org.junit.jupiter.api.Test;
 
 /** Who a request comes from, behind trusted proxies or not, and the key it is limited under. */
 class ClientAddressesUnitTests {
-    private final ClientAddresses addresses = new ClientAddresses(List.of(AddressBlock.parse("10.0.0.0/8"),
-            AddressBlock.parse("fd00::/8")));
+    private final ClientAddresses addresses =
+            new ClientAddresses(List.of(AddressBlock.parse("10.0.0.0/8"), AddressBlock.parse("fd00::/8")));
 
     private static InetAddress ip(String literal) {
         return ClientAddresses.parse(literal);
@@ -32,14 +32,18 @@ class ClientAddressesUnitTests {
         assertThat(addresses.client(ip("10.0.0.2"), List.of("1.1.1.1, 203.0.113.9, 10.0.0.7")))
                 .isEqualTo(ip("203.0.113.9"));
         assertThat(addresses.client(ip("10.0.0.2"), List.of("1.1.1.1", "203.0.113.9")))
-                .as("several headers are one list").isEqualTo(ip("203.0.113.9"));
+                .as("several headers are one list")
+                .isEqualTo(ip("203.0.113.9"));
         assertThat(addresses.client(ip("10.0.0.2"), List.of("10.0.0.5, 10.0.0.6")))
-                .as("only proxies: the farthest").isEqualTo(ip("10.0.0.5"));
+                .as("only proxies: the farthest")
+                .isEqualTo(ip("10.0.0.5"));
         assertThat(addresses.client(ip("10.0.0.2"), List.of("203.0.113.9, unknown")))
-                .as("garbage: the proxy that wrote it").isEqualTo(ip("10.0.0.2"));
+                .as("garbage: the proxy that wrote it")
+                .isEqualTo(ip("10.0.0.2"));
         assertThat(addresses.client(ip("10.0.0.2"), List.of("203.0.113.9:4711")))
                 .isEqualTo(ip("203.0.113.9"));
-        assertThat(addresses.client(ip("fd00::1"), List.of("[2001:db8::1]:443"))).isEqualTo(ip("2001:db8::1"));
+        assertThat(addresses.client(ip("fd00::1"), List.of("[2001:db8::1]:443")))
+                .isEqualTo(ip("2001:db8::1"));
     }
 
     @Test

@@ -47,6 +47,7 @@ import org.slf4j.LoggerFactory;
 class EdgeIntegrationTests {
     /** The longest a test waits for the server to close a connection. */
     private static final Duration CLOSE_BOUND = Duration.ofSeconds(5);
+
     private static final String KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
     @RegisterExtension
@@ -71,8 +72,13 @@ class EdgeIntegrationTests {
 
     /** A valid WebSocket opening handshake with these extra headers (each ending in CRLF). */
     private static String handshake(String... headers) {
-        return get("/ws", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n", "Sec-WebSocket-Key: " + KEY + "\r\n",
-                "Sec-WebSocket-Version: 13\r\n", String.join("", headers));
+        return get(
+                "/ws",
+                "Upgrade: websocket\r\n",
+                "Connection: Upgrade\r\n",
+                "Sec-WebSocket-Key: " + KEY + "\r\n",
+                "Sec-WebSocket-Version: 13\r\n",
+                String.join("", headers));
     }
 
     /** The status of a WebSocket handshake sent with these extra headers on a new connection from 127.0.0.1. */
@@ -84,12 +90,22 @@ class EdgeIntegrationTests {
     }
 
     private static double refused(TestGateway gw, String reason) {
-        return gw.gateway().metrics().registry().get("switchboard.edge.refused").tag("reason", reason).counter()
+        return gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.edge.refused")
+                .tag("reason", reason)
+                .counter()
                 .count();
     }
 
     private static double openConnections(TestGateway gw) {
-        return gw.gateway().metrics().registry().get("switchboard.edge.connections").gauge().value();
+        return gw.gateway()
+                .metrics()
+                .registry()
+                .get("switchboard.edge.connections")
+                .gauge()
+                .value();
     }
 
     private ListAppender<ILoggingEvent> edgeLog() {
@@ -105,8 +121,10 @@ class EdgeIntegrationTests {
     }
 
     private static List<String> lines(ListAppender<ILoggingEvent> logs, String containing) {
-        return List.copyOf(logs.list).stream().map(ILoggingEvent::getFormattedMessage)
-                .filter(m -> m.contains(containing)).toList();
+        return List.copyOf(logs.list).stream()
+                .map(ILoggingEvent::getFormattedMessage)
+                .filter(m -> m.contains(containing))
+                .toList();
     }
 
     @Test
@@ -125,25 +143,32 @@ class EdgeIntegrationTests {
     @DisplayName("slowloris: a request head sent a byte at a time is cut at the header timeout, however steady")
     void slowlorisIsClosedWithinTheHeaderTimeout() {
         TestGateway gw = start(Map.of("SWITCHBOARD_HEADER_TIMEOUT_MS", "500"));
-        ListAppender<ILoggingEvent> everything = appender(
-                (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
+        ListAppender<ILoggingEvent> everything =
+                appender((Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
         Raw slow = raw(gw);
         slow.send("GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ");
         AtomicInteger dribbled = new AtomicInteger();
         ScheduledExecutorService dribbler = Executors.newSingleThreadScheduledExecutor();
         closing.keep(dribbler::shutdownNow);
-        dribbler.scheduleAtFixedRate(() -> {
-            if (slow.trySend("a")) {
-                dribbled.incrementAndGet();
-            }
-        }, 0, 50, TimeUnit.MILLISECONDS);
+        dribbler.scheduleAtFixedRate(
+                () -> {
+                    if (slow.trySend("a")) {
+                        dribbled.incrementAndGet();
+                    }
+                },
+                0,
+                50,
+                TimeUnit.MILLISECONDS);
 
         long waited = slow.millisUntilClosed();
 
         assertThat(waited).isBetween(400L, 3_000L);
-        assertThat(dribbled.get()).as("bytes sent while the connection was open").isGreaterThan(3);
+        assertThat(dribbled.get())
+                .as("bytes sent while the connection was open")
+                .isGreaterThan(3);
         Await.until("the timeout to be counted", TestGateway.TIMEOUT, () -> refused(gw, "header_timeout") == 1);
-        assertThat(List.copyOf(everything.list)).singleElement()
+        assertThat(List.copyOf(everything.list))
+                .singleElement()
                 .satisfies(ev -> assertThat(ev.getFormattedMessage()).contains("no complete request within 500 ms"));
     }
 
@@ -174,15 +199,22 @@ class EdgeIntegrationTests {
     @Test
     @DisplayName("a WebSocket is not a request in progress: it outlives the header and idle timeouts")
     void webSocketOutlivesTheTimeouts() throws InterruptedException {
-        TestGateway gw = start(Map.of("SWITCHBOARD_IDLE_TIMEOUT_MS", "300", "SWITCHBOARD_HEADER_TIMEOUT_MS", "300",
-                "SWITCHBOARD_PING_INTERVAL_MS", "400"));
+        TestGateway gw = start(Map.of(
+                "SWITCHBOARD_IDLE_TIMEOUT_MS",
+                "300",
+                "SWITCHBOARD_HEADER_TIMEOUT_MS",
+                "300",
+                "SWITCHBOARD_PING_INTERVAL_MS",
+                "400"));
         long before = System.nanoTime();
         SwitchboardClient c = gw.connect();
         BlockingQueue<ServerFrame> pings = new LinkedBlockingQueue<>();
         c.events().filter(f -> f instanceof ServerFrame.Ping).subscribe(pings::add);
 
         for (int i = 0; i < 3; i++) {
-            assertThat(pings.poll(TestGateway.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)).as("ping %d", i).isNotNull();
+            assertThat(pings.poll(TestGateway.TIMEOUT.toMillis(), TimeUnit.MILLISECONDS))
+                    .as("ping %d", i)
+                    .isNotNull();
         }
 
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - before)).isGreaterThan(1_000);
@@ -196,8 +228,8 @@ class EdgeIntegrationTests {
     @DisplayName("over SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS an address gets 429 with Retry-After, counted and"
             + " logged once, while other addresses are served")
     void perAddressCapAnswers429() {
-        TestGateway gw = start(Map.of("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "2",
-                "SWITCHBOARD_HEADER_TIMEOUT_MS", "30000"));
+        TestGateway gw =
+                start(Map.of("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "2", "SWITCHBOARD_HEADER_TIMEOUT_MS", "30000"));
         ListAppender<ILoggingEvent> logs = edgeLog();
         Raw first = raw(gw);
         raw(gw);
@@ -217,7 +249,9 @@ class EdgeIntegrationTests {
         assertThat(other.response().status()).isEqualTo(200);
 
         assertThat(refused(gw, "address_connections")).isEqualTo(3);
-        assertThat(lines(logs, "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=2")).singleElement().asString()
+        assertThat(lines(logs, "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS=2"))
+                .singleElement()
+                .asString()
                 .contains("127.0.0.1");
         first.close();
         Await.until("the closed connection to be released", TestGateway.TIMEOUT, () -> openConnections(gw) == 2);
@@ -243,9 +277,13 @@ class EdgeIntegrationTests {
         assertThat(refused.headers()).containsEntry("retry-after", "5");
         Raw probe = raw(gw, "127.0.0.5");
         probe.send(get("/health/live"));
-        assertThat(probe.response().status()).as("the liveness probe at the cap").isEqualTo(200);
+        assertThat(probe.response().status())
+                .as("the liveness probe at the cap")
+                .isEqualTo(200);
 
-        assertThat(refused(gw, "max_connections")).as("the probe is not refused").isEqualTo(1);
+        assertThat(refused(gw, "max_connections"))
+                .as("the probe is not refused")
+                .isEqualTo(1);
         assertThat(lines(logs, "SWITCHBOARD_MAX_CONNECTIONS=2")).hasSize(1);
         a.close();
         probe.close();
@@ -274,7 +312,10 @@ class EdgeIntegrationTests {
         other.send(handshake());
         assertThat(other.response().status()).isEqualTo(101);
         assertThat(refused(gw, "connect_rate")).isEqualTo(1);
-        assertThat(lines(logs, "SWITCHBOARD_CONNECT_RATE=1")).singleElement().asString().contains("127.0.0.1");
+        assertThat(lines(logs, "SWITCHBOARD_CONNECT_RATE=1"))
+                .singleElement()
+                .asString()
+                .contains("127.0.0.1");
     }
 
     @Test
@@ -291,26 +332,40 @@ class EdgeIntegrationTests {
     @DisplayName("from a trusted proxy, X-Forwarded-For names the client that the rate and the per-address cap"
             + " count, read from the right so that a client's own entries are not believed")
     void forwardedForIsHonouredFromATrustedPeer() {
-        TestGateway gw = start(Map.of("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.1/32, 10.0.0.0/8",
-                "SWITCHBOARD_CONNECT_RATE", "1", "SWITCHBOARD_CONNECT_BURST", "1",
-                "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "1", "SWITCHBOARD_HEADER_TIMEOUT_MS", "30000"));
+        TestGateway gw = start(Map.of(
+                "SWITCHBOARD_TRUSTED_PROXIES",
+                "127.0.0.1/32, 10.0.0.0/8",
+                "SWITCHBOARD_CONNECT_RATE",
+                "1",
+                "SWITCHBOARD_CONNECT_BURST",
+                "1",
+                "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+                "1",
+                "SWITCHBOARD_HEADER_TIMEOUT_MS",
+                "30000"));
 
         assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.1\r\n")).isEqualTo(101);
         assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.2\r\n")).isEqualTo(101);
         assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.1\r\n")).isEqualTo(429);
         // a client that writes its own X-Forwarded-For is still known by the address our proxies appended
-        assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.3, 198.51.100.7, 10.1.2.3\r\n")).isEqualTo(101);
-        assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.4, 198.51.100.7\r\n")).isEqualTo(429);
+        assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.3, 198.51.100.7, 10.1.2.3\r\n"))
+                .isEqualTo(101);
+        assertThat(upgradeStatus(gw, "X-Forwarded-For: 203.0.113.4, 198.51.100.7\r\n"))
+                .isEqualTo(429);
 
         Raw held = raw(gw);
         held.send(get("/health/live", "X-Forwarded-For: 192.0.2.1\r\n"));
         assertThat(held.response().status()).isEqualTo(200);
         Raw second = raw(gw);
         second.send(get("/health/live", "X-Forwarded-For: 192.0.2.1\r\n"));
-        assertThat(second.response().status()).as("a second connection of 192.0.2.1").isEqualTo(429);
+        assertThat(second.response().status())
+                .as("a second connection of 192.0.2.1")
+                .isEqualTo(429);
         Raw otherClient = raw(gw);
         otherClient.send(get("/health/live", "X-Forwarded-For: 192.0.2.2\r\n"));
-        assertThat(otherClient.response().status()).as("another client through the same proxy").isEqualTo(200);
+        assertThat(otherClient.response().status())
+                .as("another client through the same proxy")
+                .isEqualTo(200);
     }
 
     @Test
@@ -319,18 +374,36 @@ class EdgeIntegrationTests {
     void invalidUpgradesGet400AndOneLogLinePerKind() {
         TestGateway gw = start(Map.of());
         ListAppender<ILoggingEvent> logs = edgeLog();
-        ListAppender<ILoggingEvent> everything = appender(
-                (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
+        ListAppender<ILoggingEvent> everything =
+                appender((Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
         Map<String, String> requests = new HashMap<>();
-        requests.put("Sec-WebSocket-Key header", get("/ws", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
-                "Sec-WebSocket-Version: 13\r\n"));
-        requests.put("Sec-WebSocket-Version: 13", get("/ws", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
-                "Sec-WebSocket-Key: " + KEY + "\r\n", "Sec-WebSocket-Version: 8\r\n"));
+        requests.put(
+                "Sec-WebSocket-Key header",
+                get("/ws", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n", "Sec-WebSocket-Version: 13\r\n"));
+        requests.put(
+                "Sec-WebSocket-Version: 13",
+                get(
+                        "/ws",
+                        "Upgrade: websocket\r\n",
+                        "Connection: Upgrade\r\n",
+                        "Sec-WebSocket-Key: " + KEY + "\r\n",
+                        "Sec-WebSocket-Version: 8\r\n"));
         requests.put("'Upgrade: websocket'", get("/ws"));
-        requests.put("'Connection: Upgrade'", get("/ws", "Upgrade: websocket\r\n",
-                "Sec-WebSocket-Key: " + KEY + "\r\n", "Sec-WebSocket-Version: 13\r\n"));
-        requests.put("16 bytes in base64", get("/ws", "Upgrade: websocket\r\n", "Connection: Upgrade\r\n",
-                "Sec-WebSocket-Key: short\r\n", "Sec-WebSocket-Version: 13\r\n"));
+        requests.put(
+                "'Connection: Upgrade'",
+                get(
+                        "/ws",
+                        "Upgrade: websocket\r\n",
+                        "Sec-WebSocket-Key: " + KEY + "\r\n",
+                        "Sec-WebSocket-Version: 13\r\n"));
+        requests.put(
+                "16 bytes in base64",
+                get(
+                        "/ws",
+                        "Upgrade: websocket\r\n",
+                        "Connection: Upgrade\r\n",
+                        "Sec-WebSocket-Key: short\r\n",
+                        "Sec-WebSocket-Version: 13\r\n"));
 
         for (Map.Entry<String, String> e : requests.entrySet()) {
             for (int i = 0; i < 20; i++) {
@@ -350,7 +423,8 @@ class EdgeIntegrationTests {
             assertThat(lines(logs, kind)).as("log lines about %s", kind).hasSize(1);
         }
         assertThat(refused(gw, "invalid_upgrade")).isEqualTo(100);
-        assertThat(List.copyOf(everything.list)).as("stack traces or errors logged")
+        assertThat(List.copyOf(everything.list))
+                .as("stack traces or errors logged")
                 .noneMatch(ev -> ev.getThrowableProxy() != null || ev.getLevel().isGreaterOrEqual(Level.ERROR));
     }
 
@@ -379,14 +453,17 @@ class EdgeIntegrationTests {
     void pageAndClientCarrySecurityHeaders() {
         TestGateway gw = start(Map.of());
 
-        for (String path : List.of("/", "/demo.js", "/demo.css", "/switchboard.js", "/switchboard.d.ts",
-                "/demo/config")) {
+        for (String path :
+                List.of("/", "/demo.js", "/demo.css", "/switchboard.js", "/switchboard.d.ts", "/demo/config")) {
             HttpResponse<String> res = gw.get(path);
             assertThat(res.statusCode()).as(path).isEqualTo(200);
-            assertThat(res.headers().firstValue("Content-Security-Policy")).as(path)
-                    .hasValueSatisfying(csp -> assertThat(csp).contains("default-src 'none'", "script-src 'self'",
-                            "frame-ancestors 'none'"));
-            assertThat(res.headers().firstValue("X-Content-Type-Options")).as(path).hasValue("nosniff");
+            assertThat(res.headers().firstValue("Content-Security-Policy"))
+                    .as(path)
+                    .hasValueSatisfying(csp -> assertThat(csp)
+                            .contains("default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"));
+            assertThat(res.headers().firstValue("X-Content-Type-Options"))
+                    .as(path)
+                    .hasValue("nosniff");
             assertThat(res.headers().firstValue("Referrer-Policy")).as(path).hasValue("no-referrer");
         }
     }
@@ -396,13 +473,17 @@ class EdgeIntegrationTests {
             + " and at most one log line per kind a minute")
     void unreadableRequestsGetAnAnswerAndOneLogLinePerKind() {
         TestGateway gw = start(Map.of());
-        ListAppender<ILoggingEvent> everything = appender(
-                (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
+        ListAppender<ILoggingEvent> everything =
+                appender((Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME));
         Map<String, Integer> requests = Map.of(
-                "BLAH\r\n\r\n", 400,
-                "GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400,
-                "GET /" + "x".repeat(10_000) + " HTTP/1.1\r\n\r\n", 414,
-                "GET / HTTP/1.1\r\nX-Big: " + "y".repeat(10_000) + "\r\n\r\n", 431);
+                "BLAH\r\n\r\n",
+                400,
+                "GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+                400,
+                "GET /" + "x".repeat(10_000) + " HTTP/1.1\r\n\r\n",
+                414,
+                "GET / HTTP/1.1\r\nX-Big: " + "y".repeat(10_000) + "\r\n\r\n",
+                431);
 
         for (Map.Entry<String, Integer> e : requests.entrySet()) {
             for (int i = 0; i < 10; i++) {
@@ -416,14 +497,15 @@ class EdgeIntegrationTests {
             }
         }
 
-        List<String> logged = List.copyOf(everything.list).stream().map(ILoggingEvent::getFormattedMessage).toList();
+        List<String> logged = List.copyOf(everything.list).stream()
+                .map(ILoggingEvent::getFormattedMessage)
+                .toList();
         assertThat(logged).as("one line per status").hasSize(3).allMatch(l -> l.contains("could not be read"));
         assertThat(refused(gw, "bad_request")).isEqualTo(40);
     }
 
     /** A response read off a raw connection; header names in lower case. */
-    private record Response(int status, Map<String, String> headers, String body) {
-    }
+    private record Response(int status, Map<String, String> headers, String body) {}
 
     /** A raw TCP connection to the gateway, for what an HTTP library would not send or would hide. */
     private static final class Raw implements AutoCloseable {
@@ -469,7 +551,9 @@ class EdgeIntegrationTests {
                 Map<String, String> headers = new HashMap<>();
                 for (String h = line(); !h.isEmpty(); h = line()) {
                     int colon = h.indexOf(':');
-                    headers.put(h.substring(0, colon).trim().toLowerCase(Locale.ROOT), h.substring(colon + 1).trim());
+                    headers.put(
+                            h.substring(0, colon).trim().toLowerCase(Locale.ROOT),
+                            h.substring(colon + 1).trim());
                 }
                 int code = Integer.parseInt(status.substring(9, 12));
                 int length = code == 101 ? 0 : Integer.parseInt(headers.getOrDefault("content-length", "0"));

@@ -33,12 +33,15 @@ class EpisodeLogUnitTests {
             now += TimeUnit.MINUTES.toNanos(1);
             episodes.info("a", "kind a");
 
-            List<String> lines = logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
-            assertThat(lines).containsExactly(
-                    "kind a (at most one such line a minute)", "kind b (at most one such line a minute)",
-                    "kind a (and 1999 more like it since the last such line)",
-                    "kind b (and 1999 more like it since the last such line)",
-                    "kind a (and 999 more like it since the last such line)");
+            List<String> lines =
+                    logs.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+            assertThat(lines)
+                    .containsExactly(
+                            "kind a (at most one such line a minute)",
+                            "kind b (at most one such line a minute)",
+                            "kind a (and 1999 more like it since the last such line)",
+                            "kind b (and 1999 more like it since the last such line)",
+                            "kind a (and 999 more like it since the last such line)");
         } finally {
             logger.detachAppender(logs);
         }

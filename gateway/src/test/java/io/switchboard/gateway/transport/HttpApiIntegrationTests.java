@@ -48,9 +48,11 @@ class HttpApiIntegrationTests {
 
     /** The response's JSON body, after checking its status and that it says it is JSON. */
     private static JsonNode body(HttpResponse<String> res, int status) {
-        assertThat(res.statusCode()).as("status of %s, body %s", res.uri(), res.body()).isEqualTo(status);
-        assertThat(res.headers().firstValue("Content-Type")).hasValueSatisfying(
-                t -> assertThat(t).startsWith("application/json"));
+        assertThat(res.statusCode())
+                .as("status of %s, body %s", res.uri(), res.body())
+                .isEqualTo(status);
+        assertThat(res.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
         return json(res.body());
     }
 
@@ -62,8 +64,7 @@ class HttpApiIntegrationTests {
         return new Subscriber(c, events, ack);
     }
 
-    private record Subscriber(SwitchboardClient client, EventRecorder events, ServerFrame.Ack ack) {
-    }
+    private record Subscriber(SwitchboardClient client, EventRecorder events, ServerFrame.Ack ack) {}
 
     /**
      * Proves nothing reached {@link #CHANNEL} nor the inbox of {@code s} before: an authorised publish gets offset
@@ -71,8 +72,7 @@ class HttpApiIntegrationTests {
      * subscriber is still connected.
      */
     private void assertUntouched(Subscriber s, String user) {
-        JsonNode published = body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":\"probe\"}"),
-                200);
+        JsonNode published = body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":\"probe\"}"), 200);
         assertThat(published.get("offset").asLong()).isEqualTo(1);
         ServerFrame.Message m = s.events().next(ServerFrame.Message.class);
         assertThat(m.offset()).isEqualTo(1);
@@ -91,8 +91,7 @@ class HttpApiIntegrationTests {
         Subscriber s = subscriber("u_alice");
         String data = "{\"text\":\"hello from the backend\",\"n\":[1,2.5,null,true],\"nested\":{\"k\":\"v\"}}";
 
-        JsonNode answer = body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":" + data + "}"),
-                200);
+        JsonNode answer = body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":" + data + "}"), 200);
 
         ServerFrame.Message m = s.events().next(ServerFrame.Message.class);
         assertThat(m.channel()).isEqualTo(CHANNEL);
@@ -100,7 +99,9 @@ class HttpApiIntegrationTests {
         assertThat(json(m.data())).isEqualTo(json(data));
         assertThat(answer.get("offset").isIntegralNumber()).isTrue();
         assertThat(answer.get("offset").asLong()).isEqualTo(1).isEqualTo(m.offset());
-        assertThat(answer.get("epoch").asText()).isEqualTo(m.epoch()).isEqualTo(s.ack().epoch());
+        assertThat(answer.get("epoch").asText())
+                .isEqualTo(m.epoch())
+                .isEqualTo(s.ack().epoch());
 
         JsonNode second = body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":42}"), 200);
         assertThat(second.get("offset").asLong()).isEqualTo(2);
@@ -145,7 +146,8 @@ class HttpApiIntegrationTests {
         assertThat(answer.get("disconnected").isBoolean()).isTrue();
         assertThat(answer.get("disconnected").booleanValue()).isTrue();
         assertThat(carol.closed().block(TestGateway.TIMEOUT).code()).isEqualTo(CloseCodes.SESSION_REPLACED);
-        assertThat(other.subscribe(CHANNEL).block(TestGateway.TIMEOUT).channel()).isEqualTo(CHANNEL);
+        assertThat(other.subscribe(CHANNEL).block(TestGateway.TIMEOUT).channel())
+                .isEqualTo(CHANNEL);
         assertThat(other.isClosed()).isFalse();
     }
 
@@ -179,7 +181,8 @@ class HttpApiIntegrationTests {
             for (String key : keys) {
                 HttpResponse<String> res = gw.post(call.getKey(), call.getValue(), key);
                 JsonNode error = body(res, 401);
-                assertThat(error.get("error").asText()).as("%s with key %s", call.getKey(), key)
+                assertThat(error.get("error").asText())
+                        .as("%s with key %s", call.getKey(), key)
                         .isEqualTo("unauthorized");
                 assertThat(error.get("message").asText()).isNotBlank();
             }
@@ -199,16 +202,26 @@ class HttpApiIntegrationTests {
 
         for (String key : new String[] {TestGateway.API_KEY, null}) {
             assertThat(body(gw.post("/api/publish", "{\"channel\":\"" + CHANNEL + "\",\"data\":1}", key), 401)
-                    .get("error").asText()).isEqualTo("unauthorized");
+                            .get("error")
+                            .asText())
+                    .isEqualTo("unauthorized");
             assertThat(body(gw.post("/api/send", "{\"to\":\"u_alice\",\"data\":1}", key), 401)
-                    .get("error").asText()).isEqualTo("unauthorized");
+                            .get("error")
+                            .asText())
+                    .isEqualTo("unauthorized");
             assertThat(body(gw.post("/api/disconnect", "{\"user\":\"u_alice\"}", key), 401)
-                    .get("error").asText()).isEqualTo("unauthorized");
+                            .get("error")
+                            .asText())
+                    .isEqualTo("unauthorized");
         }
 
-        assertThat(alice.publish(CHANNEL, "\"from a client\"").block(TestGateway.TIMEOUT).offset()).isEqualTo(1);
+        assertThat(alice.publish(CHANNEL, "\"from a client\"")
+                        .block(TestGateway.TIMEOUT)
+                        .offset())
+                .isEqualTo(1);
         SwitchboardClient bob = gw.connect(Tokens.user("u_bob"));
-        assertThat(bob.send("u_alice", "1").block(TestGateway.TIMEOUT).delivered()).isTrue();
+        assertThat(bob.send("u_alice", "1").block(TestGateway.TIMEOUT).delivered())
+                .isTrue();
         assertThat(events.next(ServerFrame.Direct.class).offset()).isEqualTo(1);
         assertThat(alice.isClosed()).isFalse();
     }
@@ -222,18 +235,32 @@ class HttpApiIntegrationTests {
                 Arguments.of("publish, a JSON string", "/api/publish", "\"" + CHANNEL + "\"", "body"),
                 Arguments.of("publish, missing channel", "/api/publish", "{\"data\":1}", "channel"),
                 Arguments.of("publish, channel null", "/api/publish", "{\"channel\":null,\"data\":1}", "channel"),
-                Arguments.of("publish, channel not a string", "/api/publish", "{\"channel\":7,\"data\":1}",
+                Arguments.of("publish, channel not a string", "/api/publish", "{\"channel\":7,\"data\":1}", "channel"),
+                Arguments.of(
+                        "publish, channel an array",
+                        "/api/publish",
+                        "{\"channel\":[\"" + CHANNEL + "\"],\"data\":1}",
                         "channel"),
-                Arguments.of("publish, channel an array", "/api/publish",
-                        "{\"channel\":[\"" + CHANNEL + "\"],\"data\":1}", "channel"),
                 Arguments.of("publish, empty channel", "/api/publish", "{\"channel\":\"\",\"data\":1}", "channel"),
-                Arguments.of("publish, bad character in channel", "/api/publish",
-                        "{\"channel\":\"public:news!\",\"data\":1}", "channel"),
-                Arguments.of("publish, space in channel", "/api/publish",
-                        "{\"channel\":\"public:the news\",\"data\":1}", "channel"),
-                Arguments.of("publish, 129-character channel", "/api/publish",
-                        "{\"channel\":\"" + longName + "\",\"data\":1}", "channel"),
-                Arguments.of("publish, user: channel", "/api/publish", "{\"channel\":\"user:u_alice\",\"data\":1}",
+                Arguments.of(
+                        "publish, bad character in channel",
+                        "/api/publish",
+                        "{\"channel\":\"public:news!\",\"data\":1}",
+                        "channel"),
+                Arguments.of(
+                        "publish, space in channel",
+                        "/api/publish",
+                        "{\"channel\":\"public:the news\",\"data\":1}",
+                        "channel"),
+                Arguments.of(
+                        "publish, 129-character channel",
+                        "/api/publish",
+                        "{\"channel\":\"" + longName + "\",\"data\":1}",
+                        "channel"),
+                Arguments.of(
+                        "publish, user: channel",
+                        "/api/publish",
+                        "{\"channel\":\"user:u_alice\",\"data\":1}",
                         "channel"),
                 Arguments.of("publish, missing data", "/api/publish", "{\"channel\":\"" + CHANNEL + "\"}", "data"),
                 Arguments.of("send, missing to", "/api/send", "{\"data\":1}", "to"),
@@ -298,9 +325,10 @@ class HttpApiIntegrationTests {
     private String rawGet(String target) throws java.io.IOException {
         try (java.net.Socket socket = new java.net.Socket("127.0.0.1", gw.port())) {
             socket.setSoTimeout((int) TestGateway.TIMEOUT.toMillis());
-            socket.getOutputStream().write(("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-                    + TestGateway.API_KEY + "\r\nConnection: close\r\n\r\n")
-                    .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            socket.getOutputStream()
+                    .write(("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                                    + TestGateway.API_KEY + "\r\nConnection: close\r\n\r\n")
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
             return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
         }
     }
@@ -321,7 +349,8 @@ class HttpApiIntegrationTests {
     }
 
     static Stream<Arguments> badEscapes() {
-        return Stream.of(Arguments.of("/api/matches?user=%ZZ", "user"),
+        return Stream.of(
+                Arguments.of("/api/matches?user=%ZZ", "user"),
                 Arguments.of("/api/matches?user=u1&limit=1%G0", "limit"),
                 Arguments.of("/api/matches?user=u1&%ZZ=1", "query"),
                 Arguments.of("/api/matches?user=%", "user"));

@@ -62,14 +62,18 @@ class WireFramesUnitTests {
     /** The payload length from the header, and checks the parts of the header that never change. */
     private static int headerLength(ByteBuf wire) {
         int at = wire.readerIndex();
-        assertThat(wire.getUnsignedByte(at)).as("FIN, no RSV bits, opcode 1 (text)").isEqualTo((short) 0x81);
-        assertThat(wire.getUnsignedByte(at + 1) & 0x80).as("a server's frames are not masked").isZero();
+        assertThat(wire.getUnsignedByte(at))
+                .as("FIN, no RSV bits, opcode 1 (text)")
+                .isEqualTo((short) 0x81);
+        assertThat(wire.getUnsignedByte(at + 1) & 0x80)
+                .as("a server's frames are not masked")
+                .isZero();
         return wire.getUnsignedByte(at + 1) & 0x7f;
     }
 
     private static String payloadText(ByteBuf wire, int headerBytes) {
-        return wire.toString(wire.readerIndex() + headerBytes, wire.readableBytes() - headerBytes,
-                StandardCharsets.UTF_8);
+        return wire.toString(
+                wire.readerIndex() + headerBytes, wire.readableBytes() - headerBytes, StandardCharsets.UTF_8);
     }
 
     /** Decodes {@code wire} with Netty as a client would and returns the text of the one frame it holds. */
@@ -88,7 +92,9 @@ class WireFramesUnitTests {
                 text.release();
             }
         } finally {
-            assertThat(client.finishAndReleaseAll()).as("nothing else was decoded or written").isFalse();
+            assertThat(client.finishAndReleaseAll())
+                    .as("nothing else was decoded or written")
+                    .isFalse();
         }
     }
 
@@ -130,7 +136,9 @@ class WireFramesUnitTests {
         ByteBuf wire = encode(frame);
 
         assertThat(headerLength(wire)).isEqualTo(127);
-        assertThat(wire.getLong(wire.readerIndex() + 2)).as("most significant bit 0").isEqualTo(payloadBytes);
+        assertThat(wire.getLong(wire.readerIndex() + 2))
+                .as("most significant bit 0")
+                .isEqualTo(payloadBytes);
         assertThat(wire.readableBytes()).isEqualTo(10 + payloadBytes);
         assertThat(payloadText(wire, 10)).isEqualTo(FrameCodec.encode(frame));
         assertThat(decodeWithNetty(wire)).isEqualTo(FrameCodec.encode(frame));
@@ -159,8 +167,8 @@ class WireFramesUnitTests {
     void pingIsExact() {
         ByteBuf wire = encode(new ServerFrame.Ping());
 
-        assertThat(ByteBufUtil.getBytes(wire)).isEqualTo(
-                ("\u0081\u000f{\"type\":\"ping\"}").getBytes(StandardCharsets.ISO_8859_1));
+        assertThat(ByteBufUtil.getBytes(wire))
+                .isEqualTo(("\u0081\u000f{\"type\":\"ping\"}").getBytes(StandardCharsets.ISO_8859_1));
         assertThat(decodeWithNetty(wire)).isEqualTo("{\"type\":\"ping\"}");
     }
 
@@ -205,7 +213,8 @@ class WireFramesUnitTests {
         }
         assertThat(constant.refCnt()).isPositive();
         assertThat(decodeWithNetty(constant)).isEqualTo("{\"type\":\"ping\"}");
-        assertThat(decodeWithNetty(constant)).as("decoding a duplicate leaves the constant intact")
+        assertThat(decodeWithNetty(constant))
+                .as("decoding a duplicate leaves the constant intact")
                 .isEqualTo("{\"type\":\"ping\"}");
     }
 }

@@ -33,8 +33,7 @@ import java.util.Map;
 public final class Bench {
     private static final String PREFIX = "bench: ";
 
-    private Bench() {
-    }
+    private Bench() {}
 
     public static void main(String[] args) {
         System.exit(run(args, System.out, System.err));
@@ -70,17 +69,24 @@ public final class Bench {
                     + " (raise it with ulimit -n; scripts/bench raises it to the hard limit)");
         }
         try {
-            if (o.socketIo() && (o.only().contains("idle") || o.only().contains("connect")
-                    || o.only().contains("fanout"))) {
+            if (o.socketIo()
+                    && (o.only().contains("idle")
+                            || o.only().contains("connect")
+                            || o.only().contains("fanout"))) {
                 b.installSocketIo();
             }
-            List<Target> targets = o.socketIo() ? List.of(Target.SWITCHBOARD, Target.SOCKET_IO)
-                    : List.of(Target.SWITCHBOARD);
+            List<Target> targets =
+                    o.socketIo() ? List.of(Target.SWITCHBOARD, Target.SOCKET_IO) : List.of(Target.SWITCHBOARD);
             if (o.only().contains("idle")) {
                 Map<String, Object> s = new LinkedHashMap<>();
                 for (Target t : targets) {
-                    s.put(t.label(), guard(b, failures, "idle " + t.label(),
-                            () -> b.idle(t, o.idle(), Duration.ofSeconds(quick ? 3 : 30))));
+                    s.put(
+                            t.label(),
+                            guard(
+                                    b,
+                                    failures,
+                                    "idle " + t.label(),
+                                    () -> b.idle(t, o.idle(), Duration.ofSeconds(quick ? 3 : 30))));
                 }
                 scenarios.put("idle", s);
             }
@@ -95,10 +101,21 @@ public final class Bench {
                 Map<String, Object> s = new LinkedHashMap<>();
                 for (int servers : List.of(1, 2)) {
                     for (Target t : targets) {
-                        s.put(t.label() + "-" + servers, guard(b, failures, "fan-out " + t.label() + " x" + servers,
-                                () -> b.fanOut(t, servers, o.subscribers(), o.channels(), o.rates(),
-                                        Duration.ofSeconds(quick ? 1 : 15), Duration.ofSeconds(quick ? 1 : 3),
-                                        Duration.ofSeconds(o.stepSeconds()))));
+                        s.put(
+                                t.label() + "-" + servers,
+                                guard(
+                                        b,
+                                        failures,
+                                        "fan-out " + t.label() + " x" + servers,
+                                        () -> b.fanOut(
+                                                t,
+                                                servers,
+                                                o.subscribers(),
+                                                o.channels(),
+                                                o.rates(),
+                                                Duration.ofSeconds(quick ? 1 : 15),
+                                                Duration.ofSeconds(quick ? 1 : 3),
+                                                Duration.ofSeconds(o.stepSeconds()))));
                     }
                 }
                 scenarios.put("fanout", s);
@@ -107,8 +124,17 @@ public final class Bench {
                 scenarios.put("match", guard(b, failures, "match", () -> b.match(o.matchUsers(), o.matchSeconds())));
             }
             if (o.only().contains("storm")) {
-                scenarios.put("storm", guard(b, failures, "storm",
-                        () -> b.storm(o.storm(), quick ? 2 : 10, quick ? 50 : 10, Duration.ofSeconds(quick ? 1 : 5))));
+                scenarios.put(
+                        "storm",
+                        guard(
+                                b,
+                                failures,
+                                "storm",
+                                () -> b.storm(
+                                        o.storm(),
+                                        quick ? 2 : 10,
+                                        quick ? 50 : 10,
+                                        Duration.ofSeconds(quick ? 1 : 5))));
             }
             if (o.only().contains("gatling")) {
                 scenarios.put("gatling", guard(b, failures, "gatling", b::gatling));

@@ -29,10 +29,26 @@ import java.util.Set;
  * @param repo the Switchboard repository
  * @param outDir where result.json, result.md and the logs go
  */
-record BenchOptions(boolean quick, boolean socketIo, boolean jfr, Set<String> only, String heap, int clientThreads,
-                    int openFileLimit, int idle, int idleRequested, int connect, int subscribers, int channels,
-                    int stepSeconds, List<Long> rates, int storm, int matchUsers, int matchSeconds, Path repo,
-                    Path outDir) {
+record BenchOptions(
+        boolean quick,
+        boolean socketIo,
+        boolean jfr,
+        Set<String> only,
+        String heap,
+        int clientThreads,
+        int openFileLimit,
+        int idle,
+        int idleRequested,
+        int connect,
+        int subscribers,
+        int channels,
+        int stepSeconds,
+        List<Long> rates,
+        int storm,
+        int matchUsers,
+        int matchSeconds,
+        Path repo,
+        Path outDir) {
     static final List<String> SCENARIOS = List.of("idle", "connect", "fanout", "match", "storm", "gatling");
 
     static final String USAGE = """
@@ -91,8 +107,19 @@ record BenchOptions(boolean quick, boolean socketIo, boolean jfr, Set<String> on
             switch (a) {
                 case "--quick", "--no-socketio", "--jfr" -> flags.add(a);
                 case "--help", "-h" -> throw new BadArgumentsException(List.of());
-                case "--only", "--heap", "--client-threads", "--idle", "--connect", "--subscribers", "--channels",
-                        "--rates", "--step-seconds", "--storm", "--match-users", "--match-seconds", "--out",
+                case "--only",
+                        "--heap",
+                        "--client-threads",
+                        "--idle",
+                        "--connect",
+                        "--subscribers",
+                        "--channels",
+                        "--rates",
+                        "--step-seconds",
+                        "--storm",
+                        "--match-users",
+                        "--match-seconds",
+                        "--out",
                         "--repo" -> {
                     if (i + 1 >= args.length) {
                         problems.add(a + " needs a value");
@@ -124,16 +151,18 @@ record BenchOptions(boolean quick, boolean socketIo, boolean jfr, Set<String> on
         }
         int threads = number(o, "--client-threads", 2, 1, 64, problems);
         int cap = Math.max(1000, openFileLimit - 1000);
-        int idleRequested = number(o, "--idle", quick ? 1000 : 100_000, Scenarios.IDLE_BASELINE + 1, 10_000_000,
-                problems);
+        int idleRequested =
+                number(o, "--idle", quick ? 1000 : 100_000, Scenarios.IDLE_BASELINE + 1, 10_000_000, problems);
         int idle = Math.min(cap, idleRequested);
-        int connect = Math.min(Math.max(1, cap - Scenarios.CONNECT_WARM_UP),
+        int connect = Math.min(
+                Math.max(1, cap - Scenarios.CONNECT_WARM_UP),
                 number(o, "--connect", quick ? 1000 : 15_000, 1, 10_000_000, problems));
         int subscribers = Math.min(cap, number(o, "--subscribers", quick ? 200 : 10_000, 1, 10_000_000, problems));
         int channels = number(o, "--channels", quick ? 4 : 10, 1, 10_000, problems);
         int stepSeconds = number(o, "--step-seconds", quick ? 2 : 10, 1, 3600, problems);
         List<Long> rates = new ArrayList<>();
-        for (String r : o.getOrDefault("--rates", quick ? "4000" : "100000,250000,500000,1000000").split(",")) {
+        for (String r : o.getOrDefault("--rates", quick ? "4000" : "100000,250000,500000,1000000")
+                .split(",")) {
             try {
                 long rate = Long.parseLong(r.strip());
                 if (rate < 1) {
@@ -154,13 +183,30 @@ record BenchOptions(boolean quick, boolean socketIo, boolean jfr, Set<String> on
             throw new BadArgumentsException(problems);
         }
         Path outDir = repo.resolve(o.getOrDefault("--out", "loadtest/target/bench"));
-        return new BenchOptions(quick, !flags.contains("--no-socketio"), flags.contains("--jfr"), Collections.unmodifiableSet(only),
-                heap, threads, openFileLimit, idle, idleRequested, connect, subscribers, channels, stepSeconds,
-                List.copyOf(rates), storm, matchUsers, matchSeconds, repo, outDir);
+        return new BenchOptions(
+                quick,
+                !flags.contains("--no-socketio"),
+                flags.contains("--jfr"),
+                Collections.unmodifiableSet(only),
+                heap,
+                threads,
+                openFileLimit,
+                idle,
+                idleRequested,
+                connect,
+                subscribers,
+                channels,
+                stepSeconds,
+                List.copyOf(rates),
+                storm,
+                matchUsers,
+                matchSeconds,
+                repo,
+                outDir);
     }
 
-    private static int number(Map<String, String> o, String name, int otherwise, int min, int max,
-                              List<String> problems) {
+    private static int number(
+            Map<String, String> o, String name, int otherwise, int min, int max, List<String> problems) {
         String v = o.get(name);
         if (v == null) {
             return otherwise;

@@ -11,8 +11,7 @@ final class Verdict {
     /** A fan-out step counts as sustained when this share of what it offered arrived within its window. */
     static final double SUSTAINED = 0.95;
 
-    private Verdict() {
-    }
+    private Verdict() {}
 
     /**
      * Every loss, dead process, dropped connection or failed request in the scenarios' results. A full run's fan-out
@@ -23,7 +22,8 @@ final class Verdict {
     static List<String> problems(Map<String, Object> scenarios, boolean quick) {
         List<String> p = new ArrayList<>();
         for (Map.Entry<String, Object> s : scenarios.entrySet()) {
-            for (Map.Entry<String, Map<String, Object>> e : parts(s.getKey(), s.getValue()).entrySet()) {
+            for (Map.Entry<String, Map<String, Object>> e :
+                    parts(s.getKey(), s.getValue()).entrySet()) {
                 Map<String, Object> r = e.getValue();
                 String name = e.getKey();
                 if (r.containsKey("failed")) {
@@ -34,15 +34,27 @@ final class Verdict {
                 }
                 if (quick || !name.startsWith("fanout")) {
                     positive(p, name, r, "lost", "messages lost");
-                    positive(p, name, r, "closedDuringRun", "connections closed during the run (first: "
-                            + r.get("firstClose") + ")");
+                    positive(
+                            p,
+                            name,
+                            r,
+                            "closedDuringRun",
+                            "connections closed during the run (first: " + r.get("firstClose") + ")");
                 }
                 positive(p, name, r, "duplicatesOrOutOfOrder", "deliveries duplicated or out of order");
                 positive(p, name, r, "duplicates", "deliveries duplicated");
-                positive(p, name, r, "closedDuringHold", "connections closed while held (first: "
-                        + r.get("firstClose") + ")");
-                positive(p, name, r, "requestErrors", "requests answered with an error (first: "
-                        + r.get("firstRequestError") + ")");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "closedDuringHold",
+                        "connections closed while held (first: " + r.get("firstClose") + ")");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "requestErrors",
+                        "requests answered with an error (first: " + r.get("firstRequestError") + ")");
                 positive(p, name, r, "gaveUp", "clients gave up reconnecting");
                 if (!overload(name, quick)) {
                     // A full storm overloads Redis on purpose: a resume it could not check in time becomes a fresh
@@ -76,8 +88,11 @@ final class Verdict {
         Map<String, Object> idle = (Map<String, Object>) scenarios.getOrDefault("idle", Map.of());
         for (Map.Entry<String, Object> e : idle.entrySet()) {
             Map<String, Object> r = (Map<String, Object>) e.getValue();
-            s.put("idle " + e.getKey(), r.containsKey("held") ? r.get("held") + " held, "
-                    + r.get("memoryBytesPerConnection") + " B/connection" : "failed");
+            s.put(
+                    "idle " + e.getKey(),
+                    r.containsKey("held")
+                            ? r.get("held") + " held, " + r.get("memoryBytesPerConnection") + " B/connection"
+                            : "failed");
         }
         Map<String, Object> connect = (Map<String, Object>) scenarios.getOrDefault("connect", Map.of());
         for (Map.Entry<String, Object> e : connect.entrySet()) {
@@ -89,10 +104,12 @@ final class Verdict {
         for (Map.Entry<String, Object> e : fanout.entrySet()) {
             Map<String, Object> best = sustained((Map<String, Object>) e.getValue());
             s.put("fanout " + e.getKey(), best == null ? "none sustained" : best.get("deliveriesPerSecond"));
-            s.put("fanout " + e.getKey() + " p99 ms", best == null ? null
-                    : ((Map<String, Object>) best.get("latencyMs")).get("p99"));
-            s.put("fanout " + e.getKey() + " server µs/delivery", best == null ? null
-                    : best.get("serverCpuMicrosPerDelivery"));
+            s.put(
+                    "fanout " + e.getKey() + " p99 ms",
+                    best == null ? null : ((Map<String, Object>) best.get("latencyMs")).get("p99"));
+            s.put(
+                    "fanout " + e.getKey() + " server µs/delivery",
+                    best == null ? null : best.get("serverCpuMicrosPerDelivery"));
         }
         ratio(s, "fanout switchboard-1", "fanout socket.io-1", "fanout ratio 1 instance");
         ratio(s, "fanout switchboard-2", "fanout socket.io-2", "fanout ratio 2 instances");
@@ -102,8 +119,10 @@ final class Verdict {
             s.put("time to match p50/p99 ms", ttm.get("p50") + " / " + ttm.get("p99"));
         }
         if (scenarios.get("storm") instanceof Map<?, ?> st && st.containsKey("lost")) {
-            s.put("storm", st.get("resumed") + " of " + st.get("clients") + " resumed in " + st.get("allResumedAfterMs")
-                    + " ms, lost " + st.get("lost"));
+            s.put(
+                    "storm",
+                    st.get("resumed") + " of " + st.get("clients") + " resumed in " + st.get("allResumedAfterMs")
+                            + " ms, lost " + st.get("lost"));
         }
         if (scenarios.get("gatling") instanceof Map<?, ?> g && g.containsKey("simulations")) {
             s.put("gatling", g.get("simulationsPassed") + " of " + g.get("simulations") + " simulations passed");
@@ -119,8 +138,9 @@ final class Verdict {
             Map<String, Object> step = (Map<String, Object>) o;
             if (((Number) step.get("achievedShare")).doubleValue() >= SUSTAINED
                     && ((Number) step.get("lost")).longValue() == 0
-                    && (best == null || ((Number) step.get("deliveriesPerSecond")).doubleValue()
-                    > ((Number) best.get("deliveriesPerSecond")).doubleValue())) {
+                    && (best == null
+                            || ((Number) step.get("deliveriesPerSecond")).doubleValue()
+                                    > ((Number) best.get("deliveriesPerSecond")).doubleValue())) {
                 best = step;
             }
         }
@@ -139,15 +159,28 @@ final class Verdict {
         Map<String, Object> summary = (Map<String, Object>) result.get("summary");
         Map<String, Object> machine = (Map<String, Object>) result.get("machine");
         StringBuilder md = new StringBuilder();
-        md.append("Run ").append(result.get("startedAt")).append(result.get("quick").equals(Boolean.TRUE)
-                ? " (--quick: a check that every scenario works; not figures)" : "").append(", ")
-                .append(machine.get("cores")).append(" cores ").append(machine.getOrDefault("cpu", ""))
-                .append(", ").append(machine.get("jvm")).append(", open-file limit ")
-                .append(result.get("openFileLimit")).append("\n\n");
+        md.append("Run ")
+                .append(result.get("startedAt"))
+                .append(
+                        result.get("quick").equals(Boolean.TRUE)
+                                ? " (--quick: a check that every scenario works; not figures)"
+                                : "")
+                .append(", ")
+                .append(machine.get("cores"))
+                .append(" cores ")
+                .append(machine.getOrDefault("cpu", ""))
+                .append(", ")
+                .append(machine.get("jvm"))
+                .append(", open-file limit ")
+                .append(result.get("openFileLimit"))
+                .append("\n\n");
         if (!summary.isEmpty()) {
             md.append("| ").append(String.join(" | ", summary.keySet())).append(" |\n");
             md.append("|").append("---|".repeat(summary.size())).append("\n");
-            md.append("| ").append(String.join(" | ", summary.values().stream().map(String::valueOf).toList()))
+            md.append("| ")
+                    .append(String.join(
+                            " | ",
+                            summary.values().stream().map(String::valueOf).toList()))
                     .append(" |\n\n");
         }
         Map<String, Object> scenarios = (Map<String, Object>) result.get("scenarios");
@@ -159,11 +192,25 @@ final class Verdict {
                 for (Object o : (List<Object>) ((Map<String, Object>) e.getValue()).getOrDefault("steps", List.of())) {
                     Map<String, Object> st = (Map<String, Object>) o;
                     Map<String, Object> l = (Map<String, Object>) st.get("latencyMs");
-                    md.append("| ").append(e.getKey()).append(" | ").append(st.get("offeredDeliveriesPerSecond"))
-                            .append(" | ").append(st.get("deliveriesPerSecond")).append(" | ").append(l.get("p50"))
-                            .append(" | ").append(l.get("p99")).append(" | ").append(l.get("p999")).append(" | ")
-                            .append(st.get("lost")).append(" | ").append(st.get("serverCpuMicrosPerDelivery"))
-                            .append(" | ").append(st.get("cpuCoresUsed")).append(" |\n");
+                    md.append("| ")
+                            .append(e.getKey())
+                            .append(" | ")
+                            .append(st.get("offeredDeliveriesPerSecond"))
+                            .append(" | ")
+                            .append(st.get("deliveriesPerSecond"))
+                            .append(" | ")
+                            .append(l.get("p50"))
+                            .append(" | ")
+                            .append(l.get("p99"))
+                            .append(" | ")
+                            .append(l.get("p999"))
+                            .append(" | ")
+                            .append(st.get("lost"))
+                            .append(" | ")
+                            .append(st.get("serverCpuMicrosPerDelivery"))
+                            .append(" | ")
+                            .append(st.get("cpuCoresUsed"))
+                            .append(" |\n");
                 }
             }
             md.append('\n');

@@ -43,7 +43,8 @@ public final class LocalCluster implements AutoCloseable {
 
     /** The kind of server measured. */
     public enum Target {
-        SWITCHBOARD("switchboard"), SOCKET_IO("socket.io");
+        SWITCHBOARD("switchboard"),
+        SOCKET_IO("socket.io");
 
         private final String label;
 
@@ -70,16 +71,20 @@ public final class LocalCluster implements AutoCloseable {
         }
 
         public String describe() {
-            String what = target == Target.SWITCHBOARD ? servers + " gateway JVM" + (servers > 1 ? "s" : "")
-                    + " (-Xmx" + heap + ")" : servers + " Socket.IO Node process" + (servers > 1 ? "es" : "");
-            return what + (redis ? " on one redis-server" : target == Target.SWITCHBOARD ? ", embedded mode"
-                    : ", in-memory adapter");
+            String what = target == Target.SWITCHBOARD
+                    ? servers + " gateway JVM" + (servers > 1 ? "s" : "") + " (-Xmx" + heap + ")"
+                    : servers + " Socket.IO Node process" + (servers > 1 ? "es" : "");
+            return what
+                    + (redis
+                            ? " on one redis-server"
+                            : target == Target.SWITCHBOARD ? ", embedded mode" : ", in-memory adapter");
         }
     }
     /** How long a gateway has to log its port and report {@code "status":"UP"}. */
     public static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     /** How long a process has to exit after SIGTERM before it is killed. */
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
+
     public static final String GATEWAY_JAR = "gateway/target/switchboard-gateway.jar";
     public static final String HOST = "127.0.0.1";
 
@@ -100,8 +105,10 @@ public final class LocalCluster implements AutoCloseable {
     private final Path redisDir;
     private final Thread shutdownHook = new Thread(this::close, "local-cluster-cleanup");
     private final List<Child> children = new ArrayList<>();
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2)).build();
+    private final HttpClient http = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2))
+            .build();
     private Child redis;
     private final List<Child> gateways = new ArrayList<>();
     private boolean closed;
@@ -121,17 +128,20 @@ public final class LocalCluster implements AutoCloseable {
     public static LocalCluster start(Path repo, Path logDir, Spec spec) throws BenchmarkException {
         Path jar = repo.resolve(GATEWAY_JAR);
         if (spec.target() == Target.SWITCHBOARD && !Files.isRegularFile(jar)) {
-            throw new BenchmarkException("the gateway jar " + jar + " is missing: build it first: "
-                    + "mvn -B -q -DskipTests package");
+            throw new BenchmarkException(
+                    "the gateway jar " + jar + " is missing: build it first: " + "mvn -B -q -DskipTests package");
         }
         Path server = repo.resolve(SOCKET_IO_SERVER);
         if (spec.target() == Target.SOCKET_IO && !Files.isDirectory(server.resolveSibling("node_modules"))) {
-            throw new BenchmarkException("the Socket.IO server's packages are missing: npm ci --prefix "
-                    + server.getParent());
+            throw new BenchmarkException(
+                    "the Socket.IO server's packages are missing: npm ci --prefix " + server.getParent());
         }
-        Path redisServer = !spec.redis() ? null : onPath("redis-server").orElseThrow(() -> new BenchmarkException(
-                "redis-server is not on the PATH: install the Debian package redis-server"
-                        + " (apt-get install redis-server)"));
+        Path redisServer = !spec.redis()
+                ? null
+                : onPath("redis-server")
+                        .orElseThrow(() -> new BenchmarkException(
+                                "redis-server is not on the PATH: install the Debian package redis-server"
+                                        + " (apt-get install redis-server)"));
         Path redisDir;
         try {
             Files.createDirectories(logDir);
@@ -154,12 +164,16 @@ public final class LocalCluster implements AutoCloseable {
 
     /** The gateways' WebSocket endpoints, in start order. */
     public List<URI> webSocketUris() {
-        return gateways.stream().map(g -> URI.create("ws://" + HOST + ":" + g.port() + "/ws")).toList();
+        return gateways.stream()
+                .map(g -> URI.create("ws://" + HOST + ":" + g.port() + "/ws"))
+                .toList();
     }
 
     /** The servers' base URLs ({@code http://127.0.0.1:port}), in start order. */
     public List<URI> serverUris() {
-        return gateways.stream().map(g -> URI.create("http://" + HOST + ":" + g.port())).toList();
+        return gateways.stream()
+                .map(g -> URI.create("http://" + HOST + ":" + g.port()))
+                .toList();
     }
 
     /** The servers' processes, in start order. */
@@ -208,9 +222,11 @@ public final class LocalCluster implements AutoCloseable {
         double sum = 0;
         for (Child g : gateways) {
             try {
-                HttpResponse<String> r = http.send(HttpRequest.newBuilder(
-                                URI.create("http://" + HOST + ":" + g.port() + "/metrics"))
-                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> r = http.send(
+                        HttpRequest.newBuilder(URI.create("http://" + HOST + ":" + g.port() + "/metrics"))
+                                .timeout(Duration.ofSeconds(5))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
                 for (String line : r.body().split("\n")) {
                     if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
                         sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
@@ -235,9 +251,23 @@ public final class LocalCluster implements AutoCloseable {
         String taken = "";
         for (int attempt = 1; attempt <= REDIS_PORT_ATTEMPTS; attempt++) {
             int port = freePort();
-            Process p = launch(List.of(binary.toString(), "--port", Integer.toString(port), "--bind", HOST,
-                    "--protected-mode", "no", "--save", "", "--appendonly", "no", "--dir", redisDir.toString()),
-                    Map.of(), log);
+            Process p = launch(
+                    List.of(
+                            binary.toString(),
+                            "--port",
+                            Integer.toString(port),
+                            "--bind",
+                            HOST,
+                            "--protected-mode",
+                            "no",
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--dir",
+                            redisDir.toString()),
+                    Map.of(),
+                    log);
             Child child = new Child("redis", p, log, port);
             synchronized (this) {
                 children.add(child);
@@ -304,8 +334,10 @@ public final class LocalCluster implements AutoCloseable {
                 if (spec.redis()) {
                     env.put("REDIS_URL", "redis://" + HOST + ":" + redis.port());
                 }
-                String node = onPath("node").map(Path::toString).orElseThrow(() -> new BenchmarkException(
-                        "node is not on the PATH: install Node.js 20 or later (Debian package nodejs)"));
+                String node = onPath("node")
+                        .map(Path::toString)
+                        .orElseThrow(() -> new BenchmarkException(
+                                "node is not on the PATH: install Node.js 20 or later (Debian package nodejs)"));
                 command = List.of(node, program.toString());
             }
             env.putAll(spec.env());
@@ -357,8 +389,11 @@ public final class LocalCluster implements AutoCloseable {
         String last = "no answer";
         while (System.nanoTime() < deadline) {
             try {
-                HttpResponse<String> r = http.send(HttpRequest.newBuilder(health).timeout(Duration.ofSeconds(2))
-                        .build(), HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> r = http.send(
+                        HttpRequest.newBuilder(health)
+                                .timeout(Duration.ofSeconds(2))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
                 if (r.statusCode() == 200 && r.body().contains("\"status\":\"UP\"")) {
                     return;
                 }
@@ -384,9 +419,15 @@ public final class LocalCluster implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));
         // Settings of the environment the benchmark runs in must not leak into the gateways it measures.
-        pb.environment().keySet().removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT")
-                || k.equals("REDIS_URL") || k.startsWith("MONGO") || k.equals("HOST") || k.equals("NODE_ID")
-                || k.equals("JAVA_TOOL_OPTIONS"));
+        pb.environment()
+                .keySet()
+                .removeIf(k -> k.startsWith("SWITCHBOARD_")
+                        || k.equals("PORT")
+                        || k.equals("REDIS_URL")
+                        || k.startsWith("MONGO")
+                        || k.equals("HOST")
+                        || k.equals("NODE_ID")
+                        || k.equals("JAVA_TOOL_OPTIONS"));
         pb.environment().putAll(env);
         try {
             return pb.start();
@@ -442,7 +483,8 @@ public final class LocalCluster implements AutoCloseable {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
                 if (line.startsWith("Max open files")) {
-                    String[] f = line.substring("Max open files".length()).trim().split("\\s+");
+                    String[] f =
+                            line.substring("Max open files".length()).trim().split("\\s+");
                     return f[0].equals("unlimited") ? Integer.MAX_VALUE : Integer.parseInt(f[0]);
                 }
             }
@@ -461,15 +503,20 @@ public final class LocalCluster implements AutoCloseable {
         if (Files.isDirectory(dir.resolve("node_modules"))) {
             return;
         }
-        String npm = onPath("npm").map(Path::toString).orElseThrow(() -> new BenchmarkException(
-                "npm is not on the PATH: install Node.js 20 or later with npm, or pass --no-socketio"));
+        String npm = onPath("npm")
+                .map(Path::toString)
+                .orElseThrow(() -> new BenchmarkException(
+                        "npm is not on the PATH: install Node.js 20 or later with npm, or pass --no-socketio"));
         Path log = logDir.resolve("npm-ci.log");
         say.accept("installing the Socket.IO server's packages: npm ci in " + dir + " (log " + log + ")");
         try {
             Files.createDirectories(logDir);
             Process p = new ProcessBuilder(npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error")
-                    .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+                    .directory(dir.toFile())
+                    .redirectErrorStream(true)
+                    .redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .start();
             if (!p.waitFor(5, TimeUnit.MINUTES) || p.exitValue() != 0) {
                 p.destroyForcibly();
                 throw new BenchmarkException("npm ci in " + dir + " failed; " + log + " ends with:\n" + tail(log));
@@ -527,7 +574,9 @@ public final class LocalCluster implements AutoCloseable {
             toStop = new ArrayList<>(children);
         }
         // Gateways first (they would log Redis errors otherwise), all at once, then Redis.
-        toStop.stream().filter(c -> !c.name().equals("redis")).forEach(c -> c.process().destroy());
+        toStop.stream()
+                .filter(c -> !c.name().equals("redis"))
+                .forEach(c -> c.process().destroy());
         toStop.stream().filter(c -> !c.name().equals("redis")).forEach(LocalCluster::stop);
         toStop.stream().filter(c -> c.name().equals("redis")).forEach(LocalCluster::stop);
         deleteRecursively(redisDir);
@@ -553,7 +602,8 @@ public final class LocalCluster implements AutoCloseable {
 
     private static void deleteRecursively(Path dir) {
         try (var paths = Files.walk(dir)) {
-            paths.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> p.toFile().delete());
+            paths.sorted((a, b) -> b.getNameCount() - a.getNameCount())
+                    .forEach(p -> p.toFile().delete());
         } catch (IOException e) {
             // a temporary directory left behind is harmless
         }

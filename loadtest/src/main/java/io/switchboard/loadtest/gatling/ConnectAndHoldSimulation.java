@@ -67,7 +67,8 @@ public class ConnectAndHoldSimulation extends Simulation {
      */
     record Settings(String wsBase, int users, Duration ramp, Duration hold) {
         static Settings from(SimulationProperties p) {
-            Settings s = new Settings(p.webSocketBase(),
+            Settings s = new Settings(
+                    p.webSocketBase(),
                     p.integer("users", 1000, 50, 1, 1_000_000),
                     p.seconds("ramp", 30, 3, 0, 86_400),
                     p.seconds("hold", 60, 8, 0, 86_400));
@@ -94,7 +95,8 @@ public class ConnectAndHoldSimulation extends Simulation {
                 .exec(GatewayDsl.nextRequestId())
                 .exec(ws("still open")
                         .sendText(s -> Frames.unsubscribe(s.getLong(GatewayDsl.REQUEST_ID), PROBE_CHANNEL))
-                        .await(GatewayDsl.REPLY_TIMEOUT).on(GatewayDsl.ack(STILL_OPEN)))
+                        .await(GatewayDsl.REPLY_TIMEOUT)
+                        .on(GatewayDsl.ack(STILL_OPEN)))
                 .exec(ws("close").close());
 
         setUp(hold.injectOpen(rampUsers(settings.users()).during(settings.ramp())))
@@ -131,13 +133,22 @@ public class ConnectAndHoldSimulation extends Simulation {
         // one interval of slack: the last ping may be due just as the hold ends, and timers run late under load
         long expected = Math.max(0, (end - start) / interval - 1);
         if (!unexpected.isEmpty()) {
-            st.ko(session, HEARTBEAT, start, end, unexpected.size() + " frame(s) other than pings while idle, first: "
-                    + unexpected.get(0));
+            st.ko(
+                    session,
+                    HEARTBEAT,
+                    start,
+                    end,
+                    unexpected.size() + " frame(s) other than pings while idle, first: " + unexpected.get(0));
             return session.remove(INBOX).markAsFailed();
         }
         if (pings < expected) {
-            st.ko(session, HEARTBEAT, start, end, pings + " ping(s) in a hold of " + settings.hold().toSeconds()
-                    + " s at an interval of " + interval + " ms: expected at least " + expected);
+            st.ko(
+                    session,
+                    HEARTBEAT,
+                    start,
+                    end,
+                    pings + " ping(s) in a hold of " + settings.hold().toSeconds() + " s at an interval of " + interval
+                            + " ms: expected at least " + expected);
             return session.remove(INBOX).markAsFailed();
         }
         st.ok(session, HEARTBEAT, start, end);
@@ -150,12 +161,14 @@ public class ConnectAndHoldSimulation extends Simulation {
         long interval = pingInterval.get();
         long limit = interval + pingTimeout.get();
         long holdMs = settings.hold().toMillis();
-        String exercised = interval == 0 ? "no welcome was received"
+        String exercised = interval == 0
+                ? "no welcome was received"
                 : holdMs > limit
-                ? "the hold was longer than ping.interval + ping.timeout = " + limit + " ms: a connection that"
-                + " answered '" + STILL_OPEN + "' was kept open by its pongs"
-                : "the hold was within ping.interval + ping.timeout = " + limit + " ms, so pongs were not needed;"
-                + " start the gateway with a shorter SWITCHBOARD_PING_INTERVAL_MS to exercise them";
+                        ? "the hold was longer than ping.interval + ping.timeout = " + limit + " ms: a connection that"
+                                + " answered '" + STILL_OPEN + "' was kept open by its pongs"
+                        : "the hold was within ping.interval + ping.timeout = " + limit
+                                + " ms, so pongs were not needed;"
+                                + " start the gateway with a shorter SWITCHBOARD_PING_INTERVAL_MS to exercise them";
         System.out.println("connect-and-hold: " + heartbeatsOk.sum() + " of " + settings.users() + " heartbeats OK, "
                 + pingsSeen.sum() + " pings received and answered while idle (waiting for all to connect, then a"
                 + " hold of " + holdMs + " ms); " + exercised);

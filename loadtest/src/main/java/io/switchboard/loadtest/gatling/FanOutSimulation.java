@@ -1,6 +1,5 @@
 package io.switchboard.loadtest.gatling;
 
-import static io.gatling.javaapi.core.CoreDsl.asLongAs;
 import static io.gatling.javaapi.core.CoreDsl.details;
 import static io.gatling.javaapi.core.CoreDsl.exec;
 import static io.gatling.javaapi.core.CoreDsl.global;
@@ -68,6 +67,7 @@ public class FanOutSimulation extends Simulation {
     public static final String LATENCY = "publish to receive";
     /** One request per subscriber: its verdict on offsets and frames. */
     public static final String SUBSCRIBER_COMPLETE = "subscriber complete";
+
     public static final String PUBLISH_ACK = "publish ack";
     /** How often a subscriber reads the frames Gatling kept for it. */
     static final long DRAIN_MILLIS = 250;
@@ -76,6 +76,7 @@ public class FanOutSimulation extends Simulation {
      * the subscriber reports (a gap). At the defaults a subscriber gets 10 messages a second.
      */
     static final int UNMATCHED_BUFFER = 100_000;
+
     static final String CHANNEL_PREFIX = "public:fan-";
 
     private static final String ROLE_INDEX = "roleIndex";
@@ -97,10 +98,18 @@ public class FanOutSimulation extends Simulation {
      * @param ramp time over which all users connect
      * @param receiveTimeout how long a subscriber waits for the rest after the last publisher finished
      */
-    record Settings(String wsBase, int channels, int subscribersPerChannel, int publishersPerChannel, int rate,
-                    Duration duration, Duration ramp, Duration receiveTimeout) {
+    record Settings(
+            String wsBase,
+            int channels,
+            int subscribersPerChannel,
+            int publishersPerChannel,
+            int rate,
+            Duration duration,
+            Duration ramp,
+            Duration receiveTimeout) {
         static Settings from(SimulationProperties p) {
-            Settings s = new Settings(p.webSocketBase(),
+            Settings s = new Settings(
+                    p.webSocketBase(),
                     p.integer("channels", 10, 2, 1, 100_000),
                     p.integer("subscribersPerChannel", 100, 10, 1, 1_000_000),
                     p.integer("publishersPerChannel", 1, 1, 1, 10_000),
@@ -133,6 +142,7 @@ public class FanOutSimulation extends Simulation {
     private final GatlingStats stats = new GatlingStats();
     /** Tells this run's messages from any other publisher's on the same channels. */
     private final String run = Long.toString(ThreadLocalRandom.current().nextLong() >>> 1, 36);
+
     private final AtomicInteger arrivals = new AtomicInteger();
     private final AtomicInteger publishersFinished = new AtomicInteger();
     /** Per channel, the highest offset acked to a publisher of this run. */
@@ -143,19 +153,30 @@ public class FanOutSimulation extends Simulation {
         ScenarioBuilder fanOut = scenario("fan-out")
                 .exec(session -> session.set(ROLE_INDEX, arrivals.getAndIncrement()))
                 .exec(GatewayDsl.connectAsGuest("connect"))
-                .doIf(this::isSubscriber).then(subscribe())
+                .doIf(this::isSubscriber)
+                .then(subscribe())
                 .rendezVous(users)
-                .doIfOrElse(this::isSubscriber).then(receive()).orElse(publish())
+                .doIfOrElse(this::isSubscriber)
+                .then(receive())
+                .orElse(publish())
                 .exec(ws("close").close());
 
         setUp(fanOut.injectOpen(rampUsers(users).during(settings.ramp())))
                 .protocols(GatewayDsl.protocol(settings.wsBase(), UNMATCHED_BUFFER))
-                .maxDuration(settings.ramp().plus(settings.duration()).plus(settings.receiveTimeout()).plusMinutes(2))
+                .maxDuration(settings.ramp()
+                        .plus(settings.duration())
+                        .plus(settings.receiveTimeout())
+                        .plusMinutes(2))
                 .assertions(
                         global().failedRequests().count().is(0L),
                         details(LATENCY).successfulRequests().count().is(settings.deliveries()),
-                        details(SUBSCRIBER_COMPLETE).successfulRequests().count().is((long) settings.subscribers()),
-                        details(PUBLISH_ACK).successfulRequests().count()
+                        details(SUBSCRIBER_COMPLETE)
+                                .successfulRequests()
+                                .count()
+                                .is((long) settings.subscribers()),
+                        details(PUBLISH_ACK)
+                                .successfulRequests()
+                                .count()
                                 .is(settings.publishers() * settings.messagesPerPublisher()));
     }
 
@@ -166,7 +187,8 @@ public class FanOutSimulation extends Simulation {
     /** The channel of a subscriber or a publisher, by its arrival index. */
     private int channel(Session session) {
         int index = session.getInt(ROLE_INDEX);
-        return index < settings.subscribers() ? index % settings.channels()
+        return index < settings.subscribers()
+                ? index % settings.channels()
                 : (index - settings.subscribers()) % settings.channels();
     }
 
@@ -178,18 +200,21 @@ public class FanOutSimulation extends Simulation {
         return GatewayDsl.nextRequestId()
                 .exec(ws("subscribe")
                         .sendText(s -> Frames.subscribe(s.getLong(GatewayDsl.REQUEST_ID), channelName(channel(s))))
-                        .await(GatewayDsl.REPLY_TIMEOUT).on(GatewayDsl.ack("subscribe ack")
+                        .await(GatewayDsl.REPLY_TIMEOUT)
+                        .on(GatewayDsl.ack("subscribe ack")
                                 .check(jsonPath("$.offset").ofLong().saveAs(LAST_OFFSET))));
     }
 
     private ChainBuilder publish() {
         Duration interval = Duration.ofNanos(1_000_000_000L / settings.rate());
-        return repeat((int) settings.messagesPerPublisher(), "n").on(
+        return repeat((int) settings.messagesPerPublisher(), "n")
+                .on(
                         pace(interval),
                         GatewayDsl.nextRequestId(),
                         exec(ws("publish")
                                 .sendText(this::publishFrame)
-                                .await(GatewayDsl.REPLY_TIMEOUT).on(GatewayDsl.ack(PUBLISH_ACK)
+                                .await(GatewayDsl.REPLY_TIMEOUT)
+                                .on(GatewayDsl.ack(PUBLISH_ACK)
                                         .check(jsonPath("$.offset").ofLong().saveAs(OFFSET)))),
                         exec(session -> {
                             if (session.contains(OFFSET)) {
@@ -214,9 +239,12 @@ public class FanOutSimulation extends Simulation {
     }
 
     private ChainBuilder receive() {
-        return exec(stats.step("receive start", (st, s) -> s.set(RECEIVE_START, st.now())
-                        .set(RECEIVED, 0L).set(DONE, !s.contains(LAST_OFFSET))))
-                .asLongAs(s -> !s.getBoolean(DONE)).on(
+        return exec(stats.step(
+                        "receive start",
+                        (st, s) ->
+                                s.set(RECEIVE_START, st.now()).set(RECEIVED, 0L).set(DONE, !s.contains(LAST_OFFSET))))
+                .asLongAs(s -> !s.getBoolean(DONE))
+                .on(
                         pause(Duration.ofMillis(DRAIN_MILLIS)),
                         exec(ws.processUnmatchedMessages((messages, s) -> s.set(INBOX, messages))),
                         exec(stats.step("deliveries", this::deliveries)));
@@ -248,7 +276,8 @@ public class FanOutSimulation extends Simulation {
                 continue;
             }
             JsonNode frame = Frames.read(text.message());
-            if (!"message".equals(Frames.type(frame)) || !name.equals(frame.path("channel").asText())) {
+            if (!"message".equals(Frames.type(frame))
+                    || !name.equals(frame.path("channel").asText())) {
                 problem = problem != null ? problem : "unexpected frame: " + Frames.excerpt(text.message());
                 continue;
             }
@@ -281,10 +310,17 @@ public class FanOutSimulation extends Simulation {
         if (!session.contains(PUBLISHERS_DONE_AT)) {
             return session.set(PUBLISHERS_DONE_AT, now);
         }
-        if (now - session.getLong(PUBLISHERS_DONE_AT) > settings.receiveTimeout().toMillis()) {
-            st.ko(session, SUBSCRIBER_COMPLETE, start, now, "offsets " + (last + 1) + " to " + expectedLast + " of "
-                    + name + " not received within " + settings.receiveTimeout().toSeconds()
-                    + " s of the last publish ack (" + received + " received)");
+        if (now - session.getLong(PUBLISHERS_DONE_AT)
+                > settings.receiveTimeout().toMillis()) {
+            st.ko(
+                    session,
+                    SUBSCRIBER_COMPLETE,
+                    start,
+                    now,
+                    "offsets " + (last + 1) + " to " + expectedLast + " of "
+                            + name + " not received within "
+                            + settings.receiveTimeout().toSeconds()
+                            + " s of the last publish ack (" + received + " received)");
             return session.set(DONE, true).markAsFailed();
         }
         return session;

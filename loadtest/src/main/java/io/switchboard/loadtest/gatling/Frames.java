@@ -23,8 +23,7 @@ final class Frames {
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
     private static final String PING_PREFIX = "{\"type\":\"ping\"";
 
-    private Frames() {
-    }
+    private Frames() {}
 
     /**
      * The reply to an inbound frame when it is the gateway's ping, else null. The gateway writes the type

@@ -23,14 +23,14 @@ final class GatewayDsl {
 
     /** Session keys: from the welcome, the user id, the resume token and the heartbeat settings. */
     static final String USER = "user";
+
     static final String RESUME = "resume";
     static final String PING_INTERVAL = "pingInterval";
     static final String PING_TIMEOUT = "pingTimeout";
     /** Session key: the id of the user's latest request (section 4), counting from 1 on each connection. */
     static final String REQUEST_ID = "requestId";
 
-    private GatewayDsl() {
-    }
+    private GatewayDsl() {}
 
     /**
      * WebSockets at {@code wsBase}. Every {@code {"type":"ping"}} is answered with a pong at once, from Gatling's
@@ -49,8 +49,7 @@ final class GatewayDsl {
     /** Opens the WebSocket (request {@code name}) and says hello as a new guest; the welcome is checked. */
     static ChainBuilder connectAsGuest(String name) {
         return exec(ws(name).connect(SimulationProperties.WS_PATH).subprotocol(SUBPROTOCOL))
-                .exec(ws("hello").sendText(Frames.hello())
-                        .await(REPLY_TIMEOUT).on(welcome("welcome", false)))
+                .exec(ws("hello").sendText(Frames.hello()).await(REPLY_TIMEOUT).on(welcome("welcome", false)))
                 .exec(session -> session.set(REQUEST_ID, 0L));
     }
 
@@ -60,13 +59,16 @@ final class GatewayDsl {
      */
     static ChainBuilder reconnectResuming(String name) {
         return exec(ws(name).connect(SimulationProperties.WS_PATH).subprotocol(SUBPROTOCOL))
-                .exec(ws("hello with resume").sendText(session -> Frames.helloResuming(session.getString(RESUME)))
-                        .await(REPLY_TIMEOUT).on(ws.checkTextMessage("resumed welcome").check(
-                                jsonPath("$.code").notExists(),
-                                jsonPath("$.type").is("welcome"),
-                                jsonPath("$.resumed").ofBoolean().is(true),
-                                jsonPath("$.user").isEL("#{" + USER + "}"),
-                                jsonPath("$.resume").saveAs(RESUME))))
+                .exec(ws("hello with resume")
+                        .sendText(session -> Frames.helloResuming(session.getString(RESUME)))
+                        .await(REPLY_TIMEOUT)
+                        .on(ws.checkTextMessage("resumed welcome")
+                                .check(
+                                        jsonPath("$.code").notExists(),
+                                        jsonPath("$.type").is("welcome"),
+                                        jsonPath("$.resumed").ofBoolean().is(true),
+                                        jsonPath("$.user").isEL("#{" + USER + "}"),
+                                        jsonPath("$.resume").saveAs(RESUME))))
                 .exec(session -> session.set(REQUEST_ID, 0L));
     }
 
@@ -75,14 +77,15 @@ final class GatewayDsl {
      * instead fails with its code. Saves the user id, the resume token and the heartbeat settings.
      */
     static WsFrameCheck.Text welcome(String name, boolean resumed) {
-        return ws.checkTextMessage(name).check(
-                jsonPath("$.code").notExists(),
-                jsonPath("$.type").is("welcome"),
-                jsonPath("$.resumed").ofBoolean().is(resumed),
-                jsonPath("$.user").saveAs(USER),
-                jsonPath("$.resume").saveAs(RESUME),
-                jsonPath("$.ping.interval").ofLong().saveAs(PING_INTERVAL),
-                jsonPath("$.ping.timeout").ofLong().saveAs(PING_TIMEOUT));
+        return ws.checkTextMessage(name)
+                .check(
+                        jsonPath("$.code").notExists(),
+                        jsonPath("$.type").is("welcome"),
+                        jsonPath("$.resumed").ofBoolean().is(resumed),
+                        jsonPath("$.user").saveAs(USER),
+                        jsonPath("$.resume").saveAs(RESUME),
+                        jsonPath("$.ping.interval").ofLong().saveAs(PING_INTERVAL),
+                        jsonPath("$.ping.timeout").ofLong().saveAs(PING_TIMEOUT));
     }
 
     /** Counts the next request: its id is in {@link #REQUEST_ID}. */

@@ -34,15 +34,18 @@ public final class GatlingLauncher {
     /** Gatling's own entry point, the one the Maven plugin forks. */
     public static final String GATLING_MAIN = "io.gatling.app.Gatling";
     /** The JVM options {@code gatling-maven-plugin} 4.21 gives a Gatling fork on Java 17, less the heap dump. */
-    public static final List<String> JVM_OPTIONS = List.of("-Xmx1G", "-XX:MaxInlineLevel=20", "-XX:MaxTrivialSize=12",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED");
+    public static final List<String> JVM_OPTIONS = List.of(
+            "-Xmx1G",
+            "-XX:MaxInlineLevel=20",
+            "-XX:MaxTrivialSize=12",
+            "--add-opens=java.base/java.lang=ALL-UNNAMED",
+            "--add-opens=java.base/jdk.internal.misc=ALL-UNNAMED");
     /** Longest a run may take by default; every simulation bounds itself well below this (its maxDuration). */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(30);
     /** Exit status reported when the fork was stopped at the timeout (as {@code timeout(1)} does). */
     public static final int TIMED_OUT = 124;
 
-    private GatlingLauncher() {
-    }
+    private GatlingLauncher() {}
 
     /** {@link #run(String, Map, Path, Duration)} with {@link #DEFAULT_TIMEOUT}. */
     public static int run(String simulationClass, Map<String, String> properties, Path resultsDir)
@@ -68,8 +71,10 @@ public final class GatlingLauncher {
         try {
             if (!fork.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 stop(fork);
-                Files.writeString(log, System.lineSeparator() + "GatlingLauncher: stopped after " + timeout
-                        + System.lineSeparator(), StandardOpenOption.APPEND);
+                Files.writeString(
+                        log,
+                        System.lineSeparator() + "GatlingLauncher: stopped after " + timeout + System.lineSeparator(),
+                        StandardOpenOption.APPEND);
                 return TIMED_OUT;
             }
             return fork.exitValue();

@@ -82,7 +82,14 @@ final class GatlingStats {
         if (e == null) {
             throw new IllegalStateException("GatlingStats is not bound yet: use one of its steps in a scenario");
         }
-        e.logResponse(session.scenario(), session.asScala().groups(), name, start, Math.max(start, end), status,
-                Option.empty(), Option.apply(reason));
+        e.logResponse(
+                session.scenario(),
+                session.asScala().groups(),
+                name,
+                start,
+                Math.max(start, end),
+                status,
+                Option.empty(),
+                Option.apply(reason));
     }
 }

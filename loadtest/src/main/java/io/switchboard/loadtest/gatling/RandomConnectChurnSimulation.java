@@ -75,6 +75,7 @@ public class RandomConnectChurnSimulation extends Simulation {
     private static final String PARTNER = "partner";
     /** Recent match ids, space separated, newest first: their late frames are ignored. */
     private static final String PAST_MATCHES = "pastMatches";
+
     private static final int PAST_MATCHES_KEPT = 8;
     private static final String HAVE_PARTNER_SIGNAL = "havePartnerSignal";
     private static final String WAIT_START = "waitStart";
@@ -94,10 +95,17 @@ public class RandomConnectChurnSimulation extends Simulation {
      * @param nextRatio share of matches ended with match.next
      * @param matchTimeout longest wait for a partner while the run goes on
      */
-    record Settings(String wsBase, int users, Duration ramp, Duration duration, Duration talk, double nextRatio,
-                    Duration matchTimeout) {
+    record Settings(
+            String wsBase,
+            int users,
+            Duration ramp,
+            Duration duration,
+            Duration talk,
+            double nextRatio,
+            Duration matchTimeout) {
         static Settings from(SimulationProperties p) {
-            Settings s = new Settings(p.webSocketBase(),
+            Settings s = new Settings(
+                    p.webSocketBase(),
                     p.integer("users", 200, 20, 2, 1_000_000),
                     p.seconds("ramp", 10, 2, 0, 86_400),
                     p.seconds("duration", 60, 6, 1, 86_400),
@@ -117,20 +125,26 @@ public class RandomConnectChurnSimulation extends Simulation {
     {
         ScenarioBuilder churn = scenario("random connect churn")
                 .exec(stats.step("start", (st, s) -> {
-                    deadline.compareAndSet(0, st.now() + settings.ramp().plus(settings.duration()).toMillis());
+                    deadline.compareAndSet(
+                            0,
+                            st.now() + settings.ramp().plus(settings.duration()).toMillis());
                     return s.set(PAST_MATCHES, "").set(DONE, false);
                 }))
                 .exec(GatewayDsl.connectAsGuest("connect"))
                 // a failure (recorded by a check or a verdict) ends the user's loop: what follows would only
                 // repeat it, and its partner reports its own wait
-                .asLongAs(s -> !s.getBoolean(DONE) && !s.isFailed()).on(
+                .asLongAs(s -> !s.getBoolean(DONE) && !s.isFailed())
+                .on(
                         doIf(s -> !s.contains(MATCH)).then(join()),
                         doIf(s -> s.contains(MATCH) && !s.getBoolean(DONE)).then(signalAndEnd()))
                 .exec(ws("close").close());
 
         setUp(churn.injectOpen(rampUsers(settings.users()).during(settings.ramp())))
                 .protocols(GatewayDsl.protocol(settings.wsBase(), UNMATCHED_BUFFER))
-                .maxDuration(settings.ramp().plus(settings.duration()).plus(settings.matchTimeout()).plusMinutes(2))
+                .maxDuration(settings.ramp()
+                        .plus(settings.duration())
+                        .plus(settings.matchTimeout())
+                        .plusMinutes(2))
                 .assertions(
                         global().failedRequests().count().is(0L),
                         details(TIME_TO_MATCH).successfulRequests().count().gt(0L));
@@ -138,11 +152,15 @@ public class RandomConnectChurnSimulation extends Simulation {
 
     /** Joins unless the run is over; waits for the first frame of a match. */
     private ChainBuilder join() {
-        return exec(stats.step("join or stop", (st, s) -> st.now() >= deadline.get() ? s.set(DONE, true)
-                        : s.set(WAIT_START, st.now())))
-                .doIf(s -> !s.getBoolean(DONE)).then(
-                        exec(ws("match.join").sendText(Frames.matchJoin())
-                                .await(this::matchWait).on(capture(FIRST, this::opensNewMatch))),
+        return exec(stats.step(
+                        "join or stop",
+                        (st, s) -> st.now() >= deadline.get() ? s.set(DONE, true) : s.set(WAIT_START, st.now())))
+                .doIf(s -> !s.getBoolean(DONE))
+                .then(
+                        exec(ws("match.join")
+                                .sendText(Frames.matchJoin())
+                                .await(this::matchWait)
+                                .on(capture(FIRST, this::opensNewMatch))),
                         exec(stats.step("matched", this::matched)));
     }
 
@@ -152,30 +170,44 @@ public class RandomConnectChurnSimulation extends Simulation {
                 .exec(stats.step("kept frames", this::keptFrames))
                 .exec(GatewayDsl.nextRequestId())
                 .exec(stats.step("signal start", (st, s) -> s.set(SIGNAL_START, st.now())))
-                .doIfOrElse(s -> s.getBoolean(HAVE_PARTNER_SIGNAL)).then(
-                        exec(ws("match.signal").sendText(this::signalFrame)
-                                .await(GatewayDsl.REPLY_TIMEOUT).on(capture(FIRST, this::answersSignal))))
-                .orElse(
-                        exec(ws("match.signal").sendText(this::signalFrame)
-                                .await(GatewayDsl.REPLY_TIMEOUT).on(capture(FIRST, this::answersSignal),
-                                        capture(SECOND, this::answersSignal))))
+                .doIfOrElse(s -> s.getBoolean(HAVE_PARTNER_SIGNAL))
+                .then(exec(ws("match.signal")
+                        .sendText(this::signalFrame)
+                        .await(GatewayDsl.REPLY_TIMEOUT)
+                        .on(capture(FIRST, this::answersSignal))))
+                .orElse(exec(ws("match.signal")
+                        .sendText(this::signalFrame)
+                        .await(GatewayDsl.REPLY_TIMEOUT)
+                        .on(capture(FIRST, this::answersSignal), capture(SECOND, this::answersSignal))))
                 .exec(stats.step("signalled", this::signalled))
-                .doIf(s -> !s.getBoolean(DONE)).then(
+                .doIf(s -> !s.getBoolean(DONE))
+                .then(
                         // the partner may end the match meanwhile: its match.ended is kept, and ignored
                         pause(settings.talk()),
-                        exec(stats.step("end match", (st, s) -> s.set(PAST_MATCHES, remember(s))
-                                .set(WAIT_START, st.now()).set(USE_NEXT, st.now() < deadline.get()
-                                        && ThreadLocalRandom.current().nextDouble() < settings.nextRatio()))),
+                        exec(stats.step(
+                                "end match",
+                                (st, s) -> s.set(PAST_MATCHES, remember(s))
+                                        .set(WAIT_START, st.now())
+                                        .set(
+                                                USE_NEXT,
+                                                st.now() < deadline.get()
+                                                        && ThreadLocalRandom.current()
+                                                                        .nextDouble()
+                                                                < settings.nextRatio()))),
                         exec(session -> session.remove(MATCH).remove(PARTNER)),
-                        doIfOrElse(s -> s.getBoolean(USE_NEXT)).then(
-                                exec(ws("match.next").sendText(Frames.matchNext())
-                                        .await(this::matchWait).on(capture(FIRST, this::opensNewMatch))),
-                                exec(stats.step("matched", this::matched)))
-                        .orElse(
-                                GatewayDsl.nextRequestId(),
-                                exec(ws("match.leave")
-                                        .sendText(s -> Frames.matchLeave(s.getLong(GatewayDsl.REQUEST_ID)))
-                                        .await(GatewayDsl.REPLY_TIMEOUT).on(GatewayDsl.ack(LEAVE_ACK)))));
+                        doIfOrElse(s -> s.getBoolean(USE_NEXT))
+                                .then(
+                                        exec(ws("match.next")
+                                                .sendText(Frames.matchNext())
+                                                .await(this::matchWait)
+                                                .on(capture(FIRST, this::opensNewMatch))),
+                                        exec(stats.step("matched", this::matched)))
+                                .orElse(
+                                        GatewayDsl.nextRequestId(),
+                                        exec(ws("match.leave")
+                                                .sendText(s -> Frames.matchLeave(s.getLong(GatewayDsl.REQUEST_ID)))
+                                                .await(GatewayDsl.REPLY_TIMEOUT)
+                                                .on(GatewayDsl.ack(LEAVE_ACK)))));
     }
 
     /**
@@ -194,8 +226,10 @@ public class RandomConnectChurnSimulation extends Simulation {
      * after it decides and records the verdict.
      */
     private WsFrameCheck.Text capture(String key, BiPredicate<JsonNode, Session> relevant) {
-        return ws.checkTextMessage(key).silent()
-                .matching(bodyString().transformWithSession((body, s) -> relevant.test(Frames.read(body), s))
+        return ws.checkTextMessage(key)
+                .silent()
+                .matching(bodyString()
+                        .transformWithSession((body, s) -> relevant.test(Frames.read(body), s))
                         .is(true))
                 .check(bodyString().transform(body -> stats.now() + " " + body).saveAs(key));
     }
@@ -216,7 +250,8 @@ public class RandomConnectChurnSimulation extends Simulation {
         if ("ack".equals(type) || "error".equals(type)) {
             return frame.path("id").asLong(-1) == session.getLong(GatewayDsl.REQUEST_ID);
         }
-        return "match.signal".equals(type) && session.getString(MATCH).equals(frame.path("match").asText());
+        return "match.signal".equals(type)
+                && session.getString(MATCH).equals(frame.path("match").asText());
     }
 
     private static boolean isPast(Session session, String match) {
@@ -240,8 +275,13 @@ public class RandomConnectChurnSimulation extends Simulation {
                 // joining has stopped: nobody is left to be matched with
                 return session.set(DONE, true);
             }
-            return fail(st, session, TIME_TO_MATCH, start, now, "no match.found within "
-                    + settings.matchTimeout().toSeconds() + " s");
+            return fail(
+                    st,
+                    session,
+                    TIME_TO_MATCH,
+                    start,
+                    now,
+                    "no match.found within " + settings.matchTimeout().toSeconds() + " s");
         }
         JsonNode f = first.frame();
         String type = Frames.type(f);
@@ -252,22 +292,33 @@ public class RandomConnectChurnSimulation extends Simulation {
             partner = f.path("partner").asText("");
             havePartnerSignal = false;
             if (!f.path("initiator").isBoolean() || f.path("match").asText("").isEmpty()) {
-                return fail(st, session, TIME_TO_MATCH, start, now, "match.found without match or initiator: "
-                        + Frames.excerpt(first.text()));
+                return fail(
+                        st,
+                        session,
+                        TIME_TO_MATCH,
+                        start,
+                        now,
+                        "match.found without match or initiator: " + Frames.excerpt(first.text()));
             }
         } else if ("match.signal".equals(type)) {
             partner = f.path("from").asText("");
             havePartnerSignal = true;
         } else {
-            return fail(st, session, TIME_TO_MATCH, start, now, "instead of match.found: "
-                    + Frames.excerpt(first.text()));
+            return fail(
+                    st, session, TIME_TO_MATCH, start, now, "instead of match.found: " + Frames.excerpt(first.text()));
         }
         if (partner.isEmpty() || partner.equals(me)) {
-            return fail(st, session, TIME_TO_MATCH, start, now, "partner '" + partner + "' for user " + me + " in "
-                    + Frames.excerpt(first.text()));
+            return fail(
+                    st,
+                    session,
+                    TIME_TO_MATCH,
+                    start,
+                    now,
+                    "partner '" + partner + "' for user " + me + " in " + Frames.excerpt(first.text()));
         }
         st.ok(session, TIME_TO_MATCH, start, first.at());
-        return session.set(MATCH, f.path("match").asText()).set(PARTNER, partner)
+        return session.set(MATCH, f.path("match").asText())
+                .set(PARTNER, partner)
                 .set(HAVE_PARTNER_SIGNAL, havePartnerSignal);
     }
 
@@ -282,13 +333,20 @@ public class RandomConnectChurnSimulation extends Simulation {
                         && session.getString(MATCH).equals(f.path("match").asText())) {
                     if (!session.getString(PARTNER).equals(f.path("from").asText())) {
                         long now = st.now();
-                        return fail(st, session, PARTNER_SIGNAL, now, now, "signal in " + session.getString(MATCH)
-                                + " from " + f.path("from").asText() + ", expected " + session.getString(PARTNER));
+                        return fail(
+                                st,
+                                session,
+                                PARTNER_SIGNAL,
+                                now,
+                                now,
+                                "signal in " + session.getString(MATCH) + " from "
+                                        + f.path("from").asText() + ", expected " + session.getString(PARTNER));
                     }
                     session = session.set(HAVE_PARTNER_SIGNAL, true);
                 } else if ("error".equals(Frames.type(f))) {
                     long now = st.now();
-                    return fail(st, session, PARTNER_SIGNAL, now, now, "error frame: " + Frames.excerpt(text.message()));
+                    return fail(
+                            st, session, PARTNER_SIGNAL, now, now, "error frame: " + Frames.excerpt(text.message()));
                 }
             }
         }
@@ -323,33 +381,50 @@ public class RandomConnectChurnSimulation extends Simulation {
             } else if ("match.signal".equals(type)) {
                 String from = c.frame().path("from").asText();
                 if (!session.getString(PARTNER).equals(from)) {
-                    return fail(st, session, PARTNER_SIGNAL, start, c.at(), "signal in " + session.getString(MATCH)
-                            + " from " + from + ", expected " + session.getString(PARTNER));
+                    return fail(
+                            st,
+                            session,
+                            PARTNER_SIGNAL,
+                            start,
+                            c.at(),
+                            "signal in " + session.getString(MATCH) + " from " + from + ", expected "
+                                    + session.getString(PARTNER));
                 }
                 partnerSignal = c;
             } else {
-                return fail(st, session, SIGNAL_ACK, start, c.at(), "match.signal answered "
-                        + Frames.excerpt(c.text()));
+                return fail(
+                        st, session, SIGNAL_ACK, start, c.at(), "match.signal answered " + Frames.excerpt(c.text()));
             }
         }
         if (ack == null) {
-            return fail(st, session, SIGNAL_ACK, start, now, "no ack for match.signal id "
-                    + session.getLong(GatewayDsl.REQUEST_ID) + " within " + GatewayDsl.REPLY_TIMEOUT.toSeconds() + " s");
+            return fail(
+                    st,
+                    session,
+                    SIGNAL_ACK,
+                    start,
+                    now,
+                    "no ack for match.signal id " + session.getLong(GatewayDsl.REQUEST_ID) + " within "
+                            + GatewayDsl.REPLY_TIMEOUT.toSeconds() + " s");
         }
         st.ok(session, SIGNAL_ACK, start, ack.at());
         if (!session.getBoolean(HAVE_PARTNER_SIGNAL)) {
             if (partnerSignal == null) {
-                return fail(st, session, PARTNER_SIGNAL, start, now, "no match.signal from partner "
-                        + session.getString(PARTNER) + " in " + session.getString(MATCH) + " within "
-                        + GatewayDsl.REPLY_TIMEOUT.toSeconds() + " s");
+                return fail(
+                        st,
+                        session,
+                        PARTNER_SIGNAL,
+                        start,
+                        now,
+                        "no match.signal from partner "
+                                + session.getString(PARTNER) + " in " + session.getString(MATCH) + " within "
+                                + GatewayDsl.REPLY_TIMEOUT.toSeconds() + " s");
             }
             st.ok(session, PARTNER_SIGNAL, start, partnerSignal.at());
         }
         return session;
     }
 
-    private static Session fail(GatlingStats st, Session session, String request, long start, long end,
-                                String reason) {
+    private static Session fail(GatlingStats st, Session session, String request, long start, long end, String reason) {
         st.ko(session, request, start, end, reason);
         return session.set(DONE, true).markAsFailed();
     }

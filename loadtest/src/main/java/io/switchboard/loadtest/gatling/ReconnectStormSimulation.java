@@ -43,7 +43,8 @@ public class ReconnectStormSimulation extends Simulation {
      */
     record Settings(String wsBase, int users, Duration ramp) {
         static Settings from(SimulationProperties p) {
-            Settings s = new Settings(p.webSocketBase(),
+            Settings s = new Settings(
+                    p.webSocketBase(),
                     p.integer("users", 2000, 200, 1, 1_000_000),
                     p.seconds("ramp", 20, 3, 0, 86_400));
             p.check(ReconnectStormSimulation.class.getSimpleName());

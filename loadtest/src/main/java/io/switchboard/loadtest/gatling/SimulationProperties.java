@@ -136,8 +136,8 @@ final class SimulationProperties {
     /** Throws one exception listing every problem, if there is any. */
     void check(String simulation) {
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(simulation + ": " + problems.size() + " bad setting(s): "
-                    + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    simulation + ": " + problems.size() + " bad setting(s): " + String.join("; ", problems));
         }
     }
 }

@@ -5,13 +5,8 @@ import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.result.Results;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.math.BigDecimal;
-import java.math.RoundingMode;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -27,7 +22,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
-import org.HdrHistogram.Histogram;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
@@ -45,6 +39,7 @@ import reactor.core.publisher.Mono;
 public final class MatchBenchmark {
     /** Gateways started, on one Redis. */
     public static final int GATEWAYS = 2;
+
     public static final String CLIENT = "switchboard-java SwitchboardClient on reactor-netty, same machine";
     /** Handshakes in flight at once while connecting the users. */
     public static final int CONNECT_CONCURRENCY = 32;
@@ -62,8 +57,7 @@ public final class MatchBenchmark {
 
     private static final String PREFIX = "match-benchmark: ";
 
-    private MatchBenchmark() {
-    }
+    private MatchBenchmark() {}
 
     public static void main(String[] args) {
         // Always exit explicitly: under exec:java the Maven JVM would otherwise outlive a failed run's threads.
@@ -97,9 +91,10 @@ public final class MatchBenchmark {
     private static Map<String, Object> measure(MatchBenchmarkOptions options, PrintStream out)
             throws BenchmarkException {
         Path logDir = options.repo().resolve("loadtest/target/match-benchmark-logs");
-        out.println(PREFIX + "starting redis-server and " + GATEWAYS + " gateways (logs in " + logDir
-                + ")");
-        try (LocalCluster cluster = LocalCluster.start(options.repo(), logDir,
+        out.println(PREFIX + "starting redis-server and " + GATEWAYS + " gateways (logs in " + logDir + ")");
+        try (LocalCluster cluster = LocalCluster.start(
+                options.repo(),
+                logDir,
                 new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, GATEWAYS, true, "1g", Map.of()))) {
             MatchStats stats = new MatchStats();
             AtomicBoolean running = new AtomicBoolean(true);
@@ -109,48 +104,65 @@ public final class MatchBenchmark {
             } finally {
                 users.forEach(MatchUser::stop);
                 Flux.fromIterable(users)
-                        .flatMap(u -> u.client().close(1000, "benchmark over").timeout(Duration.ofSeconds(5))
-                                .onErrorResume(e -> Mono.empty()), 64)
+                        .flatMap(
+                                u -> u.client()
+                                        .close(1000, "benchmark over")
+                                        .timeout(Duration.ofSeconds(5))
+                                        .onErrorResume(e -> Mono.empty()),
+                                64)
                         .blockLast(Duration.ofSeconds(60));
             }
         }
     }
 
-    private static List<MatchUser> connect(List<URI> uris, MatchBenchmarkOptions options, MatchStats stats,
-                                           AtomicBoolean running, PrintStream out) throws BenchmarkException {
+    private static List<MatchUser> connect(
+            List<URI> uris, MatchBenchmarkOptions options, MatchStats stats, AtomicBoolean running, PrintStream out)
+            throws BenchmarkException {
         List<MatchUser> users = Collections.synchronizedList(new ArrayList<>());
         AtomicInteger failures = new AtomicInteger();
         AtomicReference<String> firstFailure = new AtomicReference<>();
         long start = System.nanoTime();
         Flux.range(0, options.users())
-                .flatMap(i -> {
-                    URI uri = uris.get(i % uris.size());
-                    SwitchboardClientOptions client = new SwitchboardClientOptions(uri, null,
-                            "switchboard-match-benchmark", true, true, CONNECT_TIMEOUT,
-                            SwitchboardClientOptions.DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
-                    return SwitchboardClient.connect(client)
-                            .doOnNext(c -> users.add(new MatchUser(c, options, stats, running::get)))
-                            .onErrorResume(e -> {
-                                failures.incrementAndGet();
-                                firstFailure.compareAndSet(null, uri + ": " + e);
-                                return Mono.empty();
-                            });
-                }, CONNECT_CONCURRENCY)
+                .flatMap(
+                        i -> {
+                            URI uri = uris.get(i % uris.size());
+                            SwitchboardClientOptions client = new SwitchboardClientOptions(
+                                    uri,
+                                    null,
+                                    "switchboard-match-benchmark",
+                                    true,
+                                    true,
+                                    CONNECT_TIMEOUT,
+                                    SwitchboardClientOptions.DEFAULT_MAX_FRAME_PAYLOAD_LENGTH);
+                            return SwitchboardClient.connect(client)
+                                    .doOnNext(c -> users.add(new MatchUser(c, options, stats, running::get)))
+                                    .onErrorResume(e -> {
+                                        failures.incrementAndGet();
+                                        firstFailure.compareAndSet(null, uri + ": " + e);
+                                        return Mono.empty();
+                                    });
+                        },
+                        CONNECT_CONCURRENCY)
                 .blockLast(CONNECT_TIMEOUT.multipliedBy(1 + options.users() / CONNECT_CONCURRENCY));
         if (failures.get() > 0) {
             users.forEach(u -> u.client().close());
             throw new BenchmarkException(failures.get() + " of " + options.users()
                     + " clients could not connect; the first: " + firstFailure.get());
         }
-        Map<String, Long> perNode = users.stream().collect(Collectors.groupingBy(
-                u -> u.client().welcome().node(), TreeMap::new, Collectors.counting()));
+        Map<String, Long> perNode = users.stream()
+                .collect(Collectors.groupingBy(u -> u.client().welcome().node(), TreeMap::new, Collectors.counting()));
         out.println(PREFIX + "connected " + users.size() + " guests " + perNode + " in "
                 + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) + " ms");
         return List.copyOf(users);
     }
 
-    private static Map<String, Object> loop(LocalCluster cluster, List<MatchUser> users, MatchBenchmarkOptions options,
-                                            MatchStats stats, AtomicBoolean running, PrintStream out)
+    private static Map<String, Object> loop(
+            LocalCluster cluster,
+            List<MatchUser> users,
+            MatchBenchmarkOptions options,
+            MatchStats stats,
+            AtomicBoolean running,
+            PrintStream out)
             throws BenchmarkException {
         long begin = System.nanoTime();
         long windowStart = begin + options.warmup().toNanos();
@@ -176,11 +188,17 @@ public final class MatchBenchmark {
         double seconds = options.duration().toNanos() / 1e9;
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("benchmark", "random-connect matchmaking");
-        r.put("startedAt", Instant.now().minusNanos(System.nanoTime() - begin).truncatedTo(ChronoUnit.SECONDS)
-                .toString());
+        r.put(
+                "startedAt",
+                Instant.now()
+                        .minusNanos(System.nanoTime() - begin)
+                        .truncatedTo(ChronoUnit.SECONDS)
+                        .toString());
         r.put("machine", Results.machine());
-        r.put("setup", "redis-server (no persistence) and " + GATEWAYS
-                + " gateway JVMs (java -jar, cluster mode) on loopback, same machine as the clients");
+        r.put(
+                "setup",
+                "redis-server (no persistence) and " + GATEWAYS
+                        + " gateway JVMs (java -jar, cluster mode) on loopback, same machine as the clients");
         r.put("users", options.users());
         r.put("seconds", options.duration().toSeconds());
         r.put("warmupSeconds", options.warmup().toSeconds());
@@ -207,8 +225,8 @@ public final class MatchBenchmark {
     }
 
     /** Sleeps until {@code until}, checking progress, and prints counts every {@link #REPORT_PERIOD}. */
-    private static void runUntil(long until, List<MatchUser> users, MatchStats stats, Long windowStart,
-                                 PrintStream out) throws BenchmarkException {
+    private static void runUntil(long until, List<MatchUser> users, MatchStats stats, Long windowStart, PrintStream out)
+            throws BenchmarkException {
         long nextReport = System.nanoTime() + REPORT_PERIOD.toNanos();
         long now;
         while ((now = System.nanoTime()) - until < 0) {
@@ -219,8 +237,9 @@ public final class MatchBenchmark {
             }
             if (windowStart != null && now - nextReport >= 0 && until - now > CHECK_PERIOD.toNanos()) {
                 nextReport += REPORT_PERIOD.toNanos();
-                out.printf("%s  %2d s: %d matches, %d errors%n", PREFIX,
-                        TimeUnit.NANOSECONDS.toSeconds(now - windowStart), stats.matches(), stats.errors());
+                out.printf(
+                        "%s  %2d s: %d matches, %d errors%n",
+                        PREFIX, TimeUnit.NANOSECONDS.toSeconds(now - windowStart), stats.matches(), stats.errors());
             }
         }
     }
@@ -239,32 +258,56 @@ public final class MatchBenchmark {
         Map<String, Object> ttm = (Map<String, Object>) r.get("timeToMatchMs");
         Map<String, Object> ack = (Map<String, Object>) r.get("joinAckMs");
         out.println();
-        out.printf("Switchboard random-connect benchmark: %d users on %d gateways (one Redis), %d s measured after"
-                        + " %d s warm-up, mode %s, signal %s%n", options.users(), GATEWAYS,
-                options.duration().toSeconds(), options.warmup().toSeconds(), r.get("mode"),
+        out.printf(
+                "Switchboard random-connect benchmark: %d users on %d gateways (one Redis), %d s measured after"
+                        + " %d s warm-up, mode %s, signal %s%n",
+                options.users(),
+                GATEWAYS,
+                options.duration().toSeconds(),
+                options.warmup().toSeconds(),
+                r.get("mode"),
                 options.signal() ? "on" : "off");
-        out.printf("  machine        %s cores%s, %s%n", machine.get("cores"),
-                machine.containsKey("cpu") ? " (" + machine.get("cpu") + ")" : "", machine.get("jvm"));
-        out.printf("  matches        %s in %d s = %s/s (%s joins; gateways counted %s matches over the whole run)%n",
-                r.get("matches"), options.duration().toSeconds(), r.get("matchesPerSecond"), r.get("joins"),
+        out.printf(
+                "  machine        %s cores%s, %s%n",
+                machine.get("cores"),
+                machine.containsKey("cpu") ? " (" + machine.get("cpu") + ")" : "",
+                machine.get("jvm"));
+        out.printf(
+                "  matches        %s in %d s = %s/s (%s joins; gateways counted %s matches over the whole run)%n",
+                r.get("matches"),
+                options.duration().toSeconds(),
+                r.get("matchesPerSecond"),
+                r.get("joins"),
                 r.get("gatewayMatchesMadeWholeRun"));
-        out.printf("  time to match  p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms  (%s samples, join ack to"
-                        + " match.found; %s found before the ack counted as 0)%n", ttm.get("p50"), ttm.get("p99"),
-                ttm.get("p999"), ttm.get("max"), ttm.get("samples"), r.get("foundBeforeAck"));
-        out.printf("  join ack       p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms%n", ack.get("p50"), ack.get("p99"),
-                ack.get("p999"), ack.get("max"));
-        out.printf("  errors         %s%s%n", r.get("errors"),
-                ((Map<?, ?>) r.get("errorsByKind")).isEmpty() ? "" : " " + r.get("errorsByKind"));
+        out.printf(
+                "  time to match  p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms  (%s samples, join ack to"
+                        + " match.found; %s found before the ack counted as 0)%n",
+                ttm.get("p50"),
+                ttm.get("p99"),
+                ttm.get("p999"),
+                ttm.get("max"),
+                ttm.get("samples"),
+                r.get("foundBeforeAck"));
+        out.printf(
+                "  join ack       p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms%n",
+                ack.get("p50"), ack.get("p99"), ack.get("p999"), ack.get("max"));
+        out.printf(
+                "  errors         %s%s%n",
+                r.get("errors"), ((Map<?, ?>) r.get("errorsByKind")).isEmpty() ? "" : " " + r.get("errorsByKind"));
         long early = (Long) ((Map<String, Object>) r.get("protocolAnomalies")).get("matchSignalBeforeMatchFound");
         if (early > 0) {
-            out.printf("  anomaly        %d match.signal frame(s) reached a user before its own match.found of that"
-                    + " match (kept for it by this client; a client that drops them would stall)%n", early);
+            out.printf(
+                    "  anomaly        %d match.signal frame(s) reached a user before its own match.found of that"
+                            + " match (kept for it by this client; a client that drops them would stall)%n",
+                    early);
         }
         Map<String, Object> cpu = (Map<String, Object>) r.get("cpuCoresUsed");
         out.printf("  CPU (cores)    %s of %s%n", cpu, machine.get("cores"));
         if (cpu.get("otherProcesses") instanceof Double other && other >= OTHER_CPU_NOTE) {
-            out.printf("  note           other processes used %s cores during the measurement: the machine was"
-                    + " shared, so these figures are lower than it can do%n", other);
+            out.printf(
+                    "  note           other processes used %s cores during the measurement: the machine was"
+                            + " shared, so these figures are lower than it can do%n",
+                    other);
         }
         out.printf("  client         %s%n", CLIENT);
         out.printf("  result         %s%n", options.out());
@@ -277,15 +320,16 @@ public final class MatchBenchmark {
         }
         long matches = (Long) r.get("matches");
         if (matches == 0) {
-            err.println(PREFIX + "failed: no match at all in " + options.duration().toSeconds() + " s ("
-                    + r.get("errors") + " errors " + r.get("errorsByKind") + "); see the logs in "
-                    + options.repo().resolve("loadtest/target/match-benchmark-logs"));
+            err.println(
+                    PREFIX + "failed: no match at all in " + options.duration().toSeconds() + " s ("
+                            + r.get("errors") + " errors " + r.get("errorsByKind") + "); see the logs in "
+                            + options.repo().resolve("loadtest/target/match-benchmark-logs"));
             return 1;
         }
         long errors = (Long) r.get("errors");
         if (errors > options.maxErrors()) {
-            err.println(PREFIX + "failed: " + errors + " errors, more than --max-errors " + options.maxErrors()
-                    + ": " + r.get("errorsByKind"));
+            err.println(PREFIX + "failed: " + errors + " errors, more than --max-errors " + options.maxErrors() + ": "
+                    + r.get("errorsByKind"));
             return 1;
         }
         return 0;

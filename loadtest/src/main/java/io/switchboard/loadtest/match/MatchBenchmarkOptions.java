@@ -23,8 +23,17 @@ import java.util.Locale;
  * @param maxErrors the run fails when it counts more errors than this
  * @param stuckAfter a user that makes no progress for this long counts an error and starts over
  */
-record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode mode, boolean signal,
-                             List<String> interests, Path repo, Path out, long maxErrors, Duration stuckAfter) {
+record MatchBenchmarkOptions(
+        int users,
+        Duration duration,
+        Duration warmup,
+        Mode mode,
+        boolean signal,
+        List<String> interests,
+        Path repo,
+        Path out,
+        long maxErrors,
+        Duration stuckAfter) {
     public static final int DEFAULT_USERS = 400;
     public static final int DEFAULT_SECONDS = 20;
     public static final int DEFAULT_WARMUP_SECONDS = 10;
@@ -51,8 +60,16 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
               --stuck-after S a user without progress for S seconds counts an error and starts over (default %d)
               --repo DIR      the Switchboard repository (default: found from the working directory)
               --out FILE      JSON result (default <repo>/%s)
-            """.formatted(QUICK_USERS, QUICK_SECONDS, QUICK_WARMUP_SECONDS, DEFAULT_USERS, DEFAULT_SECONDS,
-            DEFAULT_WARMUP_SECONDS, DEFAULT_MAX_ERRORS, DEFAULT_STUCK_SECONDS, DEFAULT_OUT);
+            """.formatted(
+                    QUICK_USERS,
+                    QUICK_SECONDS,
+                    QUICK_WARMUP_SECONDS,
+                    DEFAULT_USERS,
+                    DEFAULT_SECONDS,
+                    DEFAULT_WARMUP_SECONDS,
+                    DEFAULT_MAX_ERRORS,
+                    DEFAULT_STUCK_SECONDS,
+                    DEFAULT_OUT);
 
     /** How a user goes back to the queue after a match. */
     enum Mode {
@@ -103,8 +120,15 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
                 case "--quick" -> quick = true;
                 case "--no-signal" -> signal = false;
                 case "--help", "-h" -> throw new BadArgumentsException(List.of());
-                case "--users", "--seconds", "--warmup", "--mode", "--interests", "--repo", "--out",
-                        "--max-errors", "--stuck-after" -> {
+                case "--users",
+                        "--seconds",
+                        "--warmup",
+                        "--mode",
+                        "--interests",
+                        "--repo",
+                        "--out",
+                        "--max-errors",
+                        "--stuck-after" -> {
                     if (value == null) {
                         if (i + 1 >= args.length) {
                             problems.add(name + " needs a value");
@@ -131,8 +155,11 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
                                 problems.add("--mode " + value + ": expected leave or next");
                             }
                         }
-                        case "--interests" -> interests = Arrays.stream(value.split(","))
-                                .map(String::strip).filter(s -> !s.isEmpty()).toList();
+                        case "--interests" ->
+                            interests = Arrays.stream(value.split(","))
+                                    .map(String::strip)
+                                    .filter(s -> !s.isEmpty())
+                                    .toList();
                         case "--repo" -> repoArg = value;
                         case "--out" -> outArg = value;
                         default -> throw new IllegalStateException(name);
@@ -158,13 +185,20 @@ record MatchBenchmarkOptions(int users, Duration duration, Duration warmup, Mode
         if (!problems.isEmpty()) {
             throw new BadArgumentsException(problems);
         }
-        Path out = outArg != null ? workingDirectory.resolve(outArg).toAbsolutePath().normalize()
+        Path out = outArg != null
+                ? workingDirectory.resolve(outArg).toAbsolutePath().normalize()
                 : repo.resolve(DEFAULT_OUT);
         return new MatchBenchmarkOptions(
                 users != null ? users : quick ? QUICK_USERS : DEFAULT_USERS,
                 Duration.ofSeconds(seconds != null ? seconds : quick ? QUICK_SECONDS : DEFAULT_SECONDS),
                 Duration.ofSeconds(warmup != null ? warmup : quick ? QUICK_WARMUP_SECONDS : DEFAULT_WARMUP_SECONDS),
-                mode, signal, interests, repo, out, maxErrors, Duration.ofSeconds(stuck));
+                mode,
+                signal,
+                interests,
+                repo,
+                out,
+                maxErrors,
+                Duration.ofSeconds(stuck));
     }
 
     private static Integer positive(String name, String value, int min, List<String> problems) {

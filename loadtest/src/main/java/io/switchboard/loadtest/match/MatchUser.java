@@ -54,10 +54,12 @@ final class MatchUser {
     private long ackNanos;
     /** A {@code match.found} that came before the ack of its join, and what came for that match since. */
     private ServerFrame.MatchFound early;
+
     private boolean earlySignal;
     private boolean earlyEnded;
     /** The match of a {@code match.signal} that came before its {@code match.found} (see the class comment). */
     private String unclaimedSignal;
+
     private String match;
     private boolean initiator;
     private long inboxOffset;
@@ -73,7 +75,7 @@ final class MatchUser {
             inboxOffset = inbox.offset();
             inboxEpoch = inbox.epoch();
         }
-        client.events().subscribe(this::onEvent, e -> { }, () -> { });
+        client.events().subscribe(this::onEvent, e -> {}, () -> {});
         client.closed().subscribe(this::closed);
     }
 
@@ -106,8 +108,8 @@ final class MatchUser {
 
     /** Counts an error and starts over when the user has been in one phase longer than {@code stuckAfter}. */
     synchronized void checkProgress(long now) {
-        boolean waiting = phase == Phase.JOINING || phase == Phase.QUEUED || phase == Phase.MATCHED
-                || phase == Phase.LEAVING;
+        boolean waiting =
+                phase == Phase.JOINING || phase == Phase.QUEUED || phase == Phase.MATCHED || phase == Phase.LEAVING;
         if (waiting && now - phaseSince > options.stuckAfter().toNanos()) {
             stats.error("no progress for " + options.stuckAfter().toSeconds() + " s while " + phase);
             restart();
@@ -257,40 +259,46 @@ final class MatchUser {
         }
         enter(Phase.LEAVING);
         int gen = generation;
-        client.request(ClientFrame.MatchLeave::new).subscribe(ack -> {
-            synchronized (this) {
-                if (gen == generation) {
-                    join();
-                }
-            }
-        }, e -> {
-            synchronized (this) {
-                if (gen == generation) {
-                    // Leaving failed too: stop this user rather than spin.
-                    stats.error("match.leave " + code(e) + " (user stopped)");
-                    generation++;
-                    enter(Phase.DONE);
-                }
-            }
-        });
+        client.request(ClientFrame.MatchLeave::new)
+                .subscribe(
+                        ack -> {
+                            synchronized (this) {
+                                if (gen == generation) {
+                                    join();
+                                }
+                            }
+                        },
+                        e -> {
+                            synchronized (this) {
+                                if (gen == generation) {
+                                    // Leaving failed too: stop this user rather than spin.
+                                    stats.error("match.leave " + code(e) + " (user stopped)");
+                                    generation++;
+                                    enter(Phase.DONE);
+                                }
+                            }
+                        });
     }
 
     private void send(String what, LongFunction<ClientFrame> frame, Runnable onAck) {
         int gen = generation;
-        client.request(frame).subscribe(ack -> {
-            synchronized (this) {
-                if (gen == generation) {
-                    onAck.run();
-                }
-            }
-        }, e -> {
-            synchronized (this) {
-                if (gen == generation && phase != Phase.DONE) {
-                    stats.error(what + " " + code(e));
-                    restart();
-                }
-            }
-        });
+        client.request(frame)
+                .subscribe(
+                        ack -> {
+                            synchronized (this) {
+                                if (gen == generation) {
+                                    onAck.run();
+                                }
+                            }
+                        },
+                        e -> {
+                            synchronized (this) {
+                                if (gen == generation && phase != Phase.DONE) {
+                                    stats.error(what + " " + code(e));
+                                    restart();
+                                }
+                            }
+                        });
     }
 
     private void clearEarly() {

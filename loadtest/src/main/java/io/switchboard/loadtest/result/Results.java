@@ -14,8 +14,7 @@ import org.HdrHistogram.Histogram;
 
 /** What every benchmark's result needs: the machine, percentiles, rounding, and just enough JSON to write it. */
 public final class Results {
-    private Results() {
-    }
+    private Results() {}
 
     /** Busy and total CPU time of the whole machine from /proc/stat, in ticks; null where there is none. */
     public static long[] machineTicks() {
@@ -36,14 +35,18 @@ public final class Results {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("cores", Runtime.getRuntime().availableProcessors());
         try {
-            Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
-                    .findFirst().ifPresent(l -> m.put("cpu", l.substring(l.indexOf(':') + 1).strip()));
+            Files.readAllLines(Path.of("/proc/cpuinfo")).stream()
+                    .filter(l -> l.startsWith("model name"))
+                    .findFirst()
+                    .ifPresent(l -> m.put("cpu", l.substring(l.indexOf(':') + 1).strip()));
         } catch (IOException e) {
             // not Linux: the model stays unknown
         }
         m.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
-        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
-                + System.getProperty("os.arch"));
+        m.put(
+                "os",
+                System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                        + System.getProperty("os.arch"));
         m.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
         return m;
     }
@@ -140,32 +143,47 @@ public final class Results {
         out.append('"');
     }
 
-
     /**
      * Cores used by each process between two readings of CPU time taken {@code seconds} apart, and by the rest of
      * the machine ({@link #machineTicks()} readings; the machine may be shared, by a build or other tests, and what
      * others used is part of the figures' context).
      */
-    public static Map<String, Object> cores(Map<String, Duration> before, Map<String, Duration> after,
-                                            long[] machineBefore, long[] machineAfter, double seconds) {
-        return cores(before, after, machineBefore, machineAfter, seconds, Runtime.getRuntime().availableProcessors());
+    public static Map<String, Object> cores(
+            Map<String, Duration> before,
+            Map<String, Duration> after,
+            long[] machineBefore,
+            long[] machineAfter,
+            double seconds) {
+        return cores(
+                before,
+                after,
+                machineBefore,
+                machineAfter,
+                seconds,
+                Runtime.getRuntime().availableProcessors());
     }
 
     /** As {@link #cores(Map, Map, long[], long[], double)} on a machine of {@code processors} cores. */
-    public static Map<String, Object> cores(Map<String, Duration> before, Map<String, Duration> after,
-                                            long[] machineBefore, long[] machineAfter, double seconds,
-                                            int processors) {
+    public static Map<String, Object> cores(
+            Map<String, Duration> before,
+            Map<String, Duration> after,
+            long[] machineBefore,
+            long[] machineAfter,
+            double seconds,
+            int processors) {
         Map<String, Object> cores = new LinkedHashMap<>();
         double ours = 0;
         for (Map.Entry<String, Duration> e : after.entrySet()) {
-            double used = (e.getValue().toNanos() - before.getOrDefault(e.getKey(), Duration.ZERO).toNanos())
-                    / 1e9 / seconds;
+            double used = (e.getValue().toNanos()
+                            - before.getOrDefault(e.getKey(), Duration.ZERO).toNanos())
+                    / 1e9
+                    / seconds;
             ours += used;
             cores.put(e.getKey(), round(used, 2));
         }
         if (machineBefore != null && machineAfter != null && machineAfter[1] > machineBefore[1]) {
-            double busy = (double) (machineAfter[0] - machineBefore[0]) / (machineAfter[1] - machineBefore[1])
-                    * processors;
+            double busy =
+                    (double) (machineAfter[0] - machineBefore[0]) / (machineAfter[1] - machineBefore[1]) * processors;
             cores.put("otherProcesses", round(Math.max(0, busy - ours), 2));
             cores.put("machineBusy", round(busy, 2));
         }
@@ -181,8 +199,8 @@ public final class Results {
      * CPU microseconds per event: the CPU time that the processes whose names start with {@code prefix} used
      * between two readings, over {@code events}, to three decimals; null without events.
      */
-    public static Double cpuMicrosPer(Map<String, Duration> before, Map<String, Duration> after, String prefix,
-                                      long events) {
+    public static Double cpuMicrosPer(
+            Map<String, Duration> before, Map<String, Duration> after, String prefix, long events) {
         if (events == 0) {
             return null;
         }
@@ -191,7 +209,9 @@ public final class Results {
     }
 
     private static long nanos(Map<String, Duration> cpu, String prefix) {
-        return cpu.entrySet().stream().filter(e -> e.getKey().startsWith(prefix))
-                .mapToLong(e -> e.getValue().toNanos()).sum();
+        return cpu.entrySet().stream()
+                .filter(e -> e.getKey().startsWith(prefix))
+                .mapToLong(e -> e.getValue().toNanos())
+                .sum();
     }
 }

@@ -1,7 +1,7 @@
 package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.result.Results;
 import io.switchboard.loadtest.wire.WireClient;
 import io.switchboard.loadtest.wire.WireClient.Conn;
@@ -33,19 +33,18 @@ final class Connections {
     /** Connections per second: {@code n} connections, {@link RunContext#CONNECT_CONCURRENCY} handshakes in flight. */
     Map<String, Object> rate(LocalCluster.Target target, int n) throws BenchmarkException {
         LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, ctx.heap(), ctx.serverEnv(Map.of()));
-        ctx.say("connection rate on " + spec.describe() + ": " + n + " connections, "
-                + RunContext.CONNECT_CONCURRENCY + " handshakes in flight");
+        ctx.say("connection rate on " + spec.describe() + ": " + n + " connections, " + RunContext.CONNECT_CONCURRENCY
+                + " handshakes in flight");
         Load load = new Load();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
         r.put("setup", spec.describe());
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(),
-                     load)) {
+                WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
             int warm = Math.min(WARM_UP, n);
-            List<Conn> warmUp = load.connectAll(client, cluster.serverUris(), warm, 0, RunContext.CONNECT_CONCURRENCY,
-                    null, 60);
+            List<Conn> warmUp =
+                    load.connectAll(client, cluster.serverUris(), warm, 0, RunContext.CONNECT_CONCURRENCY, null, 60);
             load.expectCloses = true;
             warmUp.forEach(Conn::closeGracefully);
             load.takeConnectMicros();
@@ -53,8 +52,8 @@ final class Connections {
             Map<String, Duration> cpu1 = ctx.cpu(cluster);
             long[] machine1 = Results.machineTicks();
             long start = System.nanoTime();
-            List<Conn> conns = load.connectAll(client, cluster.serverUris(), n, warm, RunContext.CONNECT_CONCURRENCY,
-                    null, 60);
+            List<Conn> conns =
+                    load.connectAll(client, cluster.serverUris(), n, warm, RunContext.CONNECT_CONCURRENCY, null, 60);
             double seconds = (System.nanoTime() - start) / 1e9;
             Map<String, Duration> cpu2 = ctx.cpu(cluster);
             long[] machine2 = Results.machineTicks();
@@ -65,8 +64,12 @@ final class Connections {
             r.put("handshakesInFlight", RunContext.CONNECT_CONCURRENCY);
             r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
             r.put("deadProcess", cluster.deadProcess());
-            ctx.say(String.format("  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms", n,
-                    seconds, n / seconds, ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
+            ctx.say(String.format(
+                    "  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms",
+                    n,
+                    seconds,
+                    n / seconds,
+                    ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
                     ((Map<?, ?>) r.get("connectToReadyMs")).get("p99")));
             load.expectCloses = true;
             conns.forEach(Conn::closeGracefully);
@@ -100,16 +103,21 @@ final class Connections {
         r.put("target", target.label());
         r.put("setup", spec.describe() + (target == LocalCluster.Target.SWITCHBOARD ? ", -XX:+AlwaysPreTouch" : ""));
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
-             WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(),
-                     load)) {
+                WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
             ProcessHandle server = cluster.servers().get(0);
-            List<Conn> base = load.connectAll(client, cluster.serverUris(), IDLE_BASELINE, 0,
-                    RunContext.CONNECT_CONCURRENCY, null, 60);
+            List<Conn> base = load.connectAll(
+                    client, cluster.serverUris(), IDLE_BASELINE, 0, RunContext.CONNECT_CONCURRENCY, null, 60);
             long heap0 = ctx.heapAfterGc(cluster, target);
             long rss0 = rss(server);
-            List<Conn> rest = load.connectAll(client, cluster.serverUris(), n - IDLE_BASELINE, IDLE_BASELINE,
-                    RunContext.CONNECT_CONCURRENCY, null, 120);
+            List<Conn> rest = load.connectAll(
+                    client,
+                    cluster.serverUris(),
+                    n - IDLE_BASELINE,
+                    IDLE_BASELINE,
+                    RunContext.CONNECT_CONCURRENCY,
+                    null,
+                    120);
             RunContext.pause(hold);
             long heap1 = ctx.heapAfterGc(cluster, target);
             long rss1 = rss(server);
@@ -137,10 +145,16 @@ final class Connections {
                 r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
             }
             r.put("deadProcess", cluster.deadProcess());
-            ctx.say(String.format("  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
-                    + " (RSS growth %s, live heap %s); RSS %s MiB", held, n, minPings,
-                    r.get("memoryBytesPerConnection"), r.get("rssGrowthBytesPerConnection"),
-                    r.get("heapLiveBytesPerConnection"), r.get("rssMiB")));
+            ctx.say(String.format(
+                    "  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
+                            + " (RSS growth %s, live heap %s); RSS %s MiB",
+                    held,
+                    n,
+                    minPings,
+                    r.get("memoryBytesPerConnection"),
+                    r.get("rssGrowthBytesPerConnection"),
+                    r.get("heapLiveBytesPerConnection"),
+                    r.get("rssMiB")));
             load.expectCloses = true;
             base.forEach(Conn::closeGracefully);
             rest.forEach(Conn::closeGracefully);

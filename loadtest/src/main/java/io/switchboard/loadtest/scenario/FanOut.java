@@ -1,7 +1,7 @@
 package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.result.Results;
 import io.switchboard.loadtest.wire.WireClient;
 import io.switchboard.loadtest.wire.WireClient.Conn;
@@ -32,6 +32,7 @@ final class FanOut {
     static final Duration DRAIN = Duration.ofSeconds(20);
     /** Steps above one that achieved less than this share of its offered rate are not run. */
     static final double GIVE_UP_BELOW = 0.7;
+
     private static final String PAYLOAD = "x".repeat(PAYLOAD_BYTES);
 
     /** A subscriber's state, touched only on its connection's event loop. */
@@ -71,9 +72,13 @@ final class FanOut {
      * @param firstWarmup publishing before the first step's window: long enough for the JIT to compile the hot paths
      * @param warmup publishing before each later step's window, at that step's rate
      */
-    record FanOutOptions(int subscribers, int channels, List<Long> offeredPerSecond, Duration firstWarmup,
-                         Duration warmup, Duration measure) {
-    }
+    record FanOutOptions(
+            int subscribers,
+            int channels,
+            List<Long> offeredPerSecond,
+            Duration firstWarmup,
+            Duration warmup,
+            Duration measure) {}
 
     FanOut(RunContext ctx, LocalCluster.Target target, int servers, FanOutOptions o) {
         this.ctx = ctx;
@@ -83,8 +88,8 @@ final class FanOut {
     }
 
     Map<String, Object> run() throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(target, servers, servers > 1, ctx.heap(),
-                ctx.serverEnv(Map.of()));
+        LocalCluster.Spec spec =
+                new LocalCluster.Spec(target, servers, servers > 1, ctx.heap(), ctx.serverEnv(Map.of()));
         ctx.say("fan-out on " + spec.describe() + ": " + o.subscribers() + " subscribers on " + o.channels()
                 + " channels");
         Dialect dialect = Connections.dialect(target);
@@ -130,23 +135,43 @@ final class FanOut {
             }
         };
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
-             WireClient client = new WireClient(dialect, ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
+                WireClient client = new WireClient(dialect, ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
-            List<Conn> subs = load.connectAll(client, cluster.serverUris(), o.subscribers(), 0,
-                    RunContext.CONNECT_CONCURRENCY, i -> new Sub(i % o.channels()), 120);
+            List<Conn> subs = load.connectAll(
+                    client,
+                    cluster.serverUris(),
+                    o.subscribers(),
+                    0,
+                    RunContext.CONNECT_CONCURRENCY,
+                    i -> new Sub(i % o.channels()),
+                    120);
             long before = acked.sum();
             for (Conn c : subs) {
                 c.send(subscribe(dialect, ((Sub) c.attachment).channel));
             }
             awaitCount(acked, before + subs.size(), "subscribe acks", load);
-            List<Conn> pubs = load.connectAll(client, cluster.serverUris(), o.channels(), o.subscribers(),
-                    RunContext.CONNECT_CONCURRENCY, i -> null, 60);
+            List<Conn> pubs = load.connectAll(
+                    client,
+                    cluster.serverUris(),
+                    o.channels(),
+                    o.subscribers(),
+                    RunContext.CONNECT_CONCURRENCY,
+                    i -> null,
+                    60);
             int perChannel = o.subscribers() / o.channels();
             List<Map<String, Object>> steps = new ArrayList<>();
             long totalLost = 0;
             boolean first = true;
             for (long offered : o.offeredPerSecond()) {
-                Map<String, Object> s = step(cluster, client, load, subs, pubs, dialect, offered, perChannel,
+                Map<String, Object> s = step(
+                        cluster,
+                        client,
+                        load,
+                        subs,
+                        pubs,
+                        dialect,
+                        offered,
+                        perChannel,
                         first ? o.firstWarmup() : o.warmup());
                 first = false;
                 steps.add(s);
@@ -171,9 +196,17 @@ final class FanOut {
         return r;
     }
 
-    private Map<String, Object> step(LocalCluster cluster, WireClient client, Load load, List<Conn> subs,
-                                     List<Conn> pubs, Dialect dialect, long offered, int perChannel,
-                                     Duration warmup) throws BenchmarkException {
+    private Map<String, Object> step(
+            LocalCluster cluster,
+            WireClient client,
+            Load load,
+            List<Conn> subs,
+            List<Conn> pubs,
+            Dialect dialect,
+            long offered,
+            int perChannel,
+            Duration warmup)
+            throws BenchmarkException {
         double publishRate = (double) offered / perChannel / pubs.size(); // per publisher, messages per second
         long start = System.nanoTime();
         long windowStart = start + warmup.toNanos();
@@ -188,22 +221,28 @@ final class FanOut {
             Conn pub = pubs.get(p);
             int channel = p;
             long[] sent = {0};
-            tasks.add(pub.channel().eventLoop().scheduleAtFixedRate(() -> {
-                long now = System.nanoTime();
-                long due = Math.min(now, windowEnd);
-                boolean wrote = false;
-                for (long t = start + sent[0] * interval; t - due < 0; t = start + sent[0] * interval) {
-                    pub.write(publish(dialect, channel, ids.incrementAndGet(), t));
-                    sent[0]++;
-                    wrote = true;
-                    if (t - windowStart >= 0) {
-                        publishedInWindow.incrementAndGet();
-                    }
-                }
-                if (wrote) {
-                    pub.flush();
-                }
-            }, 0, 1, TimeUnit.MILLISECONDS));
+            tasks.add(pub.channel()
+                    .eventLoop()
+                    .scheduleAtFixedRate(
+                            () -> {
+                                long now = System.nanoTime();
+                                long due = Math.min(now, windowEnd);
+                                boolean wrote = false;
+                                for (long t = start + sent[0] * interval; t - due < 0; t = start + sent[0] * interval) {
+                                    pub.write(publish(dialect, channel, ids.incrementAndGet(), t));
+                                    sent[0]++;
+                                    wrote = true;
+                                    if (t - windowStart >= 0) {
+                                        publishedInWindow.incrementAndGet();
+                                    }
+                                }
+                                if (wrote) {
+                                    pub.flush();
+                                }
+                            },
+                            0,
+                            1,
+                            TimeUnit.MILLISECONDS));
         }
         sleepUntil(windowStart);
         Map<String, Duration> cpu1 = ctx.cpu(cluster);
@@ -214,7 +253,8 @@ final class FanOut {
         tasks.forEach(t -> t.cancel(false));
         long expected = publishedInWindow.get() * perChannel;
         long drainEnd = System.nanoTime() + DRAIN.toNanos();
-        while (st.deliveredOfWindow.sum() < expected && System.nanoTime() - drainEnd < 0
+        while (st.deliveredOfWindow.sum() < expected
+                && System.nanoTime() - drainEnd < 0
                 && load.closedAfterReady.get() == 0) {
             RunContext.pause(Duration.ofMillis(20));
         }
@@ -234,10 +274,16 @@ final class FanOut {
         s.put("allDeliveredAfterMs", drainedAfterMs);
         s.put("serverCpuMicrosPerDelivery", Results.cpuMicrosPer(cpu1, cpu2, "server", arrived));
         s.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
-        ctx.say(String.format("  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
-                        + " server %s µs/delivery", offered, arrived / seconds,
-                ((Map<?, ?>) s.get("latencyMs")).get("p50"), ((Map<?, ?>) s.get("latencyMs")).get("p99"),
-                ((Map<?, ?>) s.get("latencyMs")).get("p999"), s.get("lost"), s.get("serverCpuMicrosPerDelivery")));
+        ctx.say(String.format(
+                "  offered %,d/s: %,.0f deliveries/s, p50 %s ms, p99 %s ms, p99.9 %s ms, lost %d,"
+                        + " server %s µs/delivery",
+                offered,
+                arrived / seconds,
+                ((Map<?, ?>) s.get("latencyMs")).get("p50"),
+                ((Map<?, ?>) s.get("latencyMs")).get("p99"),
+                ((Map<?, ?>) s.get("latencyMs")).get("p999"),
+                s.get("lost"),
+                s.get("serverCpuMicrosPerDelivery")));
         return s;
     }
 
@@ -249,8 +295,8 @@ final class FanOut {
 
     static String publish(Dialect dialect, int channel, long id, long t) {
         return dialect == Dialect.SWITCHBOARD
-                ? "{\"type\":\"publish\",\"id\":" + id + ",\"channel\":\"public:fan-" + channel
-                        + "\",\"data\":{\"t\":" + t + ",\"p\":\"" + PAYLOAD + "\"}}"
+                ? "{\"type\":\"publish\",\"id\":" + id + ",\"channel\":\"public:fan-" + channel + "\",\"data\":{\"t\":"
+                        + t + ",\"p\":\"" + PAYLOAD + "\"}}"
                 : "42" + id + "[\"publish\",\"fan-" + channel + "\",{\"t\":" + t + ",\"p\":\"" + PAYLOAD + "\"}]";
     }
 

@@ -1,12 +1,12 @@
 package io.switchboard.loadtest.scenario;
 
-import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.cluster.LocalCluster;
 import io.switchboard.loadtest.gatling.ConnectAndHoldSimulation;
 import io.switchboard.loadtest.gatling.FanOutSimulation;
 import io.switchboard.loadtest.gatling.GatlingLauncher;
 import io.switchboard.loadtest.gatling.RandomConnectChurnSimulation;
 import io.switchboard.loadtest.gatling.ReconnectStormSimulation;
+import io.switchboard.loadtest.result.BenchmarkException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,14 +24,20 @@ import java.util.stream.Stream;
  * assertions does (they check correctness only); the result names each simulation's HTML report.
  */
 final class GatlingScenarios {
-    static final List<Class<?>> SIMULATIONS = List.of(ConnectAndHoldSimulation.class, FanOutSimulation.class,
-            RandomConnectChurnSimulation.class, ReconnectStormSimulation.class);
+    static final List<Class<?>> SIMULATIONS = List.of(
+            ConnectAndHoldSimulation.class,
+            FanOutSimulation.class,
+            RandomConnectChurnSimulation.class,
+            ReconnectStormSimulation.class);
 
-    private GatlingScenarios() {
-    }
+    private GatlingScenarios() {}
 
     static Map<String, Object> run(RunContext ctx) throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 1, false, ctx.heap(),
+        LocalCluster.Spec spec = new LocalCluster.Spec(
+                LocalCluster.Target.SWITCHBOARD,
+                1,
+                false,
+                ctx.heap(),
                 Map.of("SWITCHBOARD_PING_INTERVAL_MS", "2000", "SWITCHBOARD_PING_TIMEOUT_MS", "1000"));
         ctx.say("Gatling simulations against " + spec.describe() + (ctx.quick() ? ", quick" : ""));
         Map<String, Object> r = new LinkedHashMap<>();
@@ -43,8 +49,8 @@ final class GatlingScenarios {
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec)) {
             for (Class<?> simulation : SIMULATIONS) {
                 String name = simulation.getSimpleName();
-                Map<String, String> props = Map.of("gateway", cluster.serverUris().get(0).toString(),
-                        "quick", Boolean.toString(ctx.quick()));
+                Map<String, String> props = Map.of(
+                        "gateway", cluster.serverUris().get(0).toString(), "quick", Boolean.toString(ctx.quick()));
                 long start = System.nanoTime();
                 int code;
                 try {
@@ -62,9 +68,11 @@ final class GatlingScenarios {
                 s.put("report", latestReport(results, name));
                 s.put("log", results.resolve(name + ".log").toString());
                 each.put(name, s);
-                ctx.say("  " + name + ": " + (code == 0 ? "passed" : "FAILED with exit code " + code + "; see "
-                        + results.resolve(name + ".log")) + (s.get("report") == null ? "" : ", report "
-                        + s.get("report")));
+                ctx.say("  " + name + ": "
+                        + (code == 0
+                                ? "passed"
+                                : "FAILED with exit code " + code + "; see " + results.resolve(name + ".log"))
+                        + (s.get("report") == null ? "" : ", report " + s.get("report")));
                 if (code != 0) {
                     failed.add(name);
                 }
@@ -86,7 +94,8 @@ final class GatlingScenarios {
             return dirs.filter(Files::isDirectory)
                     .filter(d -> d.getFileName().toString().toLowerCase().startsWith(prefix))
                     .max(Comparator.comparing(d -> d.getFileName().toString()))
-                    .map(d -> d.resolve("index.html").toString()).orElse(null);
+                    .map(d -> d.resolve("index.html").toString())
+                    .orElse(null);
         } catch (IOException e) {
             return null;
         }

@@ -57,8 +57,7 @@ class Load implements WireClient.Listener, WireClient.HelloSender {
     }
 
     @Override
-    public void delivered(Conn c, long sentNanos, long offset) {
-    }
+    public void delivered(Conn c, long sentNanos, long offset) {}
 
     @Override
     public void replied(Conn c, long id, boolean error, String text) {
@@ -73,19 +72,24 @@ class Load implements WireClient.Listener, WireClient.HelloSender {
         return "{\"type\":\"hello\",\"v\":1,\"client\":\"switchboard-bench\"}";
     }
 
-    void onReady(Conn c, String text) {
-    }
+    void onReady(Conn c, String text) {}
 
-    void onClosed(Conn c, boolean wasReady, String cause) {
-    }
+    void onClosed(Conn c, boolean wasReady, String cause) {}
 
     /**
      * Opens {@code count} connections, connection {@code i} to {@code servers.get(i % size)}, with at most
      * {@code concurrency} handshakes in flight, and waits until each is ready or failed. Fails (after closing
      * what opened) when any failed.
      */
-    List<Conn> connectAll(WireClient client, List<URI> servers, int count, int firstIndex, int concurrency,
-                          IntFunction<Object> attachment, long timeoutSeconds) throws BenchmarkException {
+    List<Conn> connectAll(
+            WireClient client,
+            List<URI> servers,
+            int count,
+            int firstIndex,
+            int concurrency,
+            IntFunction<Object> attachment,
+            long timeoutSeconds)
+            throws BenchmarkException {
         List<Conn> conns = new ArrayList<>(count);
         int failedBefore = failedBeforeReady.get();
         inFlight.release(concurrency);
@@ -96,7 +100,9 @@ class Load implements WireClient.Listener, WireClient.HelloSender {
                             + conns.size() + " opened so far)");
                 }
                 int index = firstIndex + i;
-                conns.add(client.open(index, servers.get(index % servers.size()),
+                conns.add(client.open(
+                        index,
+                        servers.get(index % servers.size()),
                         attachment == null ? null : attachment.apply(index)));
             }
             if (!inFlight.tryAcquire(concurrency, timeoutSeconds, TimeUnit.SECONDS)) {
@@ -109,8 +115,8 @@ class Load implements WireClient.Listener, WireClient.HelloSender {
         int failed = failedBeforeReady.get() - failedBefore;
         if (failed > 0) {
             conns.forEach(Conn::cut);
-            throw new BenchmarkException(failed + " of " + count + " connections failed; the first: "
-                    + firstFailure.get());
+            throw new BenchmarkException(
+                    failed + " of " + count + " connections failed; the first: " + firstFailure.get());
         }
         return conns;
     }

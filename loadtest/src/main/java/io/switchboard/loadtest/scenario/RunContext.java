@@ -25,6 +25,7 @@ import java.util.concurrent.TimeUnit;
 final class RunContext {
     /** Handshakes in flight at once when a scenario opens many connections. */
     static final int CONNECT_CONCURRENCY = 256;
+
     private static final String PREFIX = "bench: ";
 
     private final Path repo;
@@ -34,8 +35,10 @@ final class RunContext {
     private final int clientThreads;
     private final boolean jfr;
     private final PrintStream out;
-    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(2)).build();
+    private final HttpClient http = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(2))
+            .build();
     private int sourceBlock;
 
     RunContext(Path repo, Path outDir, boolean quick, String heap, int clientThreads, boolean jfr, PrintStream out) {
@@ -131,14 +134,20 @@ final class RunContext {
         ProcessHandle server = cluster.servers().get(0);
         String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
         try {
-            Process p = new ProcessBuilder(jcmd, Long.toString(server.pid()), "GC.run").redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            Process p = new ProcessBuilder(jcmd, Long.toString(server.pid()), "GC.run")
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                    .start();
             if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
                 throw new BenchmarkException("jcmd " + server.pid() + " GC.run failed");
             }
             URI metrics = URI.create(cluster.serverUris().get(0) + "/metrics");
-            String body = http.send(HttpRequest.newBuilder(metrics).timeout(Duration.ofSeconds(10)).build(),
-                    HttpResponse.BodyHandlers.ofString()).body();
+            String body = http.send(
+                            HttpRequest.newBuilder(metrics)
+                                    .timeout(Duration.ofSeconds(10))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .body();
             long used = 0;
             for (String line : body.split("\n")) {
                 if (line.startsWith("jvm_memory_used_bytes{") && line.contains("area=\"heap\"")) {

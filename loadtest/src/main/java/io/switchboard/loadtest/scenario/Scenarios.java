@@ -26,6 +26,7 @@ public final class Scenarios {
     public static final int IDLE_BASELINE = Connections.IDLE_BASELINE;
     /** Connections opened and closed before the connection rate is measured. */
     public static final int CONNECT_WARM_UP = Connections.WARM_UP;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final RunContext ctx;
@@ -40,8 +41,8 @@ public final class Scenarios {
      * @param jfr whether every gateway records a Flight Recorder profile
      * @param out the console
      */
-    public Scenarios(Path repo, Path outDir, boolean quick, String heap, int clientThreads, boolean jfr,
-                     PrintStream out) {
+    public Scenarios(
+            Path repo, Path outDir, boolean quick, String heap, int clientThreads, boolean jfr, PrintStream out) {
         this.ctx = new RunContext(repo, outDir, quick, heap, clientThreads, jfr, out);
         this.connections = new Connections(ctx);
     }
@@ -73,11 +74,17 @@ public final class Scenarios {
      * {@code fanout}: deliveries per second and publish-to-receive latency, one step per offered rate, on
      * {@code servers} server processes (more than one share a Redis).
      */
-    public Map<String, Object> fanOut(Target target, int servers, int subscribers, int channels, List<Long> rates,
-                                      Duration firstWarmup, Duration warmup, Duration measure)
+    public Map<String, Object> fanOut(
+            Target target,
+            int servers,
+            int subscribers,
+            int channels,
+            List<Long> rates,
+            Duration firstWarmup,
+            Duration warmup,
+            Duration measure)
             throws BenchmarkException {
-        FanOut.FanOutOptions o = new FanOut.FanOutOptions(subscribers, channels, rates, firstWarmup, warmup,
-                measure);
+        FanOut.FanOutOptions o = new FanOut.FanOutOptions(subscribers, channels, rates, firstWarmup, warmup, measure);
         return new FanOut(ctx, target, servers, o).run();
     }
 
@@ -107,7 +114,7 @@ public final class Scenarios {
             throw new BenchmarkException("MatchBenchmark exited with " + code + " (its lines above say why)");
         }
         try {
-            return JSON.readValue(file.toFile(), new TypeReference<LinkedHashMap<String, Object>>() { });
+            return JSON.readValue(file.toFile(), new TypeReference<LinkedHashMap<String, Object>>() {});
         } catch (IOException e) {
             throw new BenchmarkException("cannot read " + file + ": " + e.getMessage());
         }

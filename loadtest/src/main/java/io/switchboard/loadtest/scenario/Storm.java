@@ -2,8 +2,8 @@ package io.switchboard.loadtest.scenario;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.cluster.LocalCluster;
+import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.result.Results;
 import io.switchboard.loadtest.wire.WireClient;
 import io.switchboard.loadtest.wire.WireClient.Conn;
@@ -47,6 +47,7 @@ final class Storm {
     static final int HISTORY_SIZE = 2000;
     /** After the publishers stop, how long subscribers may receive nothing before what they lack counts as lost. */
     static final Duration CATCH_UP_QUIET = Duration.ofSeconds(5);
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** One client across its connections; touched on its current connection's event loop. */
@@ -91,7 +92,11 @@ final class Storm {
     }
 
     Map<String, Object> run() throws BenchmarkException {
-        LocalCluster.Spec spec = new LocalCluster.Spec(LocalCluster.Target.SWITCHBOARD, 2, true, ctx.heap(),
+        LocalCluster.Spec spec = new LocalCluster.Spec(
+                LocalCluster.Target.SWITCHBOARD,
+                2,
+                true,
+                ctx.heap(),
                 ctx.serverEnv(Map.of("SWITCHBOARD_HISTORY_SIZE", Integer.toString(HISTORY_SIZE))));
         ctx.say("reconnect storm on " + spec.describe() + ": " + clients + " subscribers of " + channels
                 + " channels dropped at once, " + ratePerChannel + " messages/s per channel");
@@ -152,7 +157,10 @@ final class Storm {
                     if ("unavailable".equals(e.path("code").asText())) {
                         // Back-pressure, as docs/protocol.md section 4 has it: ask again after retryAfter.
                         subscribeRetries.increment();
-                        wire.get().schedule(() -> c.send(resubscribe(cl)), e.path("retryAfter").asLong(1000));
+                        wire.get()
+                                .schedule(
+                                        () -> c.send(resubscribe(cl)),
+                                        e.path("retryAfter").asLong(1000));
                         return;
                     }
                 }
@@ -228,30 +236,45 @@ final class Storm {
         r.put("messagesPerSecondPerChannel", ratePerChannel);
         r.put("historySize", HISTORY_SIZE);
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
-             WireClient client = new WireClient(Dialect.SWITCHBOARD, ctx.clientThreads(), ctx.nextSourceBlock(),
-                     load)) {
+                WireClient client =
+                        new WireClient(Dialect.SWITCHBOARD, ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             wire.set(client);
-            r.put("client", ctx.clientName(client) + "; reconnects with full jitter from " + BASE_DELAY_MS
-                    + " ms, at most " + MAX_ATTEMPTS + " attempts");
+            r.put(
+                    "client",
+                    ctx.clientName(client) + "; reconnects with full jitter from " + BASE_DELAY_MS + " ms, at most "
+                            + MAX_ATTEMPTS + " attempts");
             URI first = cluster.serverUris().get(0);
             URI second = cluster.serverUris().get(1);
             reconnectTo.set(second);
-            List<Conn> subs = load.connectAll(client, List.of(first), clients, 0, RunContext.CONNECT_CONCURRENCY,
-                    i -> new Client(i, i % channels), 120);
+            List<Conn> subs = load.connectAll(
+                    client,
+                    List.of(first),
+                    clients,
+                    0,
+                    RunContext.CONNECT_CONCURRENCY,
+                    i -> new Client(i, i % channels),
+                    120);
             FanOut.awaitCount(subscribeAcks, clients, "subscribe acks", load);
-            List<Conn> pubs = load.connectAll(client, List.of(second), channels, 0, RunContext.CONNECT_CONCURRENCY,
-                    i -> null, 60);
+            List<Conn> pubs = load.connectAll(
+                    client, List.of(second), channels, 0, RunContext.CONNECT_CONCURRENCY, i -> null, 60);
             List<ScheduledFuture<?>> tasks = new ArrayList<>();
             AtomicLong published = new AtomicLong();
             long period = Math.max(1, 1_000_000 / ratePerChannel);
             for (int p = 0; p < pubs.size(); p++) {
                 Conn pub = pubs.get(p);
                 int channel = p;
-                tasks.add(pub.channel().eventLoop().scheduleAtFixedRate(() -> {
-                    pub.send("{\"type\":\"publish\",\"id\":" + published.incrementAndGet()
-                            + ",\"channel\":\"public:storm-" + channel + "\",\"data\":{\"t\":" + System.nanoTime()
-                            + ",\"p\":\"storm\"}}");
-                }, 0, period, TimeUnit.MICROSECONDS));
+                tasks.add(pub.channel()
+                        .eventLoop()
+                        .scheduleAtFixedRate(
+                                () -> {
+                                    pub.send("{\"type\":\"publish\",\"id\":" + published.incrementAndGet()
+                                            + ",\"channel\":\"public:storm-" + channel + "\",\"data\":{\"t\":"
+                                            + System.nanoTime()
+                                            + ",\"p\":\"storm\"}}");
+                                },
+                                0,
+                                period,
+                                TimeUnit.MICROSECONDS));
             }
             RunContext.pause(before);
             load.expectCloses = true;
@@ -304,7 +327,8 @@ final class Storm {
                 lost += c.gaps + Math.max(0, ends.getOrDefault(c.channel, 0L) - c.lastOffset);
                 duplicates += c.duplicates;
             }
-            r.put("allResumedAfterMs",
+            r.put(
+                    "allResumedAfterMs",
                     complete ? TimeUnit.NANOSECONDS.toMillis(allRecoveredAt - droppedAt.get()) : null);
             r.put("dropToRecoveredMs", Results.percentiles(recoverMicros.getIntervalHistogram()));
             r.put("resumed", recoveredCount.get() - notResumed.get());
@@ -326,10 +350,16 @@ final class Storm {
             r.put("requestErrors", load.errors.get());
             r.put("firstRequestError", load.firstError.get());
             r.put("deadProcess", cluster.deadProcess());
-            ctx.say(String.format("  %d of %d resumed on the other gateway %s ms after the drop (p50 %s ms);"
-                            + " %d messages published, lost %d, duplicates %d", recoveredCount.get() - notResumed.get(),
-                    clients, r.get("allResumedAfterMs"),
-                    ((Map<?, ?>) r.get("dropToRecoveredMs")).get("p50"), sent, lost, duplicates));
+            ctx.say(String.format(
+                    "  %d of %d resumed on the other gateway %s ms after the drop (p50 %s ms);"
+                            + " %d messages published, lost %d, duplicates %d",
+                    recoveredCount.get() - notResumed.get(),
+                    clients,
+                    r.get("allResumedAfterMs"),
+                    ((Map<?, ?>) r.get("dropToRecoveredMs")).get("p50"),
+                    sent,
+                    lost,
+                    duplicates));
             pubs.forEach(Conn::closeGracefully);
             all.forEach(c -> {
                 Conn now = c.current;
@@ -342,18 +372,20 @@ final class Storm {
     }
 
     private static String resubscribe(Client cl) {
-        return "{\"type\":\"subscribe\",\"id\":2,\"channel\":\"public:storm-" + cl.channel
-                + "\",\"since\":{\"offset\":" + cl.lastOffset + ",\"epoch\":\"" + cl.epoch + "\"}}";
+        return "{\"type\":\"subscribe\",\"id\":2,\"channel\":\"public:storm-" + cl.channel + "\",\"since\":{\"offset\":"
+                + cl.lastOffset + ",\"epoch\":\"" + cl.epoch + "\"}}";
     }
 
     /** Attempt {@code attempt} (from 1) waits a random delay in [0, min(max, base * 2^(attempt-1))], then connects. */
     private static void reconnect(WireClient client, URI server, Client cl, int attempt) {
         long bound = Math.min(MAX_DELAY_MS, BASE_DELAY_MS << Math.min(20, attempt - 1));
         long delay = ThreadLocalRandom.current().nextLong(bound + 1);
-        client.schedule(() -> {
-            cl.openedAt = System.nanoTime();
-            cl.current = client.open(cl.index, server, cl);
-        }, delay);
+        client.schedule(
+                () -> {
+                    cl.openedAt = System.nanoTime();
+                    cl.current = client.open(cl.index, server, cl);
+                },
+                delay);
     }
 
     /** The latest offset of every storm channel, read with a subscribe from a fresh connection. */
@@ -372,7 +404,8 @@ final class Storm {
             }
         };
         try (WireClient client = new WireClient(Dialect.SWITCHBOARD, 1, ctx.nextSourceBlock(), load)) {
-            Conn c = load.connectAll(client, cluster.serverUris(), 1, 0, 1, null, 30).get(0);
+            Conn c = load.connectAll(client, cluster.serverUris(), 1, 0, 1, null, 30)
+                    .get(0);
             for (int i = 0; i < channels; i++) {
                 c.send("{\"type\":\"subscribe\",\"id\":" + (i + 1) + ",\"channel\":\"public:storm-" + i + "\"}");
             }

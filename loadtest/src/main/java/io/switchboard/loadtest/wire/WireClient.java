@@ -41,6 +41,7 @@ import java.util.concurrent.TimeUnit;
 public final class WireClient implements AutoCloseable {
     /** Loopback source addresses used in turn, so that one address's ephemeral ports never run out. */
     public static final int CONNECTIONS_PER_SOURCE_ADDRESS = 20_000;
+
     public static final int HANDSHAKE_TIMEOUT_MS = 30_000;
 
     /** Which server the connections talk to. */
@@ -96,7 +97,8 @@ public final class WireClient implements AutoCloseable {
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         this.transport = epoll ? "epoll" : "nio";
         this.group = new MultiThreadIoEventLoopGroup(threads, io);
-        this.bootstrap = new Bootstrap().group(group)
+        this.bootstrap = new Bootstrap()
+                .group(group)
                 .channel(epoll ? EpollSocketChannel.class : NioSocketChannel.class)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, HANDSHAKE_TIMEOUT_MS);
@@ -132,15 +134,19 @@ public final class WireClient implements AutoCloseable {
         Bootstrap b = bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
             @Override
             protected void initChannel(SocketChannel ch) {
-                ch.pipeline().addLast(new HttpClientCodec(), new HttpObjectAggregator(16 * 1024),
-                        new WebSocketClientProtocolHandler(config), conn);
+                ch.pipeline()
+                        .addLast(
+                                new HttpClientCodec(),
+                                new HttpObjectAggregator(16 * 1024),
+                                new WebSocketClientProtocolHandler(config),
+                                conn);
             }
         });
         conn.connectStarted = System.nanoTime();
-        InetSocketAddress source = new InetSocketAddress("127.0." + sourceBlock + "."
-                + (2 + index / CONNECTIONS_PER_SOURCE_ADDRESS), 0);
-        b.connect(new InetSocketAddress(server.getHost(), server.getPort()), source).addListener(
-                (ChannelFutureListener) f -> {
+        InetSocketAddress source =
+                new InetSocketAddress("127.0." + sourceBlock + "." + (2 + index / CONNECTIONS_PER_SOURCE_ADDRESS), 0);
+        b.connect(new InetSocketAddress(server.getHost(), server.getPort()), source)
+                .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
                         conn.fail("connect: " + f.cause());
                     }

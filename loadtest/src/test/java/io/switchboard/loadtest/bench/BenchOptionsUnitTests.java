@@ -31,7 +31,8 @@ class BenchOptionsUnitTests {
     }
 
     private List<String> problems(String... args) {
-        return catchThrowableOfType(BenchOptions.BadArgumentsException.class, () -> parse(args)).problems();
+        return catchThrowableOfType(BenchOptions.BadArgumentsException.class, () -> parse(args))
+                .problems();
     }
 
     @Test
@@ -76,34 +77,48 @@ class BenchOptionsUnitTests {
 
     @Test
     void rateZeroIsReported() {
-        assertThat(problems("--rates", "0")).containsExactly(
-                "--rates 0: expected deliveries per second, at least 1, such as 100000");
+        assertThat(problems("--rates", "0"))
+                .containsExactly("--rates 0: expected deliveries per second, at least 1, such as 100000");
     }
 
     @Test
     void everyProblemIsReportedAtOnce() {
-        assertThat(problems("--rates", "0,x", "--heap", "lots", "--only", "idle,speed", "--client-threads", "0",
-                "--bogus", "--channels", "300", "--subscribers", "200", "--out")).containsExactly(
-                "unknown argument --bogus (--help lists them)",
-                "--out needs a value",
-                "--only speed: expected some of idle,connect,fanout,match,storm,gatling",
-                "--heap lots: expected a size such as 512m or 2g",
-                "--client-threads 0: expected a whole number from 1 to 64",
-                "--rates 0: expected deliveries per second, at least 1, such as 100000",
-                "--rates x: expected deliveries per second, at least 1, such as 100000",
-                "--subscribers 200 is less than --channels 300");
+        assertThat(problems(
+                        "--rates",
+                        "0,x",
+                        "--heap",
+                        "lots",
+                        "--only",
+                        "idle,speed",
+                        "--client-threads",
+                        "0",
+                        "--bogus",
+                        "--channels",
+                        "300",
+                        "--subscribers",
+                        "200",
+                        "--out"))
+                .containsExactly(
+                        "unknown argument --bogus (--help lists them)",
+                        "--out needs a value",
+                        "--only speed: expected some of idle,connect,fanout,match,storm,gatling",
+                        "--heap lots: expected a size such as 512m or 2g",
+                        "--client-threads 0: expected a whole number from 1 to 64",
+                        "--rates 0: expected deliveries per second, at least 1, such as 100000",
+                        "--rates x: expected deliveries per second, at least 1, such as 100000",
+                        "--subscribers 200 is less than --channels 300");
     }
 
     @Test
     void idleMustExceedTheBaseline() {
-        assertThat(problems("--idle", "200")).containsExactly("--idle 200: expected a whole number from 201 to"
-                + " 10000000");
+        assertThat(problems("--idle", "200"))
+                .containsExactly("--idle 200: expected a whole number from 201 to" + " 10000000");
     }
 
     @Test
     void helpIsNoProblem() {
-        BenchOptions.BadArgumentsException e = catchThrowableOfType(BenchOptions.BadArgumentsException.class,
-                () -> parse("--quick", "--help"));
+        BenchOptions.BadArgumentsException e =
+                catchThrowableOfType(BenchOptions.BadArgumentsException.class, () -> parse("--quick", "--help"));
         assertThat(e.help()).isTrue();
         assertThat(BenchOptions.USAGE).startsWith("usage: scripts/bench").contains("--rates LIST");
     }
@@ -131,15 +146,19 @@ class BenchOptionsUnitTests {
     @Test
     void outsideTheRepositoryItAsksForRepo(@TempDir Path elsewhere) {
         assertThatThrownBy(() -> BenchOptions.parse(new String[0], elsewhere, FILES))
-                .isInstanceOfSatisfying(BenchOptions.BadArgumentsException.class, e -> assertThat(e.problems())
-                        .singleElement().asString().startsWith("cannot find the Switchboard repository from ")
-                        .endsWith(": run from inside it or pass --repo DIR"));
+                .isInstanceOfSatisfying(
+                        BenchOptions.BadArgumentsException.class,
+                        e -> assertThat(e.problems())
+                                .singleElement()
+                                .asString()
+                                .startsWith("cannot find the Switchboard repository from ")
+                                .endsWith(": run from inside it or pass --repo DIR"));
     }
 
     @Test
     void repoAndOutAreResolved(@TempDir Path elsewhere) throws Exception {
-        BenchOptions o = BenchOptions.parse(new String[] {"--repo", repo.toString(), "--out", "runs/1"}, elsewhere,
-                FILES);
+        BenchOptions o =
+                BenchOptions.parse(new String[] {"--repo", repo.toString(), "--out", "runs/1"}, elsewhere, FILES);
         assertThat(o.repo()).isEqualTo(repo.toAbsolutePath().normalize());
         assertThat(o.outDir()).isEqualTo(o.repo().resolve("runs/1"));
     }

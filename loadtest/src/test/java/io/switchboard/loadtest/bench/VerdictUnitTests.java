@@ -19,17 +19,41 @@ class VerdictUnitTests {
     }
 
     private static Map<String, Object> step(long offered, double delivered, double share, long lost, double p99) {
-        return map("offeredDeliveriesPerSecond", offered, "deliveriesPerSecond", delivered, "achievedShare", share,
-                "lost", lost, "latencyMs", map("p50", 1.0, "p99", p99, "p999", 9.0),
-                "serverCpuMicrosPerDelivery", 2.5, "cpuCoresUsed", map("client", 0.5));
+        return map(
+                "offeredDeliveriesPerSecond",
+                offered,
+                "deliveriesPerSecond",
+                delivered,
+                "achievedShare",
+                share,
+                "lost",
+                lost,
+                "latencyMs",
+                map("p50", 1.0, "p99", p99, "p999", 9.0),
+                "serverCpuMicrosPerDelivery",
+                2.5,
+                "cpuCoresUsed",
+                map("client", 0.5));
     }
 
     @Test
     void slowButCompleteRunsPass() {
         Map<String, Object> scenarios = map(
                 "connect", map("switchboard", map("connectionsPerSecond", 3.0, "deadProcess", null)),
-                "fanout", map("switchboard-1", map("steps", List.of(step(1000, 10, 0.01, 0, 900)), "lost", 0L,
-                        "duplicatesOrOutOfOrder", 0L, "requestErrors", 0, "closedDuringRun", 0)),
+                "fanout",
+                        map(
+                                "switchboard-1",
+                                map(
+                                        "steps",
+                                        List.of(step(1000, 10, 0.01, 0, 900)),
+                                        "lost",
+                                        0L,
+                                        "duplicatesOrOutOfOrder",
+                                        0L,
+                                        "requestErrors",
+                                        0,
+                                        "closedDuringRun",
+                                        0)),
                 "storm", map("lost", 0L, "notResumed", 0, "gaveUp", 0, "allResumedAfterMs", 600_000));
         assertThat(Verdict.problems(scenarios, true)).isEmpty();
         assertThat(Verdict.problems(scenarios, false)).isEmpty();
@@ -37,11 +61,13 @@ class VerdictUnitTests {
 
     @Test
     void lossFailsAQuickRunButNotTheTopStepsOfAFullFanOut() {
-        Map<String, Object> fanout = map("fanout", map("switchboard-2", map("lost", 12L, "closedDuringRun", 3,
-                "firstClose", "4004 slow consumer")));
-        assertThat(Verdict.problems(fanout, true)).containsExactly(
-                "fanout switchboard-2: 12 messages lost",
-                "fanout switchboard-2: 3 connections closed during the run (first: 4004 slow consumer)");
+        Map<String, Object> fanout = map(
+                "fanout",
+                map("switchboard-2", map("lost", 12L, "closedDuringRun", 3, "firstClose", "4004 slow consumer")));
+        assertThat(Verdict.problems(fanout, true))
+                .containsExactly(
+                        "fanout switchboard-2: 12 messages lost",
+                        "fanout switchboard-2: 3 connections closed during the run (first: 4004 slow consumer)");
         assertThat(Verdict.problems(fanout, false)).isEmpty();
     }
 
@@ -53,25 +79,44 @@ class VerdictUnitTests {
     @Test
     void dropsErrorsAndDuplicatesFailEveryRun() {
         Map<String, Object> scenarios = map(
-                "idle", map("socket.io", map("closedDuringHold", 2, "firstClose", "reset",
-                        "fewestHeartbeatsAnswered", 0)),
-                "fanout", map("switchboard-1", map("duplicatesOrOutOfOrder", 1L, "requestErrors", 4,
-                        "firstRequestError", "rate_limited")),
-                "storm", map("duplicates", 5L, "gaveUp", 1, "channelsNotRecovered", 2,
-                        "deadProcess", "bench-2 exited with code 137"),
+                "idle",
+                        map(
+                                "socket.io",
+                                map("closedDuringHold", 2, "firstClose", "reset", "fewestHeartbeatsAnswered", 0)),
+                "fanout",
+                        map(
+                                "switchboard-1",
+                                map(
+                                        "duplicatesOrOutOfOrder",
+                                        1L,
+                                        "requestErrors",
+                                        4,
+                                        "firstRequestError",
+                                        "rate_limited")),
+                "storm",
+                        map(
+                                "duplicates",
+                                5L,
+                                "gaveUp",
+                                1,
+                                "channelsNotRecovered",
+                                2,
+                                "deadProcess",
+                                "bench-2 exited with code 137"),
                 "match", map("errors", 3L, "errorsByKind", map("timeout", 3L)),
                 "gatling", map("simulationsFailed", 1, "failedSimulations", List.of("FanOutSimulation")));
-        assertThat(Verdict.problems(scenarios, false)).containsExactly(
-                "idle socket.io: 2 connections closed while held (first: reset)",
-                "idle socket.io: a held connection answered no heartbeat",
-                "fanout switchboard-1: 1 deliveries duplicated or out of order",
-                "fanout switchboard-1: 4 requests answered with an error (first: rate_limited)",
-                "storm: bench-2 exited with code 137",
-                "storm: 5 deliveries duplicated",
-                "storm: 1 clients gave up reconnecting",
-                "storm: 2 channels not recovered",
-                "match: 3 errors {timeout=3}",
-                "gatling: 1 Gatling simulation(s) failed: [FanOutSimulation]");
+        assertThat(Verdict.problems(scenarios, false))
+                .containsExactly(
+                        "idle socket.io: 2 connections closed while held (first: reset)",
+                        "idle socket.io: a held connection answered no heartbeat",
+                        "fanout switchboard-1: 1 deliveries duplicated or out of order",
+                        "fanout switchboard-1: 4 requests answered with an error (first: rate_limited)",
+                        "storm: bench-2 exited with code 137",
+                        "storm: 5 deliveries duplicated",
+                        "storm: 1 clients gave up reconnecting",
+                        "storm: 2 channels not recovered",
+                        "match: 3 errors {timeout=3}",
+                        "gatling: 1 Gatling simulation(s) failed: [FanOutSimulation]");
     }
 
     @Test
@@ -89,27 +134,47 @@ class VerdictUnitTests {
 
     @Test
     void theSustainedStepIsTheFastestWithoutLossAboveTheShare() {
-        Map<String, Object> fanout = map("steps", List.of(step(100, 100, 1.0, 0, 1), step(200, 199, 0.995, 0, 2),
-                step(400, 380, 0.95, 0, 3), step(800, 700, 0.875, 0, 4), step(1600, 1590, 0.99, 10, 5)));
+        Map<String, Object> fanout = map(
+                "steps",
+                List.of(
+                        step(100, 100, 1.0, 0, 1),
+                        step(200, 199, 0.995, 0, 2),
+                        step(400, 380, 0.95, 0, 3),
+                        step(800, 700, 0.875, 0, 4),
+                        step(1600, 1590, 0.99, 10, 5)));
         assertThat(Verdict.sustained(fanout)).containsEntry("offeredDeliveriesPerSecond", 400L);
-        assertThat(Verdict.sustained(map("steps", List.of(step(100, 50, 0.5, 0, 1))))).isNull();
+        assertThat(Verdict.sustained(map("steps", List.of(step(100, 50, 0.5, 0, 1)))))
+                .isNull();
         assertThat(Verdict.sustained(map())).isNull();
     }
 
     @Test
     void summaryHasTheHeadlineFiguresAndRatios() {
         Map<String, Object> scenarios = map(
-                "idle", map("switchboard", map("held", 1000, "memoryBytesPerConnection", 5000.0),
-                        "socket.io", map("failed", "npm")),
-                "connect", map("switchboard", map("connectionsPerSecond", 3000.0),
-                        "socket.io", map("connectionsPerSecond", 1200.0)),
-                "fanout", map("switchboard-1", map("steps", List.of(step(4000, 3990, 0.998, 0, 7.5))),
-                        "socket.io-1", map("steps", List.of(step(4000, 2000, 0.5, 0, 80)))),
+                "idle",
+                        map(
+                                "switchboard",
+                                map("held", 1000, "memoryBytesPerConnection", 5000.0),
+                                "socket.io",
+                                map("failed", "npm")),
+                "connect",
+                        map(
+                                "switchboard",
+                                map("connectionsPerSecond", 3000.0),
+                                "socket.io",
+                                map("connectionsPerSecond", 1200.0)),
+                "fanout",
+                        map(
+                                "switchboard-1",
+                                map("steps", List.of(step(4000, 3990, 0.998, 0, 7.5))),
+                                "socket.io-1",
+                                map("steps", List.of(step(4000, 2000, 0.5, 0, 80)))),
                 "match", map("matchesPerSecond", 42.5, "timeToMatchMs", map("p50", 1.5, "p99", 9.0)),
                 "storm", map("resumed", 200, "clients", 200, "allResumedAfterMs", 1500, "lost", 0L),
                 "gatling", map("simulations", 4, "simulationsPassed", 4));
         Map<String, Object> s = Verdict.summary(scenarios);
-        assertThat(s).containsEntry("idle switchboard", "1000 held, 5000.0 B/connection")
+        assertThat(s)
+                .containsEntry("idle switchboard", "1000 held, 5000.0 B/connection")
                 .containsEntry("idle socket.io", "failed")
                 .containsEntry("connect switchboard", 3000.0)
                 .containsEntry("connect ratio", 2.5)
@@ -126,11 +191,23 @@ class VerdictUnitTests {
 
     @Test
     void markdownOfAPassingQuickRun() {
-        Map<String, Object> scenarios = map("fanout", map("switchboard-1",
-                map("steps", List.of(step(4000, 3990, 0.998, 0, 7.5)))));
-        Map<String, Object> result = map("startedAt", "2025-01-02T03:04:05Z", "quick", true,
-                "machine", map("cores", 2, "cpu", "Some CPU", "jvm", "OpenJDK 17"), "openFileLimit", 4096,
-                "scenarios", scenarios, "failures", List.of(), "summary", map("matches/s", 42.5, "storm", "ok"));
+        Map<String, Object> scenarios =
+                map("fanout", map("switchboard-1", map("steps", List.of(step(4000, 3990, 0.998, 0, 7.5)))));
+        Map<String, Object> result = map(
+                "startedAt",
+                "2025-01-02T03:04:05Z",
+                "quick",
+                true,
+                "machine",
+                map("cores", 2, "cpu", "Some CPU", "jvm", "OpenJDK 17"),
+                "openFileLimit",
+                4096,
+                "scenarios",
+                scenarios,
+                "failures",
+                List.of(),
+                "summary",
+                map("matches/s", 42.5, "storm", "ok"));
         assertThat(Verdict.markdown(result)).isEqualTo("""
                 Run 2025-01-02T03:04:05Z (--quick: a check that every scenario works; not figures), 2 cores Some CPU, \
                 OpenJDK 17, open-file limit 4096
@@ -149,9 +226,21 @@ class VerdictUnitTests {
 
     @Test
     void markdownOfAFailedFullRun() {
-        Map<String, Object> result = map("startedAt", "2025-01-02T03:04:05Z", "quick", false,
-                "machine", map("cores", 8, "jvm", "OpenJDK 17"), "openFileLimit", 1048576,
-                "scenarios", map(), "failures", List.of("storm: 1 messages lost"), "summary", map());
+        Map<String, Object> result = map(
+                "startedAt",
+                "2025-01-02T03:04:05Z",
+                "quick",
+                false,
+                "machine",
+                map("cores", 8, "jvm", "OpenJDK 17"),
+                "openFileLimit",
+                1048576,
+                "scenarios",
+                map(),
+                "failures",
+                List.of("storm: 1 messages lost"),
+                "summary",
+                map());
         assertThat(Verdict.markdown(result)).isEqualTo("""
                 Run 2025-01-02T03:04:05Z, 8 cores , OpenJDK 17, open-file limit 1048576
 

@@ -26,8 +26,19 @@ class MatchBenchmarkOptionsUnitTests {
 
     @Test
     void quickDefaultsAndExplicitOptionsWin() throws Exception {
-        MatchBenchmarkOptions o = MatchBenchmarkOptions.parse(new String[] {"--quick", "--users=10", "--mode",
-                "NEXT", "--no-signal", "--interests", "chess, go,,", "--out", "m.json"}, repo);
+        MatchBenchmarkOptions o = MatchBenchmarkOptions.parse(
+                new String[] {
+                    "--quick",
+                    "--users=10",
+                    "--mode",
+                    "NEXT",
+                    "--no-signal",
+                    "--interests",
+                    "chess, go,,",
+                    "--out",
+                    "m.json"
+                },
+                repo);
         assertThat(o.users()).isEqualTo(10);
         assertThat(o.duration()).isEqualTo(Duration.ofSeconds(3));
         assertThat(o.warmup()).isEqualTo(Duration.ofSeconds(1));
@@ -52,20 +63,29 @@ class MatchBenchmarkOptionsUnitTests {
 
     @Test
     void everyProblemIsReportedAtOnce() {
-        List<String> problems = catchThrowableOfType(MatchBenchmarkOptions.BadArgumentsException.class,
-                () -> MatchBenchmarkOptions.parse(new String[] {"--users", "1", "--mode", "sideways", "--seconds=0",
-                        "--what", "--max-errors"}, repo)).problems();
-        assertThat(problems).containsExactly(
-                "--users 1: expected a whole number of at least 2",
-                "--mode sideways: expected leave or next",
-                "--seconds 0: expected a whole number of at least 1",
-                "unknown argument --what (--help lists them)",
-                "--max-errors needs a value");
+        List<String> problems = catchThrowableOfType(
+                        MatchBenchmarkOptions.BadArgumentsException.class,
+                        () -> MatchBenchmarkOptions.parse(
+                                new String[] {
+                                    "--users", "1", "--mode", "sideways", "--seconds=0", "--what", "--max-errors"
+                                },
+                                repo))
+                .problems();
+        assertThat(problems)
+                .containsExactly(
+                        "--users 1: expected a whole number of at least 2",
+                        "--mode sideways: expected leave or next",
+                        "--seconds 0: expected a whole number of at least 1",
+                        "unknown argument --what (--help lists them)",
+                        "--max-errors needs a value");
     }
 
     @Test
     void helpIsNoProblem() {
-        assertThat(catchThrowableOfType(MatchBenchmarkOptions.BadArgumentsException.class,
-                () -> MatchBenchmarkOptions.parse(new String[] {"--help"}, repo)).problems()).isEmpty();
+        assertThat(catchThrowableOfType(
+                                MatchBenchmarkOptions.BadArgumentsException.class,
+                                () -> MatchBenchmarkOptions.parse(new String[] {"--help"}, repo))
+                        .problems())
+                .isEmpty();
     }
 }

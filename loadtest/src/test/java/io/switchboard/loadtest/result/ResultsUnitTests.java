@@ -33,7 +33,10 @@ class ResultsUnitTests {
     @Test
     void percentilesOfNothingAreZero() {
         Map<String, Object> p = Results.percentiles(new Histogram(3));
-        assertThat(p).containsEntry("samples", 0L).containsEntry("p50", 0.0).containsEntry("max", 0.0)
+        assertThat(p)
+                .containsEntry("samples", 0L)
+                .containsEntry("p50", 0.0)
+                .containsEntry("max", 0.0)
                 .containsEntry("mean", 0.0);
     }
 
@@ -56,10 +59,24 @@ class ResultsUnitTests {
 
     @Test
     void cpuPerDeliveryCountsOnlyTheNamedProcesses() {
-        Map<String, Duration> before = Map.of("client", Duration.ofSeconds(1), "redis", Duration.ofSeconds(1),
-                "server bench-1", Duration.ofSeconds(2), "server bench-2", Duration.ofSeconds(3));
-        Map<String, Duration> after = Map.of("client", Duration.ofSeconds(9), "redis", Duration.ofSeconds(5),
-                "server bench-1", Duration.ofSeconds(3), "server bench-2", Duration.ofMillis(4500));
+        Map<String, Duration> before = Map.of(
+                "client",
+                Duration.ofSeconds(1),
+                "redis",
+                Duration.ofSeconds(1),
+                "server bench-1",
+                Duration.ofSeconds(2),
+                "server bench-2",
+                Duration.ofSeconds(3));
+        Map<String, Duration> after = Map.of(
+                "client",
+                Duration.ofSeconds(9),
+                "redis",
+                Duration.ofSeconds(5),
+                "server bench-1",
+                Duration.ofSeconds(3),
+                "server bench-2",
+                Duration.ofMillis(4500));
         // 2.5 s of server CPU over 1,000,000 deliveries
         assertThat(Results.cpuMicrosPer(before, after, "server", 1_000_000)).isEqualTo(2.5);
         assertThat(Results.cpuMicrosPer(before, after, "server", 3)).isEqualTo(833_333.333);
@@ -76,12 +93,15 @@ class ResultsUnitTests {
         after.put("server a", Duration.ofSeconds(30));
         after.put("server b", Duration.ofSeconds(2)); // started between the readings
         // 10 s; the machine (4 cores) was busy 3/4 of its ticks: 3 cores, of which 0.5 + 1 + 0.2 were ours
-        Map<String, Object> cores = Results.cores(before, after, new long[] {100, 1000}, new long[] {850, 2000},
-                10, 4);
-        assertThat(cores).containsExactly(Map.entry("client", 0.5), Map.entry("server a", 1.0),
-                Map.entry("server b", 0.2), Map.entry("otherProcesses", 1.3), Map.entry("machineBusy", 3.0));
-        assertThat(Results.cores(before, after, null, null, 10, 4)).containsOnlyKeys("client", "server a",
-                "server b");
+        Map<String, Object> cores = Results.cores(before, after, new long[] {100, 1000}, new long[] {850, 2000}, 10, 4);
+        assertThat(cores)
+                .containsExactly(
+                        Map.entry("client", 0.5),
+                        Map.entry("server a", 1.0),
+                        Map.entry("server b", 0.2),
+                        Map.entry("otherProcesses", 1.3),
+                        Map.entry("machineBusy", 3.0));
+        assertThat(Results.cores(before, after, null, null, 10, 4)).containsOnlyKeys("client", "server a", "server b");
     }
 
     @Test
@@ -96,17 +116,20 @@ class ResultsUnitTests {
         m.put("inner", Map.of("k", 2L));
         StringBuilder out = new StringBuilder();
         Results.json(m, out, "");
-        assertThat(out.toString()).isEqualTo(String.join("\n", Arrays.asList(
-                "{",
-                "  \"name\": \"a \\\"b\\\"\\\\\\n\\t\\u0001\",",
-                "  \"n\": 1.5,",
-                "  \"ok\": true,",
-                "  \"none\": null,",
-                "  \"list\": [1, \"x\"],",
-                "  \"empty\": {},",
-                "  \"inner\": {",
-                "    \"k\": 2",
-                "  }",
-                "}")));
+        assertThat(out.toString())
+                .isEqualTo(String.join(
+                        "\n",
+                        Arrays.asList(
+                                "{",
+                                "  \"name\": \"a \\\"b\\\"\\\\\\n\\t\\u0001\",",
+                                "  \"n\": 1.5,",
+                                "  \"ok\": true,",
+                                "  \"none\": null,",
+                                "  \"list\": [1, \"x\"],",
+                                "  \"empty\": {},",
+                                "  \"inner\": {",
+                                "    \"k\": 2",
+                                "  }",
+                                "}")));
     }
 }

@@ -49,6 +49,7 @@ public final class HeadlessChromium implements AutoCloseable {
             + " Debian package chromium, or apt-get install chromium";
     /** The longest wait for the browser to start, for one DevTools call, and for a page to load. */
     public static final Duration TIMEOUT = Duration.ofSeconds(30);
+
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
     private static final Pattern LISTENING = Pattern.compile("DevTools listening on (ws://\\S+)");
     private static final int MAX_FRAME = 64 << 20;
@@ -94,19 +95,29 @@ public final class HeadlessChromium implements AutoCloseable {
         Process process;
         try {
             profile = Files.createTempDirectory("switchboard-chromium-");
-            List<String> command = new ArrayList<>(List.of(executable.toString(),
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            List<String> command = new ArrayList<>(List.of(
+                    executable.toString(),
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
                     // without these Chromium calls home (updates, sync): noise, refused on a closed network
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
                     // timers run on time in every page, whether the browser thinks it is visible or not
-                    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+                    "--disable-background-timer-throttling",
+                    "--disable-renderer-backgrounding",
                     "--disable-backgrounding-occluded-windows",
-                    "--remote-debugging-port=0", "--user-data-dir=" + profile));
+                    "--remote-debugging-port=0",
+                    "--user-data-dir=" + profile));
             command.addAll(extraFlags);
             command.add("about:blank");
             ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD);
             // its crash handler's database too, instead of ~/.config/chromium
-            builder.environment().put("XDG_CONFIG_HOME", profile.resolve("config").toString());
+            builder.environment()
+                    .put("XDG_CONFIG_HOME", profile.resolve("config").toString());
             process = builder.start();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start " + executable, e);
@@ -124,28 +135,30 @@ public final class HeadlessChromium implements AutoCloseable {
     /** Reads the browser's stderr for good (keeping its last lines), and returns the DevTools URL it announces. */
     private String devtoolsUrl() {
         CompletableFuture<String> url = new CompletableFuture<>();
-        Thread reader = new Thread(() -> {
-            try (BufferedReader in = new BufferedReader(
-                    new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8))) {
-                String line;
-                while ((line = in.readLine()) != null) {
-                    synchronized (output) {
-                        output.addLast(line);
-                        if (output.size() > OUTPUT_LINES) {
-                            output.removeFirst();
+        Thread reader = new Thread(
+                () -> {
+                    try (BufferedReader in = new BufferedReader(
+                            new InputStreamReader(process.getErrorStream(), StandardCharsets.UTF_8))) {
+                        String line;
+                        while ((line = in.readLine()) != null) {
+                            synchronized (output) {
+                                output.addLast(line);
+                                if (output.size() > OUTPUT_LINES) {
+                                    output.removeFirst();
+                                }
+                            }
+                            Matcher m = LISTENING.matcher(line);
+                            if (m.find()) {
+                                url.complete(m.group(1));
+                            }
                         }
+                    } catch (IOException e) {
+                        // the process is gone; what it said is kept
                     }
-                    Matcher m = LISTENING.matcher(line);
-                    if (m.find()) {
-                        url.complete(m.group(1));
-                    }
-                }
-            } catch (IOException e) {
-                // the process is gone; what it said is kept
-            }
-            url.completeExceptionally(new AssertionError("chromium exited before its DevTools endpoint was up"
-                    + output()));
-        }, "chromium-stderr");
+                    url.completeExceptionally(
+                            new AssertionError("chromium exited before its DevTools endpoint was up" + output()));
+                },
+                "chromium-stderr");
         reader.setDaemon(true);
         reader.start();
         return await(url, TIMEOUT, "chromium to announce its DevTools endpoint");
@@ -154,20 +167,26 @@ public final class HeadlessChromium implements AutoCloseable {
     private void connect(String url) {
         Sinks.Empty<Void> open = Sinks.empty();
         connection = HttpClient.newConnection()
-                .websocket(WebsocketClientSpec.builder().maxFramePayloadLength(MAX_FRAME).build())
+                .websocket(WebsocketClientSpec.builder()
+                        .maxFramePayloadLength(MAX_FRAME)
+                        .build())
                 .uri(url)
                 .handle((in, out) -> {
                     open.tryEmitEmpty();
-                    Mono<Void> received = in.aggregateFrames(MAX_FRAME).receiveFrames()
+                    Mono<Void> received = in.aggregateFrames(MAX_FRAME)
+                            .receiveFrames()
                             .ofType(TextWebSocketFrame.class)
                             .doOnNext(f -> received(f.text()))
                             .then();
                     return out.sendString(outbound.asFlux()).then().and(received);
                 })
-                .subscribe(null, e -> {
-                    open.tryEmitError(e);
-                    lost("the DevTools connection failed: " + e);
-                }, () -> lost("the DevTools connection closed"));
+                .subscribe(
+                        null,
+                        e -> {
+                            open.tryEmitError(e);
+                            lost("the DevTools connection failed: " + e);
+                        },
+                        () -> lost("the DevTools connection closed"));
         await(open.asMono().toFuture(), TIMEOUT, "the DevTools connection to " + url);
     }
 
@@ -232,9 +251,15 @@ public final class HeadlessChromium implements AutoCloseable {
     /** A new tab, navigated to {@code url} and loaded, its console and exceptions recorded. */
     public Page open(URI url) {
         String targetId = call(null, "Target.createTarget", params().put("url", "about:blank"), TIMEOUT)
-                .path("targetId").asText();
-        String sessionId = call(null, "Target.attachToTarget",
-                params().put("targetId", targetId).put("flatten", true), TIMEOUT).path("sessionId").asText();
+                .path("targetId")
+                .asText();
+        String sessionId = call(
+                        null,
+                        "Target.attachToTarget",
+                        params().put("targetId", targetId).put("flatten", true),
+                        TIMEOUT)
+                .path("sessionId")
+                .asText();
         Page page = new Page(targetId, sessionId);
         pages.put(sessionId, page);
         page.call("Runtime.enable", params());
@@ -336,7 +361,8 @@ public final class HeadlessChromium implements AutoCloseable {
             nextEvent.put("Page.loadEventFired", loaded);
             JsonNode result = call("Page.navigate", params().put("url", url.toString()));
             if (result.hasNonNull("errorText")) {
-                throw new AssertionError("cannot load " + url + ": " + result.get("errorText").asText());
+                throw new AssertionError(
+                        "cannot load " + url + ": " + result.get("errorText").asText());
             }
             await(loaded, TIMEOUT, "the load of " + url);
         }
@@ -351,10 +377,13 @@ public final class HeadlessChromium implements AutoCloseable {
         }
 
         public JsonNode evaluate(String body, Duration timeout) {
-            JsonNode result = HeadlessChromium.this.call(sessionId, "Runtime.evaluate", params()
-                    .put("expression", "(async () => {\n" + body + "\n})()")
-                    .put("awaitPromise", true)
-                    .put("returnByValue", true), timeout);
+            JsonNode result = HeadlessChromium.this.call(
+                    sessionId,
+                    "Runtime.evaluate",
+                    params().put("expression", "(async () => {\n" + body + "\n})()")
+                            .put("awaitPromise", true)
+                            .put("returnByValue", true),
+                    timeout);
             JsonNode thrown = result.path("exceptionDetails");
             if (!thrown.isMissingNode()) {
                 throw new AssertionError("JavaScript failed: " + describe(thrown) + consoleText());
@@ -368,7 +397,9 @@ public final class HeadlessChromium implements AutoCloseable {
             JsonNode shot = call("Page.captureScreenshot", params().put("format", "png"));
             try {
                 Files.createDirectories(file.toAbsolutePath().getParent());
-                Files.write(file, java.util.Base64.getDecoder().decode(shot.path("data").asText()));
+                Files.write(
+                        file,
+                        java.util.Base64.getDecoder().decode(shot.path("data").asText()));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write the screenshot " + file, e);
             }
@@ -387,20 +418,32 @@ public final class HeadlessChromium implements AutoCloseable {
                 case "Tab" -> 9;
                 default -> throw new IllegalArgumentException("no key code known for " + key);
             };
-            ObjectNode down = params().put("type", "keyDown").put("key", key).put("code", key)
-                    .put("windowsVirtualKeyCode", code).put("nativeVirtualKeyCode", code);
+            ObjectNode down = params().put("type", "keyDown")
+                    .put("key", key)
+                    .put("code", key)
+                    .put("windowsVirtualKeyCode", code)
+                    .put("nativeVirtualKeyCode", code);
             if (key.equals("Enter")) {
                 down.put("text", "\r").put("unmodifiedText", "\r");
             }
             call("Input.dispatchKeyEvent", down);
-            call("Input.dispatchKeyEvent", params().put("type", "keyUp").put("key", key).put("code", key)
-                    .put("windowsVirtualKeyCode", code).put("nativeVirtualKeyCode", code));
+            call(
+                    "Input.dispatchKeyEvent",
+                    params().put("type", "keyUp")
+                            .put("key", key)
+                            .put("code", key)
+                            .put("windowsVirtualKeyCode", code)
+                            .put("nativeVirtualKeyCode", code));
         }
 
         /** Emulates a screen of {@code width} by {@code height} CSS pixels, a phone's when {@code mobile}. */
         public void viewport(int width, int height, boolean mobile) {
-            call("Emulation.setDeviceMetricsOverride", params().put("width", width).put("height", height)
-                    .put("deviceScaleFactor", 1).put("mobile", mobile));
+            call(
+                    "Emulation.setDeviceMetricsOverride",
+                    params().put("width", width)
+                            .put("height", height)
+                            .put("deviceScaleFactor", 1)
+                            .put("mobile", mobile));
         }
 
         /** Everything the page's console and the browser's log said about this page so far (the last lines). */
@@ -420,7 +463,8 @@ public final class HeadlessChromium implements AutoCloseable {
         /** The console as text to append to a failure message. */
         public String consoleText() {
             List<String> lines = console();
-            return lines.isEmpty() ? "\n(the browser console is empty)"
+            return lines.isEmpty()
+                    ? "\n(the browser console is empty)"
                     : "\nbrowser console:\n  " + String.join("\n  ", lines);
         }
 
@@ -429,18 +473,28 @@ public final class HeadlessChromium implements AutoCloseable {
                 case "Runtime.consoleAPICalled" -> {
                     String type = params.path("type").asText();
                     List<String> args = new ArrayList<>();
-                    params.path("args").forEach(a -> args.add(a.has("value")
-                            ? (a.get("value").isTextual() ? a.get("value").asText() : a.get("value").toString())
-                            : a.path("description").asText(a.path("unserializableValue").asText(a.path("type")
-                            .asText()))));
-                    log("console." + type + ": " + String.join(" ", args),
+                    params.path("args")
+                            .forEach(a -> args.add(
+                                    a.has("value")
+                                            ? (a.get("value").isTextual()
+                                                    ? a.get("value").asText()
+                                                    : a.get("value").toString())
+                                            : a.path("description")
+                                                    .asText(a.path("unserializableValue")
+                                                            .asText(a.path("type")
+                                                                    .asText()))));
+                    log(
+                            "console." + type + ": " + String.join(" ", args),
                             type.equals("error") || type.equals("warning") || type.equals("assert"));
                 }
                 case "Runtime.exceptionThrown" -> log("uncaught: " + describe(params.path("exceptionDetails")), true);
                 case "Log.entryAdded" -> {
                     JsonNode entry = params.path("entry");
-                    log(entry.path("source").asText() + " " + entry.path("level").asText() + ": "
-                            + entry.path("text").asText(), false);
+                    log(
+                            entry.path("source").asText() + " "
+                                    + entry.path("level").asText() + ": "
+                                    + entry.path("text").asText(),
+                            false);
                 }
                 default -> {
                     CompletableFuture<JsonNode> waiting = nextEvent.remove(method);
@@ -469,8 +523,8 @@ public final class HeadlessChromium implements AutoCloseable {
             pages.remove(sessionId);
             if (lost == null) {
                 try {
-                    HeadlessChromium.this.call(null, "Target.closeTarget", params().put("targetId", targetId),
-                            CLOSE_TIMEOUT);
+                    HeadlessChromium.this.call(
+                            null, "Target.closeTarget", params().put("targetId", targetId), CLOSE_TIMEOUT);
                 } catch (AssertionError e) {
                     // the test's own failure, if any, says more
                 }

@@ -55,7 +55,9 @@ public final class MongoFixture implements AutoCloseable {
         if (external != null && !external.isBlank()) {
             String first = new ConnectionString(external).getHosts().get(0);
             int colon = first.lastIndexOf(':');
-            return new MongoFixture(null, colon < 0 ? first : first.substring(0, colon),
+            return new MongoFixture(
+                    null,
+                    colon < 0 ? first : first.substring(0, colon),
                     colon < 0 ? 27017 : Integer.parseInt(first.substring(colon + 1)));
         }
         MongoServer server = new MongoServer(new MemoryBackend());

@@ -40,7 +40,9 @@ public final class TcpProxy implements AutoCloseable {
 
     private TcpProxy(int targetPort) {
         this.targetPort = targetPort;
-        this.server = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+        this.server = new ServerBootstrap()
+                .group(group)
+                .channel(NioServerSocketChannel.class)
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -49,7 +51,9 @@ public final class TcpProxy implements AutoCloseable {
                         accepted(ch);
                     }
                 })
-                .bind(new InetSocketAddress("127.0.0.1", 0)).syncUninterruptibly().channel();
+                .bind(new InetSocketAddress("127.0.0.1", 0))
+                .syncUninterruptibly()
+                .channel();
     }
 
     /** A proxy to the gateway listening on {@code targetPort} of this machine. */
@@ -126,7 +130,9 @@ public final class TcpProxy implements AutoCloseable {
             client.close();
             return;
         }
-        new Bootstrap().group(client.eventLoop()).channel(NioSocketChannel.class)
+        new Bootstrap()
+                .group(client.eventLoop())
+                .channel(NioSocketChannel.class)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.SO_RCVBUF, 16 * 1024)
                 .handler(new ChannelInboundHandlerAdapter())

@@ -37,11 +37,9 @@ final class Commands {
     }
 
     /** The outcome of a command that ran to its end. */
-    record Result(int exitCode, String stdout, String stderr) {
-    }
+    record Result(int exitCode, String stdout, String stderr) {}
 
-    private Commands() {
-    }
+    private Commands() {}
 
     static Path redisServer() {
         return redisServer(System.getenv("PATH"), Binaries.required());
@@ -80,11 +78,13 @@ final class Commands {
         process.destroyForcibly();
         try {
             if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                throw new IllegalStateException(what + " (pid " + process.pid() + ") did not exit within 10 s of SIGKILL");
+                throw new IllegalStateException(
+                        what + " (pid " + process.pid() + ") did not exit within 10 s of SIGKILL");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted waiting for " + what + " (pid " + process.pid() + ") to exit", e);
+            throw new IllegalStateException(
+                    "interrupted waiting for " + what + " (pid " + process.pid() + ") to exit", e);
         } finally {
             if (!process.isAlive()) {
                 LIVE.remove(process);
@@ -97,7 +97,8 @@ final class Commands {
         Result result = run(command, timeout);
         if (result.exitCode() != 0) {
             throw new IllegalStateException(String.join(" ", command) + " exited with code " + result.exitCode()
-                    + "; stderr: " + result.stderr().trim() + "; stdout: " + result.stdout().trim());
+                    + "; stderr: " + result.stderr().trim() + "; stdout: "
+                    + result.stdout().trim());
         }
         return result.stdout().trim();
     }
@@ -117,8 +118,8 @@ final class Commands {
             FutureTask<String> stderr = drain(process.getErrorStream(), command.get(0) + "-stderr");
             if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 kill(process, String.join(" ", command));
-                throw new IllegalStateException(String.join(" ", command) + " did not finish within "
-                        + timeout.toSeconds() + " s");
+                throw new IllegalStateException(
+                        String.join(" ", command) + " did not finish within " + timeout.toSeconds() + " s");
             }
             return new Result(process.exitValue(), stdout.get(5, TimeUnit.SECONDS), stderr.get(5, TimeUnit.SECONDS));
         } catch (InterruptedException e) {

@@ -100,19 +100,28 @@ public final class RedisCluster implements AutoCloseable {
 
     private static List<String> nodeArguments(RedisServer.Launch launch, Duration nodeTimeout) {
         List<String> args = new ArrayList<>(RedisServer.plainArguments(launch));
-        args.addAll(List.of("--cluster-enabled", "yes",
-                "--cluster-config-file", launch.dir().resolve("nodes-" + launch.port() + ".conf").toString(),
-                "--cluster-node-timeout", Long.toString(nodeTimeout.toMillis()),
+        args.addAll(List.of(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                launch.dir().resolve("nodes-" + launch.port() + ".conf").toString(),
+                "--cluster-node-timeout",
+                Long.toString(nodeTimeout.toMillis()),
                 // Redis 7 takes the bus port as a setting; the default, port + 10000, may be taken or above 65535.
-                "--cluster-port", Integer.toString(launch.busPort()),
+                "--cluster-port",
+                Integer.toString(launch.busPort()),
                 // A replica whose master was killed has a stale link by definition: it must still be electable.
-                "--cluster-replica-validity-factor", "0",
+                "--cluster-replica-validity-factor",
+                "0",
                 // Keep the topology redis-cli created: a replica must not move to a master left without one.
-                "--cluster-allow-replica-migration", "no",
+                "--cluster-allow-replica-migration",
+                "no",
                 // As the gateway's docs recommend: the slots of healthy masters stay served while one shard has none.
-                "--cluster-require-full-coverage", "no",
+                "--cluster-require-full-coverage",
+                "no",
                 // The default waits 5 s for more replicas before a full sync; a test waits for the sync.
-                "--repl-diskless-sync-delay", "0"));
+                "--repl-diskless-sync-delay",
+                "0"));
         return args;
     }
 
@@ -126,7 +135,8 @@ public final class RedisCluster implements AutoCloseable {
             Map<String, String> roles = new LinkedHashMap<>();
             for (RedisServer node : nodes) {
                 String info = node.cli("cluster", "info");
-                if (!(info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:" + SLOTS)
+                if (!(info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:" + SLOTS)
                         && info.contains("cluster_known_nodes:" + nodes.size()))) {
                     unhealthy.add(node.port() + " (" + summary(info) + ")");
                 }
@@ -142,8 +152,7 @@ public final class RedisCluster implements AutoCloseable {
             for (RedisServer node : nodes) {
                 String replication = node.cli("info", "replication");
                 if (replication.contains("role:slave") && !replication.contains("master_link_status:up")) {
-                    unhealthy.add(node.port() + " (a replica with " + field(replication, "master_link_status")
-                            + ")");
+                    unhealthy.add(node.port() + " (a replica with " + field(replication, "master_link_status") + ")");
                 }
             }
             return unhealthy.isEmpty() ? Look.found(this) : Look.notYet(String.join("; ", unhealthy));
@@ -151,15 +160,18 @@ public final class RedisCluster implements AutoCloseable {
     }
 
     private static String summary(String clusterInfo) {
-        return clusterInfo.lines()
-                .filter(l -> l.startsWith("cluster_state:") || l.startsWith("cluster_slots_ok:")
+        return clusterInfo
+                .lines()
+                .filter(l -> l.startsWith("cluster_state:")
+                        || l.startsWith("cluster_slots_ok:")
                         || l.startsWith("cluster_known_nodes:"))
                 .collect(Collectors.joining(", "));
     }
 
     /** The gateway's seed list for a cluster: {@code redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...}. */
     public String uri() {
-        return nodes.stream().map(n -> RedisServer.HOST + ":" + n.port())
+        return nodes.stream()
+                .map(n -> RedisServer.HOST + ":" + n.port())
                 .collect(Collectors.joining(",", "redis-cluster://", ""));
     }
 
@@ -179,7 +191,8 @@ public final class RedisCluster implements AutoCloseable {
     public List<RedisServer> masters() {
         Topology view = view();
         return view.masters().stream()
-                .sorted(Comparator.comparingInt(n -> n.slots().isEmpty() ? SLOTS : n.slots().get(0)[0]))
+                .sorted(Comparator.comparingInt(
+                        n -> n.slots().isEmpty() ? SLOTS : n.slots().get(0)[0]))
                 .map(n -> server(n.port()))
                 .toList();
     }
@@ -196,10 +209,12 @@ public final class RedisCluster implements AutoCloseable {
             throw new IllegalArgumentException("slot is " + slot + ", expected 0 to " + (SLOTS - 1));
         }
         Topology view = view();
-        return view.masters().stream().filter(n -> n.serves(slot)).findFirst()
+        return view.masters().stream()
+                .filter(n -> n.serves(slot))
+                .findFirst()
                 .map(n -> server(n.port()))
-                .orElseThrow(() -> new IllegalStateException("no master serves slot " + slot + "; the cluster sees "
-                        + view.roles()));
+                .orElseThrow(() -> new IllegalStateException(
+                        "no master serves slot " + slot + "; the cluster sees " + view.roles()));
     }
 
     /** The master that serves {@code key}'s slot now ({@link #slot(String)}). */
@@ -265,8 +280,8 @@ public final class RedisCluster implements AutoCloseable {
         Topology view = view();
         Topology.Node node = view.node(master.port());
         if (node == null || !view.masters().contains(node)) {
-            throw new IllegalArgumentException(master + " is not a master serving slots; the cluster sees "
-                    + view.roles());
+            throw new IllegalArgumentException(
+                    master + " is not a master serving slots; the cluster sees " + view.roles());
         }
         killed.put(master, node.slotSet());
         master.kill();
@@ -281,8 +296,8 @@ public final class RedisCluster implements AutoCloseable {
     public RedisServer awaitPromotion(RedisServer killedMaster, Duration timeout) {
         Set<Integer> slots = killed.get(killedMaster);
         if (slots == null) {
-            throw new IllegalArgumentException(killedMaster + " was not killed by killMaster: there are no slots it"
-                    + " served to wait for");
+            throw new IllegalArgumentException(
+                    killedMaster + " was not killed by killMaster: there are no slots it" + " served to wait for");
         }
         String what = "a replica of " + killedMaster + " to take over its slots " + Topology.ranges(slots);
         return await(what, timeout, () -> {
@@ -294,7 +309,10 @@ public final class RedisCluster implements AutoCloseable {
                 Topology view = Topology.of(node);
                 Set<Integer> servedBy = new TreeSet<>();
                 for (int slot : slots) {
-                    Topology.Node owner = view.masters().stream().filter(n -> n.serves(slot)).findFirst().orElse(null);
+                    Topology.Node owner = view.masters().stream()
+                            .filter(n -> n.serves(slot))
+                            .findFirst()
+                            .orElse(null);
                     servedBy.add(owner == null ? -1 : owner.port());
                 }
                 owners.addAll(servedBy);
@@ -307,7 +325,8 @@ public final class RedisCluster implements AutoCloseable {
             }
             RedisServer promoted = server(owners.iterator().next());
             String role = promoted.isRunning() ? field(promoted.cli("info", "replication"), "role") : "not running";
-            return role.equals("role:master") ? Look.found(promoted)
+            return role.equals("role:master")
+                    ? Look.found(promoted)
                     : Look.notYet(summary + "; " + promoted.port() + " reports " + role);
         });
     }
@@ -333,14 +352,19 @@ public final class RedisCluster implements AutoCloseable {
                 Topology.Node n = view.node(node.port());
                 int master = n == null || !n.flags().contains("slave") || n.failed() ? -1 : view.portOf(n.masterId());
                 masters.add(master);
-                seen.add(other.port() + " sees " + (n == null ? "no such node"
-                        : String.join(",", new TreeSet<>(n.flags())) + (master > 0 ? " of " + master : "")));
+                seen.add(other.port() + " sees "
+                        + (n == null
+                                ? "no such node"
+                                : String.join(",", new TreeSet<>(n.flags())) + (master > 0 ? " of " + master : "")));
             }
             String state = field(node.cli("cluster", "info"), "cluster_state");
-            String summary = node.port() + " reports " + role + ", " + link + ", " + state + "; "
-                    + String.join("; ", seen);
-            if (!role.equals("role:slave") || !link.equals("master_link_status:up")
-                    || !state.equals("cluster_state:ok") || masters.size() != 1 || masters.contains(-1)) {
+            String summary =
+                    node.port() + " reports " + role + ", " + link + ", " + state + "; " + String.join("; ", seen);
+            if (!role.equals("role:slave")
+                    || !link.equals("master_link_status:up")
+                    || !state.equals("cluster_state:ok")
+                    || masters.size() != 1
+                    || masters.contains(-1)) {
                 return Look.notYet(summary);
             }
             RedisServer master = server(masters.iterator().next());
@@ -354,14 +378,18 @@ public final class RedisCluster implements AutoCloseable {
 
     /** What the first running node says about the cluster. */
     private Topology view() {
-        return running().stream().findFirst().map(Topology::of)
+        return running().stream()
+                .findFirst()
+                .map(Topology::of)
                 .orElseThrow(() -> new IllegalStateException("no node of " + this + " is running"));
     }
 
     private RedisServer server(int port) {
-        return nodes.stream().filter(n -> n.port() == port).findFirst()
-                .orElseThrow(() -> new IllegalStateException("the cluster names a node on port " + port
-                        + ", which is none of " + this + "'s"));
+        return nodes.stream()
+                .filter(n -> n.port() == port)
+                .findFirst()
+                .orElseThrow(() -> new IllegalStateException(
+                        "the cluster names a node on port " + port + ", which is none of " + this + "'s"));
     }
 
     private void requireNode(RedisServer server) {
@@ -372,7 +400,11 @@ public final class RedisCluster implements AutoCloseable {
 
     /** {@code name:value} of an INFO section, or {@code name:(missing)}. */
     private static String field(String info, String name) {
-        return info.lines().filter(l -> l.startsWith(name + ":")).findFirst().orElse(name + ":(missing)").strip();
+        return info.lines()
+                .filter(l -> l.startsWith(name + ":"))
+                .findFirst()
+                .orElse(name + ":(missing)")
+                .strip();
     }
 
     /** One poll of a condition: the answer when it holds, otherwise what was seen instead. */
@@ -395,8 +427,8 @@ public final class RedisCluster implements AutoCloseable {
                 return result.answer();
             }
             if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("timed out after " + timeout.toMillis() + " ms waiting for " + what
-                        + ": " + result.seen());
+                throw new IllegalStateException(
+                        "timed out after " + timeout.toMillis() + " ms waiting for " + what + ": " + result.seen());
             }
             RedisServer.sleep(POLL);
         }
@@ -425,7 +457,8 @@ public final class RedisCluster implements AutoCloseable {
             }
 
             String ranges() {
-                return slots.stream().map(r -> r[0] == r[1] ? Integer.toString(r[0]) : r[0] + "-" + r[1])
+                return slots.stream()
+                        .map(r -> r[0] == r[1] ? Integer.toString(r[0]) : r[0] + "-" + r[1])
                         .collect(Collectors.joining(","));
             }
         }
@@ -457,7 +490,9 @@ public final class RedisCluster implements AutoCloseable {
 
         /** The nodes flagged master that serve at least one slot. */
         List<Node> masters() {
-            return nodes.stream().filter(n -> n.flags().contains("master") && !n.slots().isEmpty()).toList();
+            return nodes.stream()
+                    .filter(n -> n.flags().contains("master") && !n.slots().isEmpty())
+                    .toList();
         }
 
         List<Node> replicas() {
@@ -469,7 +504,11 @@ public final class RedisCluster implements AutoCloseable {
         }
 
         int portOf(String id) {
-            return nodes.stream().filter(n -> n.id().equals(id)).findFirst().map(Node::port).orElse(-1);
+            return nodes.stream()
+                    .filter(n -> n.id().equals(id))
+                    .findFirst()
+                    .map(Node::port)
+                    .orElse(-1);
         }
 
         /**
@@ -477,7 +516,8 @@ public final class RedisCluster implements AutoCloseable {
          * {@code 7000 master 0-5460, 7003 replica of 7000}.
          */
         String roles() {
-            return nodes.stream().sorted(Comparator.comparingInt(Node::port))
+            return nodes.stream()
+                    .sorted(Comparator.comparingInt(Node::port))
                     .map(n -> n.port() + role(n) + (n.failed() ? " (failed)" : ""))
                     .collect(Collectors.joining(", "));
         }

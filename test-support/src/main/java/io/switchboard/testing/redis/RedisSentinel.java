@@ -48,8 +48,8 @@ public final class RedisSentinel implements AutoCloseable {
         RedisServer master = RedisServer.start();
         RedisServer sentinel = null;
         try {
-            sentinel = launchSentinel(master, List.of(
-                    "sentinel down-after-milliseconds " + MASTER_NAME + " " + DOWN_AFTER.toMillis()));
+            sentinel = launchSentinel(
+                    master, List.of("sentinel down-after-milliseconds " + MASTER_NAME + " " + DOWN_AFTER.toMillis()));
             awaitMaster(sentinel, master);
             return new RedisSentinel(master, null, sentinel);
         } catch (RuntimeException e) {
@@ -82,9 +82,11 @@ public final class RedisSentinel implements AutoCloseable {
                 return args;
             });
             awaitSynced(replica);
-            sentinel = launchSentinel(master, List.of(
-                    "sentinel down-after-milliseconds " + MASTER_NAME + " " + FAILOVER_DOWN_AFTER.toMillis(),
-                    "sentinel failover-timeout " + MASTER_NAME + " " + FAILOVER_TIMEOUT.toMillis()));
+            sentinel = launchSentinel(
+                    master,
+                    List.of(
+                            "sentinel down-after-milliseconds " + MASTER_NAME + " " + FAILOVER_DOWN_AFTER.toMillis(),
+                            "sentinel failover-timeout " + MASTER_NAME + " " + FAILOVER_TIMEOUT.toMillis()));
             awaitMaster(sentinel, master);
             awaitKnownReplica(sentinel, replica);
             return new RedisSentinel(master, replica, sentinel);
@@ -165,8 +167,10 @@ public final class RedisSentinel implements AutoCloseable {
                 throw new IllegalStateException("the sentinel on " + RedisServer.HOST + ":" + sentinel.port()
                         + " did not list " + replica + " as a healthy replica within " + READY_TIMEOUT.toSeconds()
                         + " s: expected flags slave and master-link-status ok, it lists "
-                        + (seen.isEmpty() ? "no such replica" : "flags " + seen.get("flags")
-                                + " and master-link-status " + seen.get("master-link-status")));
+                        + (seen.isEmpty()
+                                ? "no such replica"
+                                : "flags " + seen.get("flags") + " and master-link-status "
+                                        + seen.get("master-link-status")));
             }
             RedisServer.sleep(POLL);
         }
@@ -175,7 +179,8 @@ public final class RedisSentinel implements AutoCloseable {
     /** The fields {@code SENTINEL REPLICAS} gives for the replica on {@code port}, or none. */
     private static Map<String, String> sentinelReplica(RedisServer sentinel, int port) {
         // redis-cli prints the nested answer flat, one field name or value per line; each replica starts at "name".
-        List<String> lines = sentinel.cli("sentinel", "replicas", MASTER_NAME).lines().toList();
+        List<String> lines =
+                sentinel.cli("sentinel", "replicas", MASTER_NAME).lines().toList();
         Map<String, String> fields = new LinkedHashMap<>();
         for (int i = 0; i + 1 < lines.size(); i += 2) {
             if (lines.get(i).equals("name")) {
@@ -236,8 +241,8 @@ public final class RedisSentinel implements AutoCloseable {
      */
     public void failover() {
         if (replica == null) {
-            throw new IllegalStateException(this + " has no replica to fail over to:"
-                    + " use RedisSentinel.startWithReplica()");
+            throw new IllegalStateException(
+                    this + " has no replica to fail over to:" + " use RedisSentinel.startWithReplica()");
         }
         String answer = sentinel.cli("sentinel", "failover", MASTER_NAME);
         if (!answer.equals("OK")) {
@@ -274,7 +279,8 @@ public final class RedisSentinel implements AutoCloseable {
 
     /** The flags and failover state the sentinel has for the master, for messages. */
     private String masterState() {
-        List<String> lines = sentinel.cli("sentinel", "master", MASTER_NAME).lines().toList();
+        List<String> lines =
+                sentinel.cli("sentinel", "master", MASTER_NAME).lines().toList();
         List<String> state = new ArrayList<>();
         for (int i = 0; i + 1 < lines.size(); i += 2) {
             if (List.of("flags", "failover-state", "num-slaves").contains(lines.get(i))) {
@@ -304,7 +310,11 @@ public final class RedisSentinel implements AutoCloseable {
     }
 
     private static String field(String info, String name) {
-        return info.lines().filter(l -> l.startsWith(name + ":")).findFirst().orElse(name + ":(missing)").strip();
+        return info.lines()
+                .filter(l -> l.startsWith(name + ":"))
+                .findFirst()
+                .orElse(name + ":(missing)")
+                .strip();
     }
 
     /** Stops the sentinel, then the replica, then the master. */

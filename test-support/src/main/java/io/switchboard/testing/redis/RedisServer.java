@@ -39,8 +39,7 @@ public final class RedisServer implements AutoCloseable {
     private static final String PORT_TAKEN = "Address already in use";
 
     /** What a start chose for one attempt: the directory, the client port, a second free port for a cluster bus. */
-    record Launch(Path dir, int port, int busPort, TestCertificates certificates) {
-    }
+    record Launch(Path dir, int port, int busPort, TestCertificates certificates) {}
 
     /** The command line after the redis-server binary for a launch; it may write files into the directory. */
     @FunctionalInterface
@@ -127,18 +126,35 @@ public final class RedisServer implements AutoCloseable {
 
     private static List<String> tlsArguments(Launch launch) {
         TestCertificates certificates = launch.certificates();
-        List<String> args = new ArrayList<>(List.of("--port", "0", "--tls-port", Integer.toString(launch.port()),
-                "--tls-cert-file", certificates.serverCertificate().toString(),
-                "--tls-key-file", certificates.serverKey().toString(),
-                "--tls-ca-cert-file", certificates.caCertificate().toString(),
-                "--tls-auth-clients", "no"));
+        List<String> args = new ArrayList<>(List.of(
+                "--port",
+                "0",
+                "--tls-port",
+                Integer.toString(launch.port()),
+                "--tls-cert-file",
+                certificates.serverCertificate().toString(),
+                "--tls-key-file",
+                certificates.serverKey().toString(),
+                "--tls-ca-cert-file",
+                certificates.caCertificate().toString(),
+                "--tls-auth-clients",
+                "no"));
         args.addAll(commonArguments(launch));
         return args;
     }
 
     private static List<String> commonArguments(Launch launch) {
-        return List.of("--bind", HOST, "--protected-mode", "no", "--save", "", "--appendonly", "no",
-                "--dir", launch.dir().toString());
+        return List.of(
+                "--bind",
+                HOST,
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                launch.dir().toString());
     }
 
     public int port() {
@@ -198,8 +214,8 @@ public final class RedisServer implements AutoCloseable {
 
     /** Runs {@code redis-cli} against this server with {@code args} and returns its stdout, trimmed. */
     public String cli(String... args) {
-        List<String> command = new ArrayList<>(List.of(Commands.redisCli().toString(),
-                "-h", HOST, "-p", Integer.toString(port())));
+        List<String> command =
+                new ArrayList<>(List.of(Commands.redisCli().toString(), "-h", HOST, "-p", Integer.toString(port())));
         if (isTls()) {
             command.addAll(List.of("--tls", "--cacert", caCertificate().toString()));
         }
@@ -304,8 +320,8 @@ public final class RedisServer implements AutoCloseable {
             if (!isTls()) {
                 return socket;
             }
-            SSLSocket tls = (SSLSocket) launch.certificates().clientContext().getSocketFactory()
-                    .createSocket(socket, HOST, port(), true);
+            SSLSocket tls = (SSLSocket)
+                    launch.certificates().clientContext().getSocketFactory().createSocket(socket, HOST, port(), true);
             SSLParameters parameters = tls.getSSLParameters();
             parameters.setEndpointIdentificationAlgorithm("HTTPS");
             tls.setSSLParameters(parameters);

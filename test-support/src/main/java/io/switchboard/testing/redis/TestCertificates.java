@@ -63,19 +63,71 @@ record TestCertificates(Path caCertificate, Path serverCertificate, Path serverK
         Path caKey = dir.resolve("ca.key");
         Path request = dir.resolve("server.csr");
         String bin = openssl.toString();
-        Commands.check(List.of(bin, "req", "-x509", "-new", "-config", config.toString(), "-extensions", "ca",
-                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", caKey.toString(), "-out", files.caCertificate().toString(),
-                "-days", "2", "-subj", "/" + CA_NAME), TOOL_TIMEOUT);
-        Commands.check(List.of(bin, "req", "-new", "-config", config.toString(),
-                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", files.serverKey().toString(), "-out", request.toString(),
-                "-subj", "/" + SERVER_NAME), TOOL_TIMEOUT);
-        Commands.check(List.of(bin, "x509", "-req", "-in", request.toString(),
-                "-CA", files.caCertificate().toString(), "-CAkey", caKey.toString(),
-                "-set_serial", "0x" + Long.toHexString(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
-                "-days", "2", "-extfile", config.toString(), "-extensions", "server",
-                "-out", files.serverCertificate().toString()), TOOL_TIMEOUT);
+        Commands.check(
+                List.of(
+                        bin,
+                        "req",
+                        "-x509",
+                        "-new",
+                        "-config",
+                        config.toString(),
+                        "-extensions",
+                        "ca",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        caKey.toString(),
+                        "-out",
+                        files.caCertificate().toString(),
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/" + CA_NAME),
+                TOOL_TIMEOUT);
+        Commands.check(
+                List.of(
+                        bin,
+                        "req",
+                        "-new",
+                        "-config",
+                        config.toString(),
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1",
+                        "-nodes",
+                        "-keyout",
+                        files.serverKey().toString(),
+                        "-out",
+                        request.toString(),
+                        "-subj",
+                        "/" + SERVER_NAME),
+                TOOL_TIMEOUT);
+        Commands.check(
+                List.of(
+                        bin,
+                        "x509",
+                        "-req",
+                        "-in",
+                        request.toString(),
+                        "-CA",
+                        files.caCertificate().toString(),
+                        "-CAkey",
+                        caKey.toString(),
+                        "-set_serial",
+                        "0x" + Long.toHexString(ThreadLocalRandom.current().nextLong(1, Long.MAX_VALUE)),
+                        "-days",
+                        "2",
+                        "-extfile",
+                        config.toString(),
+                        "-extensions",
+                        "server",
+                        "-out",
+                        files.serverCertificate().toString()),
+                TOOL_TIMEOUT);
         return files;
     }
 
@@ -89,26 +141,74 @@ record TestCertificates(Path caCertificate, Path serverCertificate, Path serverK
         Path caStore = dir.resolve("ca.p12");
         Path serverStore = dir.resolve("server.p12");
         Path request = dir.resolve("server.csr");
-        keytool(keytool, "-genkeypair", "-keystore", caStore, "-alias", "ca", "-keyalg", "EC",
-                "-groupname", "secp256r1", "-dname", CA_NAME, "-validity", "2",
-                "-ext", "bc:c=ca:true", "-ext", "ku:c=keyCertSign,cRLSign");
-        keytool(keytool, "-genkeypair", "-keystore", serverStore, "-alias", "server", "-keyalg", "EC",
-                "-groupname", "secp256r1", "-dname", SERVER_NAME, "-validity", "2");
+        keytool(
+                keytool,
+                "-genkeypair",
+                "-keystore",
+                caStore,
+                "-alias",
+                "ca",
+                "-keyalg",
+                "EC",
+                "-groupname",
+                "secp256r1",
+                "-dname",
+                CA_NAME,
+                "-validity",
+                "2",
+                "-ext",
+                "bc:c=ca:true",
+                "-ext",
+                "ku:c=keyCertSign,cRLSign");
+        keytool(
+                keytool,
+                "-genkeypair",
+                "-keystore",
+                serverStore,
+                "-alias",
+                "server",
+                "-keyalg",
+                "EC",
+                "-groupname",
+                "secp256r1",
+                "-dname",
+                SERVER_NAME,
+                "-validity",
+                "2");
         keytool(keytool, "-certreq", "-keystore", serverStore, "-alias", "server", "-file", request);
-        keytool(keytool, "-gencert", "-keystore", caStore, "-alias", "ca", "-infile", request,
-                "-outfile", files.serverCertificate(), "-rfc", "-validity", "2",
-                "-ext", "san=ip:127.0.0.1,dns:localhost", "-ext", "eku=serverAuth", "-ext", "ku:c=digitalSignature");
-        keytool(keytool, "-exportcert", "-keystore", caStore, "-alias", "ca", "-rfc",
-                "-file", files.caCertificate());
+        keytool(
+                keytool,
+                "-gencert",
+                "-keystore",
+                caStore,
+                "-alias",
+                "ca",
+                "-infile",
+                request,
+                "-outfile",
+                files.serverCertificate(),
+                "-rfc",
+                "-validity",
+                "2",
+                "-ext",
+                "san=ip:127.0.0.1,dns:localhost",
+                "-ext",
+                "eku=serverAuth",
+                "-ext",
+                "ku:c=digitalSignature");
+        keytool(keytool, "-exportcert", "-keystore", caStore, "-alias", "ca", "-rfc", "-file", files.caCertificate());
         try (InputStream in = Files.newInputStream(serverStore)) {
             KeyStore store = KeyStore.getInstance("PKCS12");
             store.load(in, STORE_PASSWORD.toCharArray());
             byte[] pkcs8 = store.getKey("server", STORE_PASSWORD.toCharArray()).getEncoded();
-            write(files.serverKey(), "-----BEGIN PRIVATE KEY-----\n"
-                    + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(pkcs8)
-                    + "\n-----END PRIVATE KEY-----\n");
+            write(
+                    files.serverKey(),
+                    "-----BEGIN PRIVATE KEY-----\n"
+                            + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(pkcs8)
+                            + "\n-----END PRIVATE KEY-----\n");
         } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalStateException("cannot read the server key from " + serverStore + ": " + e.getMessage(), e);
+            throw new IllegalStateException(
+                    "cannot read the server key from " + serverStore + ": " + e.getMessage(), e);
         }
         return files;
     }
@@ -118,7 +218,8 @@ record TestCertificates(Path caCertificate, Path serverCertificate, Path serverK
         try (InputStream in = Files.newInputStream(caCertificate)) {
             KeyStore trusted = KeyStore.getInstance("PKCS12");
             trusted.load(null, null);
-            trusted.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+            trusted.setCertificateEntry(
+                    "ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
             TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             trust.init(trusted);
             SSLContext context = SSLContext.getInstance("TLS");
@@ -134,8 +235,8 @@ record TestCertificates(Path caCertificate, Path serverCertificate, Path serverK
     }
 
     private static void keytool(Path keytool, Object... args) {
-        List<String> command = new ArrayList<>(List.of(keytool.toString(), "-storetype", "PKCS12",
-                "-storepass", STORE_PASSWORD));
+        List<String> command =
+                new ArrayList<>(List.of(keytool.toString(), "-storetype", "PKCS12", "-storepass", STORE_PASSWORD));
         for (Object arg : args) {
             command.add(arg.toString());
         }

@@ -55,7 +55,9 @@ class RedisClusterFixtureTests {
             client.shutdown();
         }
 
-        List<Integer> keysPerNode = cluster.nodes().stream().map(n -> Integer.parseInt(n.cli("DBSIZE"))).toList();
+        List<Integer> keysPerNode = cluster.nodes().stream()
+                .map(n -> Integer.parseInt(n.cli("DBSIZE")))
+                .toList();
         assertThat(keysPerNode).hasSize(3).allSatisfy(count -> assertThat(count).isPositive());
         assertThat(keysPerNode.stream().mapToInt(Integer::intValue).sum()).isEqualTo(100);
     }
@@ -64,8 +66,9 @@ class RedisClusterFixtureTests {
     void uriIsTheGatewaySeedListOfEveryNode() {
         List<Integer> ports = cluster.ports();
         assertThat(ports).hasSize(3).doesNotHaveDuplicates();
-        assertThat(cluster.uri()).isEqualTo(SCHEME + "127.0.0.1:" + ports.get(0) + ",127.0.0.1:" + ports.get(1)
-                + ",127.0.0.1:" + ports.get(2));
+        assertThat(cluster.uri())
+                .isEqualTo(SCHEME + "127.0.0.1:" + ports.get(0) + ",127.0.0.1:" + ports.get(1) + ",127.0.0.1:"
+                        + ports.get(2));
     }
 
     @Test
@@ -86,9 +89,20 @@ class RedisClusterFixtureTests {
     @Test
     void slotIsTheOneRedisComputesHashTagsIncluded() {
         RedisServer node = cluster.nodes().get(0);
-        for (String key : List.of("key-1", "", "{user1000}.following", "{user1000}.followers", "foo{}{bar}",
-                "foo{{bar}}zap", "foo{bar}{zap}", "{}", "}{", "ключ-é", "{tag")) {
-            assertThat(RedisCluster.slot(key)).as("slot of '%s'", key)
+        for (String key : List.of(
+                "key-1",
+                "",
+                "{user1000}.following",
+                "{user1000}.followers",
+                "foo{}{bar}",
+                "foo{{bar}}zap",
+                "foo{bar}{zap}",
+                "{}",
+                "}{",
+                "ключ-é",
+                "{tag")) {
+            assertThat(RedisCluster.slot(key))
+                    .as("slot of '%s'", key)
                     .isEqualTo(Integer.parseInt(node.cli("CLUSTER", "KEYSLOT", key)));
         }
         assertThat(RedisCluster.slot("{user1000}.following")).isEqualTo(RedisCluster.slot("{user1000}.followers"));
@@ -106,7 +120,9 @@ class RedisClusterFixtureTests {
         assertThat(cluster.masterForSlot(16383)).isSameAs(masters.get(2));
         for (String key : List.of("owned-a", "owned-b", "{owned}-c")) {
             // The owner answers (nil), which redis-cli prints as nothing; any other node would answer MOVED.
-            assertThat(cluster.masterForKey(key).cli("GET", key)).as("GET %s on its master", key).isEmpty();
+            assertThat(cluster.masterForKey(key).cli("GET", key))
+                    .as("GET %s on its master", key)
+                    .isEmpty();
         }
         assertThatThrownBy(() -> cluster.masterForSlot(16384))
                 .isInstanceOf(IllegalArgumentException.class)
@@ -128,14 +144,17 @@ class RedisClusterFixtureTests {
             String ranges = replicated.slotRanges(victim);
             assertThat(ranges).matches("0-\\d+");
             int lastSlot = Integer.parseInt(ranges.substring(2));
-            List<String> keys = IntStream.range(0, 200).mapToObj(i -> "before-the-kill-" + i)
-                    .filter(key -> RedisCluster.slot(key) <= lastSlot).toList();
+            List<String> keys = IntStream.range(0, 200)
+                    .mapToObj(i -> "before-the-kill-" + i)
+                    .filter(key -> RedisCluster.slot(key) <= lastSlot)
+                    .toList();
             assertThat(keys).hasSizeGreaterThan(20);
             RedisClient client = RedisClient.create(RedisURI.create(victim.uri()));
             try (StatefulRedisConnection<String, String> connection = client.connect()) {
                 RedisCommands<String, String> commands = connection.sync();
                 keys.forEach(key -> commands.set(key, "value-of-" + key));
-                assertThat(commands.waitForReplication(1, 1000)).as("replicas that acknowledged the keys")
+                assertThat(commands.waitForReplication(1, 1000))
+                        .as("replicas that acknowledged the keys")
                         .isEqualTo(1);
             } finally {
                 client.shutdown();
@@ -159,7 +178,8 @@ class RedisClusterFixtureTests {
             assertThat(replicated.replicas()).hasSize(3).contains(victim);
             assertThat(replicated.masters()).hasSize(3).contains(promoted).doesNotContain(victim);
             assertThat(victim.cli("INFO", "replication")).contains("role:slave", "master_link_status:up");
-            assertThat(victim.cli("DBSIZE")).as("keys the rejoined node synced from its new master")
+            assertThat(victim.cli("DBSIZE"))
+                    .as("keys the rejoined node synced from its new master")
                     .isEqualTo(Integer.toString(keys.size()));
             assertThatThrownBy(() -> replicated.slotRanges(victim))
                     .isInstanceOf(IllegalArgumentException.class)

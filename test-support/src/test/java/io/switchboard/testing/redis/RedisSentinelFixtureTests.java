@@ -55,16 +55,20 @@ class RedisSentinelFixtureTests {
         assertThat(sentinel.port()).isNotEqualTo(sentinel.master().port());
         RedisURI parsed = RedisURI.create(sentinel.uri());
         assertThat(parsed.getSentinelMasterId()).isEqualTo(RedisSentinel.MASTER_NAME);
-        assertThat(parsed.getSentinels()).singleElement().satisfies(s -> assertThat(s.getPort()).isEqualTo(sentinel.port()));
+        assertThat(parsed.getSentinels())
+                .singleElement()
+                .satisfies(s -> assertThat(s.getPort()).isEqualTo(sentinel.port()));
     }
 
     @Test
     void withoutAReplicaThereIsNoneToFailOverTo() {
         assertThat(sentinel.currentMaster()).isSameAs(sentinel.master());
         assertThat(sentinel.sentinelPorts()).containsExactly(sentinel.port());
-        assertThatThrownBy(sentinel::replica).isInstanceOf(IllegalStateException.class)
+        assertThatThrownBy(sentinel::replica)
+                .isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("has no replica");
-        assertThatThrownBy(sentinel::failover).isInstanceOf(IllegalStateException.class)
+        assertThatThrownBy(sentinel::failover)
+                .isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("startWithReplica");
     }
 
@@ -76,7 +80,8 @@ class RedisSentinelFixtureTests {
             assertThat(first).isSameAs(replicated.master());
             assertThat(replica).isNotSameAs(first);
             assertThat(replica.cli("INFO", "replication")).contains("role:slave", "master_link_status:up");
-            assertThat(replicated.sentinelPorts()).containsExactly(replicated.port())
+            assertThat(replicated.sentinelPorts())
+                    .containsExactly(replicated.port())
                     .doesNotContain(first.port(), replica.port());
             List<String> keys = writeReplicated(first);
 
@@ -93,7 +98,8 @@ class RedisSentinelFixtureTests {
             uri.setTimeout(Duration.ofSeconds(5));
             RedisClient client = RedisClient.create(uri);
             try (StatefulRedisConnection<String, String> connection = client.connect()) {
-                assertThat(connection.sync().set("after-the-failover", "on-the-new-master")).isEqualTo("OK");
+                assertThat(connection.sync().set("after-the-failover", "on-the-new-master"))
+                        .isEqualTo("OK");
             } finally {
                 client.shutdown();
             }
@@ -120,12 +126,15 @@ class RedisSentinelFixtureTests {
 
     /** Writes keys to {@code master} and waits until its replica acknowledged them ({@code WAIT 1 1000}). */
     private static List<String> writeReplicated(RedisServer master) {
-        List<String> keys = IntStream.range(0, 20).mapToObj(i -> "before-the-failover-" + i).toList();
+        List<String> keys =
+                IntStream.range(0, 20).mapToObj(i -> "before-the-failover-" + i).toList();
         RedisClient client = RedisClient.create(RedisURI.create(master.uri()));
         try (StatefulRedisConnection<String, String> connection = client.connect()) {
             RedisCommands<String, String> commands = connection.sync();
             keys.forEach(key -> commands.set(key, "value-of-" + key));
-            assertThat(commands.waitForReplication(1, 1000)).as("replicas that acknowledged the keys").isEqualTo(1);
+            assertThat(commands.waitForReplication(1, 1000))
+                    .as("replicas that acknowledged the keys")
+                    .isEqualTo(1);
         } finally {
             client.shutdown();
         }

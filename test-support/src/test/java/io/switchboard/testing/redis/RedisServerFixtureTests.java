@@ -39,7 +39,8 @@ class RedisServerFixtureTests {
         } finally {
             client.shutdown();
         }
-        assertThat(redis.server().uri()).isEqualTo("redis://127.0.0.1:" + redis.server().port());
+        assertThat(redis.server().uri())
+                .isEqualTo("redis://127.0.0.1:" + redis.server().port());
     }
 
     @RepeatedTest(2)
@@ -93,7 +94,8 @@ class RedisServerFixtureTests {
             RedisClient client = client(server.uri());
             client.setOptions(ClientOptions.builder()
                     .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
-                    .socketOptions(SocketOptions.builder().connectTimeout(TIMEOUT).build())
+                    .socketOptions(
+                            SocketOptions.builder().connectTimeout(TIMEOUT).build())
                     .build());
             try (StatefulRedisConnection<String, String> connection = client.connect()) {
                 connection.sync().set("before-the-crash", "1");
@@ -101,7 +103,8 @@ class RedisServerFixtureTests {
                 server.kill();
                 assertThat(server.isRunning()).isFalse();
                 Await.until("Lettuce to see the connection drop", TIMEOUT, () -> !connection.isOpen());
-                assertThatThrownBy(() -> connection.sync().get("before-the-crash")).isInstanceOf(RedisException.class);
+                assertThatThrownBy(() -> connection.sync().get("before-the-crash"))
+                        .isInstanceOf(RedisException.class);
 
                 server.restart();
                 assertThat(server.isRunning()).isTrue();
@@ -154,7 +157,10 @@ class RedisServerFixtureTests {
     private static RedisClient tlsClient(RedisServer server) {
         RedisClient client = client(server.uri());
         client.setOptions(ClientOptions.builder()
-                .sslOptions(SslOptions.builder().jdkSslProvider().trustManager(server.caCertificate().toFile()).build())
+                .sslOptions(SslOptions.builder()
+                        .jdkSslProvider()
+                        .trustManager(server.caCertificate().toFile())
+                        .build())
                 .build());
         return client;
     }
