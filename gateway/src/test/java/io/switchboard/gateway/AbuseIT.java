@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
+import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
@@ -17,6 +18,7 @@ import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -28,16 +30,19 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Mono;
 
 /**
  * Attacks on the packaged gateway, started with a small heap as its own process (issue 15, docs/design.md "Hostile
@@ -404,8 +409,7 @@ class AbuseIT {
     }
 
     /** A request sent again after {@code retryAfter} while it is rate_limited: an attacker at the allowed rate. */
-    private static ServerFrame.Ack paced(java.util.function.Supplier<reactor.core.publisher.Mono<ServerFrame.Ack>> r)
-            throws InterruptedException {
+    private static ServerFrame.Ack paced(Supplier<Mono<ServerFrame.Ack>> r) throws InterruptedException {
         while (true) {
             try {
                 return r.get().block(T);
@@ -441,7 +445,7 @@ class AbuseIT {
                 // an answer before the close is fine; the close is what counts
             }
             return true;
-        } catch (java.net.SocketTimeoutException e) {
+        } catch (SocketTimeoutException e) {
             return false;
         } catch (IOException e) {
             return true;
@@ -503,7 +507,7 @@ class AbuseIT {
                     BufferedReader r =
                             new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII));
                     for (String line; (line = r.readLine()) != null && !line.isEmpty(); ) {
-                        if (line.toLowerCase(java.util.Locale.ROOT).startsWith("retry-after:")) {
+                        if (line.toLowerCase(Locale.ROOT).startsWith("retry-after:")) {
                             retryAfter = line.substring(12).trim();
                         }
                     }
@@ -585,8 +589,7 @@ class AbuseIT {
             for (int i = 0; i < 101 && tooMany == null; i++) {
                 int n = i;
                 try {
-                    paced(() ->
-                            blocker.request(id -> new io.switchboard.protocol.ClientFrame.Block(id, "u_blocked" + n)));
+                    paced(() -> blocker.request(id -> new ClientFrame.Block(id, "u_blocked" + n)));
                 } catch (SwitchboardException e) {
                     tooMany = e;
                 }

@@ -3,6 +3,7 @@ package io.switchboard.gateway.channel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -12,6 +13,7 @@ import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +27,7 @@ import reactor.core.publisher.Flux;
 
 /** Subscribing, publishing, offsets, epochs, permissions and recovery (docs/protocol.md section 5). */
 class ChannelsIntegrationTests {
-    private static final java.time.Duration T = TestGateway.TIMEOUT;
+    private static final Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;
 
     @AfterEach
@@ -96,7 +98,7 @@ class ChannelsIntegrationTests {
         }
     }
 
-    private static com.fasterxml.jackson.databind.JsonNode parse(String json) {
+    private static JsonNode parse(String json) {
         try {
             return FrameCodec.mapper().readTree(json);
         } catch (Exception e) {

@@ -2,6 +2,7 @@ package io.switchboard.gateway.channel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.micrometer.core.instrument.Gauge;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -71,7 +73,7 @@ class HistoryBudgetIntegrationTests {
 
         AtomicBoolean flooding = new AtomicBoolean(true);
         AtomicLong maxBytes = new AtomicLong();
-        io.micrometer.core.instrument.Gauge bytes = gw.gateway()
+        Gauge bytes = gw.gateway()
                 .metrics()
                 .registry()
                 .get("switchboard.history.bytes")
@@ -79,7 +81,7 @@ class HistoryBudgetIntegrationTests {
         Thread sampler = new Thread(() -> {
             while (flooding.get()) {
                 maxBytes.accumulateAndGet((long) bytes.value(), Math::max);
-                java.util.concurrent.locks.LockSupport.parkNanos(200_000); // a sampling interval, not a wait
+                LockSupport.parkNanos(200_000); // a sampling interval, not a wait
             }
         });
         sampler.start();

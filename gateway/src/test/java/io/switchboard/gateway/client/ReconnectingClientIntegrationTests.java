@@ -9,17 +9,21 @@ import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
+import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.ConnectionEvent;
 import io.switchboard.protocol.client.ReconnectPolicy;
 import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import io.switchboard.protocol.client.SwitchboardException;
+import io.switchboard.testing.Await;
 import io.switchboard.testing.net.TcpProxy;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -79,8 +83,7 @@ class ReconnectingClientIntegrationTests {
         assertThat(r.events())
                 .containsExactly(new ConnectionEvent.Connecting(0), new ConnectionEvent.Connected(w, false));
         assertThat(r.client().state()).isEqualTo(ReconnectingClient.State.CONNECTED);
-        assertThat(r.client().position("public:first"))
-                .isEqualTo(new io.switchboard.protocol.StreamPosition(1, ack.epoch()));
+        assertThat(r.client().position("public:first")).isEqualTo(new StreamPosition(1, ack.epoch()));
     }
 
     @Test
@@ -323,7 +326,7 @@ class ReconnectingClientIntegrationTests {
     void tokenSourceIsAskedPerConnection() {
         TestGateway gw = gateway(Map.of());
         TcpProxy proxy = keep(TcpProxy.to(gw.port()));
-        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        AtomicInteger asked = new AtomicInteger();
         ReconnectingClient client = keep(ReconnectingClient.create(
                 SwitchboardClientOptions.of(proxy.wsUri()),
                 FAST,
@@ -335,12 +338,12 @@ class ReconnectingClientIntegrationTests {
                                 Instant.now().minusSeconds(60),
                                 List.of(),
                                 List.of()))));
-        List<ConnectionEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<ConnectionEvent> events = new CopyOnWriteArrayList<>();
         client.events().subscribe(events::add);
 
         assertThat(client.connect().block(T).user()).isEqualTo("u_token");
         proxy.cutAll();
-        io.switchboard.testing.Await.until(
+        Await.until(
                 "the second connection",
                 T,
                 () -> events.stream()
@@ -348,8 +351,7 @@ class ReconnectingClientIntegrationTests {
                                 .count()
                         == 2);
         proxy.cutAll();
-        io.switchboard.testing.Await.until(
-                "the client to give up", T, () -> client.state() == ReconnectingClient.State.GAVE_UP);
+        Await.until("the client to give up", T, () -> client.state() == ReconnectingClient.State.GAVE_UP);
 
         assertThat(asked.get()).isEqualTo(3);
         assertThat(events)
@@ -398,7 +400,7 @@ class ReconnectingClientIntegrationTests {
         ClientRecorder later = keep(ClientRecorder.of(gw.wsUri(), FAST));
         later.connect();
         ServerFrame.Ack ack = later.client()
-                .subscribe("public:kept", new io.switchboard.protocol.StreamPosition(2, epoch))
+                .subscribe("public:kept", new StreamPosition(2, epoch))
                 .block(T);
         publish(gw, "public:kept", 6);
         later.awaitFrames(ServerFrame.Message.class, m -> true, 4, T);

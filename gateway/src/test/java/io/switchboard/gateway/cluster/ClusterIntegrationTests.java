@@ -17,9 +17,11 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
@@ -219,7 +221,7 @@ class ClusterIntegrationTests {
         TestGateway a = instance("gw-a");
         TestGateway b = instance("gw-b");
         SwitchboardClient subscriber = b.connect();
-        List<ServerFrame.Message> received = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<ServerFrame.Message> received = new CopyOnWriteArrayList<>();
         subscriber.events().ofType(ServerFrame.Message.class).subscribe(received::add);
         subscriber.subscribe("public:gappy").block(T);
         SwitchboardClient publisher = a.connect();
@@ -234,8 +236,7 @@ class ClusterIntegrationTests {
         Await.until("all 60, the missed ones from history", T, () -> received.size() >= 60);
         assertThat(received)
                 .extracting(ServerFrame.Message::offset)
-                .containsExactlyElementsOf(
-                        java.util.stream.LongStream.rangeClosed(1, 60).boxed().toList());
+                .containsExactlyElementsOf(LongStream.rangeClosed(1, 60).boxed().toList());
         assertThat(received).extracting(ServerFrame.Message::data).endsWith("60");
         double filled = b.gateway()
                 .metrics()

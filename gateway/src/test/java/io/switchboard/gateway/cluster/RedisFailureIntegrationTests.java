@@ -17,7 +17,9 @@ import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisServer;
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -226,7 +228,7 @@ class RedisFailureIntegrationTests {
         int port = portOf(doomed);
         SwitchboardClient eve = SwitchboardClient.connect(a.options()
                         .withToken(Tokens.user("u_eve"))
-                        .withUri(java.net.URI.create("ws://127.0.0.1:" + port + "/ws")))
+                        .withUri(URI.create("ws://127.0.0.1:" + port + "/ws")))
                 .block(T);
         SwitchboardClient alice = a.connect(Tokens.user("u_alice"));
         Await.until(
@@ -282,7 +284,7 @@ class RedisFailureIntegrationTests {
                                 while (out.readLine() != null) {
                                     // keep the pipe empty so the process never blocks on its log
                                 }
-                            } catch (java.io.IOException ignored) {
+                            } catch (IOException ignored) {
                                 // the process is gone
                             }
                         });
@@ -292,7 +294,7 @@ class RedisFailureIntegrationTests {
                     }
                 }
                 throw new IllegalStateException("the gateway process exited before listening");
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
         });

@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -121,8 +122,8 @@ class RedisStartupIntegrationTests {
                 .as("no inbox is promised while Redis is down")
                 .isNull();
         assertThat(user.welcome().inbox()).isNull();
-        List<ServerFrame.Direct> guestGot = new java.util.concurrent.CopyOnWriteArrayList<>();
-        List<ServerFrame.Direct> userGot = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<ServerFrame.Direct> guestGot = new CopyOnWriteArrayList<>();
+        List<ServerFrame.Direct> userGot = new CopyOnWriteArrayList<>();
         guest.events().ofType(ServerFrame.Direct.class).subscribe(guestGot::add);
         user.events().ofType(ServerFrame.Direct.class).subscribe(userGot::add);
         assertThatThrownBy(() -> guest.request(id -> new ClientFrame.MatchJoin(id, List.of()))

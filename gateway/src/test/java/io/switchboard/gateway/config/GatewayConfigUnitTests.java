@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import static org.assertj.core.api.InstanceOfAssertFactories.STRING;
 
 import io.switchboard.protocol.Limits;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -521,8 +522,8 @@ class GatewayConfigUnitTests {
     void describeNamesEveryVariable() {
         Map<String, String> described = GatewayConfig.defaults().describe();
 
-        List<String> expected = new java.util.ArrayList<>(
-                everyVariable().map(a -> (String) a.get()[0]).toList());
+        List<String> expected =
+                new ArrayList<>(everyVariable().map(a -> (String) a.get()[0]).toList());
         expected.add("REDIS_URL");
         expected.add("MONGODB_URI");
         expected.addAll(List.of(

@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.IntStream;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -188,15 +190,14 @@ class ReconnectFaultIntegrationTests {
         List<Long> numbers = r.frames(ServerFrame.Message.class).stream()
                 .map(m -> Long.parseLong(m.data().substring(5, m.data().indexOf(','))))
                 .toList();
-        List<Long> expected =
-                java.util.stream.LongStream.rangeClosed(1, total).boxed().toList();
+        List<Long> expected = LongStream.rangeClosed(1, total).boxed().toList();
         assertThat(numbers).as("channel messages: all, in order, once").isEqualTo(expected);
         List<String> directs = r.frames(ServerFrame.Direct.class).stream()
                 .map(ServerFrame.Direct::data)
                 .toList();
         assertThat(directs)
                 .as("direct messages: all, in order, once")
-                .isEqualTo(java.util.stream.IntStream.rangeClosed(1, total / DIRECT_EVERY)
+                .isEqualTo(IntStream.rangeClosed(1, total / DIRECT_EVERY)
                         .mapToObj(d -> "{\"d\":" + d + "}")
                         .toList());
         assertThat(r.events(ConnectionEvent.Connected.class))

@@ -10,6 +10,7 @@ import io.switchboard.protocol.client.ReconnectingClient;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.net.TcpProxy;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -82,9 +83,9 @@ class ReconnectStormIntegrationTests {
         }
         // By the rule at most about 150 attempts come in a 100 ms slice; timers that a loaded 2-core machine fires
         // late bunch a little, so the check allows a fifth of the clients (all at once would be all of them).
-        int busiest = java.util.Arrays.stream(slices).max().orElseThrow();
+        int busiest = Arrays.stream(slices).max().orElseThrow();
         assertThat(busiest)
-                .as("attempts in the busiest 100 ms, of %d clients: %s", CLIENTS, java.util.Arrays.toString(slices))
+                .as("attempts in the busiest 100 ms, of %d clients: %s", CLIENTS, Arrays.toString(slices))
                 .isLessThanOrEqualTo(CLIENTS / 5);
 
         // The delays the clients drew follow the rule exactly: the first attempts cover their 2 s range evenly.

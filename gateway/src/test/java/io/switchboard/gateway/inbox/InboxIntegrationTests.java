@@ -7,6 +7,8 @@ import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -15,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /** Direct messages through the inbox (docs/protocol.md section 5, Inbox). */
 class InboxIntegrationTests {
-    private static final java.time.Duration T = TestGateway.TIMEOUT;
+    private static final Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;
 
     @BeforeEach
@@ -90,8 +92,7 @@ class InboxIntegrationTests {
         SwitchboardClient dave = gw.connect(Tokens.user("u_dave"));
         assertThat(alice.send("u_dave", "1").block(T).delivered()).isTrue();
         dave.close();
-        io.switchboard.testing.Await.until(
-                "dave's session to end", T, () -> gw.gateway().registry().local("u_dave") == null);
+        Await.until("dave's session to end", T, () -> gw.gateway().registry().local("u_dave") == null);
         assertThat(alice.send("u_dave", "2").block(T).delivered()).isFalse();
     }
 }

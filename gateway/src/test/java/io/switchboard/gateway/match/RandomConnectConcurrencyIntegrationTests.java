@@ -22,12 +22,15 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * Many users on three instances sharing one redis-server join, signal, move on, leave, block and drop at
@@ -301,7 +304,7 @@ class RandomConnectConcurrencyIntegrationTests {
                                     users.put(id, new User(id, c));
                                     return id;
                                 })
-                                .subscribeOn(reactor.core.scheduler.Schedulers.boundedElastic()),
+                                .subscribeOn(Schedulers.boundedElastic()),
                         32)
                 .blockLast(Duration.ofSeconds(60));
         List<User> all = new ArrayList<>(users.values());
@@ -322,7 +325,7 @@ class RandomConnectConcurrencyIntegrationTests {
         // Once the dust settles, nobody waits while a compatible partner waits too. At 15 s this wait ran out once in
         // a full run on this loaded machine (not in three runs of the class alone); it allows as long as the check
         // below, and names the users and their last events when it runs out.
-        java.util.function.Supplier<List<User[]>> compatibleWaiting = () -> {
+        Supplier<List<User[]>> compatibleWaiting = () -> {
             List<User> waiting =
                     all.stream().filter(u -> u.status == Status.QUEUED).toList();
             List<User[]> pairs = new ArrayList<>();
@@ -367,7 +370,7 @@ class RandomConnectConcurrencyIntegrationTests {
 
         // The grace is 1 s; an expiry or an event that meets a Redis slowed down by this machine's load is
         // retried for about half a minute (MatchService.LIFECYCLE_RETRY), so the wait covers that.
-        java.util.function.Predicate<User> withGhost = u -> {
+        Predicate<User> withGhost = u -> {
             synchronized (u) {
                 if (u.status != Status.MATCHED || u.partner == null) {
                     return false;

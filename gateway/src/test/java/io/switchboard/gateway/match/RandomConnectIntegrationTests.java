@@ -11,6 +11,7 @@ import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardException;
+import io.switchboard.testing.Await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -300,7 +301,7 @@ class RandomConnectIntegrationTests {
         a.request(id -> new ClientFrame.MatchSignal(id, found.match(), "{}")).block(T);
         b.request(ClientFrame.MatchNext::new).block(T);
         ae.next(ServerFrame.MatchEnded.class);
-        io.switchboard.testing.Await.until(
+        Await.until(
                 "the queue gauge to show b waiting again",
                 T,
                 () -> sum(gw.get(0).get("/metrics").body(), "switchboard_match_queue") == 1.0);

@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -113,7 +114,7 @@ class ClusterResumeWithoutRedisIntegrationTests {
 
         redis.kill();
         SwitchboardClient again = b.open();
-        List<ServerFrame.Direct> got = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<ServerFrame.Direct> got = new CopyOnWriteArrayList<>();
         again.events().ofType(ServerFrame.Direct.class).subscribe(got::add);
         ServerFrame.Welcome w = resume(again, token, welcome, new StreamPosition(seen.offset(), seen.epoch()));
         assertThat(w.user()).as("the identity the client asked to keep").isEqualTo(user);

@@ -14,6 +14,7 @@ import io.switchboard.testing.net.TcpProxy;
 import io.switchboard.testing.redis.RedisExtension;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
@@ -127,9 +128,7 @@ class DrainIntegrationTests {
         for (int i = 0; i + 5 <= slices.length; i++) {
             int inHalfSecond = slices[i] + slices[i + 1] + slices[i + 2] + slices[i + 3] + slices[i + 4];
             assertThat(inHalfSecond)
-                    .as(
-                            "no 500 ms holds more than a quarter of the closes; per 100 ms: %s",
-                            java.util.Arrays.toString(slices))
+                    .as("no 500 ms holds more than a quarter of the closes; per 100 ms: %s", Arrays.toString(slices))
                     .isLessThanOrEqualTo(CLIENTS / 4);
         }
         // nothing lost: the direct and the channel messages sent during the drain, once each, in order

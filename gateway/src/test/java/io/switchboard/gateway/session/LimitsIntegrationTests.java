@@ -13,16 +13,18 @@ import io.switchboard.protocol.StreamPosition;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.Await;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 /** Rate limits and the bounded outbound buffer (docs/protocol.md section 7). */
 class LimitsIntegrationTests {
-    private static final java.time.Duration T = TestGateway.TIMEOUT;
+    private static final Duration T = TestGateway.TIMEOUT;
     private TestGateway gw;
 
     @AfterEach
@@ -123,7 +125,7 @@ class LimitsIntegrationTests {
         }
 
         SwitchboardClient reader = gw.connect();
-        List<Long> offsets = new java.util.concurrent.CopyOnWriteArrayList<>();
+        List<Long> offsets = new CopyOnWriteArrayList<>();
         reader.events().ofType(ServerFrame.Message.class).subscribe(m -> offsets.add(m.offset()));
         ServerFrame.Ack ack =
                 reader.subscribe("public:big", new StreamPosition(0, epoch)).block(T);

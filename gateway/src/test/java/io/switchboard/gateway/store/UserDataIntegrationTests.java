@@ -6,6 +6,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.Counter;
 import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.EventRecorder;
 import io.switchboard.gateway.support.TestGateway;
@@ -20,7 +21,10 @@ import io.switchboard.testing.net.TcpProxy;
 import io.switchboard.testing.redis.RedisExtension;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -115,7 +119,7 @@ class UserDataIntegrationTests {
 
     private static List<String> newestFirst(List<String> made) {
         List<String> out = new ArrayList<>(made);
-        java.util.Collections.reverse(out);
+        Collections.reverse(out);
         return out;
     }
 
@@ -149,16 +153,15 @@ class UserDataIntegrationTests {
         JsonNode history = matches(gw, "u_x", "500").path("matches");
 
         List<String> ids = new ArrayList<>();
-        java.time.Instant previousStart = null;
+        Instant previousStart = null;
         for (JsonNode m : history) {
             ids.add(m.path("match").asText());
             assertThat(m.path("partner").asText()).isEqualTo("u_y");
             assertThat(m.path("reason").asText()).isEqualTo("left");
             assertThat(m.path("node").asText()).isEqualTo("gw-test");
-            java.time.Instant started =
-                    java.time.Instant.parse(m.path("started").asText());
-            assertThat(java.time.Instant.parse(m.path("ended").asText()))
-                    .isAfterOrEqualTo(started.truncatedTo(java.time.temporal.ChronoUnit.MILLIS));
+            Instant started = Instant.parse(m.path("started").asText());
+            assertThat(Instant.parse(m.path("ended").asText()))
+                    .isAfterOrEqualTo(started.truncatedTo(ChronoUnit.MILLIS));
             if (previousStart != null) {
                 assertThat(started).isBefore(previousStart);
             }
@@ -348,7 +351,7 @@ class UserDataIntegrationTests {
         for (int i = 0; i < 30; i++) {
             made.add(matchAndLeave(x, y));
         }
-        io.micrometer.core.instrument.Counter dropped = gw.gateway()
+        Counter dropped = gw.gateway()
                 .metrics()
                 .registry()
                 .get("switchboard.store.writes.dropped")

@@ -1,15 +1,18 @@
 package io.switchboard.gateway.support;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.gateway.Gateway;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.ErrorCodes;
+import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardClientOptions;
 import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.testing.Await;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -161,12 +164,11 @@ public final class TestGateway implements AutoCloseable {
     }
 
     /** The {@code GET /health} document. */
-    public com.fasterxml.jackson.databind.JsonNode health() {
+    public JsonNode health() {
         try {
-            return io.switchboard.protocol.FrameCodec.mapper()
-                    .readTree(get("/health").body());
+            return FrameCodec.mapper().readTree(get("/health").body());
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -188,7 +190,7 @@ public final class TestGateway implements AutoCloseable {
         try {
             return http.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);

@@ -11,7 +11,10 @@ import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
+import java.io.IOException;
+import java.net.Socket;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -322,21 +325,21 @@ class HttpApiIntegrationTests {
     }
 
     /** GETs {@code target} as written, bad escapes included (java.net.URI refuses them), with the API key. */
-    private String rawGet(String target) throws java.io.IOException {
-        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", gw.port())) {
+    private String rawGet(String target) throws IOException {
+        try (Socket socket = new Socket("127.0.0.1", gw.port())) {
             socket.setSoTimeout((int) TestGateway.TIMEOUT.toMillis());
             socket.getOutputStream()
                     .write(("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
                                     + TestGateway.API_KEY + "\r\nConnection: close\r\n\r\n")
-                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                            .getBytes(StandardCharsets.US_ASCII));
+            return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         }
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("badEscapes")
     @DisplayName("section 9: a query with a bad %-escape answers 400 with a JSON error naming the field, not 500")
-    void badQueryEscapeAnswers400(String target, String field) throws java.io.IOException {
+    void badQueryEscapeAnswers400(String target, String field) throws IOException {
         gw = TestGateway.start();
 
         String response = rawGet(target);
