@@ -212,7 +212,6 @@ public final class Gateway implements AutoCloseable {
                 matches,
                 metrics,
                 ids,
-                loops,
                 System::nanoTime,
                 new KeyedTokenBuckets(
                         config.edge().userConnectRate(),

@@ -8,7 +8,6 @@ import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.wire.EventLoops;
 import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 
@@ -23,7 +22,6 @@ public record SessionContext(
         MatchService matches,
         GatewayMetrics metrics,
         Ids ids,
-        EventLoops loops,
         LongSupplier nanoTime,
         KeyedTokenBuckets userConnects) {
 

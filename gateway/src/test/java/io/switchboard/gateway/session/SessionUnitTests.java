@@ -122,7 +122,6 @@ class SessionUnitTests {
                 matches,
                 metrics,
                 ids,
-                loops,
                 nanoTime,
                 new KeyedTokenBuckets(100, 100, 100, nanoTime));
         session = new Session(ctx, out, time, 0);
