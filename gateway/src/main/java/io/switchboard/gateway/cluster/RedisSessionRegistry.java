@@ -94,6 +94,9 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
     private final Set<SessionHandle> unrecorded = ConcurrentHashMap.newKeySet();
 
     private volatile boolean everLeased;
+    /** When this instance last found that Redis had lost its data (its lease was gone); 0 before. */
+    private volatile long dataLostAtMillis;
+
     private volatile boolean recoveringLoss;
     private volatile Reclaim reclaim;
 
@@ -232,6 +235,7 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
      * done the same, lookups that find no record wait for them a moment.
      */
     private Mono<Void> dataLost() {
+        dataLostAtMillis = System.currentTimeMillis();
         Set<String> others = new HashSet<>(liveNodes);
         others.remove(node);
         long until = System.currentTimeMillis() + leaseMs;
@@ -544,11 +548,20 @@ public final class RedisSessionRegistry implements SessionRegistry, AutoCloseabl
                         liveNodes = Set.copyOf(known);
                     }
                 })
-                // No lease at all: Redis lost its data, and an instance that was alive then records its users
-                // before it renews its lease; it counts as live while it is still expected to come back.
-                .switchIfEmpty(Mono.fromSupplier(() -> {
+                // No lease at all: Redis lost its data, and an instance alive since records its users before it
+                // renews its lease. Every record was written after the loss, so by an instance alive then: within
+                // a lease of the loss (or while it is still expected to come back) it counts as live.
+                .switchIfEmpty(Mono.defer(() -> {
+                    long now = System.currentTimeMillis();
                     Reclaim r = reclaim;
-                    return r != null && r.nodes().contains(other) && r.untilMillis() > System.currentTimeMillis();
+                    if (now - dataLostAtMillis < leaseMs
+                            || r != null && r.nodes().contains(other) && r.untilMillis() > now) {
+                        return Mono.just(true);
+                    }
+                    // this instance's own lease gone too: Redis lost its data a moment ago, before it noticed
+                    return redis.execute(NODES, c -> c.zscore(NODES, node))
+                            .map(mine -> false)
+                            .defaultIfEmpty(true);
                 }));
     }
 
