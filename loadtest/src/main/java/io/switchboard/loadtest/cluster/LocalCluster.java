@@ -30,8 +30,9 @@ import java.util.regex.Pattern;
  * What a benchmark measures, started on loopback as a {@link Spec} says: optionally one {@code redis-server} without
  * persistence (test-support's {@link RedisServer}, the fixture every module's tests use), and one or more server
  * processes: Switchboard gateways from the packaged jar (cluster mode when Redis runs, else the embedded default),
- * or the Socket.IO baseline of {@code loadtest/socketio}. It owns those processes: {@link #close()} stops them (also from a JVM shutdown hook, so an interrupted run leaves nothing
- * behind). Each process writes its output to a log file in {@code logDir}.
+ * or the Socket.IO baseline of {@code loadtest/socketio}. It owns those processes: {@link #close()} stops them (also
+ * from a JVM shutdown hook, so an interrupted run leaves nothing behind). Each process writes its output to a log file
+ * in {@code logDir}.
  */
 public final class LocalCluster implements AutoCloseable {
     public static final String SOCKET_IO_SERVER = "loadtest/socketio/server.js";

@@ -97,7 +97,7 @@ public final class RedisServer implements AutoCloseable {
         return launch(role, certificates, arguments, null);
     }
 
-    /** {@link #launch(String, TestCertificates.Maker, Arguments)} with the output appended to {@code log} (null: in the directory). */
+    /** The launch above, the output appended to {@code log} (null: to a file in the server's directory). */
     private static RedisServer launch(String role, TestCertificates.Maker certificates, Arguments arguments, Path log) {
         Path binary = Commands.redisServer();
         Path dir;
