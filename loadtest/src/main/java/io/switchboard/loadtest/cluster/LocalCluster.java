@@ -1,16 +1,10 @@
 package io.switchboard.loadtest.cluster;
 
 import io.switchboard.loadtest.result.BenchmarkException;
-import java.io.BufferedInputStream;
-import java.io.ByteArrayOutputStream;
+import io.switchboard.testing.Binaries;
+import io.switchboard.testing.redis.RedisServer;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -26,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
@@ -33,10 +28,11 @@ import java.util.regex.Pattern;
 
 /**
  * What a benchmark measures, started on loopback as a {@link Spec} says: optionally one {@code redis-server} without
- * persistence, and one or more server processes: Switchboard gateways from the packaged jar (cluster mode when
- * Redis runs, else the embedded default), or the Socket.IO baseline of {@code loadtest/socketio}. It owns those
- * processes: {@link #close()} stops them (also from a JVM shutdown hook, so an interrupted run leaves nothing
- * behind). Each process writes its output to a log file in {@code logDir}.
+ * persistence (test-support's {@link RedisServer}, the fixture every module's tests use), and one or more server
+ * processes: Switchboard gateways from the packaged jar (cluster mode when Redis runs, else the embedded default),
+ * or the Socket.IO baseline of {@code loadtest/socketio}. It owns those processes: {@link #close()} stops them (also
+ * from a JVM shutdown hook, so an interrupted run leaves nothing behind). Each process writes its output to a log file
+ * in {@code logDir}.
  */
 public final class LocalCluster implements AutoCloseable {
     public static final String SOCKET_IO_SERVER = "loadtest/socketio/server.js";
@@ -89,34 +85,31 @@ public final class LocalCluster implements AutoCloseable {
     public static final String HOST = "127.0.0.1";
 
     private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
-    private static final int REDIS_PORT_ATTEMPTS = 5;
-    private static final Duration REDIS_START_TIMEOUT = Duration.ofSeconds(10);
+    private static final String REDIS = "redis";
     private static final Duration POLL = Duration.ofMillis(50);
 
-    /** One started process, its log and (for gateways) its port. */
+    /** One started server process, its log and its port (-1 until known). */
     record Child(String name, Process process, Path log, int port) {
         Duration cpu() {
-            return process.toHandle().info().totalCpuDuration().orElse(Duration.ZERO);
+            return LocalCluster.cpu(process.toHandle());
         }
     }
 
     private final Spec spec;
     private final Path logDir;
-    private final Path redisDir;
     private final Thread shutdownHook = new Thread(this::close, "local-cluster-cleanup");
     private final List<Child> children = new ArrayList<>();
     private final HttpClient http = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(2))
             .build();
-    private Child redis;
+    private RedisServer redis;
     private final List<Child> gateways = new ArrayList<>();
     private boolean closed;
 
-    private LocalCluster(Spec spec, Path logDir, Path redisDir) {
+    private LocalCluster(Spec spec, Path logDir) {
         this.spec = spec;
         this.logDir = logDir;
-        this.redisDir = redisDir;
         Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
 
@@ -136,23 +129,19 @@ public final class LocalCluster implements AutoCloseable {
             throw new BenchmarkException(
                     "the Socket.IO server's packages are missing: npm ci --prefix " + server.getParent());
         }
-        Path redisServer = !spec.redis()
-                ? null
-                : onPath("redis-server")
-                        .orElseThrow(() -> new BenchmarkException(
-                                "redis-server is not on the PATH: install the Debian package redis-server"
-                                        + " (apt-get install redis-server)"));
-        Path redisDir;
+        if (spec.redis() && onPath("redis-server").isEmpty()) {
+            throw new BenchmarkException("redis-server is not on the PATH: install the Debian package redis-server"
+                    + " (apt-get install redis-server)");
+        }
         try {
             Files.createDirectories(logDir);
-            redisDir = Files.createTempDirectory("switchboard-bench-redis-");
         } catch (IOException e) {
-            throw new BenchmarkException("cannot create " + logDir + " or a temporary directory: " + e.getMessage());
+            throw new BenchmarkException("cannot create " + logDir + ": " + e.getMessage());
         }
-        LocalCluster cluster = new LocalCluster(spec, logDir, redisDir);
+        LocalCluster cluster = new LocalCluster(spec, logDir);
         try {
             if (spec.redis()) {
-                cluster.startRedis(redisServer);
+                cluster.startRedis();
             }
             cluster.startGateways(spec.target() == Target.SWITCHBOARD ? jar : server);
             return cluster;
@@ -188,7 +177,9 @@ public final class LocalCluster implements AutoCloseable {
 
     /** CPU time used so far by Redis, zero without it. */
     public Duration redisCpu() {
-        return redis == null ? Duration.ZERO : redis.cpu();
+        return redis == null
+                ? Duration.ZERO
+                : redis.process().map(LocalCluster::cpu).orElse(Duration.ZERO);
     }
 
     public Spec spec() {
@@ -198,6 +189,9 @@ public final class LocalCluster implements AutoCloseable {
     /** Names and CPU time used so far of Redis and every gateway, in start order. */
     public Map<String, Duration> cpu() {
         Map<String, Duration> cpu = new LinkedHashMap<>();
+        if (redis != null) {
+            cpu.put(REDIS, redisCpu());
+        }
         for (Child c : children) {
             cpu.put(c.name(), c.cpu());
         }
@@ -206,6 +200,11 @@ public final class LocalCluster implements AutoCloseable {
 
     /** Null when every process still runs, else a line naming the first that exited and its log. */
     public String deadProcess() {
+        if (redis != null && !redis.isRunning()) {
+            OptionalInt code = redis.exitCode();
+            return REDIS + " exited" + (code.isPresent() ? " with code " + code.getAsInt() : "")
+                    + " during the run; see " + redis.log();
+        }
         for (Child c : children) {
             if (!c.process().isAlive()) {
                 return c.name() + " exited with code " + c.process().exitValue() + " during the run; see " + c.log();
@@ -246,55 +245,26 @@ public final class LocalCluster implements AutoCloseable {
         return logDir;
     }
 
-    private void startRedis(Path binary) throws BenchmarkException {
-        Path log = logDir.resolve("redis.log");
-        String taken = "";
-        for (int attempt = 1; attempt <= REDIS_PORT_ATTEMPTS; attempt++) {
-            int port = freePort();
-            Process p = launch(
-                    List.of(
-                            binary.toString(),
-                            "--port",
-                            Integer.toString(port),
-                            "--bind",
-                            HOST,
-                            "--protected-mode",
-                            "no",
-                            "--save",
-                            "",
-                            "--appendonly",
-                            "no",
-                            "--dir",
-                            redisDir.toString()),
-                    Map.of(),
-                    log);
-            Child child = new Child("redis", p, log, port);
-            synchronized (this) {
-                children.add(child);
-            }
-            long deadline = System.nanoTime() + REDIS_START_TIMEOUT.toNanos();
-            while (System.nanoTime() < deadline) {
-                if (!p.isAlive()) {
-                    break;
-                }
-                if (answersPing(port)) {
-                    redis = child;
-                    return;
-                }
-                sleep(POLL);
-            }
-            stop(child);
-            synchronized (this) {
-                children.remove(child);
-            }
-            String output = tail(log);
-            if (!output.contains("Address already in use")) {
-                throw new BenchmarkException("redis-server on " + HOST + ":" + port + " did not answer PING within "
-                        + REDIS_START_TIMEOUT.toSeconds() + " s; " + log + " ends with:\n" + output);
-            }
-            taken += (taken.isEmpty() ? "" : ", ") + port;
+    /** Starts Redis through the tests' fixture, its output in {@code redis.log} of the log directory. */
+    private void startRedis() throws BenchmarkException {
+        Path log = logDir.resolve(REDIS + ".log");
+        try {
+            // The fixture appends to its log; each cluster's log starts empty, as the gateways' do.
+            Files.deleteIfExists(log);
+        } catch (IOException e) {
+            throw new BenchmarkException("cannot delete the old " + log + ": " + e.getMessage());
         }
-        throw new BenchmarkException("redis-server could not bind a free port: another process took " + taken);
+        try {
+            RedisServer started = RedisServer.start(log);
+            synchronized (this) {
+                redis = started;
+                if (closed) {
+                    started.close();
+                }
+            }
+        } catch (RuntimeException e) {
+            throw new BenchmarkException("cannot start redis-server: " + e.getMessage() + "; see " + log);
+        }
     }
 
     private void startGateways(Path program) throws BenchmarkException {
@@ -436,32 +406,6 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    private static boolean answersPing(int port) {
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(HOST, port), 500);
-            socket.setSoTimeout(500);
-            OutputStream out = socket.getOutputStream();
-            out.write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
-            out.flush();
-            InputStream in = new BufferedInputStream(socket.getInputStream());
-            ByteArrayOutputStream line = new ByteArrayOutputStream();
-            for (int b; (b = in.read()) != -1 && b != '\r'; ) {
-                line.write(b);
-            }
-            return line.toString(StandardCharsets.US_ASCII).equals("+PONG");
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private static int freePort() throws BenchmarkException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new BenchmarkException("cannot find a free port on " + HOST + ": " + e.getMessage());
-        }
-    }
-
     /** The nearest directory at or above {@code start} that holds the gateway and loadtest modules, or null. */
     public static Path findRepository(Path start) {
         for (Path dir = start.toAbsolutePath().normalize(); dir != null; dir = dir.getParent()) {
@@ -529,18 +473,13 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
+    /** The program {@code name} on the PATH, looked up as the test fixtures do ({@link Binaries}). */
     public static Optional<Path> onPath(String name) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return Optional.empty();
-        }
-        for (String entry : path.split(File.pathSeparator)) {
-            Path candidate = Path.of(entry.isEmpty() ? "." : entry, name);
-            if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
-                return Optional.of(candidate);
-            }
-        }
-        return Optional.empty();
+        return Binaries.find(name, System.getenv("PATH"));
+    }
+
+    private static Duration cpu(ProcessHandle process) {
+        return process.info().totalCpuDuration().orElse(Duration.ZERO);
     }
 
     /** The last lines of a log, for error messages. */
@@ -562,24 +501,28 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    /** Stops the gateways (SIGTERM, then kill after {@link #STOP_TIMEOUT}), then Redis; idempotent. */
+    /**
+     * Stops the gateways (SIGTERM, then kill after {@link #STOP_TIMEOUT}), then Redis (killed: it keeps nothing);
+     * idempotent.
+     */
     @Override
     public void close() {
         List<Child> toStop;
+        RedisServer redisToStop;
         synchronized (this) {
             if (closed) {
                 return;
             }
             closed = true;
             toStop = new ArrayList<>(children);
+            redisToStop = redis;
         }
         // Gateways first (they would log Redis errors otherwise), all at once, then Redis.
-        toStop.stream()
-                .filter(c -> !c.name().equals("redis"))
-                .forEach(c -> c.process().destroy());
-        toStop.stream().filter(c -> !c.name().equals("redis")).forEach(LocalCluster::stop);
-        toStop.stream().filter(c -> c.name().equals("redis")).forEach(LocalCluster::stop);
-        deleteRecursively(redisDir);
+        toStop.forEach(c -> c.process().destroy());
+        toStop.forEach(LocalCluster::stop);
+        if (redisToStop != null) {
+            redisToStop.close();
+        }
         try {
             Runtime.getRuntime().removeShutdownHook(shutdownHook);
         } catch (IllegalStateException e) {
@@ -597,15 +540,6 @@ public final class LocalCluster implements AutoCloseable {
         } catch (InterruptedException e) {
             p.destroyForcibly();
             Thread.currentThread().interrupt();
-        }
-    }
-
-    private static void deleteRecursively(Path dir) {
-        try (var paths = Files.walk(dir)) {
-            paths.sorted((a, b) -> b.getNameCount() - a.getNameCount())
-                    .forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // a temporary directory left behind is harmless
         }
     }
 }

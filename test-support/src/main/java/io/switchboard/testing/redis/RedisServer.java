@@ -16,6 +16,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
 
@@ -23,7 +25,8 @@ import javax.net.ssl.SSLSocket;
  * A real {@code redis-server} process for tests, on a free loopback port, with no persistence and its own temporary
  * directory. {@link #kill()} and {@link #restart()} make an outage: a restarted server listens on the same port and
  * is empty. {@link #close()} kills the process and deletes the directory; a JVM shutdown hook kills any process a
- * test left running.
+ * test left running. The benchmark runner starts its Redis here too ({@link #start(Path)}), and reads the process's
+ * CPU time through {@link #process()}.
  */
 public final class RedisServer implements AutoCloseable {
     /** How long a start or a restart waits for the process to answer PING. */
@@ -54,16 +57,24 @@ public final class RedisServer implements AutoCloseable {
     private Process process;
     private boolean closed;
 
-    private RedisServer(String role, Launch launch, List<String> command) {
+    private RedisServer(String role, Launch launch, List<String> command, Path log) {
         this.role = role;
         this.launch = launch;
         this.command = List.copyOf(command);
-        this.log = launch.dir().resolve(role + ".log");
+        this.log = log != null ? log : launch.dir().resolve(role + ".log");
     }
 
     /** Starts a plain server and waits until it answers PING. */
     public static RedisServer start() {
-        return launch("redis-server", null, RedisServer::plainArguments);
+        return start(null);
+    }
+
+    /**
+     * Like {@link #start()}, with the server's output appended to {@code log} rather than to a file in its temporary
+     * directory, so that the log outlives {@link #close()} (null: in the directory).
+     */
+    public static RedisServer start(Path log) {
+        return launch("redis-server", null, RedisServer::plainArguments, log);
     }
 
     /**
@@ -83,6 +94,11 @@ public final class RedisServer implements AutoCloseable {
      * taken before redis-server binds it, and waits until it answers PING.
      */
     static RedisServer launch(String role, TestCertificates.Maker certificates, Arguments arguments) {
+        return launch(role, certificates, arguments, null);
+    }
+
+    /** The launch above, the output appended to {@code log} (null: to a file in the server's directory). */
+    private static RedisServer launch(String role, TestCertificates.Maker certificates, Arguments arguments, Path log) {
         Path binary = Commands.redisServer();
         Path dir;
         try {
@@ -99,7 +115,7 @@ public final class RedisServer implements AutoCloseable {
                 List<String> command = new ArrayList<>();
                 command.add(binary.toString());
                 command.addAll(arguments.of(launch));
-                RedisServer server = new RedisServer(role, launch, command);
+                RedisServer server = new RedisServer(role, launch, command, log);
                 try {
                     server.run();
                     return server;
@@ -177,6 +193,24 @@ public final class RedisServer implements AutoCloseable {
 
     public synchronized boolean isRunning() {
         return process != null && process.isAlive();
+    }
+
+    /**
+     * The process last started, for its pid and CPU time ({@link ProcessHandle#info()}), also once it has exited by
+     * itself; empty after {@link #kill()} and {@link #close()}.
+     */
+    public synchronized Optional<ProcessHandle> process() {
+        return Optional.ofNullable(process).map(Process::toHandle);
+    }
+
+    /** The exit code of a process that exited by itself (a crash, not {@link #kill()}); empty while it runs. */
+    public synchronized OptionalInt exitCode() {
+        return process == null || process.isAlive() ? OptionalInt.empty() : OptionalInt.of(process.exitValue());
+    }
+
+    /** The file the server's output goes to. */
+    public Path log() {
+        return log;
     }
 
     /** Kills the process with SIGKILL, as a crash would, and waits for it to exit; the port stays reserved for it. */

@@ -16,10 +16,13 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import org.opentest4j.TestAbortedException;
 
 /** {@link RedisServer} and {@link RedisExtension} give tests a real, empty Redis that Lettuce reaches. */
@@ -129,6 +132,34 @@ class RedisServerFixtureTests {
             assertThatThrownBy(() -> socket.connect(new InetSocketAddress("127.0.0.1", port), 1000))
                     .isInstanceOf(ConnectException.class);
         }
+    }
+
+    @Test
+    void processIsTheServersOwnAndItsExitCodeIsKnownOnceItExitsByItself() {
+        try (RedisServer server = RedisServer.start()) {
+            ProcessHandle process = server.process().orElseThrow();
+            assertThat(server.cli("INFO", "server")).contains("process_id:" + process.pid());
+            assertThat(process.info().totalCpuDuration()).isPresent();
+            assertThat(server.exitCode()).isEmpty();
+
+            process.destroy(); // SIGTERM: redis-server shuts down by itself, with status 0
+            Await.until("redis-server to exit", TIMEOUT, () -> !server.isRunning());
+            assertThat(server.exitCode()).hasValue(0);
+            assertThat(server.process()).hasValue(process);
+
+            server.kill();
+            assertThat(server.process()).isEmpty();
+            assertThat(server.exitCode()).isEmpty();
+        }
+    }
+
+    @Test
+    void aLogOutsideTheDirectoryGetsTheOutputAndOutlivesClose(@TempDir Path logs) throws IOException {
+        Path log = logs.resolve("redis.log");
+        RedisServer server = RedisServer.start(log);
+        assertThat(server.log()).isEqualTo(log);
+        server.close();
+        assertThat(Files.readString(log)).contains("Ready to accept connections");
     }
 
     @Test
