@@ -49,6 +49,7 @@ import io.switchboard.gateway.config.RedisConfig;
 import io.switchboard.gateway.config.RedisTarget;
 import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.health.spi.DependencyHealth;
+import io.switchboard.gateway.health.spi.DependencyProbe;
 import java.io.File;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
@@ -72,7 +73,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -116,7 +116,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     /** The end of a cause that only says a connection is being made again, not why it was lost. */
     private static final String RECONNECTING = ", reconnecting";
     /** How long a vague cause waits for a better one before it is logged. */
-    private static final long VAGUE_CAUSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
+    private static final Duration VAGUE_CAUSE_WAIT = Duration.ofSeconds(2);
     /** A sharded subscription being made or moved: not yet confirmed by any node. */
     private static final String PENDING = "";
     /** A sharded subscription a node dropped on its own (failover, slot migration): to be made again. */
@@ -141,21 +141,18 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     /** The last reconnect failure per address, in words, until that address connects again. */
     private final Map<String, String> reconnectFailures = new ConcurrentHashMap<>();
 
-    private final AtomicLong probes = new AtomicLong();
+    /** Redis's state for {@code /health}, as the probe and the connecting found it. */
+    private final DependencyProbe health;
+
     private final Disposable events;
 
     private volatile StatefulConnection<String, String> commandConnection;
     private volatile RedisClusterAsyncCommands<String, String> commands;
     private volatile StatefulRedisPubSubConnection<String, String> pubsub;
-    private volatile boolean up;
-    private volatile String cause = "connecting";
-    private volatile long latencyMs = -1;
     private volatile boolean closed;
     private volatile boolean everUp;
     /** Cluster masters that serve slots but do not answer: address to the line that says so. */
     private volatile Map<String, String> failedMasters = Map.of();
-    /** Why a cluster that answers is not whole (failed masters, slots without one); null when it is. */
-    private volatile String partialCause;
     /** Sentinel: the address commands go to, as last connected. */
     private volatile String connectedAddress;
 
@@ -167,11 +164,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private long lastRefreshNanos;
     private StatefulRedisSentinelConnection<String, String> sentinel;
     private StatefulRedisPubSubConnection<String, String> sentinelEvents;
-    private Disposable probe;
     private Duration retryDelay = FIRST_RETRY;
-    private long downSinceNanos;
-    private boolean downLogged;
-    private String loggedCause;
 
     public RedisConnections(RedisConfig config, MeterRegistry registry) {
         this.config = config;
@@ -196,6 +189,37 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         this.breaker = breakers.circuitBreaker("redis");
         TaggedCircuitBreakerMetrics.ofCircuitBreakerRegistry(breakers).bindTo(registry);
         this.scheduler = Schedulers.newSingle("switchboard-redis", true);
+        this.health = DependencyProbe.builder(log, new DependencyProbe.Lines() {
+                    @Override
+                    public String up(DependencyHealth now, boolean first, Duration downFor) {
+                        return "Redis " + where() + " is " + (first ? "up" : "back");
+                    }
+
+                    @Override
+                    public String down(String cause) {
+                        return "Redis " + where() + " is down: " + cause;
+                    }
+                })
+                .initialCause("connecting")
+                // The probe runs on this scheduler's one thread, and each command in it is bounded by the command
+                // timeout: this one is only a backstop.
+                .check(() -> Mono.fromRunnable(this::probe))
+                .cause(this::describe)
+                .scheduler(scheduler)
+                .firstAfter(PROBE_PERIOD)
+                .period(PROBE_PERIOD)
+                .timeout(timeout.multipliedBy(3))
+                .logEachCause()
+                // A lost connection is first only "reconnecting": its line waits for the reconnect attempts to say
+                // why (refused, DNS, TLS).
+                .vagueCauses(why -> why.endsWith(RECONNECTING), VAGUE_CAUSE_WAIT)
+                .onUp(() -> {
+                    breakers.getAllCircuitBreakers().forEach(CircuitBreaker::reset);
+                    for (Runnable r : upHandlers) {
+                        scheduler.schedule(r);
+                    }
+                })
+                .build();
         this.events = resources.eventBus().get().subscribe(e -> {
             if (e instanceof ReconnectFailedEvent f) {
                 String where = address(f.remoteAddress());
@@ -216,7 +240,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     }
                 } else if (connection instanceof StatefulRedisConnection<?, ?>) {
                     connectedAddress = address(address);
-                    if (everUp && up && client instanceof RedisClient) {
+                    if (everUp && isUp() && client instanceof RedisClient) {
                         // Back before any probe saw it gone (a fast restart): what follows an outage runs anyway.
                         upHandlers.forEach(r -> scheduler.schedule(r));
                     }
@@ -301,12 +325,12 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     }
 
     public boolean isUp() {
-        return up;
+        return health.health().up();
     }
 
     /** How many times the connection has been probed since it first came up. */
     public long probes() {
-        return probes.get();
+        return health.probes();
     }
 
     /** Called for every pub/sub message: the Redis channel and the payload; on a Redis I/O thread, in order. */
@@ -378,8 +402,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             retryDelay = FIRST_RETRY;
             markUp(0);
             everUp = true;
-            probe = scheduler.schedulePeriodically(
-                    this::probe, PROBE_PERIOD.toMillis(), PROBE_PERIOD.toMillis(), TimeUnit.MILLISECONDS);
+            health.start();
         } catch (RuntimeException e) {
             if (cmd != null) {
                 cmd.closeAsync();
@@ -476,7 +499,6 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         if (c == null || closed) {
             return;
         }
-        probes.incrementAndGet();
         if (commandConnection instanceof StatefulRedisClusterConnection<String, String> cluster) {
             probeCluster(cluster);
             return;
@@ -642,12 +664,11 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             markDown(String.join("; ", failed.values()));
             return;
         }
-        latencyMs = TimeUnit.NANOSECONDS.toMillis(slowest);
-        markUp(latencyMs);
-        partialCause = failed.isEmpty() && uncovered == 0
+        String partial = failed.isEmpty() && uncovered == 0
                 ? null
                 : String.join("; ", failedMasters.values())
                         + (uncovered > 0 ? (failed.isEmpty() ? "" : "; ") + uncovered + " slots have no master" : "");
+        health.report(new DependencyHealth(true, TimeUnit.NANOSECONDS.toMillis(slowest), partial, partial != null));
     }
 
     /** Logs each master that stops answering, comes back, or starts serving other slots, once. */
@@ -661,8 +682,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             String line = "Redis master " + where + " (slots " + slots.get(where) + ") is down: " + why;
             now.put(where, line);
             long since = failingSince.computeIfAbsent(where, w -> nanos);
-            // A vague cause waits for the reconnect attempts to say why, as markDown does.
-            boolean vague = why.endsWith(RECONNECTING) && nanos - since < VAGUE_CAUSE_WAIT_NANOS;
+            // A vague cause waits for the reconnect attempts to say why, as it does for Redis as a whole.
+            boolean vague = why.endsWith(RECONNECTING) && nanos - since < VAGUE_CAUSE_WAIT.toNanos();
             if (!line.equals(before.get(where)) && !vague && !line.equals(loggedMasters.get(where))) {
                 log.warn(line);
                 loggedMasters.put(where, line);
@@ -776,42 +797,13 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         return String.valueOf(a);
     }
 
-    private synchronized void markUp(long latency) {
-        latencyMs = latency;
-        if (!up) {
-            up = true;
-            cause = null;
-            if (downLogged || !everUp) {
-                log.info("Redis {} is {}", where(), everUp ? "back" : "up");
-            }
-            downLogged = false;
-            loggedCause = null;
-            breakers.getAllCircuitBreakers().forEach(CircuitBreaker::reset);
-            for (Runnable r : upHandlers) {
-                scheduler.schedule(r);
-            }
-        }
+    private void markUp(long latency) {
+        health.report(new DependencyHealth(true, latency, null));
     }
 
-    /**
-     * Records Redis as down and logs it once per cause. A lost connection is first only "reconnecting": its line
-     * waits up to {@link #VAGUE_CAUSE_WAIT_NANOS} for the reconnect attempts to say why (refused, DNS, TLS).
-     */
-    private synchronized void markDown(String why) {
-        latencyMs = -1;
-        long now = System.nanoTime();
-        if (up || cause == null) {
-            downSinceNanos = now;
-        }
-        boolean vague = why.endsWith(RECONNECTING);
-        boolean waited = now - downSinceNanos >= VAGUE_CAUSE_WAIT_NANOS;
-        if (!why.equals(loggedCause) && (!vague || waited && !downLogged)) {
-            log.warn("Redis {} is down: {}", where(), why);
-            downLogged = true;
-            loggedCause = why;
-        }
-        up = false;
-        cause = why;
+    /** Records Redis as down; the probe logs it once per cause. */
+    private void markDown(String why) {
+        health.report(new DependencyHealth(false, -1, why));
     }
 
     /** A cause in words a person can act on. */
@@ -913,7 +905,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             String key, Function<RedisClusterAsyncCommands<String, String>, RedisFuture<T>> command) {
         RedisClusterAsyncCommands<String, String> c = commands;
         if (c == null) {
-            return Mono.error(() -> new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
+            return Mono.error(
+                    () -> new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
         }
         CircuitBreaker b = breaker;
         String node = where();
@@ -957,7 +950,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
         if (ps == null) {
             return CompletableFuture.failedFuture(
-                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
+                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
         }
         if (ps instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
             int slot = SlotHash.getSlot(channel);
@@ -1015,7 +1008,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
         if (ps == null) {
             return CompletableFuture.failedFuture(
-                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause));
+                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
         }
         classic.add(channel);
         return ps.async().subscribe(channel);
@@ -1040,19 +1033,18 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
 
     @Override
     public Mono<DependencyHealth> check() {
-        String partial = partialCause;
-        return Mono.just(
-                up
-                        ? new DependencyHealth(true, latencyMs, partial, partial != null)
-                        : new DependencyHealth(false, -1, cause));
+        return Mono.just(health.health());
+    }
+
+    /** Why Redis is not connected, as last found. */
+    private String cause() {
+        return health.health().detail();
     }
 
     @Override
     public void close() {
         closed = true;
-        if (probe != null) {
-            probe.dispose();
-        }
+        health.dispose();
         scheduler.dispose();
         events.dispose();
         for (StatefulConnection<String, String> c : new ArrayList<StatefulConnection<String, String>>(
