@@ -2,14 +2,10 @@ package io.switchboard.gateway.cluster;
 
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
-import io.github.resilience4j.micrometer.tagged.TaggedCircuitBreakerMetrics;
 import io.github.resilience4j.reactor.circuitbreaker.operator.CircuitBreakerOperator;
 import io.lettuce.core.AbstractRedisClient;
 import io.lettuce.core.RedisChannelHandler;
 import io.lettuce.core.RedisClient;
-import io.lettuce.core.RedisCommandExecutionException;
 import io.lettuce.core.RedisConnectionStateListener;
 import io.lettuce.core.RedisFuture;
 import io.lettuce.core.api.StatefulConnection;
@@ -20,12 +16,10 @@ import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
 import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
 import io.lettuce.core.cluster.event.ClusterTopologyChangedEvent;
 import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
-import io.lettuce.core.cluster.pubsub.RedisClusterPubSubAdapter;
 import io.lettuce.core.cluster.pubsub.StatefulRedisClusterPubSubConnection;
 import io.lettuce.core.codec.StringCodec;
 import io.lettuce.core.event.connection.ConnectedEvent;
 import io.lettuce.core.event.connection.ReconnectFailedEvent;
-import io.lettuce.core.pubsub.RedisPubSubAdapter;
 import io.lettuce.core.pubsub.StatefulRedisPubSubConnection;
 import io.lettuce.core.resource.ClientResources;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -33,20 +27,14 @@ import io.switchboard.gateway.config.RedisConfig;
 import io.switchboard.gateway.config.RedisTarget;
 import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.health.spi.DependencyHealth;
-import io.switchboard.gateway.health.spi.DependencyProbe;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -65,13 +53,13 @@ import reactor.core.scheduler.Schedulers;
  * shard only holds off its own slots) and a timeout, so callers get an answer within
  * {@code SWITCHBOARD_REDIS_TIMEOUT_MS}, never a pile-up.
  *
- * <p>Redis changing shape is followed here. In a cluster, every master that serves slots is probed; a failed one
- * is named in {@code /health} ({@code DEGRADED}) and the topology is refreshed until its slots have a master
- * again, and each sharded subscription follows its slot to the new master ({@link #onResubscribed}: the
- * broker then fills the gap from history). Through Sentinel, the master the sentinels name is compared with
- * the one connected to, and a server that answers {@code ROLE} as a replica is never written to: the
- * connections move to the current master at once. Each change of state is logged once, naming the host and
- * the cause in words a person can act on.
+ * <p>Redis changing shape is followed on one thread, the scheduler's: connecting, the probe ({@link RedisHealth}),
+ * a cluster's masters ({@link ClusterTopology}; a failed one is named in {@code /health} as {@code DEGRADED}) and
+ * its sharded subscriptions ({@link ClusterShards}: each follows its slot to the new master, and
+ * {@link #onResubscribed} lets the broker fill the gap from history), and through Sentinel the master the
+ * sentinels name ({@link SentinelWatch}): a server that answers {@code ROLE} as a replica is never written to, and
+ * the connections move to the current master at once. Each change of state is logged once, under this class's
+ * logger, naming the host and the cause in words a person can act on ({@link RedisCauses}).
  */
 public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RedisConnections.class);
@@ -90,23 +78,16 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     private final RedisTarget target;
     private final ClientResources resources;
     private final AbstractRedisClient client;
-    private final CircuitBreakerRegistry breakers;
-    private final CircuitBreaker breaker;
+    private final RedisBreakers breakers;
     /** One thread: connecting, the probe, following the topology and the sentinels all run on it. */
     private final Scheduler scheduler;
 
-    private final List<BiConsumer<String, String>> messageHandlers = new CopyOnWriteArrayList<>();
     private final List<Runnable> reconnectHandlers = new CopyOnWriteArrayList<>();
     private final List<Runnable> upHandlers = new CopyOnWriteArrayList<>();
     private final Duration timeout;
-    /** Channels subscribed with SUBSCRIBE: every channel outside a cluster, control channels everywhere. */
-    private final Set<String> classic = ConcurrentHashMap.newKeySet();
-    /** In a cluster: the sharded subscriptions, each on its slot's master. */
-    private final ClusterShards shards = new ClusterShards();
-
+    private final RedisSubscriptions subscriptions = new RedisSubscriptions(this::describe);
     private final RedisCauses causes;
-    /** Redis's state for {@code /health}, as the probe and the connecting found it. */
-    private final DependencyProbe health;
+    private final RedisHealth health;
     /** In a cluster: the probe of every master; null otherwise. */
     private final ClusterTopology topology;
     /** Through Sentinel: who the master is; null otherwise. */
@@ -130,22 +111,19 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         this.timeout = Duration.ofMillis(config.commandTimeoutMs());
         this.resources = RedisClients.resources(registry);
         this.client = RedisClients.create(config, target, resources, timeout);
-        this.breakers = CircuitBreakerRegistry.of(CircuitBreakerConfig.custom()
-                .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
-                .slidingWindowSize(20)
-                .minimumNumberOfCalls(5)
-                .failureRateThreshold(50)
-                .waitDurationInOpenState(Duration.ofSeconds(1))
-                .permittedNumberOfCallsInHalfOpenState(3)
-                .recordException(RedisConnections::isOutage)
-                .build());
-        this.breaker = breakers.circuitBreaker("redis");
-        TaggedCircuitBreakerMetrics.ofCircuitBreakerRegistry(breakers).bindTo(registry);
+        this.breakers = new RedisBreakers(registry);
         this.scheduler = Schedulers.newSingle("switchboard-redis", true);
         this.causes = new RedisCauses(config.url(), timeout, () -> everUp);
-        this.health = probe();
+        this.health = new RedisHealth(
+                this::where, this::probe, this::describe, scheduler, PROBE_PERIOD, timeout, VAGUE_CAUSE_WAIT, () -> {
+                    breakers.resetAll();
+                    for (Runnable r : upHandlers) {
+                        scheduler.schedule(r);
+                    }
+                });
         this.topology = client instanceof RedisClusterClient c
-                ? new ClusterTopology(c, shards, this::reconcileShards, causes, timeout, VAGUE_CAUSE_WAIT, scheduler)
+                ? new ClusterTopology(
+                        c, subscriptions.shards(), this::reconcileShards, causes, timeout, VAGUE_CAUSE_WAIT, scheduler)
                 : null;
         this.sentinels = target.kind() == RedisTarget.Kind.SENTINEL
                 ? new SentinelWatch(
@@ -180,41 +158,6 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         scheduler.schedule(this::connect);
     }
 
-    /** The probe of Redis's state: one line per change, naming where Redis is and the cause. */
-    private DependencyProbe probe() {
-        return DependencyProbe.builder(log, new DependencyProbe.Lines() {
-                    @Override
-                    public String up(DependencyHealth now, boolean first, Duration downFor) {
-                        return "Redis " + where() + " is " + (first ? "up" : "back");
-                    }
-
-                    @Override
-                    public String down(String cause) {
-                        return "Redis " + where() + " is down: " + cause;
-                    }
-                })
-                .initialCause("connecting")
-                // The probe runs on this scheduler's one thread, and each command in it is bounded by the command
-                // timeout: this one is only a backstop.
-                .check(() -> Mono.fromRunnable(this::probeOnce))
-                .cause(this::describe)
-                .scheduler(scheduler)
-                .firstAfter(PROBE_PERIOD)
-                .period(PROBE_PERIOD)
-                .timeout(timeout.multipliedBy(3))
-                .logEachCause()
-                // A lost connection is first only "reconnecting": its line waits for the reconnect attempts to say
-                // why (refused, DNS, TLS).
-                .vagueCauses(why -> why.endsWith(RedisCauses.RECONNECTING), VAGUE_CAUSE_WAIT)
-                .onUp(() -> {
-                    breakers.getAllCircuitBreakers().forEach(CircuitBreaker::reset);
-                    for (Runnable r : upHandlers) {
-                        scheduler.schedule(r);
-                    }
-                })
-                .build();
-    }
-
     /** Where Redis is, for logs and health: {@code host:port[,host:port]} (the sentinels' for Sentinel). */
     public String hosts() {
         return target.hosts();
@@ -235,7 +178,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     }
 
     public boolean isUp() {
-        return health.health().up();
+        return health.now().up();
     }
 
     /** How many times the connection has been probed since it first came up. */
@@ -245,7 +188,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
 
     /** Called for every pub/sub message: the Redis channel and the payload; on a Redis I/O thread, in order. */
     public void onMessage(BiConsumer<String, String> handler) {
-        messageHandlers.add(handler);
+        subscriptions.onMessage(handler);
     }
 
     /** Called each time Redis becomes reachable: at first and after every outage. */
@@ -263,7 +206,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
      * messages published meanwhile went to nobody, and are to be read from history.
      */
     public void onResubscribed(Consumer<String> handler) {
-        shards.onResubscribed(handler);
+        subscriptions.onResubscribed(handler);
     }
 
     // ---------------------------------------------------------------- connecting and probing
@@ -280,15 +223,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 cmd = conn;
                 StatefulRedisClusterPubSubConnection<String, String> cps = c.connectPubSub(StringCodec.UTF8);
                 cps.setNodeMessagePropagation(true);
-                cps.addListener(new RedisClusterPubSubAdapter<>() {
-                    @Override
-                    public void sunsubscribed(RedisClusterNode node, String channel, long count) {
-                        // A node drops sharded subscriptions itself when its slots go elsewhere.
-                        if (shards.droppedBy(node.getNodeId(), channel)) {
-                            scheduler.schedule(RedisConnections.this::reconcileShards);
-                        }
-                    }
-                });
+                subscriptions.followDrops(cps, () -> scheduler.schedule(this::reconcileShards));
                 ps = cps;
                 commandsFrom(conn.async());
             } else {
@@ -301,7 +236,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                     sentinels.watch(c);
                 }
             }
-            ps.addListener(listener());
+            subscriptions.listenTo(ps);
             commandConnection = cmd;
             pubsub = ps;
             if (closed) {
@@ -310,47 +245,23 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 return;
             }
             retryDelay = FIRST_RETRY;
-            markUp(0);
+            health.up(0);
             everUp = true;
             health.start();
         } catch (RuntimeException e) {
             if (cmd != null) {
                 cmd.closeAsync();
             }
-            markDown(describe(e));
+            health.down(describe(e));
             Duration wait = retryDelay;
             retryDelay = retryDelay.multipliedBy(2).compareTo(MAX_RETRY) > 0 ? MAX_RETRY : retryDelay.multipliedBy(2);
             scheduler.schedule(this::connect, wait.toMillis(), TimeUnit.MILLISECONDS);
         }
     }
 
-    private RedisPubSubAdapter<String, String> listener() {
-        return new RedisPubSubAdapter<>() {
-            @Override
-            public void message(String channel, String message) {
-                deliver(channel, message);
-            }
-
-            @Override
-            public void smessage(String channel, String message) {
-                deliver(channel, message);
-            }
-        };
-    }
-
     @SuppressWarnings("unchecked")
     private void commandsFrom(Object async) {
         commands = (RedisClusterAsyncCommands<String, String>) async;
-    }
-
-    private void deliver(String channel, String message) {
-        for (BiConsumer<String, String> h : messageHandlers) {
-            try {
-                h.accept(channel, message);
-            } catch (RuntimeException e) {
-                log.warn("Handling a Redis message on {} failed: {}", channel, e.toString());
-            }
-        }
     }
 
     private void reconnected() {
@@ -364,41 +275,15 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     }
 
     /** One probe, on the scheduler's thread: each master of a cluster, or the server's ROLE. */
-    private void probeOnce() {
+    private void probe() {
         RedisClusterAsyncCommands<String, String> c = commands;
         if (c == null || closed) {
             return;
         }
         if (commandConnection instanceof StatefulRedisClusterConnection<String, String> cluster) {
-            DependencyHealth found = topology.probe(cluster);
-            if (found != null) {
-                health.report(found);
-            }
-            return;
-        }
-        long start = System.nanoTime();
-        try {
-            List<Object> role = c.role().toCompletableFuture().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-            String is = role.isEmpty() ? "" : String.valueOf(role.get(0));
-            boolean pubsubOpen = pubsub != null && pubsub.isOpen();
-            if (!is.equals("master")) {
-                markDown("it answers as a " + is + ", not as the master: writes there would be lost"
-                        + (sentinels != null
-                                ? "; moving to the master the sentinels name"
-                                : "; point REDIS_URL at the master, or use redis-sentinel://"));
-                followSentinelMaster();
-            } else if (pubsubOpen) {
-                markUp(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
-                followSentinelMaster();
-            } else {
-                markDown("the pub/sub connection is closed" + RedisCauses.RECONNECTING);
-            }
-        } catch (ExecutionException e) {
-            markDown(describe(e.getCause()));
-        } catch (TimeoutException e) {
-            markDown("no answer to ROLE within " + timeout.toMillis() + " ms");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+            health.report(topology.probe(cluster));
+        } else if (health.checkRole(c, () -> pubsub != null && pubsub.isOpen(), sentinels != null)) {
+            followSentinelMaster();
         }
     }
 
@@ -421,10 +306,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
         try {
             cmd = c.connect(StringCodec.UTF8);
             StatefulRedisPubSubConnection<String, String> ps = c.connectPubSub(StringCodec.UTF8);
-            ps.addListener(listener());
-            if (!classic.isEmpty()) {
-                ps.sync().subscribe(classic.toArray(String[]::new));
-            }
+            subscriptions.listenTo(ps);
+            subscriptions.restore(ps);
             commandsFrom(cmd.async());
             commandConnection = cmd;
             pubsub = ps;
@@ -432,7 +315,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             if (cmd != null) {
                 cmd.closeAsync();
             }
-            markDown("the new master " + named + " cannot be reached yet: " + causes.describe(e, named));
+            health.down("the new master " + named + " cannot be reached yet: " + causes.describe(e, named));
             return;
         }
         if (oldCommands != null) {
@@ -447,17 +330,8 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
     /** Moves each sharded subscription whose slot has another master now (or that its node dropped) there. */
     private void reconcileShards() {
         if (!closed && pubsub instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
-            shards.reconcile(cps);
+            subscriptions.shards().reconcile(cps);
         }
-    }
-
-    private void markUp(long latency) {
-        health.report(new DependencyHealth(true, latency, null));
-    }
-
-    /** Records Redis as down; the probe logs it once per cause. */
-    private void markDown(String why) {
-        health.report(new DependencyHealth(false, -1, why));
     }
 
     /** A cause in words a person can act on. */
@@ -489,7 +363,7 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
             return Mono.error(
                     () -> new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
         }
-        CircuitBreaker b = breaker;
+        CircuitBreaker b = breakers.server();
         String node = where();
         if (key != null && commandConnection instanceof StatefulRedisClusterConnection<String, String> cluster) {
             int slot = SlotHash.getSlot(key);
@@ -498,13 +372,13 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                 return Mono.error(() -> new RedisUnavailableException("no Redis master serves slot " + slot + " now"));
             }
             node = "master " + RedisCauses.address(master.getUri());
-            b = breakers.circuitBreaker("redis " + RedisCauses.address(master.getUri()));
+            b = breakers.master(RedisCauses.address(master.getUri()));
         }
         String failing = node;
         return Mono.defer(() -> Mono.fromCompletionStage(command.apply(c)))
                 .transformDeferred(CircuitBreakerOperator.of(b))
                 .onErrorMap(
-                        RedisConnections::isOutage,
+                        RedisBreakers::isOutage,
                         e -> e instanceof RedisUnavailableException
                                 ? e
                                 : new RedisUnavailableException(
@@ -514,66 +388,29 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
                                         e));
     }
 
-    private static boolean isOutage(Throwable e) {
-        if (e instanceof RedisCommandExecutionException x) {
-            String m = String.valueOf(x.getMessage());
-            return m.startsWith("LOADING")
-                    || m.startsWith("CLUSTERDOWN")
-                    || m.startsWith("TRYAGAIN")
-                    || m.startsWith("MASTERDOWN")
-                    || m.startsWith("READONLY");
-        }
-        return !(e instanceof IllegalArgumentException);
-    }
-
     /** Subscribes this instance to a Redis channel (sharded pub/sub in a cluster); completes when confirmed. */
     public CompletionStage<Void> subscribe(String channel) {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
-        if (ps == null) {
-            return CompletableFuture.failedFuture(
-                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
-        }
-        if (ps instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
-            return asOutage(shards.subscribe(cps, channel));
-        }
-        classic.add(channel);
-        return asOutage(ps.async().subscribe(channel));
-    }
-
-    /** A subscription that failed for an outage fails with {@link RedisUnavailableException}, as commands do. */
-    private CompletionStage<Void> asOutage(CompletionStage<Void> subscribed) {
-        return subscribed.exceptionallyCompose(e -> {
-            Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-            return CompletableFuture.failedFuture(
-                    cause instanceof RedisUnavailableException || !isOutage(cause)
-                            ? cause
-                            : new RedisUnavailableException(describe(cause), cause));
-        });
+        return ps == null ? notConnected() : subscriptions.subscribe(ps, channel);
     }
 
     /** Drops this instance's subscription to a Redis channel. */
     public void unsubscribe(String channel) {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
-        if (ps == null) {
-            return;
-        }
-        if (ps instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
-            shards.unsubscribe(cps, channel);
-        } else {
-            classic.remove(channel);
-            ps.async().unsubscribe(channel);
+        if (ps != null) {
+            subscriptions.unsubscribe(ps, channel);
         }
     }
 
     /** Subscribes to a channel that carries control messages for this instance (classic pub/sub). */
     public CompletionStage<Void> subscribeControl(String channel) {
         StatefulRedisPubSubConnection<String, String> ps = pubsub;
-        if (ps == null) {
-            return CompletableFuture.failedFuture(
-                    new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
-        }
-        classic.add(channel);
-        return ps.async().subscribe(channel);
+        return ps == null ? notConnected() : subscriptions.subscribeControl(ps, channel);
+    }
+
+    private CompletionStage<Void> notConnected() {
+        return CompletableFuture.failedFuture(
+                new RedisUnavailableException("Redis " + where() + " is not connected: " + cause()));
     }
 
     /** Whether publishing inside scripts uses {@code SPUBLISH} (Redis Cluster) rather than {@code PUBLISH}. */
@@ -595,12 +432,12 @@ public final class RedisConnections implements DependencyCheck, AutoCloseable {
 
     @Override
     public Mono<DependencyHealth> check() {
-        return Mono.just(health.health());
+        return Mono.just(health.now());
     }
 
     /** Why Redis is not connected, as last found. */
     private String cause() {
-        return health.health().detail();
+        return health.now().detail();
     }
 
     @Override
