@@ -20,6 +20,7 @@ import com.mongodb.reactivestreams.client.MongoDatabase;
 import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.health.spi.DependencyHealth;
+import io.switchboard.gateway.health.spi.DependencyProbe;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -30,15 +31,14 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.bson.Document;
 import org.bson.conversions.Bson;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import reactor.core.Disposable;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
+import reactor.core.scheduler.Schedulers;
 
 /**
  * Blocks and the match history in MongoDB, through the reactive streams driver. Collections: {@code blocks}
@@ -60,12 +60,8 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     private final MongoCollection<Document> matches;
     private final Duration timeout;
     private final AtomicReference<Throwable> lastHeartbeatFailure = new AtomicReference<>();
-    private final Disposable probe;
-    private volatile DependencyHealth state = new DependencyHealth(false, -1, "not reached yet");
-    private volatile Boolean wasUp;
-    private volatile long downSinceNanos;
+    private final DependencyProbe probe;
     private volatile boolean indexed;
-    private final AtomicLong probes = new AtomicLong();
 
     public MongoUserStore(MongoConfig config) {
         this.config = config;
@@ -95,55 +91,41 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         this.db = client.getDatabase(config.database());
         this.blocks = db.getCollection("blocks");
         this.matches = db.getCollection("matches");
-        this.probe = Flux.interval(Duration.ZERO, PROBE_PERIOD)
-                .onBackpressureDrop()
-                .concatMap(tick -> ping(), 1)
-                .subscribe();
+        this.probe = DependencyProbe.builder(log, new DependencyProbe.Lines() {
+                    @Override
+                    public String up(DependencyHealth now, boolean first, Duration downFor) {
+                        return downFor == null
+                                ? "MongoDB at " + config.hosts() + " is up (" + now.latencyMs() + " ms)"
+                                : "MongoDB at " + config.hosts() + " is back after " + downFor.toMillis() + " ms down";
+                    }
+
+                    @Override
+                    public String down(String cause) {
+                        return "MongoDB at " + config.hosts() + " is down: " + cause;
+                    }
+                })
+                .check(this::ping)
+                .cause(this::cause)
+                .scheduler(Schedulers.parallel())
+                .period(PROBE_PERIOD)
+                .timeout(timeout.multipliedBy(2))
+                .afterEachUp(this::ensureIndexes)
+                .build();
+        probe.start();
     }
 
     // ---------------------------------------------------------------- health
 
-    private Mono<Void> ping() {
+    private Mono<DependencyHealth> ping() {
         long start = System.nanoTime();
         return Mono.from(db.runCommand(new Document("ping", 1)))
-                .timeout(timeout.multipliedBy(2))
-                .then(Mono.fromRunnable(() -> up(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))))
-                .then(ensureIndexes())
-                .onErrorResume(e -> {
-                    down(e);
-                    return Mono.empty();
-                })
-                .doFinally(s -> probes.incrementAndGet());
+                .then(Mono.fromSupplier(() ->
+                        new DependencyHealth(true, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), null)));
     }
 
     /** How many probes have finished (for tests that wait for the next one). */
     public long probes() {
-        return probes.get();
-    }
-
-    private void up(long latencyMs) {
-        state = new DependencyHealth(true, latencyMs, null);
-        Boolean before = wasUp;
-        wasUp = true;
-        if (before == null) {
-            log.info("MongoDB at {} is up ({} ms)", config.hosts(), latencyMs);
-        } else if (!before) {
-            log.info(
-                    "MongoDB at {} is back after {} ms down",
-                    config.hosts(),
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - downSinceNanos));
-        }
-    }
-
-    private void down(Throwable e) {
-        String cause = cause(e);
-        state = new DependencyHealth(false, -1, "MongoDB at " + config.hosts() + " does not answer: " + cause);
-        Boolean before = wasUp;
-        wasUp = false;
-        if (before == null || before) {
-            downSinceNanos = System.nanoTime();
-            log.warn("MongoDB at {} is down: {}", config.hosts(), cause);
-        }
+        return probe.probes();
     }
 
     /** The root cause in a few words: for a selection timeout, what the driver's own heartbeat ran into. */
@@ -196,7 +178,12 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
 
     @Override
     public Mono<DependencyHealth> check() {
-        return Mono.just(state);
+        DependencyHealth h = probe.health();
+        return Mono.just(
+                probe.foundDown()
+                        ? new DependencyHealth(
+                                false, -1, "MongoDB at " + config.hosts() + " does not answer: " + h.detail())
+                        : h);
     }
 
     @Override
@@ -207,7 +194,7 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
     /** True unless the probe found MongoDB down: before the first answer, it is worth trying. */
     @Override
     public boolean available() {
-        return !Boolean.FALSE.equals(wasUp);
+        return !probe.foundDown();
     }
 
     // ---------------------------------------------------------------- data

@@ -145,8 +145,8 @@ class RedisKeysUnitTests {
     @Test
     @DisplayName("slots are named as ranges, as redis-cli shows them")
     void slotRanges() {
-        assertThat(RedisConnections.ranges(List.of(5, 0, 1, 2, 7, 8))).isEqualTo("0-2,5,7-8");
-        assertThat(RedisConnections.ranges(List.of(3))).isEqualTo("3");
-        assertThat(RedisConnections.ranges(List.of())).isEmpty();
+        assertThat(ClusterTopology.ranges(List.of(5, 0, 1, 2, 7, 8))).isEqualTo("0-2,5,7-8");
+        assertThat(ClusterTopology.ranges(List.of(3))).isEqualTo("3");
+        assertThat(ClusterTopology.ranges(List.of())).isEmpty();
     }
 }
