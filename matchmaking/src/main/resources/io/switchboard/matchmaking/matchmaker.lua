@@ -1,11 +1,13 @@
--- Random connect in Redis: every operation of RedisMatchmaker is one call of this script, so pairing is
--- atomic and two instances can never hand out the same waiting user. All keys share the hash tag of KEYS[1]
+-- Random connect in Redis: every operation of RedisMatchmaker runs inside one call of this script (alone or in a
+-- batch), so pairing is atomic and two instances can never hand out the same waiting user. All keys share the hash tag of KEYS[1]
 -- ({mm}), so the script also runs on a Redis Cluster.
 --   KEYS[1]  the key prefix, for instance "mm:{mm}"
 --   ARGV     op, now (ms), interestWait, avoidRecent, resumeGrace, nodeLease, scanLimit, matchIdPrefix, maxBlocks,
---            announceTimeout, announceAttempts, announceBatch, args...
+--            announceTimeout, announceAttempts, announceBatch, args...; op 'batch' runs several operations in one
+--            call (see the end of the script), which is how RedisMatchmaker calls it
 -- The reply: status, partner, match, #ended, (match, by, partner, reason)..., #pairings,
 --            (match, initiator, other, shared interests joined by \n, initiator waited ms, other waited ms)...
+--            (for a batch, a list of such replies)
 -- Keys of a user u: u:<u> (hash: session s, node n, interests i, join time j, queue seq q, match m, partner p,
 -- dropped at d, interest wait passed w), r:<u> (recent partners), b:<u> (users u blocked, at most maxBlocks),
 -- l:<u> (blocks loaded from the store). gone (zset): users whose connection dropped, scored by when they are
@@ -27,7 +29,6 @@ local announceAfter = tonumber(ARGV[10])
 local announceAttempts = tonumber(ARGV[11])
 local announceBatch = tonumber(ARGV[12])
 local FIRST_ARG = 13
-local a1, a2, a3, a4 = ARGV[FIRST_ARG], ARGV[FIRST_ARG + 1], ARGV[FIRST_ARG + 2], ARGV[FIRST_ARG + 3]
 local Q = base .. ':q'
 local MATCHED = base .. ':mt'
 local NODES = base .. ':nodes'
@@ -255,143 +256,164 @@ end
 
 local NOTHING = reply('nothing', nil, nil, {}, {})
 
-if op == 'join' then
-  if matched(a1) or queued(a1) then return reply('conflict', nil, nil, {}, {}) end
-  connect(a1, a2, a3)
-  redis.call('HSET', ukey(a1), 'i', a4)
-  return outcomeOf(a1, enqueue(a1), {})
-elseif op == 'next' then
-  connect(a1, a2, a3)
-  local ended = {}
-  if matched(a1) then
-    ended[1] = finish(a1, 'next', true)
-  elseif queued(a1) then
-    return reply('queued', nil, nil, {}, {})
-  end
-  return outcomeOf(a1, enqueue(a1), ended)
-elseif op == 'leave' then
-  local ended = {}
-  if matched(a1) then ended[1] = finish(a1, 'left', true) end
-  redis.call('ZREM', Q, a1)
-  if redis.call('EXISTS', ukey(a1)) == 1 then touch(a1) end
-  return reply('idle', nil, nil, ended, {})
-elseif op == 'partner' then
-  local m = field(a1, 'm')
-  if m and m == a2 then return reply('matched', field(a1, 'p'), m, {}, {}) end
-  return NOTHING
-elseif op == 'block' then
-  if redis.call('SISMEMBER', bkey(a1), a2) == 0 then
-    if redis.call('SCARD', bkey(a1)) >= maxBlocks then return reply('too_many', nil, nil, {}, {}) end
-    redis.call('SADD', bkey(a1), a2)
-  end
-  local ended = {}
-  if field(a1, 'p') == a2 then ended[1] = finish(a1, 'left', false) end
-  touch(a1)
-  return reply('nothing', nil, nil, ended, {})
-elseif op == 'restore' then
-  redis.call('SADD', lkey(a1), a2)
-  touch(a1)
-  return NOTHING
-elseif op == 'dropped' then
-  if field(a1, 's') ~= a2 then return NOTHING end
-  redis.call('ZADD', GONE, now + grace, a1)
-  local n = field(a1, 'n')
-  if n then redis.call('SREM', onkey(n), a1) end
-  if redis.call('ZREM', Q, a1) == 1 then
+-- one operation, as RedisMatchmaker names it, with its arguments (a list)
+local function run(op, args)
+  local a1, a2, a3, a4 = args[1], args[2], args[3], args[4]
+  if op == 'join' then
+    if matched(a1) or queued(a1) then return reply('conflict', nil, nil, {}, {}) end
+    connect(a1, a2, a3)
+    redis.call('HSET', ukey(a1), 'i', a4)
+    return outcomeOf(a1, enqueue(a1), {})
+  elseif op == 'next' then
+    connect(a1, a2, a3)
+    local ended = {}
+    if matched(a1) then
+      ended[1] = finish(a1, 'next', true)
+    elseif queued(a1) then
+      return reply('queued', nil, nil, {}, {})
+    end
+    return outcomeOf(a1, enqueue(a1), ended)
+  elseif op == 'leave' then
+    local ended = {}
+    if matched(a1) then ended[1] = finish(a1, 'left', true) end
+    redis.call('ZREM', Q, a1)
+    if redis.call('EXISTS', ukey(a1)) == 1 then touch(a1) end
+    return reply('idle', nil, nil, ended, {})
+  elseif op == 'partner' then
+    local m = field(a1, 'm')
+    if m and m == a2 then return reply('matched', field(a1, 'p'), m, {}, {}) end
+    return NOTHING
+  elseif op == 'block' then
+    if redis.call('SISMEMBER', bkey(a1), a2) == 0 then
+      if redis.call('SCARD', bkey(a1)) >= maxBlocks then return reply('too_many', nil, nil, {}, {}) end
+      redis.call('SADD', bkey(a1), a2)
+    end
+    local ended = {}
+    if field(a1, 'p') == a2 then ended[1] = finish(a1, 'left', false) end
     touch(a1)
-    return reply('idle', nil, nil, {}, {})
-  end
-  local m = field(a1, 'm')
-  if not m then
+    return reply('nothing', nil, nil, ended, {})
+  elseif op == 'restore' then
+    redis.call('SADD', lkey(a1), a2)
     touch(a1)
     return NOTHING
-  end
-  redis.call('HSET', ukey(a1), 'd', now)
-  return reply('matched', field(a1, 'p'), m, {}, {})
-elseif op == 'returned' then
-  connect(a1, a2, a3)
-  touch(a1)
-  local m = field(a1, 'm')
-  if m and redis.call('HEXISTS', ukey(a1), 'd') == 1 then
-    redis.call('HDEL', ukey(a1), 'd')
-    return reply('matched', field(a1, 'p'), m, {}, {})
-  end
-  return NOTHING
-elseif op == 'expire' then
-  if field(a1, 's') ~= a2 or not matched(a1) then return NOTHING end
-  local d = field(a1, 'd')
-  if not d or now - tonumber(d) < grace then return NOTHING end
-  return reply('idle', nil, nil, {finish(a1, 'disconnected', false)}, {})
-elseif op == 'sweep' then
-  local ended = {}
-  -- only when some instance's lease ran out: release its queue entries, and end its matches after the grace
-  if #redis.call('ZRANGEBYSCORE', NODES, '-inf', now, 'LIMIT', 0, 1) > 0 then
-    for _, u in ipairs(redis.call('ZRANGE', Q, 0, -1)) do
-      if not alive(field(u, 'n')) then
-        redis.call('ZREM', Q, u)
-        touch(u)
-      end
+  elseif op == 'dropped' then
+    if field(a1, 's') ~= a2 then return NOTHING end
+    redis.call('ZADD', GONE, now + grace, a1)
+    local n = field(a1, 'n')
+    if n then redis.call('SREM', onkey(n), a1) end
+    if redis.call('ZREM', Q, a1) == 1 then
+      touch(a1)
+      return reply('idle', nil, nil, {}, {})
     end
-    for _, u in ipairs(redis.call('SMEMBERS', MATCHED)) do
-      if matched(u) and not alive(field(u, 'n')) then
-        local d = field(u, 'd')
-        if not d then
-          redis.call('HSET', ukey(u), 'd', now)
-        elseif now - tonumber(d) >= grace and matched(u) then
-          ended[#ended + 1] = finish(u, 'disconnected', false)
+    local m = field(a1, 'm')
+    if not m then
+      touch(a1)
+      return NOTHING
+    end
+    redis.call('HSET', ukey(a1), 'd', now)
+    return reply('matched', field(a1, 'p'), m, {}, {})
+  elseif op == 'returned' then
+    connect(a1, a2, a3)
+    touch(a1)
+    local m = field(a1, 'm')
+    if m and redis.call('HEXISTS', ukey(a1), 'd') == 1 then
+      redis.call('HDEL', ukey(a1), 'd')
+      return reply('matched', field(a1, 'p'), m, {}, {})
+    end
+    return NOTHING
+  elseif op == 'expire' then
+    if field(a1, 's') ~= a2 or not matched(a1) then return NOTHING end
+    local d = field(a1, 'd')
+    if not d or now - tonumber(d) < grace then return NOTHING end
+    return reply('idle', nil, nil, {finish(a1, 'disconnected', false)}, {})
+  elseif op == 'sweep' then
+    local ended = {}
+    -- only when some instance's lease ran out: release its queue entries, and end its matches after the grace
+    if #redis.call('ZRANGEBYSCORE', NODES, '-inf', now, 'LIMIT', 0, 1) > 0 then
+      for _, u in ipairs(redis.call('ZRANGE', Q, 0, -1)) do
+        if not alive(field(u, 'n')) then
+          redis.call('ZREM', Q, u)
+          touch(u)
         end
       end
-    end
-    -- the users connected on a dead instance are gone unless they connect again within the grace
-    for _, n in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', now)) do
-      for _, u in ipairs(redis.call('SMEMBERS', onkey(n))) do
-        if field(u, 'n') == n then redis.call('ZADD', GONE, 'NX', now + grace, u) end
+      for _, u in ipairs(redis.call('SMEMBERS', MATCHED)) do
+        if matched(u) and not alive(field(u, 'n')) then
+          local d = field(u, 'd')
+          if not d then
+            redis.call('HSET', ukey(u), 'd', now)
+          elseif now - tonumber(d) >= grace and matched(u) then
+            ended[#ended + 1] = finish(u, 'disconnected', false)
+          end
+        end
       end
-      redis.call('DEL', onkey(n))
+      -- the users connected on a dead instance are gone unless they connect again within the grace
+      for _, n in ipairs(redis.call('ZRANGEBYSCORE', NODES, '-inf', now)) do
+        for _, u in ipairs(redis.call('SMEMBERS', onkey(n))) do
+          if field(u, 'n') == n then redis.call('ZADD', GONE, 'NX', now + grace, u) end
+        end
+        redis.call('DEL', onkey(n))
+      end
+      redis.call('ZREMRANGEBYSCORE', NODES, '-inf', now - 86400000)
     end
-    redis.call('ZREMRANGEBYSCORE', NODES, '-inf', now - 86400000)
-  end
-  -- forget the users who are gone; one still matched is listed again when its match ends (regone)
-  for _, u in ipairs(redis.call('ZRANGEBYSCORE', GONE, '-inf', now, 'LIMIT', 0, FORGET_BATCH)) do
-    redis.call('ZREM', GONE, u)
-    if not matched(u) and not queued(u) then forget(u) end
-  end
-  -- one more pairing attempt for each user whose interest wait has just passed
-  local pairings = {}
-  for _, u in ipairs(redis.call('ZRANGE', Q, 0, scanLimit - 1)) do
-    if queued(u) and redis.call('HEXISTS', ukey(u), 'w') == 0
-        and now - tonumber(field(u, 'j')) >= interestWait then
-      redis.call('HSET', ukey(u), 'w', 1)
-      local p = tryPair(u)
-      if p then pairings[#pairings + 1] = p end
+    -- forget the users who are gone; one still matched is listed again when its match ends (regone)
+    for _, u in ipairs(redis.call('ZRANGEBYSCORE', GONE, '-inf', now, 'LIMIT', 0, FORGET_BATCH)) do
+      redis.call('ZREM', GONE, u)
+      if not matched(u) and not queued(u) then forget(u) end
     end
-  end
-  return reply('nothing', nil, nil, ended, pairings)
-elseif op == 'announced' then
-  for i = FIRST_ARG, #ARGV do settle(ARGV[i]) end
-  return NOTHING
-elseif op == 'unannounced' then
-  local ended, pairings = {}, {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', now, 'LIMIT', 0, announceBatch)) do
-    local data = redis.call('HGET', ANND, id)
-    if data then
-      local d = cjson.decode(data)
-      if string.sub(id, 1, 2) == 'f:' then pairings[#pairings + 1] = d[2] else ended[#ended + 1] = d[2] end
-      if d[1] + 1 >= announceAttempts then
-        settle(id)
+    -- one more pairing attempt for each user whose interest wait has just passed
+    local pairings = {}
+    for _, u in ipairs(redis.call('ZRANGE', Q, 0, scanLimit - 1)) do
+      if queued(u) and redis.call('HEXISTS', ukey(u), 'w') == 0
+          and now - tonumber(field(u, 'j')) >= interestWait then
+        redis.call('HSET', ukey(u), 'w', 1)
+        local p = tryPair(u)
+        if p then pairings[#pairings + 1] = p end
+      end
+    end
+    return reply('nothing', nil, nil, ended, pairings)
+  elseif op == 'announced' then
+    for _, id in ipairs(args) do settle(id) end
+    return NOTHING
+  elseif op == 'unannounced' then
+    local ended, pairings = {}, {}
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', now, 'LIMIT', 0, announceBatch)) do
+      local data = redis.call('HGET', ANND, id)
+      if data then
+        local d = cjson.decode(data)
+        if string.sub(id, 1, 2) == 'f:' then pairings[#pairings + 1] = d[2] else ended[#ended + 1] = d[2] end
+        if d[1] + 1 >= announceAttempts then
+          settle(id)
+        else
+          redis.call('ZADD', ANN, now + announceAfter, id)
+          redis.call('HSET', ANND, id, cjson.encode({d[1] + 1, d[2]}))
+        end
       else
-        redis.call('ZADD', ANN, now + announceAfter, id)
-        redis.call('HSET', ANND, id, cjson.encode({d[1] + 1, d[2]}))
+        redis.call('ZREM', ANN, id)
       end
-    else
-      redis.call('ZREM', ANN, id)
     end
+    return reply('nothing', nil, nil, ended, pairings)
+  elseif op == 'renew' then
+    redis.call('ZADD', NODES, now + lease, a1)
+    return NOTHING
+  elseif op == 'length' then
+    return reply(tostring(redis.call('ZCARD', Q)), nil, nil, {}, {})
   end
-  return reply('nothing', nil, nil, ended, pairings)
-elseif op == 'renew' then
-  redis.call('ZADD', NODES, now + lease, a1)
-  return NOTHING
-elseif op == 'length' then
-  return reply(tostring(redis.call('ZCARD', Q)), nil, nil, {}, {})
+  error('unknown matchmaker operation ' .. tostring(op))
 end
-return redis.error_reply('unknown matchmaker operation ' .. tostring(op))
+
+if op ~= 'batch' then return run(op, {unpack(ARGV, FIRST_ARG)}) end
+-- a batch: from FIRST_ARG, each operation's name, its number of arguments and those arguments. They run one
+-- after the other, exactly as that many calls would; the reply holds each one's reply, or {'!', message} for
+-- one that failed (what it wrote before it failed stays, as it would have alone, and the others still run)
+local replies = {}
+local i = FIRST_ARG
+while i <= #ARGV do
+  local name, argc = ARGV[i], tonumber(ARGV[i + 1])
+  local args = {}
+  for k = 1, argc do args[k] = ARGV[i + 1 + k] end
+  i = i + 2 + argc
+  local ok, r = pcall(run, name, args)
+  if not ok then r = {'!', type(r) == 'table' and tostring(r.err) or tostring(r)} end
+  replies[#replies + 1] = r
+end
+return replies

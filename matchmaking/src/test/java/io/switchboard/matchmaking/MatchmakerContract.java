@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.LongSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -1162,6 +1163,62 @@ abstract class MatchmakerContract {
         assertThat(userRecords()).isZero();
     }
 
+    // ---- operations that arrive together (the Redis matchmaker sends them in one batch)
+
+    @Test
+    @DisplayName("section 6: joins that arrive together are paired as if they came one by one: with the one waiting"
+            + " first, then with each other in the order they came, each user once")
+    void joinsArrivingTogetherArePairedInTheirOrder() {
+        join("u_w");
+        elapse(10);
+
+        List<Outcome> o = together(
+                mm.join("u_1", "s_u_1", "n1", List.of()),
+                mm.join("u_2", "s_u_2", "n1", List.of()),
+                mm.join("u_3", "s_u_3", "n1", List.of()),
+                mm.join("u_4", "s_u_4", "n1", List.of()),
+                mm.join("u_5", "s_u_5", "n1", List.of()));
+
+        assertPairing(matchOf(o.get(0)), "u_w", "u_1");
+        assertThat(o.get(1).status()).isEqualTo(Outcome.QUEUED);
+        assertPairing(matchOf(o.get(2)), "u_2", "u_3");
+        assertThat(o.get(3).status()).isEqualTo(Outcome.QUEUED);
+        assertPairing(matchOf(o.get(4)), "u_4", "u_5");
+        assertThat(o.stream().map(Outcome::match).filter(m -> m != null).distinct())
+                .hasSize(3);
+        assertThat(queueLength()).isZero();
+    }
+
+    @Test
+    @DisplayName("section 6: a drop that arrives together with a join, before it, leaves no ghost to be paired with")
+    void dropArrivingTogetherBeforeAJoinLeavesNoGhost() {
+        join("u_a");
+
+        List<Outcome> o =
+                together(mm.dropped("u_a", "s_u_a"), mm.join("u_b", "s_u_b", "n1", List.of()), mm.leave("u_c"));
+
+        assertThat(o.get(0).status()).isEqualTo(Outcome.IDLE);
+        assertThat(o.get(1).status()).isEqualTo(Outcome.QUEUED);
+        assertThat(o.get(1).pairings()).isEmpty();
+        assertThat(queueLength()).isEqualTo(1);
+    }
+
+    @Test
+    @DisplayName("section 6: a join and a leave that arrive together apply in the order they came: the join pairs,"
+            + " then the leave ends that match and the partner is told")
+    void joinThenLeaveArrivingTogetherApplyInOrder() {
+        join("u_a");
+
+        List<Outcome> o = together(mm.join("u_b", "s_u_b", "n1", List.of()), mm.leave("u_a"));
+
+        Pairing p = matchOf(o.get(0));
+        assertPairing(p, "u_a", "u_b");
+        assertThat(o.get(1).status()).isEqualTo(Outcome.IDLE);
+        assertThat(o.get(1).ended()).containsExactly(new Ended(p.match(), "u_a", "u_b", Ended.LEFT));
+        assertThat(partnerOf("u_b", p.match()).partner()).isNull();
+        assertThat(queueLength()).isZero();
+    }
+
     // ---- random operations
 
     @Test
@@ -1548,6 +1605,11 @@ abstract class MatchmakerContract {
         return m;
     }
 
+    /** The test's current matchmaker. */
+    protected final Matchmaker matchmaker() {
+        return mm;
+    }
+
     /** Moves the clock, then renews the leases of the instances this test keeps alive. */
     final void elapse(long millis) {
         advance(millis);
@@ -1621,6 +1683,23 @@ abstract class MatchmakerContract {
         Long n = call(mm.queueLength());
         assertThat(n).as("queueLength").isNotNull();
         return n;
+    }
+
+    /**
+     * Runs {@code operations} at once, in this order, as concurrent callers would (the Redis matchmaker batches
+     * them), and returns their outcomes in the same order.
+     */
+    @SafeVarargs
+    static List<Outcome> together(Mono<Outcome>... operations) {
+        List<CompletableFuture<Outcome>> started = new ArrayList<>();
+        for (Mono<Outcome> op : operations) {
+            started.add(op.toFuture());
+        }
+        List<Outcome> outcomes = new ArrayList<>();
+        for (CompletableFuture<Outcome> f : started) {
+            outcomes.add(Mono.fromFuture(f).block(TIMEOUT));
+        }
+        return outcomes;
     }
 
     static <T> T call(Mono<T> mono) {

@@ -16,6 +16,7 @@ import io.switchboard.gateway.store.StoreWriter;
 import io.switchboard.gateway.store.UserStore;
 import io.switchboard.matchmaking.Ended;
 import io.switchboard.matchmaking.Matchmaker;
+import io.switchboard.matchmaking.MatchmakerBusyException;
 import io.switchboard.matchmaking.Outcome;
 import io.switchboard.matchmaking.Pairing;
 import io.switchboard.protocol.Channels;
@@ -159,13 +160,13 @@ public final class MatchService implements AutoCloseable {
     /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
     public Mono<Outcome> join(String user, String session, List<String> interests) {
         return blocksBeforePairing(user)
-                .then(matchmaker.join(user, session, node, interests))
+                .then(busyIsUnavailable(matchmaker.join(user, session, node, interests)))
                 .doOnNext(this::apply);
     }
 
     public Mono<Outcome> next(String user, String session) {
         return blocksBeforePairing(user)
-                .then(matchmaker.next(user, session, node))
+                .then(busyIsUnavailable(matchmaker.next(user, session, node)))
                 .doOnNext(this::apply);
     }
 
@@ -202,7 +203,7 @@ public final class MatchService implements AutoCloseable {
     }
 
     public Mono<Outcome> leave(String user) {
-        return matchmaker.leave(user).doOnNext(this::apply);
+        return busyIsUnavailable(matchmaker.leave(user)).doOnNext(this::apply);
     }
 
     /**
@@ -217,7 +218,7 @@ public final class MatchService implements AutoCloseable {
         if (problem != null) {
             return Mono.error(new IllegalArgumentException(problem));
         }
-        return matchmaker.block(user, other).doOnNext(o -> {
+        return busyIsUnavailable(matchmaker.block(user, other)).doOnNext(o -> {
             if (Outcome.TOO_MANY.equals(o.status())) {
                 return;
             }
@@ -244,6 +245,18 @@ public final class MatchService implements AutoCloseable {
         return store.matches(user, limit).onErrorMap(e -> new StoreUnavailable());
     }
 
+    /** A matchmaker with too many operations waiting for Redis answers like Redis being away: unavailable. */
+    private static <T> Mono<T> busyIsUnavailable(Mono<T> operation) {
+        return operation.onErrorMap(MatchmakerBusyException.class, MatchmakerBusy::new);
+    }
+
+    /** The matchmaker refused an operation at once: too many already wait for Redis on this instance. */
+    public static final class MatchmakerBusy extends DependencyUnavailableException {
+        MatchmakerBusy(MatchmakerBusyException cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+
     /** The user store (MongoDB) is down or did not answer in time. */
     public static final class StoreUnavailable extends DependencyUnavailableException {
         StoreUnavailable() {
@@ -253,7 +266,7 @@ public final class MatchService implements AutoCloseable {
 
     /** Relays {@code data} (raw JSON) to the partner in {@code match}; emits false when it is not the current one. */
     public Mono<Boolean> signal(String user, String match, String data) {
-        return matchmaker.partnerOf(user, match).flatMap(o -> {
+        return busyIsUnavailable(matchmaker.partnerOf(user, match)).flatMap(o -> {
             if (o.partner() == null) {
                 return Mono.just(false);
             }
