@@ -96,7 +96,7 @@ public final class Gateway implements AutoCloseable {
         this.config = config;
         metrics = new GatewayMetrics();
         loops = new EventLoops(
-                "switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()));
+                "switchboard-io", Math.max(1, Runtime.getRuntime().availableProcessors()), config.transport());
         Ids ids = new Ids(new SecureRandom());
         ChannelHub hub = new ChannelHub(loops, metrics);
         housekeeping = Schedulers.newSingle("switchboard-housekeeping", true);

@@ -57,6 +57,7 @@ import javax.crypto.spec.SecretKeySpec;
  *                   ({@code SWITCHBOARD_ICE_SERVERS}); none by default, so that a call contacts no third party
  * @param edge the limits before a WebSocket upgrade: timeouts, connection caps, connect rates, trusted proxies
  *             and allowed origins; null: {@link EdgeConfig#defaults()}
+ * @param transport the I/O loops' kernel interface ({@code SWITCHBOARD_TRANSPORT}); null: {@link IoTransport#AUTO}
  */
 public record GatewayConfig(
         String host,
@@ -85,7 +86,8 @@ public record GatewayConfig(
         RedisConfig redis,
         MongoConfig mongo,
         List<IceServer> iceServers,
-        EdgeConfig edge) {
+        EdgeConfig edge,
+        IoTransport transport) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -144,6 +146,8 @@ public record GatewayConfig(
         edge = edge == null ? EdgeConfig.defaults() : edge;
         problems = new ArrayList<>(problems);
         problems.addAll(edge.problems());
+        transport = transport == null ? IoTransport.DEFAULT : transport;
+        problems.addAll(transportProblems(transport));
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -197,6 +201,7 @@ public record GatewayConfig(
         MongoConfig mongo = mongoUri == null ? null : new MongoConfig(mongoUri, mongoTimeout, mongoPool, mongoBuffer);
         List<IceServer> iceServers = IceServer.parse(r.string(IceServer.VARIABLE, null), r.problems);
         EdgeConfig edge = EdgeConfig.read(r);
+        IoTransport transport = readTransport(r);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(
@@ -236,6 +241,9 @@ public record GatewayConfig(
             checks.addAll(mongo.problems(hello));
         }
         checks.addAll(edge.problems());
+        if (transport != null) {
+            checks.addAll(transportProblems(transport));
+        }
         for (String p : checks) {
             if (r.unreadable.stream().noneMatch(p::contains)) {
                 problems.add(p);
@@ -271,7 +279,31 @@ public record GatewayConfig(
                 redis,
                 mongo,
                 iceServers,
-                edge);
+                edge,
+                transport);
+    }
+
+    private static IoTransport readTransport(Reader r) {
+        String v = r.string(IoTransport.VARIABLE, null);
+        if (v == null) {
+            return IoTransport.DEFAULT;
+        }
+        IoTransport t = IoTransport.parse(v);
+        if (t == null) {
+            r.problems.add(IoTransport.VARIABLE + "=" + v + ": expected auto, io_uring, epoll or nio");
+            r.unreadable.add(IoTransport.VARIABLE);
+        }
+        return t;
+    }
+
+    private static List<String> transportProblems(IoTransport t) {
+        return t.available() ? List.of() : transportProblems(t, t.unavailableBecause());
+    }
+
+    /** The problem of {@code t} wanted where it cannot run, {@code because}. */
+    static List<String> transportProblems(IoTransport t, String because) {
+        return List.of(IoTransport.VARIABLE + "=" + t.setting() + ": " + t.setting() + " is not available on this"
+                + " machine (" + because + "); expected auto (the best this machine has), epoll or nio");
     }
 
     private static List<String> validate(
@@ -455,6 +487,16 @@ public record GatewayConfig(
                         : String.join(
                                 "; ", iceServers.stream().map(IceServer::masked).toList()));
         m.putAll(edge.describe());
+        IoTransport used = transport.resolve();
+        m.put(
+                IoTransport.VARIABLE,
+                transport == used
+                        ? used.setting()
+                        : transport.setting() + " (" + used.setting()
+                                + (used == IoTransport.EPOLL
+                                        ? ""
+                                        : "; epoll not available: " + IoTransport.EPOLL.unavailableBecause())
+                                + ")");
         return m;
     }
 

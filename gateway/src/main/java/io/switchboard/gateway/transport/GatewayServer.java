@@ -109,7 +109,7 @@ public final class GatewayServer {
     /** Binds the port; the caller owns the returned server and disposes it. */
     public DisposableServer bind() {
         return HttpServer.create()
-                .runOn(loops.resources())
+                .runOn(loops.group())
                 .host(config.host())
                 .port(config.port())
                 .doOnChannelInit((observer, channel, remote) -> guard.install(channel))

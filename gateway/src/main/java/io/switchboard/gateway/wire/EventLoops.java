@@ -2,27 +2,45 @@ package io.switchboard.gateway.wire;
 
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.EventExecutor;
-import java.time.Duration;
+import io.switchboard.gateway.config.IoTransport;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import reactor.core.scheduler.Scheduler;
-import reactor.netty.resources.LoopResources;
 
 /**
  * The gateway's I/O threads, owned here and shut down in {@link #close()}. Every connection lives on one loop
  * and all of its state is touched only there; the loops are numbered so that fan-out can hand each loop its
  * subscribers in one task, and each loop has a Reactor {@link Scheduler} that runs inline when already on it
- * and runs timers on it.
+ * and runs timers on it. The loops accept connections too: one group serves the whole server.
  */
 public final class EventLoops implements AutoCloseable {
-    private final LoopResources resources;
+    private final IoTransport transport;
+    private final EventLoopGroup group;
     private final EventExecutor[] loops;
     private final Scheduler[] schedulers;
 
+    /** {@code threads} loops on the best transport this machine has ({@link IoTransport#AUTO}). */
     public EventLoops(String prefix, int threads) {
-        resources = LoopResources.create(prefix, 1, threads, true);
-        EventLoopGroup group = resources.onServer(true);
+        this(prefix, threads, IoTransport.AUTO);
+    }
+
+    /** {@code threads} loops on {@code wanted}, resolved ({@link IoTransport#resolve()}); it must be available. */
+    public EventLoops(String prefix, int threads, IoTransport wanted) {
+        transport = wanted.resolve();
+        IoHandlerFactory io = switch (transport) {
+            case IO_URING -> IoUringIoHandler.newFactory();
+            case EPOLL -> EpollIoHandler.newFactory();
+            case NIO, AUTO -> NioIoHandler.newFactory();
+        };
+        group = new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(prefix, true), io);
         List<EventExecutor> list = new ArrayList<>();
         group.iterator().forEachRemaining(list::add);
         loops = list.toArray(EventExecutor[]::new);
@@ -32,8 +50,14 @@ public final class EventLoops implements AutoCloseable {
         }
     }
 
-    public LoopResources resources() {
-        return resources;
+    /** The group to run a server on (reactor-netty picks the channel type that matches its transport). */
+    public EventLoopGroup group() {
+        return group;
+    }
+
+    /** The transport the loops use: io_uring, epoll or NIO. */
+    public IoTransport transport() {
+        return transport;
     }
 
     public int count() {
@@ -63,6 +87,6 @@ public final class EventLoops implements AutoCloseable {
         for (Scheduler s : schedulers) {
             s.dispose();
         }
-        resources.disposeLater(Duration.ZERO, Duration.ofSeconds(10)).block(Duration.ofSeconds(15));
+        group.shutdownGracefully(0, 10, TimeUnit.SECONDS).awaitUninterruptibly(15, TimeUnit.SECONDS);
     }
 }

@@ -437,7 +437,8 @@ class GatewayConfigUnitTests {
                 ConfigException.class,
                 () -> new GatewayConfig(
                         "0.0.0.0", 8080, "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100,
-                        120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null));
+                        120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null,
+                        null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -533,7 +534,8 @@ class GatewayConfigUnitTests {
                 "SWITCHBOARD_MAX_BLOCKS",
                 "SWITCHBOARD_RESUME_SECRET",
                 "SWITCHBOARD_DRAIN_MS",
-                "SWITCHBOARD_ICE_SERVERS"));
+                "SWITCHBOARD_ICE_SERVERS",
+                "SWITCHBOARD_TRANSPORT"));
         expected.addAll(EdgeConfig.defaults().describe().keySet());
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
@@ -767,6 +769,7 @@ class GatewayConfigUnitTests {
                         new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000, -5),
                         null,
                         List.of(),
+                        null,
                         null));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
@@ -835,5 +838,53 @@ class GatewayConfigUnitTests {
                 .singleElement(STRING)
                 .startsWith("SWITCHBOARD_ICE_SERVERS")
                 .contains("expected a JSON array of objects");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_TRANSPORT: auto by default, resolved to what the machine has and said so at start")
+    void transportDefaultsToAuto() {
+        GatewayConfig config = GatewayConfig.defaults();
+
+        assertThat(config.transport()).isEqualTo(IoTransport.AUTO);
+        assertThat(config.describe().get("SWITCHBOARD_TRANSPORT"))
+                .startsWith("auto (")
+                .contains(IoTransport.AUTO.resolve().setting());
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_TRANSPORT names any of auto, io_uring, epoll, nio, in any case")
+    void transportChoices() {
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_TRANSPORT", "NIO"))
+                        .transport())
+                .isEqualTo(IoTransport.NIO);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_TRANSPORT", "nio"))
+                        .describe())
+                .containsEntry("SWITCHBOARD_TRANSPORT", "nio");
+    }
+
+    @Test
+    @DisplayName("an unknown SWITCHBOARD_TRANSPORT is one line naming the setting and the choices")
+    void unknownTransport() {
+        ConfigException e = refused(Map.of("SWITCHBOARD_TRANSPORT", "kqueue"));
+
+        assertThat(e.problems())
+                .singleElement(STRING)
+                .isEqualTo("SWITCHBOARD_TRANSPORT=kqueue: expected auto, io_uring, epoll or nio");
+    }
+
+    @Test
+    @DisplayName("a transport this machine cannot run is refused at start with the reason, never silently replaced")
+    void unavailableTransport() {
+        assertThat(GatewayConfig.transportProblems(IoTransport.IO_URING, "io_uring_setup: Operation not permitted"))
+                .singleElement(STRING)
+                .isEqualTo("SWITCHBOARD_TRANSPORT=io_uring: io_uring is not available on this machine (io_uring_setup:"
+                        + " Operation not permitted); expected auto (the best this machine has), epoll or nio");
+        for (IoTransport t : IoTransport.values()) {
+            if (!t.available()) {
+                assertThat(refused(Map.of("SWITCHBOARD_TRANSPORT", t.setting())).problems())
+                        .singleElement(STRING)
+                        .startsWith("SWITCHBOARD_TRANSPORT=" + t.setting() + ": " + t.setting() + " is not available");
+            }
+        }
     }
 }

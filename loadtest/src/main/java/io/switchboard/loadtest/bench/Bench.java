@@ -53,7 +53,8 @@ public final class Bench {
             return 2;
         }
         boolean quick = o.quick();
-        Scenarios b = new Scenarios(o.repo(), o.outDir(), quick, o.heap(), o.clientThreads(), o.jfr(), out);
+        Scenarios b =
+                new Scenarios(o.repo(), o.outDir(), quick, o.heap(), o.clientThreads(), o.jfr(), o.gatewayEnv(), out);
 
         Map<String, Object> result = new LinkedHashMap<>();
         result.put("startedAt", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());

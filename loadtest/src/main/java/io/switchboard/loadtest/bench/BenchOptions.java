@@ -28,6 +28,8 @@ import java.util.Set;
  * @param rates offered deliveries per second, one fan-out step each
  * @param repo the Switchboard repository
  * @param outDir where result.json, result.md and the logs go
+ * @param gatewayEnv settings given to every gateway the run starts, on top of the runner's own (such as
+ *                   {@code SWITCHBOARD_TRANSPORT=epoll}): what a comparison of settings needs
  */
 record BenchOptions(
         boolean quick,
@@ -48,13 +50,15 @@ record BenchOptions(
         int matchUsers,
         int matchSeconds,
         Path repo,
-        Path outDir) {
+        Path outDir,
+        Map<String, String> gatewayEnv) {
     static final List<String> SCENARIOS = List.of("idle", "connect", "fanout", "match", "storm", "gatling");
 
     static final String USAGE = """
             usage: scripts/bench [--quick] [--only a,b] [--no-socketio] [--jfr] [--heap SIZE] [--client-threads N]
                                  [--idle N] [--connect N] [--subscribers N] [--channels N] [--rates R1,R2]
                                  [--step-seconds S] [--storm N] [--match-users N] [--match-seconds S] [--out DIR]
+                                 [--gateway-env K=V,K=V]
               --quick           a small run of every scenario: checks that it works and loses nothing
               --only LIST       scenarios to run, of idle,connect,fanout,match,storm,gatling (default all)
               --no-socketio     skip the Socket.IO baseline
@@ -69,6 +73,8 @@ record BenchOptions(
               --storm N         reconnect-storm clients (default 5000)
               --match-users N   random-connect users (default 400); --match-seconds S (default 20)
               --out DIR         where result.json, result.md and the logs go (default loadtest/target/bench)
+              --gateway-env L   settings for every gateway started, K=V separated by commas, of SWITCHBOARD_*
+                                and JAVA_TOOL_OPTIONS (e.g. SWITCHBOARD_TRANSPORT=io_uring); recorded in the result
             """;
 
     /** The command line was wrong, one line per problem; no problem at all means {@code --help}. */
@@ -120,6 +126,7 @@ record BenchOptions(
                         "--match-users",
                         "--match-seconds",
                         "--out",
+                        "--gateway-env",
                         "--repo" -> {
                     if (i + 1 >= args.length) {
                         problems.add(a + " needs a value");
@@ -176,6 +183,19 @@ record BenchOptions(
         int storm = Math.min(cap, number(o, "--storm", quick ? 200 : 5000, 1, 10_000_000, problems));
         int matchUsers = number(o, "--match-users", quick ? 40 : 400, 2, 1_000_000, problems);
         int matchSeconds = number(o, "--match-seconds", quick ? 3 : 20, 1, 3600, problems);
+        Map<String, String> gatewayEnv = new LinkedHashMap<>();
+        if (o.containsKey("--gateway-env")) {
+            for (String kv : o.get("--gateway-env").split(",")) {
+                int eq = kv.indexOf('=');
+                if (eq < 1 || !kv.substring(0, eq).strip().matches("SWITCHBOARD_[A-Z0-9_]+|JAVA_TOOL_OPTIONS")) {
+                    problems.add("--gateway-env " + kv + ": expected SWITCHBOARD_NAME=value or"
+                            + " JAVA_TOOL_OPTIONS=flags, separated by commas");
+                } else {
+                    gatewayEnv.put(
+                            kv.substring(0, eq).strip(), kv.substring(eq + 1).strip());
+                }
+            }
+        }
         if (subscribers < channels) {
             problems.add("--subscribers " + subscribers + " is less than --channels " + channels);
         }
@@ -202,7 +222,8 @@ record BenchOptions(
                 matchUsers,
                 matchSeconds,
                 repo,
-                outDir);
+                outDir,
+                Collections.unmodifiableMap(gatewayEnv));
     }
 
     private static int number(

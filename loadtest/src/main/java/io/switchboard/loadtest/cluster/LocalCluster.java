@@ -86,6 +86,8 @@ public final class LocalCluster implements AutoCloseable {
 
     private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
     private static final String REDIS = "redis";
+    /** The start-up line that says which I/O transport the gateway's loops use (config.IoTransport). */
+    private static final Pattern TRANSPORT = Pattern.compile("SWITCHBOARD_TRANSPORT=(.+)");
     private static final Duration POLL = Duration.ofMillis(50);
 
     /** One started server process, its log and its port (-1 until known). */
@@ -159,6 +161,22 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /** The servers' base URLs ({@code http://127.0.0.1:port}), in start order. */
+    /**
+     * The I/O transport the first gateway logged at start, such as {@code auto (epoll)}; null for Socket.IO or when
+     * it did not say.
+     */
+    public String gatewayTransport() {
+        if (spec.target() != Target.SWITCHBOARD || gateways.isEmpty()) {
+            return null;
+        }
+        try {
+            Matcher m = TRANSPORT.matcher(Files.readString(gateways.get(0).log()));
+            return m.find() ? m.group(1).strip() : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
     public List<URI> serverUris() {
         return gateways.stream()
                 .map(g -> URI.create("http://" + HOST + ":" + g.port()))

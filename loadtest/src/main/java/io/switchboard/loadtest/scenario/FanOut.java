@@ -137,6 +137,7 @@ final class FanOut {
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
                 WireClient client = new WireClient(dialect, ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
+            r.put("ioTransport", cluster.gatewayTransport());
             List<Conn> subs = load.connectAll(
                     client,
                     cluster.serverUris(),

@@ -38,7 +38,7 @@ final class GatlingScenarios {
                 1,
                 false,
                 ctx.heap(),
-                Map.of("SWITCHBOARD_PING_INTERVAL_MS", "2000", "SWITCHBOARD_PING_TIMEOUT_MS", "1000"));
+                ctx.serverEnv(Map.of("SWITCHBOARD_PING_INTERVAL_MS", "2000", "SWITCHBOARD_PING_TIMEOUT_MS", "1000")));
         ctx.say("Gatling simulations against " + spec.describe() + (ctx.quick() ? ", quick" : ""));
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("setup", spec.describe() + ", heartbeat every 2 s");

@@ -40,9 +40,20 @@ final class RunContext {
             .connectTimeout(Duration.ofSeconds(2))
             .build();
     private int sourceBlock;
+    /** Settings of {@code --gateway-env}, given to every gateway; a scenario's own win over them. */
+    private final Map<String, String> gatewayEnv;
 
-    RunContext(Path repo, Path outDir, boolean quick, String heap, int clientThreads, boolean jfr, PrintStream out) {
+    RunContext(
+            Path repo,
+            Path outDir,
+            boolean quick,
+            String heap,
+            int clientThreads,
+            boolean jfr,
+            Map<String, String> gatewayEnv,
+            PrintStream out) {
         this.repo = repo;
+        this.gatewayEnv = Map.copyOf(gatewayEnv);
         this.outDir = outDir;
         this.quick = quick;
         this.heap = heap;
@@ -83,7 +94,9 @@ final class RunContext {
      * The environment of the gateways a scenario starts: {@code env}, plus a Flight Recorder recording of each
      * (profile settings, written to {@code <out>/logs/jfr/} when the gateway stops) under {@code --jfr}.
      */
-    Map<String, String> serverEnv(Map<String, String> env) {
+    Map<String, String> serverEnv(Map<String, String> scenarioEnv) {
+        Map<String, String> env = new LinkedHashMap<>(gatewayEnv);
+        scenarioEnv.forEach((k, v) -> env.merge(k, v, (a, b) -> k.equals("JAVA_TOOL_OPTIONS") ? a + " " + b : b));
         if (!jfr) {
             return env;
         }

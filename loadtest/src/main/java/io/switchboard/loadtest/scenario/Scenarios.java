@@ -39,11 +39,19 @@ public final class Scenarios {
      * @param heap the gateways' heap, such as {@code 1g}
      * @param clientThreads event-loop threads of the load generator
      * @param jfr whether every gateway records a Flight Recorder profile
+     * @param gatewayEnv settings given to every gateway started (SWITCHBOARD_*, JAVA_TOOL_OPTIONS)
      * @param out the console
      */
     public Scenarios(
-            Path repo, Path outDir, boolean quick, String heap, int clientThreads, boolean jfr, PrintStream out) {
-        this.ctx = new RunContext(repo, outDir, quick, heap, clientThreads, jfr, out);
+            Path repo,
+            Path outDir,
+            boolean quick,
+            String heap,
+            int clientThreads,
+            boolean jfr,
+            Map<String, String> gatewayEnv,
+            PrintStream out) {
+        this.ctx = new RunContext(repo, outDir, quick, heap, clientThreads, jfr, gatewayEnv, out);
         this.connections = new Connections(ctx);
     }
 

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -73,6 +74,26 @@ class BenchOptionsUnitTests {
         assertThat(o.matchSeconds()).isEqualTo(3);
         assertThat(o.rates()).containsExactly(100L, 200L);
         assertThat(o.only()).containsExactly("fanout", "storm");
+    }
+
+    @Test
+    void gatewayEnvGivesSettingsToEveryGateway() throws Exception {
+        assertThat(parse().gatewayEnv()).isEmpty();
+        assertThat(parse("--gateway-env", "SWITCHBOARD_TRANSPORT=io_uring,JAVA_TOOL_OPTIONS=-XX:+UseParallelGC")
+                        .gatewayEnv())
+                .containsExactly(
+                        Map.entry("SWITCHBOARD_TRANSPORT", "io_uring"),
+                        Map.entry("JAVA_TOOL_OPTIONS", "-XX:+UseParallelGC"));
+    }
+
+    @Test
+    void gatewayEnvTakesOnlyGatewaySettings() {
+        assertThat(problems("--gateway-env", "PATH=/tmp,SWITCHBOARD_RATE"))
+                .containsExactly(
+                        "--gateway-env PATH=/tmp: expected SWITCHBOARD_NAME=value or JAVA_TOOL_OPTIONS=flags,"
+                                + " separated by commas",
+                        "--gateway-env SWITCHBOARD_RATE: expected SWITCHBOARD_NAME=value or JAVA_TOOL_OPTIONS=flags,"
+                                + " separated by commas");
     }
 
     @Test
