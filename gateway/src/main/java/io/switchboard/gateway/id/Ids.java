@@ -6,6 +6,10 @@ import java.util.random.RandomGenerator;
 public final class Ids {
     private static final char[] ALPHABET =
             "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".toCharArray();
+    private static final int DIGITS_PER_DRAW = 6;
+    /** 62 to the power {@link #DIGITS_PER_DRAW}. */
+    private static final long DRAW_BOUND = 56_800_235_584L;
+
     private final RandomGenerator random;
 
     public Ids(RandomGenerator random) {
@@ -24,10 +28,20 @@ public final class Ids {
         return random(8);
     }
 
+    /**
+     * {@code length} characters, each uniform over {@link #ALPHABET}: the digits in base 62 of uniform numbers below
+     * 62<sup>6</sup>, one draw per six characters rather than one per character (a {@code SecureRandom} draw is
+     * synchronized and costs far more than the arithmetic).
+     */
     private String random(int length) {
         char[] c = new char[length];
+        long digits = 0;
         for (int i = 0; i < length; i++) {
-            c[i] = ALPHABET[random.nextInt(ALPHABET.length)];
+            if (i % DIGITS_PER_DRAW == 0) {
+                digits = random.nextLong(DRAW_BOUND);
+            }
+            c[i] = ALPHABET[(int) (digits % ALPHABET.length)];
+            digits /= ALPHABET.length;
         }
         return new String(c);
     }

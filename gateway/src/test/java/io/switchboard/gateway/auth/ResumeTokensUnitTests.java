@@ -2,6 +2,11 @@ package io.switchboard.gateway.auth;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.crypto.MACVerifier;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -54,6 +59,23 @@ class ResumeTokensUnitTests {
         assertThat(tokens.verify(token.substring(0, token.length() - 2) + "xy")).isNull();
         assertThat(tokens.verify("not a token")).isNull();
         assertThat(tokens.fixed()).isTrue();
+    }
+
+    @Test
+    @DisplayName("a token is a standard HS256 JWT: any JOSE library verifies it and reads its claims")
+    void issuedTokenIsAStandardJwt() throws Exception {
+        ResumeTokens tokens = new ResumeTokens(SECRET, clock);
+        String token = tokens.issue("alice@example.com|1", false, "s_Ab9");
+
+        SignedJWT jwt = SignedJWT.parse(token);
+        assertThat(jwt.getHeader().getAlgorithm()).isEqualTo(JWSAlgorithm.HS256);
+        assertThat(jwt.verify(new MACVerifier(SECRET.getBytes(StandardCharsets.UTF_8))))
+                .isTrue();
+        JWTClaimsSet claims = jwt.getJWTClaimsSet();
+        assertThat(claims.getSubject()).isEqualTo("alice@example.com|1");
+        assertThat(claims.getClaim("guest")).isEqualTo(false);
+        assertThat(claims.getStringClaim("sid")).isEqualTo("s_Ab9");
+        assertThat(claims.getIssueTime().toInstant()).isEqualTo(clock.instant());
     }
 
     @Test

@@ -100,6 +100,12 @@ final class Verdict {
             s.put("connect " + e.getKey(), r.getOrDefault("connectionsPerSecond", "failed"));
         }
         ratio(s, "connect switchboard", "connect socket.io", "connect ratio");
+        for (Map.Entry<String, Object> e : connect.entrySet()) {
+            Map<String, Object> fresh =
+                    (Map<String, Object>) ((Map<String, Object>) e.getValue()).getOrDefault("fresh", Map.of());
+            s.put("connect fresh " + e.getKey(), fresh.getOrDefault("connectionsPerSecond", "failed"));
+        }
+        ratio(s, "connect fresh switchboard", "connect fresh socket.io", "connect fresh ratio");
         Map<String, Object> fanout = (Map<String, Object>) scenarios.getOrDefault("fanout", Map.of());
         for (Map.Entry<String, Object> e : fanout.entrySet()) {
             Map<String, Object> best = sustained((Map<String, Object>) e.getValue());

@@ -68,7 +68,8 @@ public final class LocalCluster implements AutoCloseable {
 
         public String describe() {
             String what = target == Target.SWITCHBOARD
-                    ? servers + " gateway JVM" + (servers > 1 ? "s" : "") + " (-Xmx" + heap + ")"
+                    ? servers + " gateway JVM" + (servers > 1 ? "s" : "") + " (" + GATEWAY_JVM_OPTIONS + ", -Xms" + heap
+                            + " -Xmx" + heap + ")"
                     : servers + " Socket.IO Node process" + (servers > 1 ? "es" : "");
             return what
                     + (redis
@@ -82,6 +83,12 @@ public final class LocalCluster implements AutoCloseable {
     public static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
 
     public static final String GATEWAY_JAR = "gateway/target/switchboard-gateway.jar";
+    /**
+     * The gateway's JVM options, those of its documented start command ({@code java @gateway/jvm.options -jar ...});
+     * the gateways are started with them, from the repository root (the file's paths are relative to it).
+     */
+    public static final String GATEWAY_JVM_OPTIONS = "gateway/jvm.options";
+
     public static final String HOST = "127.0.0.1";
 
     private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
@@ -98,6 +105,7 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private final Spec spec;
+    private final Path repo;
     private final Path logDir;
     private final Thread shutdownHook = new Thread(this::close, "local-cluster-cleanup");
     private final List<Child> children = new ArrayList<>();
@@ -109,8 +117,9 @@ public final class LocalCluster implements AutoCloseable {
     private final List<Child> gateways = new ArrayList<>();
     private boolean closed;
 
-    private LocalCluster(Spec spec, Path logDir) {
+    private LocalCluster(Spec spec, Path repo, Path logDir) {
         this.spec = spec;
+        this.repo = repo;
         this.logDir = logDir;
         Runtime.getRuntime().addShutdownHook(shutdownHook);
     }
@@ -140,7 +149,11 @@ public final class LocalCluster implements AutoCloseable {
         } catch (IOException e) {
             throw new BenchmarkException("cannot create " + logDir + ": " + e.getMessage());
         }
-        LocalCluster cluster = new LocalCluster(spec, logDir);
+        Path options = repo.resolve(GATEWAY_JVM_OPTIONS);
+        if (spec.target() == Target.SWITCHBOARD && !Files.isRegularFile(options)) {
+            throw new BenchmarkException("the gateway's JVM options " + options + " are missing");
+        }
+        LocalCluster cluster = new LocalCluster(spec, repo, logDir);
         try {
             if (spec.redis()) {
                 cluster.startRedis();
@@ -315,7 +328,13 @@ public final class LocalCluster implements AutoCloseable {
                     env.put("SWITCHBOARD_MAX_CONNECTIONS", Integer.toString(fds - 64));
                 }
                 env.put("SWITCHBOARD_JWT_SECRET", HexFormat.of().formatHex(secret));
-                command = List.of(java, "-Xms" + spec.heap(), "-Xmx" + spec.heap(), "-jar", program.toString());
+                command = List.of(
+                        java,
+                        "@" + GATEWAY_JVM_OPTIONS,
+                        "-Xms" + spec.heap(),
+                        "-Xmx" + spec.heap(),
+                        "-jar",
+                        program.toString());
             } else {
                 env.put("HOST", HOST);
                 env.put("NODE_ID", prefix + i);
@@ -330,7 +349,7 @@ public final class LocalCluster implements AutoCloseable {
             }
             env.putAll(spec.env());
             Path log = logDir.resolve(prefix + i + ".log");
-            Process p = launch(command, env, log);
+            Process p = launch(command, env, log, repo);
             started.add(p);
             synchronized (this) {
                 children.add(new Child(prefix + i, p, log, -1));
@@ -401,8 +420,10 @@ public final class LocalCluster implements AutoCloseable {
                 + " (last answer: " + last + "); see " + g.log());
     }
 
-    private static Process launch(List<String> command, Map<String, String> env, Path log) throws BenchmarkException {
+    private static Process launch(List<String> command, Map<String, String> env, Path log, Path dir)
+            throws BenchmarkException {
         ProcessBuilder pb = new ProcessBuilder(command)
+                .directory(dir.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()));

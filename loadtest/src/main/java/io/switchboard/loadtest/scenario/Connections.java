@@ -23,6 +23,8 @@ final class Connections {
     static final int WARM_UP = 2_000;
     /** Idle connections opened before the baseline of memory is read. */
     static final int IDLE_BASELINE = 200;
+    /** How long the connections of one measurement have to close before the next opens. */
+    static final Duration CLOSE_WAIT = Duration.ofSeconds(10);
 
     private final RunContext ctx;
 
@@ -30,11 +32,16 @@ final class Connections {
         this.ctx = ctx;
     }
 
-    /** Connections per second: {@code n} connections, {@link RunContext#CONNECT_CONCURRENCY} handshakes in flight. */
+    /**
+     * Connections per second: {@code n} connections with {@link RunContext#CONNECT_CONCURRENCY} handshakes in flight,
+     * twice on one server process: first {@code fresh}, on the process just started (as after a deploy or a drain
+     * moves users onto new instances), then, after {@link #WARM_UP} more, warm (the JIT and the pools ready). The
+     * warm figures are the result's top level, the fresh ones under {@code fresh}.
+     */
     Map<String, Object> rate(LocalCluster.Target target, int n) throws BenchmarkException {
         LocalCluster.Spec spec = new LocalCluster.Spec(target, 1, false, ctx.heap(), ctx.serverEnv(Map.of()));
-        ctx.say("connection rate on " + spec.describe() + ": " + n + " connections, " + RunContext.CONNECT_CONCURRENCY
-                + " handshakes in flight");
+        ctx.say("connection rate on " + spec.describe() + ": " + n + " connections fresh, then " + n + " warm; "
+                + RunContext.CONNECT_CONCURRENCY + " handshakes in flight");
         Load load = new Load();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
@@ -42,53 +49,77 @@ final class Connections {
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
                 WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
+            Map<String, Object> fresh = measure(load, client, cluster, n, 0, "fresh");
             int warm = Math.min(WARM_UP, n);
             List<Conn> warmUp =
-                    load.connectAll(client, cluster.serverUris(), warm, 0, RunContext.CONNECT_CONCURRENCY, null, 60);
-            load.expectCloses = true;
-            warmUp.forEach(Conn::closeGracefully);
+                    load.connectAll(client, cluster.serverUris(), warm, n, RunContext.CONNECT_CONCURRENCY, null, 60);
+            close(load, warmUp);
             load.takeConnectMicros();
-            load.expectCloses = false;
-            Map<String, Duration> cpu1 = ctx.cpu(cluster);
-            long[] machine1 = Results.machineTicks();
-            long start = System.nanoTime();
-            List<Conn> conns =
-                    load.connectAll(client, cluster.serverUris(), n, warm, RunContext.CONNECT_CONCURRENCY, null, 60);
-            double seconds = (System.nanoTime() - start) / 1e9;
-            Map<String, Duration> cpu2 = ctx.cpu(cluster);
-            long[] machine2 = Results.machineTicks();
-            r.put("connections", n);
-            r.put("seconds", Results.round(seconds, 3));
-            r.put("connectionsPerSecond", Results.perSecond(n, seconds));
-            r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
+            r.putAll(measure(load, client, cluster, n, n + warm, "warm"));
+            r.put("fresh", fresh);
             r.put("handshakesInFlight", RunContext.CONNECT_CONCURRENCY);
-            r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
             r.put("deadProcess", cluster.deadProcess());
-            ctx.say(String.format(
-                    "  %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms",
-                    n,
-                    seconds,
-                    n / seconds,
-                    ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
-                    ((Map<?, ?>) r.get("connectToReadyMs")).get("p99")));
-            load.expectCloses = true;
-            conns.forEach(Conn::closeGracefully);
         }
         return r;
     }
 
+    /** Opens {@code n} connections from connection number {@code first} on, measures, and closes them again. */
+    private Map<String, Object> measure(
+            Load load, WireClient client, LocalCluster cluster, int n, int first, String label)
+            throws BenchmarkException {
+        Map<String, Object> r = new LinkedHashMap<>();
+        Map<String, Duration> cpu1 = ctx.cpu(cluster);
+        long[] machine1 = Results.machineTicks();
+        long start = System.nanoTime();
+        List<Conn> conns =
+                load.connectAll(client, cluster.serverUris(), n, first, RunContext.CONNECT_CONCURRENCY, null, 60);
+        double seconds = (System.nanoTime() - start) / 1e9;
+        Map<String, Duration> cpu2 = ctx.cpu(cluster);
+        long[] machine2 = Results.machineTicks();
+        r.put("connections", n);
+        r.put("seconds", Results.round(seconds, 3));
+        r.put("connectionsPerSecond", Results.perSecond(n, seconds));
+        r.put("connectToReadyMs", Results.percentiles(load.takeConnectMicros()));
+        r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
+        ctx.say(String.format(
+                "  %s: %,d connections in %.2f s = %,.0f/s; connect to ready p50 %s ms, p99 %s ms",
+                label,
+                n,
+                seconds,
+                n / seconds,
+                ((Map<?, ?>) r.get("connectToReadyMs")).get("p50"),
+                ((Map<?, ?>) r.get("connectToReadyMs")).get("p99")));
+        close(load, conns);
+        return r;
+    }
+
+    /** Closes {@code conns} with a close frame each, closes the scenario expects, and waits (10 s at most). */
+    private static void close(Load load, List<Conn> conns) {
+        load.expectCloses = true;
+        conns.forEach(Conn::closeGracefully);
+        long deadline = System.nanoTime() + CLOSE_WAIT.toNanos();
+        while (conns.stream().anyMatch(Conn::isOpen) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        load.expectCloses = false;
+    }
+
     /**
      * Idle connections held: {@code n} connections opened and held for {@code hold} with heartbeats answered;
-     * memory per connection is the growth of the server process's RSS and of its live heap (after a full GC)
-     * between {@link #IDLE_BASELINE} connections and {@code n}. The gateway's heap is touched in full at start
-     * ({@code -XX:+AlwaysPreTouch}), so that its RSS growth is what connections cost outside the heap, not pages
-     * of young generation touched for the first time.
+     * memory per connection is the growth of the server process's RSS between {@link #IDLE_BASELINE} connections and
+     * {@code n}, each read after a full GC, the gateway started as documented ({@code gateway/jvm.options}: its heap
+     * is not touched in advance, so that what the heap takes for the connections shows in the RSS). The growth of the
+     * live heap is reported beside it, as the part of it that is Java objects.
      */
     Map<String, Object> idle(LocalCluster.Target target, int n, Duration hold) throws BenchmarkException {
         Map<String, String> env = new LinkedHashMap<>();
         long pingMs = Math.max(1000, hold.toMillis() / 3);
         if (target == LocalCluster.Target.SWITCHBOARD) {
-            env.put("JAVA_TOOL_OPTIONS", "-XX:+AlwaysPreTouch");
             env.put("SWITCHBOARD_PING_INTERVAL_MS", Long.toString(pingMs));
             env.put("SWITCHBOARD_PING_TIMEOUT_MS", Long.toString(pingMs));
         } else {
@@ -101,7 +132,7 @@ final class Connections {
         Load load = new Load();
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("target", target.label());
-        r.put("setup", spec.describe() + (target == LocalCluster.Target.SWITCHBOARD ? ", -XX:+AlwaysPreTouch" : ""));
+        r.put("setup", spec.describe());
         try (LocalCluster cluster = LocalCluster.start(ctx.repo(), ctx.logDir(), spec);
                 WireClient client = new WireClient(dialect(target), ctx.clientThreads(), ctx.nextSourceBlock(), load)) {
             r.put("client", ctx.clientName(client));
@@ -140,19 +171,16 @@ final class Connections {
             r.put("rssGrowthBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
             if (heap1 >= 0) {
                 r.put("heapLiveBytesPerConnection", Results.round((double) (heap1 - heap0) / added, 0));
-                r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0 + heap1 - heap0) / added, 0));
-            } else {
-                r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
             }
+            r.put("memoryBytesPerConnection", Results.round((double) (rss1 - rss0) / added, 0));
             r.put("deadProcess", cluster.deadProcess());
             ctx.say(String.format(
-                    "  held %,d of %,d (fewest heartbeats answered: %d); %s bytes per connection"
-                            + " (RSS growth %s, live heap %s); RSS %s MiB",
+                    "  held %,d of %,d (fewest heartbeats answered: %d); %s bytes of RSS per connection"
+                            + " (of which live heap %s); RSS %s MiB",
                     held,
                     n,
                     minPings,
                     r.get("memoryBytesPerConnection"),
-                    r.get("rssGrowthBytesPerConnection"),
                     r.get("heapLiveBytesPerConnection"),
                     r.get("rssMiB")));
             load.expectCloses = true;

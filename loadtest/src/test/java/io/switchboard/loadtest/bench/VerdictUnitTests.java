@@ -160,9 +160,9 @@ class VerdictUnitTests {
                 "connect",
                         map(
                                 "switchboard",
-                                map("connectionsPerSecond", 3000.0),
+                                map("connectionsPerSecond", 3000.0, "fresh", map("connectionsPerSecond", 2000.0)),
                                 "socket.io",
-                                map("connectionsPerSecond", 1200.0)),
+                                map("connectionsPerSecond", 1200.0, "fresh", map("connectionsPerSecond", 1000.0))),
                 "fanout",
                         map(
                                 "switchboard-1",
@@ -178,6 +178,8 @@ class VerdictUnitTests {
                 .containsEntry("idle socket.io", "failed")
                 .containsEntry("connect switchboard", 3000.0)
                 .containsEntry("connect ratio", 2.5)
+                .containsEntry("connect fresh switchboard", 2000.0)
+                .containsEntry("connect fresh ratio", 2.0)
                 .containsEntry("fanout switchboard-1", 3990.0)
                 .containsEntry("fanout switchboard-1 p99 ms", 7.5)
                 .containsEntry("fanout switchboard-1 server µs/delivery", 2.5)
