@@ -1,14 +1,13 @@
 package io.switchboard.gateway.auth;
 
-import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
 import com.nimbusds.jose.crypto.MACSigner;
 import com.nimbusds.jose.crypto.MACVerifier;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.SignedJWT;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.text.ParseException;
 import java.time.Clock;
@@ -20,8 +19,6 @@ import java.util.Comparator;
 import java.util.Date;
 import java.util.List;
 import java.util.function.Supplier;
-import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
 import reactor.core.publisher.Mono;
 
 /**
@@ -48,43 +45,17 @@ public final class ResumeTokens {
     /** What a valid token says. */
     public record Claim(String user, boolean guest, String session) {}
 
-    /** The protected header of every token, {@code {"alg":"HS256"}}, in base64url. */
-    private static final String HEADER = Base64.getUrlEncoder()
-            .withoutPadding()
-            .encodeToString("{\"alg\":\"HS256\"}".getBytes(StandardCharsets.US_ASCII));
-
-    private static final String HMAC_SHA256 = "HmacSHA256";
-
-    /**
-     * One secret with its verifier and, per thread, an HMAC-SHA256 ready to sign (a {@link Mac} is not thread-safe,
-     * and looking one up and keying it costs more than the signature); {@code until} is when it stops verifying (null:
-     * never).
-     */
-    private record Key(String secret, MACVerifier verifier, ThreadLocal<Mac> signer, Instant until) {
+    /** One secret with its signer and verifier; {@code until} is when it stops verifying (null: never). */
+    private record Key(String secret, MACSigner signer, MACVerifier verifier, Instant until) {
         static Key of(String secret, Instant until) {
             byte[] bytes = secret.getBytes(StandardCharsets.UTF_8);
             try {
-                // MACSigner checks the length (HS256 needs 256 bits) as the verifier would
-                new MACSigner(bytes);
-                SecretKeySpec spec = new SecretKeySpec(bytes, HMAC_SHA256);
-                return new Key(secret, new MACVerifier(bytes), ThreadLocal.withInitial(() -> mac(spec)), until);
+                return new Key(secret, new MACSigner(bytes), new MACVerifier(bytes), until);
             } catch (JOSEException e) {
                 throw new IllegalArgumentException("the resume secret must be at least 32 bytes", e);
             }
         }
-
-        private static Mac mac(SecretKeySpec spec) {
-            try {
-                Mac mac = Mac.getInstance(HMAC_SHA256);
-                mac.init(spec);
-                return mac;
-            } catch (GeneralSecurityException e) {
-                throw new IllegalStateException("this JVM cannot compute " + HMAC_SHA256, e);
-            }
-        }
     }
-
-    private static final JsonStringEncoder JSON = JsonStringEncoder.getInstance();
 
     private final boolean fixed;
     private final Clock clock;
@@ -175,23 +146,20 @@ public final class ResumeTokens {
         this.learner = learner;
     }
 
-    /**
-     * A token for {@code session} of {@code user}: {@code {"sub":user,"guest":guest,"sid":session,"iat":now}} signed
-     * with HS256, as compact JWS. Written here rather than by Nimbus (which verifies them): a token is signed for
-     * every connection, and Nimbus looks up and keys a new {@link Mac} and builds a JSON tree for each.
-     */
     public String issue(String user, boolean guest, String session) {
-        StringBuilder claims = new StringBuilder(64 + user.length() + session.length());
-        claims.append("{\"sub\":\"");
-        JSON.quoteAsString(user, claims);
-        claims.append("\",\"guest\":").append(guest).append(",\"sid\":\"");
-        JSON.quoteAsString(session, claims);
-        claims.append("\",\"iat\":").append(clock.instant().getEpochSecond()).append('}');
-        Base64.Encoder base64 = Base64.getUrlEncoder().withoutPadding();
-        String signingInput =
-                HEADER + '.' + base64.encodeToString(claims.toString().getBytes(StandardCharsets.UTF_8));
-        byte[] signature = signing.signer().get().doFinal(signingInput.getBytes(StandardCharsets.US_ASCII));
-        return signingInput + '.' + base64.encodeToString(signature);
+        JWTClaimsSet claims = new JWTClaimsSet.Builder()
+                .subject(user)
+                .claim("guest", guest)
+                .claim("sid", session)
+                .issueTime(Date.from(clock.instant()))
+                .build();
+        SignedJWT jwt = new SignedJWT(new JWSHeader(JWSAlgorithm.HS256), claims);
+        try {
+            jwt.sign(signing.signer());
+        } catch (JOSEException e) {
+            throw new IllegalStateException(e);
+        }
+        return jwt.serialize();
     }
 
     /** The claim of a token signed with a known key and not too old, else null. */
