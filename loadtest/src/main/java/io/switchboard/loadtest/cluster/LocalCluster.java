@@ -95,6 +95,7 @@ public final class LocalCluster implements AutoCloseable {
     private static final String REDIS = "redis";
     /** The start-up line that says which I/O transport the gateway's loops use (config.IoTransport). */
     private static final Pattern TRANSPORT = Pattern.compile("SWITCHBOARD_TRANSPORT=(.+)");
+
     private static final Duration POLL = Duration.ofMillis(50);
 
     /** One started server process, its log and its port (-1 until known). */
