@@ -142,6 +142,11 @@ public final class MongoUserStore implements UserStore, DependencyCheck {
         return Causes.rootCause(t);
     }
 
+    /** Whether the indexes are in place (created at the first probe that found MongoDB up). */
+    boolean indexed() {
+        return indexed;
+    }
+
     private Mono<Void> ensureIndexes() {
         if (indexed) {
             return Mono.empty();

@@ -6,6 +6,10 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.mongodb.ConnectionString;
+import com.mongodb.reactivestreams.client.MongoClient;
+import com.mongodb.reactivestreams.client.MongoClients;
+import com.mongodb.reactivestreams.client.MongoDatabase;
 import io.micrometer.core.instrument.Counter;
 import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.EventRecorder;
@@ -28,10 +32,12 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.bson.Document;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Flux;
 
 /**
  * Blocks and match history kept in MongoDB (issue 6) through the whole gateway: restarts, two instances, 500
@@ -66,6 +72,24 @@ class UserDataIntegrationTests {
             env.put(more[i], more[i + 1]);
         }
         return closing.keep(TestGateway.start(env));
+    }
+
+    /**
+     * Waits for the gateway's start-up indexes: mongo-java-server's in-memory collections are not safe against an
+     * index created while documents are written (MongoDB is), so a test that writes at once waits for them.
+     */
+    private static void awaitIndexes(String uri) {
+        try (MongoClient client = MongoClients.create(uri)) {
+            MongoDatabase db = client.getDatabase(new ConnectionString(uri).getDatabase());
+            Await.until(
+                    "the gateway's MongoDB indexes",
+                    T,
+                    () -> Flux.from(db.getCollection("matches").listIndexes())
+                            .map(d -> ((Document) d).getString("name"))
+                            .collectList()
+                            .block(T)
+                            .contains("users_1_started_-1"));
+        }
     }
 
     /** A connected token user with its events recorded. */
@@ -141,7 +165,9 @@ class UserDataIntegrationTests {
     @DisplayName("the history is complete and ordered after 500 matches: newest first, both users, start, end,"
             + " reason, instance")
     void fiveHundredMatches() {
-        TestGateway gw = gateway(mongoDb.get().uri(MongoFixture.freshDatabase("five")));
+        String uri = mongoDb.get().uri(MongoFixture.freshDatabase("five"));
+        TestGateway gw = gateway(uri);
+        awaitIndexes(uri);
         User x = user(gw, "u_x");
         User y = user(gw, "u_y");
         List<String> made = new ArrayList<>();
