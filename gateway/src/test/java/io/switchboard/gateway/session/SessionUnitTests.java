@@ -2,10 +2,7 @@ package io.switchboard.gateway.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.buffer.ByteBuf;
-import io.switchboard.gateway.auth.Authenticator;
-import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.Broker;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
@@ -15,18 +12,13 @@ import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.cluster.RedisUnavailableException;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.id.Ids;
-import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.store.MemoryUserStore;
-import io.switchboard.gateway.store.StoreWriter;
+import io.switchboard.gateway.support.MemorySessions;
 import io.switchboard.gateway.wire.EventLoops;
-import io.switchboard.matchmaking.MatchmakerSettings;
-import io.switchboard.matchmaking.MemoryMatchmaker;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,30 +92,9 @@ class SessionUnitTests {
             }
         };
         ChannelService channels = new ChannelService(hub, broker, history);
-        LocalSessionRegistry registry = new LocalSessionRegistry(30_000, nanoTime);
-        MemoryUserStore store = new MemoryUserStore(100);
-        matches = new MatchService(
-                new MemoryMatchmaker(
-                        new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000, 10), System::currentTimeMillis),
-                channels,
-                "gw-test",
-                30_000,
-                matchScheduler,
-                new SimpleMeterRegistry(),
-                store,
-                new StoreWriter(store, 100, new SimpleMeterRegistry()));
-        SessionContext ctx = new SessionContext(
-                config,
-                new Authenticator(config.jwtSecret()),
-                new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC()),
-                registry,
-                channels,
-                new InboxService(channels, registry::isConnected),
-                matches,
-                metrics,
-                ids,
-                nanoTime,
-                new KeyedTokenBuckets(100, 100, 100, nanoTime));
+        MemorySessions parts = MemorySessions.create(config, channels, metrics, ids, nanoTime, matchScheduler);
+        matches = parts.matches();
+        SessionContext ctx = parts.context();
         session = new Session(ctx, out, time, 0);
         out.session = session;
         session.start();

@@ -2,7 +2,6 @@ package io.switchboard.gateway.transport;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.buffer.AbstractByteBufAllocator;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
@@ -27,30 +26,21 @@ import io.netty.handler.codec.http.websocketx.WebSocket13FrameDecoder;
 import io.netty.handler.codec.http.websocketx.WebSocket13FrameEncoder;
 import io.netty.handler.codec.http.websocketx.WebSocketCloseStatus;
 import io.netty.handler.codec.http.websocketx.WebSocketFrame;
-import io.switchboard.gateway.auth.Authenticator;
-import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.id.Ids;
-import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
-import io.switchboard.gateway.session.KeyedTokenBuckets;
-import io.switchboard.gateway.session.LocalSessionRegistry;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
-import io.switchboard.gateway.store.MemoryUserStore;
-import io.switchboard.gateway.store.StoreWriter;
+import io.switchboard.gateway.support.MemorySessions;
 import io.switchboard.gateway.wire.EventLoops;
-import io.switchboard.matchmaking.MatchmakerSettings;
-import io.switchboard.matchmaking.MemoryMatchmaker;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ServerFrame;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -453,30 +443,9 @@ class WebSocketConnectionUnitTests {
         ChannelHub hub = new ChannelHub(loops, metrics);
         MemoryHistory history = new MemoryHistory(10, 60_000, nanoTime, ids);
         ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history);
-        LocalSessionRegistry registry = new LocalSessionRegistry(30_000, nanoTime);
-        MemoryUserStore store = new MemoryUserStore(100);
-        matches = new MatchService(
-                new MemoryMatchmaker(
-                        new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000, 10), System::currentTimeMillis),
-                channels,
-                "gw-test",
-                30_000,
-                matchScheduler,
-                new SimpleMeterRegistry(),
-                store,
-                new StoreWriter(store, 100, new SimpleMeterRegistry()));
-        SessionContext ctx = new SessionContext(
-                config,
-                new Authenticator(config.jwtSecret()),
-                new ResumeTokens(config.effectiveResumeSecret(), Clock.systemUTC()),
-                registry,
-                channels,
-                new InboxService(channels, registry::isConnected),
-                matches,
-                metrics,
-                ids,
-                nanoTime,
-                new KeyedTokenBuckets(100, 100, 100, nanoTime));
+        MemorySessions parts = MemorySessions.create(config, channels, metrics, ids, nanoTime, matchScheduler);
+        matches = parts.matches();
+        SessionContext ctx = parts.context();
         return new Session(ctx, connection, time, 0);
     }
 
