@@ -127,9 +127,13 @@ final class RedisSubscriptions {
         }
     }
 
-    /** Subscribes to a channel that carries control messages for this instance (classic pub/sub). */
+    /**
+     * Subscribes to a channel that carries control messages for this instance (classic pub/sub); fails for an outage
+     * with {@link RedisUnavailableException}, as the other subscriptions do, so that the request waiting on it (a
+     * {@code send} right after Redis came back empty) answers {@code unavailable}, not {@code internal}.
+     */
     CompletionStage<Void> subscribeControl(StatefulRedisPubSubConnection<String, String> ps, String channel) {
         classic.add(channel);
-        return ps.async().subscribe(channel);
+        return asOutage(ps.async().subscribe(channel));
     }
 }
