@@ -82,11 +82,12 @@ class ReconnectStormIntegrationTests {
             slices[(int) Math.min(slices.length - 1, (at - cutAt) / 100_000_000)]++;
         }
         // By the rule at most about 150 attempts come in a 100 ms slice; timers that a loaded 2-core machine fires
-        // late bunch a little, so the check allows a fifth of the clients (all at once would be all of them).
+        // late bunch (up to 474 were seen with the machine at a load of 16), so the check allows a third of the
+        // clients: all at once would be all of them. The delays drawn are checked exactly below.
         int busiest = Arrays.stream(slices).max().orElseThrow();
         assertThat(busiest)
                 .as("attempts in the busiest 100 ms, of %d clients: %s", CLIENTS, Arrays.toString(slices))
-                .isLessThanOrEqualTo(CLIENTS / 5);
+                .isLessThanOrEqualTo(CLIENTS / 3);
 
         // The delays the clients drew follow the rule exactly: the first attempts cover their 2 s range evenly.
         int[] firstSlices = new int[20];
