@@ -100,6 +100,9 @@ class WebSocketConnectionUnitTests {
 
     @BeforeEach
     void connect() {
+        // The loop's clock moves only by advanceTimeBy: on the wall clock a slow machine would let a timer fall due
+        // between two steps of a test (the 5 s close grace fired in a "4,999 ms later, still open" check).
+        channel.freezeTime();
         channel.config().setAllocator(alloc);
         // As GatewayServer sets them: unwritable past the bound.
         channel.config().setWriteBufferWaterMark(new WriteBufferWaterMark(BOUND / 2, BOUND));
