@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.IntStream;
 import java.util.stream.LongStream;
@@ -168,6 +169,9 @@ class ReconnectFaultIntegrationTests {
         ServerFrame.Welcome first = r.connect();
         r.client().subscribe(CHANNEL).block(T);
         SwitchboardClient publisher = keep(gw.connect());
+        // A send to a user whose connection is live or resumable says delivered:true (docs/protocol.md section 5);
+        // one that said false is named here rather than waited for.
+        List<Integer> undelivered = new CopyOnWriteArrayList<>();
 
         CompletableFuture<Void> publishing = CompletableFuture.runAsync(() -> {
             for (int i = 1; i <= total; i++) {
@@ -175,15 +179,21 @@ class ReconnectFaultIntegrationTests {
                         .publish(CHANNEL, "{\"n\":" + i + ",\"pad\":\"" + pad + "\"}")
                         .block(T);
                 if (i % DIRECT_EVERY == 0) {
-                    publisher
+                    ServerFrame.Ack ack = publisher
                             .send(first.user(), "{\"d\":" + i / DIRECT_EVERY + "}")
                             .block(T);
+                    if (!ack.delivered()) {
+                        undelivered.add(i / DIRECT_EVERY);
+                    }
                 }
             }
         });
         r.awaitFrames(ServerFrame.Message.class, m -> true, total / 4, Duration.ofSeconds(30));
         fault.run();
         publishing.join();
+        assertThat(undelivered)
+                .as("direct messages whose send said delivered:false while the user was connected or resumable")
+                .isEmpty();
         r.awaitFrames(ServerFrame.Message.class, m -> true, total, Duration.ofSeconds(60));
         r.awaitFrames(ServerFrame.Direct.class, d -> true, total / DIRECT_EVERY, Duration.ofSeconds(30));
 
