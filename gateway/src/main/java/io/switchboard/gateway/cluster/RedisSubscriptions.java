@@ -103,6 +103,10 @@ final class RedisSubscriptions {
         if (ps instanceof StatefulRedisClusterPubSubConnection<String, String> cps) {
             return asOutage(shards.subscribe(cps, channel));
         }
+        return subscribeClassic(ps, channel);
+    }
+
+    private CompletionStage<Void> subscribeClassic(StatefulRedisPubSubConnection<String, String> ps, String channel) {
         classic.add(channel);
         return asOutage(ps.async().subscribe(channel));
     }
@@ -133,7 +137,6 @@ final class RedisSubscriptions {
      * {@code send} right after Redis came back empty) answers {@code unavailable}, not {@code internal}.
      */
     CompletionStage<Void> subscribeControl(StatefulRedisPubSubConnection<String, String> ps, String channel) {
-        classic.add(channel);
-        return asOutage(ps.async().subscribe(channel));
+        return subscribeClassic(ps, channel);
     }
 }

@@ -53,13 +53,12 @@ public enum IoTransport {
 
     /** Why this machine cannot run it, in a few words; null when it can. */
     public String unavailableBecause() {
-        Throwable cause = switch (this) {
-            case AUTO, NIO -> null;
-            case IO_URING -> IoUring.isAvailable() ? null : IoUring.unavailabilityCause();
-            case EPOLL -> Epoll.isAvailable() ? null : Epoll.unavailabilityCause();
-        };
+        if (available()) {
+            return null;
+        }
+        Throwable cause = this == IO_URING ? IoUring.unavailabilityCause() : Epoll.unavailabilityCause();
         if (cause == null) {
-            return available() ? null : "not supported here";
+            return "not supported here";
         }
         Throwable root = cause;
         while (root.getCause() != null && root.getCause() != root) {

@@ -2,17 +2,12 @@ package io.switchboard.gateway.store;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.mongodb.reactivestreams.client.MongoClient;
-import com.mongodb.reactivestreams.client.MongoClients;
 import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.mongo.MongoFixture;
-import java.util.List;
-import org.bson.Document;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import reactor.core.publisher.Flux;
 
 /** The contract against MongoDB (mongo-java-server in process, or TEST_MONGODB_URI), and the indexes. */
 class MongoUserStoreTests extends UserStoreContract {
@@ -36,16 +31,8 @@ class MongoUserStoreTests extends UserStoreContract {
     @Test
     @DisplayName("the indexes the queries need are created at start-up")
     void indexes() {
-        try (MongoClient client = MongoClients.create(mongoDb.get().uri(database))) {
-            Await.until("the indexes", T, () -> names(client, "matches").contains("users_1_started_-1"));
-            assertThat(names(client, "blocks")).contains("user_1", "other_1");
-        }
-    }
-
-    private List<String> names(MongoClient client, String collection) {
-        return Flux.from(client.getDatabase(database).getCollection(collection).listIndexes())
-                .map(d -> ((Document) d).getString("name"))
-                .collectList()
-                .block(T);
+        String uri = mongoDb.get().uri(database);
+        Await.until("the indexes", T, () -> MongoIndexes.names(uri, "matches").contains("users_1_started_-1"));
+        assertThat(MongoIndexes.names(uri, "blocks")).contains("user_1", "other_1");
     }
 }

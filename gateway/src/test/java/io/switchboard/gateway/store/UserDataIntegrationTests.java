@@ -6,10 +6,6 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.mongodb.ConnectionString;
-import com.mongodb.reactivestreams.client.MongoClient;
-import com.mongodb.reactivestreams.client.MongoClients;
-import com.mongodb.reactivestreams.client.MongoDatabase;
 import io.micrometer.core.instrument.Counter;
 import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.EventRecorder;
@@ -32,12 +28,10 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.bson.Document;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
-import reactor.core.publisher.Flux;
 
 /**
  * Blocks and match history kept in MongoDB (issue 6) through the whole gateway: restarts, two instances, 500
@@ -79,17 +73,10 @@ class UserDataIntegrationTests {
      * index created while documents are written (MongoDB is), so a test that writes at once waits for them.
      */
     private static void awaitIndexes(String uri) {
-        try (MongoClient client = MongoClients.create(uri)) {
-            MongoDatabase db = client.getDatabase(new ConnectionString(uri).getDatabase());
-            Await.until(
-                    "the gateway's MongoDB indexes",
-                    T,
-                    () -> Flux.from(db.getCollection("matches").listIndexes())
-                            .map(d -> ((Document) d).getString("name"))
-                            .collectList()
-                            .block(T)
-                            .contains("users_1_started_-1"));
-        }
+        Await.until(
+                "the gateway's MongoDB indexes",
+                T,
+                () -> MongoIndexes.names(uri, "matches").contains("users_1_started_-1"));
     }
 
     /** A connected token user with its events recorded. */
