@@ -13,6 +13,7 @@ import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisHistory;
 import io.switchboard.gateway.cluster.RedisLuaRunner;
+import io.switchboard.gateway.cluster.RedisPresence;
 import io.switchboard.gateway.cluster.RedisResumeSecret;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
 import io.switchboard.gateway.cluster.RedisStartup;
@@ -25,6 +26,9 @@ import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
+import io.switchboard.gateway.presence.MemoryPresence;
+import io.switchboard.gateway.presence.PresenceService;
+import io.switchboard.gateway.presence.PresenceStore;
 import io.switchboard.gateway.session.KeyedTokenBuckets;
 import io.switchboard.gateway.session.LocalSessionRegistry;
 import io.switchboard.gateway.session.SessionContext;
@@ -79,6 +83,7 @@ public final class Gateway implements AutoCloseable {
     private final RedisConnections redis;
     private final AutoCloseable ownedRegistry;
     private final MatchService matches;
+    private final PresenceService presence;
     private final Scheduler housekeeping;
     private final UserStore store;
     private final StoreWriter storeWriter;
@@ -103,6 +108,7 @@ public final class Gateway implements AutoCloseable {
         List<DependencyCheck> checks;
         History history;
         Matchmaker matchmaker;
+        PresenceStore presenceStore;
         if (config.clustered()) {
             RedisConfig rc = config.redis();
             redis = new RedisConnections(rc, metrics.registry());
@@ -130,6 +136,7 @@ public final class Gateway implements AutoCloseable {
             checks = List.of(redis);
             matchmaker = new RedisMatchmaker(
                     new RedisLuaRunner(redis), matchSettings(config, rc.nodeLeaseMs()), System::currentTimeMillis);
+            presenceStore = new RedisPresence(redis, config.nodeId(), rc.nodeLeaseMs(), config.presenceEventsMax());
         } else {
             redis = null;
             ownedRegistry = null;
@@ -146,6 +153,7 @@ public final class Gateway implements AutoCloseable {
             checks = List.of();
             matchmaker = new MemoryMatchmaker(
                     matchSettings(config, RedisConfig.DEFAULT_NODE_LEASE_MS), System::currentTimeMillis);
+            presenceStore = new MemoryPresence(config.presenceEventsMax());
             metrics.gauge("switchboard.history.channels", "Channels and inboxes with a history held", memory::channels);
             metrics.gauge(
                     "switchboard.history.messages", "Messages held in history over all channels", memory::messages);
@@ -181,6 +189,14 @@ public final class Gateway implements AutoCloseable {
                 metrics.registry(),
                 store,
                 storeWriter);
+        presence = new PresenceService(
+                presenceStore,
+                registry::size,
+                matches::waiting,
+                config.resumeGraceMs(),
+                housekeeping,
+                System::nanoTime,
+                metrics.registry());
         health = new HealthService(
                 config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics, registry::size);
         housekeeping.schedulePeriodically(
@@ -210,6 +226,7 @@ public final class Gateway implements AutoCloseable {
                 channels,
                 inbox,
                 matches,
+                presence,
                 metrics,
                 ids,
                 System::nanoTime,
@@ -218,7 +235,8 @@ public final class Gateway implements AutoCloseable {
                         config.edge().userConnectBurst(),
                         config.edge().rateEntries(),
                         System::nanoTime));
-        HttpApi api = new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history);
+        HttpApi api =
+                new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history, presence);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
     }
 
@@ -256,6 +274,11 @@ public final class Gateway implements AutoCloseable {
 
     public SessionRegistry registry() {
         return registry;
+    }
+
+    /** Presence: this instance's holders and the figures of {@code match.stats}. */
+    public PresenceService presence() {
+        return presence;
     }
 
     /** Where blocks and the match history are kept: MongoDB, or memory in the embedded default. */
@@ -307,6 +330,7 @@ public final class Gateway implements AutoCloseable {
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
         matches.close();
+        presence.close();
         storeWriter.close();
         store.close();
         if (startup != null) {

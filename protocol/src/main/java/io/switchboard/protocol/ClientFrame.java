@@ -39,11 +39,21 @@ public sealed interface ClientFrame {
         }
     }
 
-    record Subscribe(Long id, String channel, StreamPosition since) implements ClientFrame {
+    /**
+     * {@code presence}: the user is present in the channel while subscribed; {@code joinLeave}: this subscriber
+     * receives the channel's {@code join} and {@code leave} events (section 10).
+     */
+    record Subscribe(Long id, String channel, StreamPosition since, boolean presence, boolean joinLeave)
+            implements ClientFrame {
         public static final String TYPE = "subscribe";
 
         public Subscribe {
             Objects.requireNonNull(channel, "channel");
+        }
+
+        /** A subscribe without presence. */
+        public Subscribe(Long id, String channel, StreamPosition since) {
+            this(id, channel, since, false, false);
         }
 
         public String type() {
@@ -136,6 +146,41 @@ public sealed interface ClientFrame {
         public Block {
             Objects.requireNonNull(user, "user");
         }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** Who is present in a channel: at most {@link Limits#MAX_PRESENCE_USERS} users. */
+    record Presence(Long id, String channel) implements ClientFrame {
+        public static final String TYPE = "presence";
+
+        public Presence {
+            Objects.requireNonNull(channel, "channel");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** How many users are present in a channel. */
+    record PresenceCount(Long id, String channel) implements ClientFrame {
+        public static final String TYPE = "presence.count";
+
+        public PresenceCount {
+            Objects.requireNonNull(channel, "channel");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** Users online cluster-wide and users waiting in the random-connect queue. */
+    record MatchStats(Long id) implements ClientFrame {
+        public static final String TYPE = "match.stats";
 
         public String type() {
             return TYPE;

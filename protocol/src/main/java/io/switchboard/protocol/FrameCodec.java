@@ -58,7 +58,12 @@ public final class FrameCodec {
                         f.optString("client", id));
             case ClientFrame.Pong.TYPE -> new ClientFrame.Pong();
             case ClientFrame.Subscribe.TYPE ->
-                new ClientFrame.Subscribe(id, f.requireChannel(id), f.optPosition("since", id));
+                new ClientFrame.Subscribe(
+                        id,
+                        f.requireChannel(id),
+                        f.optPosition("since", id),
+                        f.optFlag("presence", id),
+                        f.optFlag("joinLeave", id));
             case ClientFrame.Unsubscribe.TYPE -> new ClientFrame.Unsubscribe(id, f.requireChannel(id));
             case ClientFrame.Publish.TYPE -> new ClientFrame.Publish(id, f.requireChannel(id), f.requireData(id));
             case ClientFrame.Send.TYPE -> new ClientFrame.Send(id, f.requireUserId("to", id), f.requireData(id));
@@ -68,6 +73,9 @@ public final class FrameCodec {
             case ClientFrame.MatchNext.TYPE -> new ClientFrame.MatchNext(id);
             case ClientFrame.MatchLeave.TYPE -> new ClientFrame.MatchLeave(id);
             case ClientFrame.Block.TYPE -> new ClientFrame.Block(id, f.requireUserId("user", id));
+            case ClientFrame.Presence.TYPE -> new ClientFrame.Presence(id, f.requireChannel(id));
+            case ClientFrame.PresenceCount.TYPE -> new ClientFrame.PresenceCount(id, f.requireChannel(id));
+            case ClientFrame.MatchStats.TYPE -> new ClientFrame.MatchStats(id);
             default ->
                 throw new FrameDecodeException(
                         ErrorCodes.UNKNOWN_TYPE, id, "unknown frame type '" + truncate(type) + "'");
@@ -103,14 +111,24 @@ public final class FrameCodec {
             }
             case ServerFrame.Ping.TYPE -> new ServerFrame.Ping();
             case ServerFrame.Ack.TYPE ->
-                new ServerFrame.Ack(
-                        f.requireLong("id"),
-                        f.optString("channel", null),
-                        f.optLong("offset"),
-                        f.optString("epoch", null),
-                        f.optBoolean("recovered"),
-                        f.optBoolean("delivered"),
-                        f.optBoolean("queued"));
+                f.node("count") != null
+                        ? new ServerFrame.PresenceAck(
+                                f.requireLong("id"),
+                                f.requireString("channel", null),
+                                f.requireLong("count"),
+                                f.optUsers("users"),
+                                f.optBoolean("truncated"))
+                        : f.node("online") != null
+                                ? new ServerFrame.StatsAck(
+                                        f.requireLong("id"), f.requireLong("online"), f.requireLong("waiting"))
+                                : new ServerFrame.Ack(
+                                        f.requireLong("id"),
+                                        f.optString("channel", null),
+                                        f.optLong("offset"),
+                                        f.optString("epoch", null),
+                                        f.optBoolean("recovered"),
+                                        f.optBoolean("delivered"),
+                                        f.optBoolean("queued"));
             case ServerFrame.Error.TYPE ->
                 new ServerFrame.Error(
                         f.optLong("id"),
@@ -153,6 +171,11 @@ public final class FrameCodec {
                         f.optString("epoch", null));
             case ServerFrame.MatchPartner.TYPE ->
                 new ServerFrame.MatchPartner(f.requireString("match", null), f.requireString("state", null));
+            case ServerFrame.Join.TYPE ->
+                new ServerFrame.Join(
+                        f.requireString("channel", null), f.requireString("user", null), f.rawOrEmpty("info"));
+            case ServerFrame.Leave.TYPE ->
+                new ServerFrame.Leave(f.requireString("channel", null), f.requireString("user", null));
             default ->
                 throw new FrameDecodeException(
                         ErrorCodes.UNKNOWN_TYPE, null, "unknown frame type '" + truncate(type) + "'");
@@ -287,6 +310,34 @@ public final class FrameCodec {
         } else if (frame instanceof ServerFrame.MatchPartner m) {
             g.writeStringField("match", m.match());
             g.writeStringField("state", m.state());
+        } else if (frame instanceof ServerFrame.PresenceAck a) {
+            g.writeNumberField("id", a.id());
+            g.writeStringField("channel", a.channel());
+            g.writeNumberField("count", a.count());
+            if (a.users() != null) {
+                g.writeArrayFieldStart("users");
+                for (ServerFrame.PresentUser u : a.users()) {
+                    g.writeStartObject();
+                    g.writeStringField("user", u.user());
+                    g.writeFieldName("info");
+                    g.writeRawValue(u.info());
+                    g.writeEndObject();
+                }
+                g.writeEndArray();
+            }
+            optField(g, "truncated", a.truncated());
+        } else if (frame instanceof ServerFrame.StatsAck a) {
+            g.writeNumberField("id", a.id());
+            g.writeNumberField("online", a.online());
+            g.writeNumberField("waiting", a.waiting());
+        } else if (frame instanceof ServerFrame.Join j) {
+            g.writeStringField("channel", j.channel());
+            g.writeStringField("user", j.user());
+            g.writeFieldName("info");
+            g.writeRawValue(j.info());
+        } else if (frame instanceof ServerFrame.Leave l) {
+            g.writeStringField("channel", l.channel());
+            g.writeStringField("user", l.user());
         }
         g.writeEndObject();
     }
@@ -317,6 +368,16 @@ public final class FrameCodec {
                     writePosition(g, s.since());
                     g.writeEndObject();
                 }
+                if (s.presence()) {
+                    g.writeBooleanField("presence", true);
+                }
+                if (s.joinLeave()) {
+                    g.writeBooleanField("joinLeave", true);
+                }
+            } else if (frame instanceof ClientFrame.Presence p) {
+                g.writeStringField("channel", p.channel());
+            } else if (frame instanceof ClientFrame.PresenceCount p) {
+                g.writeStringField("channel", p.channel());
             } else if (frame instanceof ClientFrame.Unsubscribe u) {
                 g.writeStringField("channel", u.channel());
             } else if (frame instanceof ClientFrame.Publish p) {
@@ -547,6 +608,46 @@ public final class FrameCodec {
         boolean optBool(String name) {
             JsonNode n = nodes.get(name);
             return n != null && n.asBoolean(false);
+        }
+
+        /** An optional boolean request field: absent or null is false; anything but a boolean is refused. */
+        boolean optFlag(String name, Long id) throws FrameDecodeException {
+            JsonNode n = nodes.get(name);
+            if (n == null || n.isNull()) {
+                return false;
+            }
+            if (!n.isBoolean()) {
+                throw bad(id, "field '" + name + "' must be true or false");
+            }
+            return n.booleanValue();
+        }
+
+        /** A JSON field as raw JSON text; {@code {}} when absent. */
+        String rawOrEmpty(String name) {
+            JsonNode n = nodes.get(name);
+            return n == null || n.isNull() ? "{}" : n.toString();
+        }
+
+        /** The {@code users} of a presence reply, or null when absent. */
+        List<ServerFrame.PresentUser> optUsers(String name) throws FrameDecodeException {
+            JsonNode n = nodes.get(name);
+            if (n == null || n.isNull()) {
+                return null;
+            }
+            if (!n.isArray()) {
+                throw bad(null, "field '" + name + "' must be an array");
+            }
+            List<ServerFrame.PresentUser> out = new ArrayList<>(n.size());
+            for (JsonNode e : n) {
+                JsonNode user = e.get("user");
+                if (user == null || !user.isTextual()) {
+                    throw bad(null, "each of '" + name + "' must have a string 'user'");
+                }
+                JsonNode info = e.get("info");
+                out.add(new ServerFrame.PresentUser(
+                        user.textValue(), info == null || info.isNull() ? "{}" : info.toString()));
+            }
+            return out;
         }
 
         Boolean optBoolean(String name) {

@@ -19,6 +19,12 @@ public record Limits(int maxFrame, int rate, int burst, int maxSubscriptions) {
     /** Largest request id: 2^53-1, the largest integer a JavaScript number holds exactly. */
     public static final long MAX_ID = (1L << 53) - 1;
 
+    /** Most users one {@code presence} reply lists; beyond, it says {@code truncated}. */
+    public static final int MAX_PRESENCE_USERS = 1000;
+
+    /** Largest user {@code info} (the token's claim {@code info}), in bytes of JSON. */
+    public static final int MAX_INFO_BYTES = 1024;
+
     /** Longest channel name. */
     public static final int MAX_CHANNEL_LENGTH = 128;
 }

@@ -130,4 +130,68 @@ public sealed interface ServerFrame {
             return TYPE;
         }
     }
+
+    /** A user present in a channel and its public {@code info} (raw JSON, an object). */
+    record PresentUser(String user, String info) {
+        public PresentUser {
+            Objects.requireNonNull(user, "user");
+            Objects.requireNonNull(info, "info");
+        }
+    }
+
+    /**
+     * The reply to {@code presence} ({@code users} and {@code truncated} set) and to {@code presence.count}
+     * (both null): the users present in {@code channel}.
+     */
+    record PresenceAck(long id, String channel, long count, List<PresentUser> users, Boolean truncated)
+            implements ServerFrame {
+        public static final String TYPE = Ack.TYPE;
+
+        public PresenceAck {
+            Objects.requireNonNull(channel, "channel");
+            users = users == null ? null : List.copyOf(users);
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** The reply to {@code match.stats}. */
+    record StatsAck(long id, long online, long waiting) implements ServerFrame {
+        public static final String TYPE = Ack.TYPE;
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** A user became present in a channel ({@code info} raw JSON). */
+    record Join(String channel, String user, String info) implements ServerFrame {
+        public static final String TYPE = "join";
+
+        public Join {
+            Objects.requireNonNull(channel, "channel");
+            Objects.requireNonNull(user, "user");
+            Objects.requireNonNull(info, "info");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** A user is no longer present in a channel. */
+    record Leave(String channel, String user) implements ServerFrame {
+        public static final String TYPE = "leave";
+
+        public Leave {
+            Objects.requireNonNull(channel, "channel");
+            Objects.requireNonNull(user, "user");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
 }

@@ -41,7 +41,9 @@ public final class SwitchboardClient implements AutoCloseable {
 
     private final SwitchboardClientOptions options;
     private final AtomicLong nextId = new AtomicLong();
-    private final Map<Long, Sinks.One<ServerFrame.Ack>> pending = new ConcurrentHashMap<>();
+    /** Requests waiting for their reply: an {@code ack} (plain, presence or stats) or an {@code error}. */
+    private final Map<Long, Sinks.One<ServerFrame>> pending = new ConcurrentHashMap<>();
+
     private final Sinks.Many<ServerFrame> events = Sinks.many().unicast().onBackpressureBuffer();
     private final Sinks.One<ServerFrame.Welcome> welcomeSink = Sinks.one();
     private final Sinks.One<CloseStatus> closedSink = Sinks.one();
@@ -138,6 +140,30 @@ public final class SwitchboardClient implements AutoCloseable {
         return request(id -> new ClientFrame.Subscribe(id, channel, since));
     }
 
+    /**
+     * Subscribes; with {@code presence} this user is present in the channel while subscribed, with
+     * {@code joinLeave} the channel's {@code join} and {@code leave} frames arrive on {@link #events()}.
+     */
+    public Mono<ServerFrame.Ack> subscribe(String channel, StreamPosition since, boolean presence, boolean joinLeave) {
+        return request(id -> new ClientFrame.Subscribe(id, channel, since, presence, joinLeave));
+    }
+
+    /** Who is present in {@code channel}: at most 1,000 users, {@code truncated} beyond. */
+    public Mono<ServerFrame.PresenceAck> presence(String channel) {
+        return reply(id -> new ClientFrame.Presence(id, channel), ServerFrame.PresenceAck.class);
+    }
+
+    /** How many users are present in {@code channel}. */
+    public Mono<Long> presenceCount(String channel) {
+        return reply(id -> new ClientFrame.PresenceCount(id, channel), ServerFrame.PresenceAck.class)
+                .map(ServerFrame.PresenceAck::count);
+    }
+
+    /** Users online cluster-wide and users waiting in the random-connect queue. */
+    public Mono<ServerFrame.StatsAck> matchStats() {
+        return reply(ClientFrame.MatchStats::new, ServerFrame.StatsAck.class);
+    }
+
     public Mono<ServerFrame.Ack> unsubscribe(String channel) {
         return request(id -> new ClientFrame.Unsubscribe(id, channel));
     }
@@ -157,16 +183,30 @@ public final class SwitchboardClient implements AutoCloseable {
      * {@link SwitchboardException} carrying the {@code error} code (or {@code closed}).
      */
     public Mono<ServerFrame.Ack> request(LongFunction<ClientFrame> frameForId) {
+        return reply(frameForId, ServerFrame.Ack.class);
+    }
+
+    /**
+     * Sends the frame made for the next request id; emits its reply as {@code type}, or fails with a
+     * {@link SwitchboardException} carrying the {@code error} code ({@code closed}; {@code unexpected_reply} when
+     * the reply is of another kind).
+     */
+    public <T extends ServerFrame> Mono<T> reply(LongFunction<ClientFrame> frameForId, Class<T> type) {
         return Mono.defer(() -> {
             long id = nextId.incrementAndGet();
-            Sinks.One<ServerFrame.Ack> reply = Sinks.one();
+            Sinks.One<ServerFrame> reply = Sinks.one();
             pending.put(id, reply);
             if (isClosed()) {
                 pending.remove(id);
                 return Mono.error(new SwitchboardException("closed", "connection is closed", null));
             }
             sendFrame(frameForId.apply(id));
-            return reply.asMono().doFinally(s -> pending.remove(id));
+            return reply.asMono()
+                    .flatMap(r -> type.isInstance(r)
+                            ? Mono.just(type.cast(r))
+                            : Mono.error(new SwitchboardException(
+                                    "unexpected_reply", "expected " + type.getSimpleName() + ", got " + r, null)))
+                    .doFinally(s -> pending.remove(id));
         });
     }
 
@@ -251,16 +291,21 @@ public final class SwitchboardClient implements AutoCloseable {
             welcomeSink.tryEmitValue(w);
             return;
         }
-        if (decoded instanceof ServerFrame.Ack ack) {
-            Sinks.One<ServerFrame.Ack> reply = pending.remove(ack.id());
+        Long replyTo = decoded instanceof ServerFrame.Ack a
+                ? Long.valueOf(a.id())
+                : decoded instanceof ServerFrame.PresenceAck p
+                        ? Long.valueOf(p.id())
+                        : decoded instanceof ServerFrame.StatsAck st ? Long.valueOf(st.id()) : null;
+        if (replyTo != null) {
+            Sinks.One<ServerFrame> reply = pending.remove(replyTo);
             if (reply != null) {
-                reply.tryEmitValue(ack);
+                reply.tryEmitValue(decoded);
                 return;
             }
         } else if (decoded instanceof ServerFrame.Error err) {
             SwitchboardException ex = new SwitchboardException(err.code(), err.message(), err.retryAfter());
             if (err.id() != null) {
-                Sinks.One<ServerFrame.Ack> reply = pending.remove(err.id());
+                Sinks.One<ServerFrame> reply = pending.remove(err.id());
                 if (reply != null) {
                     reply.tryEmitError(ex);
                     return;

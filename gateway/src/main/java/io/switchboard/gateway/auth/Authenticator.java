@@ -1,5 +1,6 @@
 package io.switchboard.gateway.auth;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.nimbusds.jose.JOSEException;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jose.jwk.source.ImmutableSecret;
@@ -10,10 +11,13 @@ import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.proc.BadJWTException;
 import com.nimbusds.jwt.proc.DefaultJWTClaimsVerifier;
 import com.nimbusds.jwt.proc.DefaultJWTProcessor;
+import io.switchboard.protocol.FrameCodec;
+import io.switchboard.protocol.Limits;
 import java.nio.charset.StandardCharsets;
 import java.text.ParseException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -45,6 +49,8 @@ public final class Authenticator {
         processor.setJWTClaimsSetVerifier(verifier);
     }
 
+    static final String INFO_CLAIM = "info";
+
     public Identity authenticate(String token) throws AuthException {
         if (processor == null) {
             throw new AuthException("this gateway accepts no tokens (SWITCHBOARD_JWT_SECRET is not set)");
@@ -74,7 +80,31 @@ public final class Authenticator {
             throw new AuthException("claim 'sub' starts with " + UserIds.GUEST_PREFIX
                     + ", which is reserved for guest ids; give registered users ids without it");
         }
-        return new Identity(sub, false, patterns(claims, "subscribe"), patterns(claims, "publish"));
+        return new Identity(sub, false, patterns(claims, "subscribe"), patterns(claims, "publish"), info(claims));
+    }
+
+    /** The claim {@code info}, the user's public data in presence: a JSON object of at most 1 KiB; {@code {}}. */
+    private static String info(JWTClaimsSet claims) throws AuthException {
+        Object value = claims.getClaim(INFO_CLAIM);
+        if (value == null) {
+            return Identity.NO_INFO;
+        }
+        if (!(value instanceof Map<?, ?>)) {
+            throw new AuthException(
+                    "claim 'info' must be a JSON object of at most " + Limits.MAX_INFO_BYTES + " bytes");
+        }
+        String json;
+        try {
+            json = FrameCodec.mapper().writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw new AuthException("claim 'info' cannot be read as JSON");
+        }
+        int bytes = json.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes > Limits.MAX_INFO_BYTES) {
+            throw new AuthException(
+                    "claim 'info' is " + bytes + " bytes of JSON: at most " + Limits.MAX_INFO_BYTES + " are allowed");
+        }
+        return json;
     }
 
     private static ChannelPatterns patterns(JWTClaimsSet claims, String name) throws AuthException {

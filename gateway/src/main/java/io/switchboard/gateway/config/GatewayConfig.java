@@ -58,6 +58,8 @@ import javax.crypto.spec.SecretKeySpec;
  * @param edge the limits before a WebSocket upgrade: timeouts, connection caps, connect rates, trusted proxies
  *             and allowed origins; null: {@link EdgeConfig#defaults()}
  * @param transport the I/O loops' kernel interface ({@code SWITCHBOARD_TRANSPORT}); null: {@link IoTransport#AUTO}
+ * @param presenceEventsMax {@code join} and {@code leave} are sent for a channel only while it has at most this
+ *                          many present users ({@code SWITCHBOARD_PRESENCE_EVENTS_MAX})
  */
 public record GatewayConfig(
         String host,
@@ -87,7 +89,8 @@ public record GatewayConfig(
         MongoConfig mongo,
         List<IceServer> iceServers,
         EdgeConfig edge,
-        IoTransport transport) {
+        IoTransport transport,
+        int presenceEventsMax) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -110,6 +113,7 @@ public record GatewayConfig(
     public static final int DEFAULT_AVOID_RECENT = 3;
     public static final int DEFAULT_MAX_BLOCKS = 1_000;
     public static final long DEFAULT_DRAIN_MS = 10_000;
+    public static final int DEFAULT_PRESENCE_EVENTS_MAX = 1_000;
     /** HS256 needs a key of at least 256 bits. */
     public static final int MIN_JWT_SECRET_BYTES = 32;
 
@@ -148,6 +152,9 @@ public record GatewayConfig(
         problems.addAll(edge.problems());
         transport = transport == null ? IoTransport.DEFAULT : transport;
         problems.addAll(transportProblems(transport));
+        if (presenceEventsMax < 0) {
+            problems.add("SWITCHBOARD_PRESENCE_EVENTS_MAX=" + presenceEventsMax + ": expected 0 to 1000000");
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(problems);
         }
@@ -202,6 +209,7 @@ public record GatewayConfig(
         List<IceServer> iceServers = IceServer.parse(r.string(IceServer.VARIABLE, null), r.problems);
         EdgeConfig edge = EdgeConfig.read(r);
         IoTransport transport = readTransport(r);
+        int presenceEventsMax = r.integer("SWITCHBOARD_PRESENCE_EVENTS_MAX", DEFAULT_PRESENCE_EVENTS_MAX, 0, 1_000_000);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(
@@ -280,7 +288,8 @@ public record GatewayConfig(
                 mongo,
                 iceServers,
                 edge,
-                transport);
+                transport,
+                presenceEventsMax);
     }
 
     private static IoTransport readTransport(Reader r) {

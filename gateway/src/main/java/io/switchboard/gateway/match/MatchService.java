@@ -157,6 +157,11 @@ public final class MatchService implements AutoCloseable {
                 .register(registry);
     }
 
+    /** Users in the random-connect queue, cluster-wide, as last read (every {@link #SWEEP_PERIOD}). */
+    public long waiting() {
+        return queueLength.get();
+    }
+
     /** {@code match.join}; emits the outcome (CONFLICT when already queued or matched). */
     public Mono<Outcome> join(String user, String session, List<String> interests) {
         return blocksBeforePairing(user)

@@ -2,8 +2,10 @@ package io.switchboard.gateway.session;
 
 import io.switchboard.gateway.auth.Identity;
 import io.switchboard.gateway.channel.ChannelService;
+import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.inbox.InboxService;
+import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.protocol.Channels;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.ErrorCodes;
@@ -14,22 +16,30 @@ import java.util.Map;
 import reactor.core.publisher.Mono;
 
 /**
- * A session's channel requests (docs/protocol.md sections 3 and 4): {@code subscribe}, {@code unsubscribe},
- * {@code publish} and {@code send}, and the subscriptions they hold. Confined to the session's loop.
+ * A session's channel requests (docs/protocol.md sections 5 and 10): {@code subscribe} (with presence and join and
+ * leave), {@code unsubscribe}, {@code publish} and {@code send}, and the subscriptions they hold. Confined to the
+ * session's loop.
  */
 final class ChannelRequests {
     private final Session session;
     private final ChannelService channels;
     private final InboxService inbox;
+    private final PresenceService presence;
     private final Replies replies;
     private final int maxSubscriptions;
     private final Map<String, Subscription> subscriptions = new HashMap<>();
 
     ChannelRequests(
-            Session session, ChannelService channels, InboxService inbox, Replies replies, int maxSubscriptions) {
+            Session session,
+            ChannelService channels,
+            InboxService inbox,
+            PresenceService presence,
+            Replies replies,
+            int maxSubscriptions) {
         this.session = session;
         this.channels = channels;
         this.inbox = inbox;
+        this.presence = presence;
         this.replies = replies;
         this.maxSubscriptions = maxSubscriptions;
     }
@@ -78,12 +88,21 @@ final class ChannelRequests {
                             + " subscriptions per connection");
             return Mono.empty();
         }
-        Subscription sub = new Subscription(session, channelName);
+        Subscription sub = new Subscription(session, channelName, s.presence(), s.joinLeave());
         subscriptions.put(channelName, sub);
+        if (sub.joinLeave()) {
+            presence.listen(channelName, sub.presenceEvents());
+        }
+        Mono<HistoryRead> subscribed = channels.subscribe(channelName, sub, s.since());
+        if (sub.presence()) {
+            subscribed = subscribed.flatMap(
+                    read -> presence.join(session.id(), identity.userId(), identity.info(), channelName)
+                            .thenReturn(read));
+        }
         return replies.reply(
                 s.id(),
                 "subscribe to " + channelName,
-                channels.subscribe(channelName, sub, s.since()),
+                subscribed,
                 read -> sub.ready(
                         s.id() == null
                                 ? null
@@ -97,19 +116,30 @@ final class ChannelRequests {
                                         null),
                         read),
                 () -> {
-                    subscriptions.remove(channelName, sub);
-                    sub.cancel();
-                    channels.unsubscribe(channelName, sub);
+                    if (subscriptions.remove(channelName, sub)) {
+                        end(sub);
+                    }
                 });
     }
 
     private void unsubscribe(ClientFrame.Unsubscribe u) {
         Subscription sub = subscriptions.remove(u.channel());
         if (sub != null) {
-            sub.cancel();
-            channels.unsubscribe(u.channel(), sub);
+            end(sub);
         }
         replies.ack(u.id());
+    }
+
+    /** {@code sub} goes: no more messages, no more joins and leaves, and its user leaves the channel. */
+    private void end(Subscription sub) {
+        sub.cancel();
+        channels.unsubscribe(sub.channel(), sub);
+        if (sub.joinLeave()) {
+            presence.unlisten(sub.channel(), sub.presenceEvents());
+        }
+        if (sub.presence()) {
+            presence.leave(session.id(), sub.channel());
+        }
     }
 
     private Mono<Void> publish(Identity identity, ClientFrame.Publish p) {
@@ -141,12 +171,19 @@ final class ChannelRequests {
                         replies.ack(s.id(), id -> new ServerFrame.Ack(id, null, null, null, null, delivered, null)));
     }
 
-    /** The connection closed: every subscription goes. */
-    void closeAll() {
+    /**
+     * The connection closed: every subscription goes. With {@code resumable}, the user stays present in its
+     * channels for the resume grace (it leaves them unless it comes back).
+     */
+    void closeAll(boolean resumable) {
         for (Subscription sub : new ArrayList<>(subscriptions.values())) {
             sub.cancel();
             channels.unsubscribe(sub.channel(), sub);
+            if (sub.joinLeave()) {
+                presence.unlisten(sub.channel(), sub.presenceEvents());
+            }
         }
         subscriptions.clear();
+        presence.closed(session.id(), resumable);
     }
 }

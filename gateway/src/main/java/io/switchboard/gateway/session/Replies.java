@@ -88,6 +88,13 @@ final class Replies {
         }
     }
 
+    /** Writes the reply {@code reply} makes when the request has an id; for replies that are not plain acks. */
+    void answer(Long requestId, LongFunction<ServerFrame> reply) {
+        if (requestId != null) {
+            out.write(reply.apply(requestId));
+        }
+    }
+
     /** The request came over the rate limit: {@code rate_limited}, to retry after {@code retryAfter} ms. */
     void rateLimited(Long requestId, long retryAfter) {
         error(

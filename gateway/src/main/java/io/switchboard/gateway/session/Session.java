@@ -36,6 +36,7 @@ public final class Session implements SessionHandle {
     private final SessionInbox inbox;
     private final ChannelRequests channels;
     private final MatchRequests matches;
+    private final PresenceRequests presence;
     private volatile Runnable onClose;
     private volatile String userId;
     private Identity identity;
@@ -55,7 +56,9 @@ public final class Session implements SessionHandle {
                 new Heartbeat(this, out, scheduler, ctx.nanoTime(), config.pingIntervalMs(), config.pingTimeoutMs());
         this.replies = new Replies(this, out, ctx.metrics(), scheduler, config.rate(), config.burst());
         this.inbox = new SessionInbox(this, ctx, scheduler);
-        this.channels = new ChannelRequests(this, ctx.channels(), ctx.inbox(), replies, config.maxSubscriptions());
+        this.channels = new ChannelRequests(
+                this, ctx.channels(), ctx.inbox(), ctx.presence(), replies, config.maxSubscriptions());
+        this.presence = new PresenceRequests(ctx.presence(), replies);
         this.matches = new MatchRequests(this, ctx.matches(), replies, config.maxBlocks());
     }
 
@@ -142,6 +145,7 @@ public final class Session implements SessionHandle {
             return Mono.empty();
         }
         Mono<Void> answer = channels.handle(identity, frame);
+        answer = answer != null ? answer : presence.handle(identity, frame);
         answer = answer != null ? answer : matches.handle(frame);
         if (answer != null) {
             return answer;
@@ -187,6 +191,11 @@ public final class Session implements SessionHandle {
 
     int loopIndex() {
         return loopIndex;
+    }
+
+    /** Runs {@code task} on the connection's loop, in a task of its own. */
+    void onLoop(Runnable task) {
+        scheduler.schedule(task);
     }
 
     long outboundLimit() {
@@ -285,9 +294,9 @@ public final class Session implements SessionHandle {
         SessionState was = state;
         state = SessionState.CLOSED;
         heartbeat.stop();
-        channels.closeAll();
-        inbox.close();
         int code = closeCode == 0 ? lostOrPeerCode : closeCode;
+        channels.closeAll(CloseCodes.shouldReconnect(code));
+        inbox.close();
         if (was != SessionState.AWAITING_HELLO && userId != null) {
             ctx.registry().unregister(this, CloseCodes.shouldReconnect(code));
             ctx.matches().dropped(userId, id);

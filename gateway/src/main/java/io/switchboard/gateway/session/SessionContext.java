@@ -8,6 +8,7 @@ import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
+import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 
@@ -20,6 +21,7 @@ public record SessionContext(
         ChannelService channels,
         InboxService inbox,
         MatchService matches,
+        PresenceService presence,
         GatewayMetrics metrics,
         Ids ids,
         LongSupplier nanoTime,

@@ -7,6 +7,7 @@ import io.switchboard.gateway.channel.Subscriber;
 import io.switchboard.protocol.ServerFrame;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * One session's subscription to one channel (or its inbox). Until the history has been read it buffers what is
@@ -16,6 +17,9 @@ import java.util.List;
 final class Subscription implements Subscriber {
     private final Session session;
     private final String channel;
+    private final boolean presence;
+    private final boolean joinLeave;
+    private final Consumer<ServerFrame> presenceEvents = this::presenceEvent;
     private boolean ready;
     private boolean cancelled;
     private long lastOffset;
@@ -25,8 +29,36 @@ final class Subscription implements Subscriber {
     private long pendingBytes;
 
     Subscription(Session session, String channel) {
+        this(session, channel, false, false);
+    }
+
+    /** With {@code presence}, the user is present while subscribed; with {@code joinLeave}, it hears joins. */
+    Subscription(Session session, String channel, boolean presence, boolean joinLeave) {
         this.session = session;
         this.channel = channel;
+        this.presence = presence;
+        this.joinLeave = joinLeave;
+    }
+
+    boolean presence() {
+        return presence;
+    }
+
+    boolean joinLeave() {
+        return joinLeave;
+    }
+
+    /** What receives the channel's {@code join} and {@code leave} for this subscriber, from any thread. */
+    Consumer<ServerFrame> presenceEvents() {
+        return presenceEvents;
+    }
+
+    private void presenceEvent(ServerFrame event) {
+        session.onLoop(() -> {
+            if (!cancelled) {
+                session.outbound().write(event);
+            }
+        });
     }
 
     String channel() {

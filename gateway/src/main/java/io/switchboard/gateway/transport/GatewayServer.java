@@ -141,7 +141,9 @@ public final class GatewayServer {
                         .post("/api/publish", api::publish)
                         .post("/api/send", api::send)
                         .post("/api/disconnect", api::disconnect)
-                        .get("/api/matches", api::matches))
+                        .get("/api/matches", api::matches)
+                        .get("/api/presence", api::presence)
+                        .get("/api/online", api::online))
                 .bindNow(Duration.ofSeconds(10));
     }
 

@@ -438,10 +438,25 @@ class GatewayConfigUnitTests {
                 () -> new GatewayConfig(
                         "0.0.0.0", 8080, "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100,
                         120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null,
-                        null));
+                        null, 1000));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
+    }
+
+    @Test
+    @DisplayName("SWITCHBOARD_PRESENCE_EVENTS_MAX is 1000 by default, read from 0 to 1000000, refused outside")
+    void presenceEventsMaxIsReadAndBounded() {
+        assertThat(GatewayConfig.defaults().presenceEventsMax())
+                .isEqualTo(GatewayConfig.DEFAULT_PRESENCE_EVENTS_MAX)
+                .isEqualTo(1000);
+        assertThat(GatewayConfig.fromEnvironment(Map.of("SWITCHBOARD_PRESENCE_EVENTS_MAX", "0"))
+                        .presenceEventsMax())
+                .isZero();
+        assertThat(refused(Map.of("SWITCHBOARD_PRESENCE_EVENTS_MAX", "-1")).problems())
+                .singleElement(STRING)
+                .contains("SWITCHBOARD_PRESENCE_EVENTS_MAX=-1")
+                .contains("0 to 1000000");
     }
 
     @Test
@@ -770,7 +785,8 @@ class GatewayConfigUnitTests {
                         null,
                         List.of(),
                         null,
-                        null));
+                        null,
+                        1000));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
         assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())

@@ -9,6 +9,8 @@ import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
 import io.switchboard.gateway.metrics.GatewayMetrics;
+import io.switchboard.gateway.presence.MemoryPresence;
+import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.gateway.session.KeyedTokenBuckets;
 import io.switchboard.gateway.session.LocalSessionRegistry;
 import io.switchboard.gateway.session.SessionContext;
@@ -52,6 +54,14 @@ public record MemorySessions(SessionContext context, MatchService matches) {
                 new SimpleMeterRegistry(),
                 store,
                 new StoreWriter(store, 100, new SimpleMeterRegistry()));
+        PresenceService presence = new PresenceService(
+                new MemoryPresence(config.presenceEventsMax()),
+                registry::size,
+                matches::waiting,
+                30_000,
+                matchScheduler,
+                nanoTime,
+                new SimpleMeterRegistry());
         SessionContext context = new SessionContext(
                 config,
                 new Authenticator(config.jwtSecret()),
@@ -60,6 +70,7 @@ public record MemorySessions(SessionContext context, MatchService matches) {
                 channels,
                 new InboxService(channels, registry::isConnected),
                 matches,
+                presence,
                 metrics,
                 ids,
                 nanoTime,

@@ -1,0 +1,72 @@
+package io.switchboard.gateway.presence;
+
+import io.switchboard.protocol.ServerFrame;
+import java.util.Collection;
+import java.util.List;
+import java.util.function.Consumer;
+import reactor.core.publisher.Mono;
+
+/**
+ * Who is present in which channel, shared by every instance (docs/protocol.md section 10): in memory in the
+ * embedded mode, in Redis in the cluster mode. A user is present in a channel while it has at least one
+ * <em>holder</em> there: a connection of the user, on some instance, that subscribed with presence. The store
+ * tells every instance's {@link #onEvent listener} when a user becomes present ({@code join}) or stops being
+ * present ({@code leave}), as long as the channel has at most {@code eventsMax} present users.
+ *
+ * <p>Each instance is the truth about its own holders; the store is where they meet. An instance renews a lease
+ * with every {@link #tick}; the holders of an instance whose lease ran out are removed by the others' ticks, so a
+ * dead instance's users leave within the lease and a tick. What an instance could not tell the store (an outage)
+ * it tells again with {@link #rebuild}, from its live connections.
+ */
+public interface PresenceStore extends AutoCloseable {
+
+    /**
+     * {@code connection} of {@code user} holds its presence in {@code channel}, with the user's public
+     * {@code info} (a JSON object). Emits true when the user became present (a {@code join}), false when it
+     * already was; adding a holder twice is one holder.
+     */
+    Mono<Boolean> add(String channel, String user, String connection, String info);
+
+    /** {@code connection} holds {@code user}'s presence no more; emits true when the user left (a {@code leave}). */
+    Mono<Boolean> remove(String channel, String user, String connection);
+
+    /** How many users are present in {@code channel}: one read, whatever the count. */
+    Mono<Long> count(String channel);
+
+    /** At most {@code max} of the users present in {@code channel}, ordered by user id, and their count. */
+    Mono<Roster> list(String channel, int max);
+
+    /**
+     * Makes the store hold exactly {@code held} for this instance: holders it lacks are added (a {@code join}
+     * where that makes a user present), holders of this instance it has beyond them are removed.
+     */
+    Mono<Void> rebuild(Collection<Holder> held);
+
+    /**
+     * Every second: renews this instance's lease and reports its figures ({@code online} users connected here,
+     * {@code present} users present here, over all channels); removes the holders of instances whose lease ran
+     * out; emits the figures over every live instance. Emits {@link Figures#lost} when the store no longer knew
+     * this instance (its data was lost, or its lease had run out and its holders were removed): a
+     * {@link #rebuild} of every holder is due.
+     */
+    Mono<Figures> tick(long online, long present);
+
+    /** Receives every {@code join} and {@code leave} of every channel, from any instance; on any thread. */
+    void onEvent(Consumer<ServerFrame> listener);
+
+    @Override
+    default void close() {}
+
+    /** One holder of this instance: a connection of {@code user} present in {@code channel}, with its info. */
+    record Holder(String channel, String user, String connection, String info) {}
+
+    /** A channel's users (at most the number asked for) and how many there are in all. */
+    record Roster(long count, List<ServerFrame.PresentUser> users) {
+        public boolean truncated() {
+            return count > users.size();
+        }
+    }
+
+    /** Users connected and (channel, user) presences, over every live instance; {@code lost}: rebuild all. */
+    record Figures(long online, long present, boolean lost) {}
+}
