@@ -106,6 +106,16 @@ public final class RedisPresence implements PresenceStore {
             end
             return out
             """);
+    /**
+     * Gives incarnation ARGV[1] a lease of ARGV[2] ms unless it has one: written before its first holder, so that
+     * no holder is ever written under an incarnation that others could not see die.
+     */
+    private static final RedisScript LEASE_FIRST = new RedisScript("""
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[2]), ARGV[1])
+            return {1}
+            """);
     /** Forgets a dead incarnation once its index is empty, unless it renewed its lease meanwhile. */
     private static final RedisScript FORGET = new RedisScript("""
             local t = redis.call('TIME')
@@ -124,7 +134,11 @@ public final class RedisPresence implements PresenceStore {
     private final int eventsMax;
     private final List<Consumer<ServerFrame>> listeners = new CopyOnWriteArrayList<>();
     private volatile int generation = 1;
-    private volatile boolean leased;
+    /**
+     * Whether the current incarnation's lease was written (by its first holder or a tick): from then on a tick
+     * that finds it gone knows the store lost it.
+     */
+    private volatile boolean leaseWritten;
 
     public RedisPresence(RedisConnections redis, String node, long leaseMs, int eventsMax) {
         this.redis = redis;
@@ -157,11 +171,27 @@ public final class RedisPresence implements PresenceStore {
         return channel + ' ' + user + ' ' + connection;
     }
 
+    /** The current incarnation has a lease: written once, before its first holder. */
+    private Mono<Void> leaseWritten(String inc) {
+        if (leaseWritten) {
+            return Mono.empty();
+        }
+        return LEASE_FIRST
+                .<List<Object>>run(redis, new String[] {NODES}, inc, Long.toString(leaseMs))
+                .doOnSuccess(r -> {
+                    if (inc.equals(incarnation())) {
+                        leaseWritten = true;
+                    }
+                })
+                .then();
+    }
+
     @Override
     public Mono<Boolean> add(String channel, String user, String connection, String info) {
         String inc = incarnation();
         String index = indexKey(inc);
-        return redis.<Long>execute(index, c -> c.sadd(index, entry(channel, user, connection)))
+        return leaseWritten(inc)
+                .then(redis.<Long>execute(index, c -> c.sadd(index, entry(channel, user, connection))))
                 .then(ADD.<List<Object>>run(
                         redis,
                         channelKeys(channel),
@@ -249,7 +279,7 @@ public final class RedisPresence implements PresenceStore {
 
     @Override
     public Mono<Figures> tick(long online, long present) {
-        boolean mustExist = leased;
+        boolean mustExist = leaseWritten;
         return TICK.<List<Object>>run(
                         redis,
                         new String[] {NODES, FIGURES},
@@ -262,13 +292,13 @@ public final class RedisPresence implements PresenceStore {
                     if (((Long) r.get(0)) < 0) {
                         // the store no longer knows this incarnation: a new one writes every holder again
                         generation++;
-                        leased = false;
+                        leaseWritten = false;
                         log.info(
                                 "Presence: Redis no longer knew this instance's holders; writing them again as {}",
                                 incarnation());
                         return tick(online, present).map(f -> new Figures(f.online(), f.present(), true));
                     }
-                    leased = true;
+                    leaseWritten = true;
                     List<String> dead = new ArrayList<>();
                     for (int i = 2; i < r.size(); i++) {
                         String inc = (String) r.get(i);

@@ -60,6 +60,9 @@ public final class PresenceService implements AutoCloseable {
     private final Counter rebuilds;
     private final Disposable tickTask;
     private volatile Stats stats;
+    /** Whether a tick has succeeded: a failure before is the start (Redis not there yet), not an outage. */
+    private volatile boolean ticked;
+
     private volatile long clusterPresent = -1;
 
     /** What one connection holds: its user, the user's info, and the channels it is present in. */
@@ -258,6 +261,7 @@ public final class PresenceService implements AutoCloseable {
         long started = nanoTime.getAsLong();
         store.tick(online.getAsLong(), holders.get())
                 .flatMap(f -> {
+                    ticked = true;
                     stats = new Stats(f.online(), waiting.getAsLong(), started);
                     clusterPresent = f.present();
                     if (f.lost() || stale.getAndSet(false)) {
@@ -267,7 +271,10 @@ public final class PresenceService implements AutoCloseable {
                 })
                 .doFinally(s -> ticking.set(false))
                 .subscribe(null, e -> {
-                    stale.set(true);
+                    if (ticked) {
+                        // what changed while the store was away is told again once it answers
+                        stale.set(true);
+                    }
                     log.debug("Presence tick failed: {}", e.toString());
                 });
     }
@@ -281,10 +288,12 @@ public final class PresenceService implements AutoCloseable {
             }
         });
         rebuilds.increment();
-        log.info(
-                "Presence: telling the store this instance's {} holders again ({})",
-                all.size(),
-                lost ? "it no longer knew this instance" : "after changes it could not be told of");
+        if (lost || !all.isEmpty()) {
+            log.info(
+                    "Presence: telling the store this instance's {} holders again ({})",
+                    all.size(),
+                    lost ? "it no longer knew this instance" : "after changes it could not be told of");
+        }
         return store.rebuild(all).doOnSuccess(v -> {
             if (removals.get() != removedBefore) {
                 // a holder that went while this ran may have been added back: the next tick settles it

@@ -8,6 +8,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.gateway.support.Closing;
+import io.switchboard.gateway.support.GatewayProcess;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ErrorCodes;
@@ -16,22 +17,13 @@ import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisServer;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -224,18 +216,16 @@ class RedisFailureIntegrationTests {
         Map<String, String> env = Map.of(
                 "SWITCHBOARD_NODE_LEASE_MS", "3000", "SWITCHBOARD_RATE", "100000", "SWITCHBOARD_BURST", "100000");
         TestGateway a = instance(redis, "gw-a", env);
-        Process doomed = startProcess(redis, "gw-doomed", env);
-        int port = portOf(doomed);
-        SwitchboardClient eve = SwitchboardClient.connect(a.options()
-                        .withToken(Tokens.user("u_eve"))
-                        .withUri(URI.create("ws://127.0.0.1:" + port + "/ws")))
+        GatewayProcess doomed = owned.keep(GatewayProcess.start(redis.uri(), "gw-doomed", env));
+        SwitchboardClient eve = SwitchboardClient.connect(
+                        a.options().withToken(Tokens.user("u_eve")).withUri(doomed.wsUri()))
                 .block(T);
         SwitchboardClient alice = a.connect(Tokens.user("u_alice"));
         Await.until(
                 "eve to be seen on the other instance",
                 T,
                 () -> Boolean.TRUE.equals(alice.send("u_eve", "1").block(T).delivered()));
-        doomed.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        doomed.kill();
         long killed = System.nanoTime();
         Await.until(
                 "eve to be free after the lease",
@@ -245,59 +235,5 @@ class RedisFailureIntegrationTests {
         SwitchboardClient eveAgain = a.connect(Tokens.user("u_eve"));
         assertThat(eveAgain.welcome().user()).isEqualTo("u_eve");
         eve.closed().block(T);
-    }
-
-    private static final Pattern LISTENING = Pattern.compile("listening on http://[^:]+:(\\d+)");
-
-    /** A gateway in its own JVM, to be killed without any goodbye. */
-    private Process startProcess(RedisServer redis, String node, Map<String, String> extra) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                "io.switchboard.gateway.Switchboard");
-        pb.environment()
-                .keySet()
-                .removeIf(k -> k.startsWith("SWITCHBOARD_") || k.equals("PORT") || k.equals("REDIS_URL"));
-        pb.environment().putAll(extra);
-        pb.environment().put("PORT", "0");
-        pb.environment().put("SWITCHBOARD_HOST", "127.0.0.1");
-        pb.environment().put("SWITCHBOARD_NODE_ID", node);
-        pb.environment().put("REDIS_URL", redis.uri());
-        pb.environment().put("SWITCHBOARD_JWT_SECRET", TestGateway.JWT_SECRET);
-        pb.redirectErrorStream(true);
-        Process p = pb.start();
-        owned.keep(() -> p.destroyForcibly().waitFor(10, TimeUnit.SECONDS));
-        return p;
-    }
-
-    private static int portOf(Process p) throws Exception {
-        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-        CompletableFuture<Integer> port = CompletableFuture.supplyAsync(() -> {
-            try {
-                for (String line; (line = out.readLine()) != null; ) {
-                    Matcher m = LISTENING.matcher(line);
-                    if (m.find()) {
-                        int found = Integer.parseInt(m.group(1));
-                        Thread drain = new Thread(() -> {
-                            try {
-                                while (out.readLine() != null) {
-                                    // keep the pipe empty so the process never blocks on its log
-                                }
-                            } catch (IOException ignored) {
-                                // the process is gone
-                            }
-                        });
-                        drain.setDaemon(true);
-                        drain.start();
-                        return found;
-                    }
-                }
-                throw new IllegalStateException("the gateway process exited before listening");
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        });
-        return port.get(30, TimeUnit.SECONDS);
     }
 }

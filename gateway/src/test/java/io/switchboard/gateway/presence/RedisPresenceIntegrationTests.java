@@ -122,4 +122,30 @@ class RedisPresenceIntegrationTests extends PresenceStoreContract {
 
         assertThat(store.count("public:lobby").block(T)).isEqualTo(1);
     }
+
+    @Test
+    @DisplayName("an instance that dies before its first tick still had a lease: its holders are removed")
+    void holdersWrittenBeforeAnyTickAreRemovedWhenTheInstanceDies() {
+        RedisPresence early = store("gw-early");
+        others.add(early);
+        early.add("public:lobby", "u_early", "e1", "{}").block(T);
+        assertThat(store.count("public:lobby").block(T)).isEqualTo(1);
+
+        Await.until("gw-early's holder removed", T, () -> {
+            store.tick(0, 0).block(T);
+            return store.count("public:lobby").block(T) == 0;
+        });
+    }
+
+    @Test
+    @DisplayName("a data loss before an instance's first tick is told by that tick")
+    void dataLossBeforeTheFirstTickIsTold() {
+        RedisPresence early = store("gw-early");
+        others.add(early);
+        early.add("public:lobby", "u_early", "e1", "{}").block(T);
+
+        redis.server().cli("FLUSHALL");
+
+        assertThat(early.tick(1, 1).block(T).lost()).isTrue();
+    }
 }
