@@ -472,6 +472,7 @@ public record GatewayConfig(
                         : "(unset: derived from SWITCHBOARD_JWT_SECRET; without it shared through Redis in cluster mode,"
                                 + " random per process in embedded mode)");
         m.put("SWITCHBOARD_DRAIN_MS", String.valueOf(drainMs));
+        m.put("SWITCHBOARD_PRESENCE_EVENTS_MAX", String.valueOf(presenceEventsMax));
         if (redis == null) {
             m.put("REDIS_URL", "(unset: embedded mode)");
         } else {

@@ -55,6 +55,7 @@ class GatewayConfigUnitTests {
                 variable("SWITCHBOARD_PING_TIMEOUT_MS", "4000", GatewayConfig::pingTimeoutMs, 4000L),
                 variable("SWITCHBOARD_MAX_FRAME", "4096", GatewayConfig::maxFrame, 4096),
                 variable("SWITCHBOARD_RATE", "7", GatewayConfig::rate, 7),
+                variable("SWITCHBOARD_PRESENCE_EVENTS_MAX", "50", GatewayConfig::presenceEventsMax, 50),
                 variable("SWITCHBOARD_BURST", "9", GatewayConfig::burst, 9),
                 variable("SWITCHBOARD_MAX_SUBSCRIPTIONS", "12", GatewayConfig::maxSubscriptions, 12),
                 variable("SWITCHBOARD_HISTORY_SIZE", "0", GatewayConfig::historySize, 0),
@@ -153,7 +154,7 @@ class GatewayConfigUnitTests {
     void allVariablesTogetherAreRead() {
         Map<String, String> env = new HashMap<>();
         everyVariable().forEach(a -> env.put((String) a.get()[0], (String) a.get()[1]));
-        assertThat(env).hasSize(17);
+        assertThat(env).hasSize(18);
 
         GatewayConfig config = GatewayConfig.fromEnvironment(env);
 
