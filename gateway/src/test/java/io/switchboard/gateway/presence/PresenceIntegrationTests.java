@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.nimbusds.jose.JWSAlgorithm;
 import com.nimbusds.jwt.JWTClaimsSet;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ClientFrame;
@@ -89,10 +90,32 @@ class PresenceIntegrationTests {
         assertThat(list.users()).contains(new ServerFrame.PresentUser("u_ann", "{\"name\":\"Ann\"}"));
         assertThat(watcher.presenceCount(LOBBY).block(T)).isEqualTo(2);
 
+        MeterRegistry meters = gw.gateway().metrics().registry();
+        assertThat(meters.get("switchboard.presence.users")
+                        .tag("scope", "instance")
+                        .gauge()
+                        .value())
+                .isEqualTo(2);
+        assertThat(meters.get("switchboard.presence.events")
+                        .tag("kind", "join")
+                        .counter()
+                        .count())
+                .isEqualTo(2);
+
         ann.unsubscribe(LOBBY).block(T);
         Await.until("ann's leave", T, () -> seen.contains(new ServerFrame.Leave(LOBBY, "u_ann")));
         assertThat(watcher.presenceCount(LOBBY).block(T)).isEqualTo(1);
         assertThat(seen).hasSize(3);
+        assertThat(meters.get("switchboard.presence.users")
+                        .tag("scope", "instance")
+                        .gauge()
+                        .value())
+                .isEqualTo(1);
+        assertThat(meters.get("switchboard.presence.events")
+                        .tag("kind", "leave")
+                        .counter()
+                        .count())
+                .isEqualTo(1);
     }
 
     @Test
