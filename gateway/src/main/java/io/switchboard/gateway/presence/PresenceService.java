@@ -11,12 +11,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
@@ -65,16 +67,29 @@ public final class PresenceService implements AutoCloseable {
 
     private volatile long clusterPresent = -1;
 
-    /** What one connection holds: its user, the user's info, and the channels it is present in. */
+    /**
+     * What one connection holds: its user, the user's info, and the channels it is present in. What it tells the
+     * store goes one change after the other ({@link #inTurn}), so that a removal never overtakes the addition it
+     * undoes.
+     */
     private static final class Held {
         final String user;
         final String info;
         final Set<String> channels = ConcurrentHashMap.newKeySet();
         volatile Disposable linger;
+        private CompletableFuture<?> last = CompletableFuture.completedFuture(null);
 
         Held(String user, String info) {
             this.user = user;
             this.info = info;
+        }
+
+        /** Runs {@code change} once the changes told before it have completed (or failed). */
+        synchronized <T> Mono<T> inTurn(Supplier<Mono<T>> change) {
+            CompletableFuture<T> next =
+                    last.handle((v, e) -> null).thenCompose(v -> change.get().toFuture());
+            last = next;
+            return Mono.fromFuture(next, true);
         }
     }
 
@@ -125,8 +140,9 @@ public final class PresenceService implements AutoCloseable {
     }
 
     /**
-     * {@code connection} of {@code user} is present in {@code channel}: held here, then told to the store.
-     * Fails (and holds nothing) when the store cannot be told now.
+     * {@code connection} of {@code user} is present in {@code channel}: held here at once, then told to the store.
+     * Fails (and holds nothing) when the store cannot be told now. Called on the connection's loop, as
+     * {@link #leave} and {@link #closed} are, so that a connection's holders change in the order it asked.
      */
     public Mono<Void> join(String connection, String user, String info, String channel) {
         Held h = held.computeIfAbsent(connection, c -> new Held(user, info));
@@ -134,7 +150,7 @@ public final class PresenceService implements AutoCloseable {
             return Mono.empty();
         }
         holders.incrementAndGet();
-        return store.add(channel, user, connection, info).then().onErrorResume(e -> {
+        return h.inTurn(() -> store.add(channel, user, connection, info)).then().onErrorResume(e -> {
             // the store may have recorded it before failing: the rebuild settles it either way
             forget(connection, h, channel);
             stale.set(true);
@@ -146,7 +162,7 @@ public final class PresenceService implements AutoCloseable {
     public void leave(String connection, String channel) {
         Held h = held.get(connection);
         if (h != null && forget(connection, h, channel)) {
-            tellRemoved(channel, h.user, connection);
+            tellRemoved(h, channel, connection);
         }
     }
 
@@ -169,7 +185,7 @@ public final class PresenceService implements AutoCloseable {
     private void removeAll(String connection, Held h) {
         for (String channel : List.copyOf(h.channels)) {
             if (forget(connection, h, channel)) {
-                tellRemoved(channel, h.user, connection);
+                tellRemoved(h, channel, connection);
             }
         }
     }
@@ -186,10 +202,10 @@ public final class PresenceService implements AutoCloseable {
         return true;
     }
 
-    private void tellRemoved(String channel, String user, String connection) {
-        store.remove(channel, user, connection).subscribe(null, e -> {
+    private void tellRemoved(Held h, String channel, String connection) {
+        h.inTurn(() -> store.remove(channel, h.user, connection)).subscribe(null, e -> {
             stale.set(true);
-            log.debug("Presence of {} in {} could not be removed now: {}", user, channel, e.toString());
+            log.debug("Presence of {} in {} could not be removed now: {}", h.user, channel, e.toString());
         });
     }
 

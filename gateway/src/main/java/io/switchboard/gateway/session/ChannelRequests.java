@@ -95,9 +95,13 @@ final class ChannelRequests {
         }
         Mono<HistoryRead> subscribed = channels.subscribe(channelName, sub, s.since());
         if (sub.presence()) {
-            subscribed = subscribed.flatMap(
-                    read -> presence.join(session.id(), identity.userId(), identity.info(), channelName)
-                            .thenReturn(read));
+            // on the connection's loop: an unsubscribe or a close that came meanwhile has then cancelled it
+            subscribed = subscribed
+                    .publishOn(session.scheduler())
+                    .flatMap(read -> sub.cancelled()
+                            ? Mono.just(read)
+                            : presence.join(session.id(), identity.userId(), identity.info(), channelName)
+                                    .thenReturn(read));
         }
         return replies.reply(
                 s.id(),

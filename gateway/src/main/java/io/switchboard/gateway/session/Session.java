@@ -193,6 +193,11 @@ public final class Session implements SessionHandle {
         return loopIndex;
     }
 
+    /** The connection's loop. */
+    Scheduler scheduler() {
+        return scheduler;
+    }
+
     /** Runs {@code task} on the connection's loop, in a task of its own. */
     void onLoop(Runnable task) {
         scheduler.schedule(task);

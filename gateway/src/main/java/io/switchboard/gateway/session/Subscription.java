@@ -148,6 +148,11 @@ final class Subscription implements Subscriber {
         return true;
     }
 
+    /** Whether it was unsubscribed or its connection closed. */
+    boolean cancelled() {
+        return cancelled;
+    }
+
     void cancel() {
         cancelled = true;
         if (pendingBuffers != null) {

@@ -253,4 +253,28 @@ class PresenceClusterIntegrationTests {
                         .count())
                 .isPositive();
     }
+
+    @Test
+    @DisplayName("section 10: connections that close while their presence subscribe is in flight leave no ghost")
+    void closeDuringTheSubscribeLeavesNoGhost() {
+        TestGateway a = instance("gw-a", Map.of());
+        TestGateway b = instance("gw-b", Map.of());
+        SwitchboardClient watcher = b.connect(Tokens.user("u_watch"));
+        for (int i = 0; i < 30; i++) {
+            SwitchboardClient c = a.connect(Tokens.user("u_" + i));
+            c.sendFrame(new ClientFrame.Subscribe(1L, LOBBY, null, true, false));
+            c.close(1000, "bye").block(T);
+        }
+        SwitchboardClient marker = a.connect(Tokens.user("u_marker"));
+        marker.subscribe(LOBBY, null, true, false).block(T);
+
+        Await.until(
+                "nobody but the marker, and nothing held for the closed ones",
+                T,
+                () -> answers(() -> watcher.presenceCount(LOBBY).block(T) == 1
+                        && a.gateway().presence().holders() == 1));
+        assertThat(watcher.presence(LOBBY).block(T).users())
+                .extracting(ServerFrame.PresentUser::user)
+                .containsExactly("u_marker");
+    }
 }
