@@ -1,6 +1,7 @@
 /**
  * The demo page of Switchboard (served at /): random connect with a WebRTC call and a text chat signalled through
- * match.signal, the public:lobby chat recovered after a reload, and the connection's state, all on /switchboard.js.
+ * match.signal, how many are online and waiting (match.stats), the public:lobby chat recovered after a reload with
+ * its member list (presence with join and leave), and the connection's state, all on /switchboard.js.
  *
  * Query parameters for tests and development (docs/protocol.md is the contract, not these): `ws` is the WebSocket URL to
  * use instead of this host's /ws (e.g. ?ws=ws://127.0.0.1:9000/ws through a proxy); `reconnectBase` and
@@ -14,6 +15,8 @@ const LOBBY_KEY = 'switchboard.demo.lobby';
 /** Lobby lines kept on screen and in sessionStorage. */
 const LOBBY_KEEP = 100;
 const CHAT_KEEP = 200;
+/** How often the online and waiting figures are asked for, in ms (the gateway refreshes them every second). */
+const STATS_EVERY = 2000;
 
 const $ = id => document.getElementById(id);
 const ui = {
@@ -22,12 +25,14 @@ const ui = {
   partner: $('partner-state'), media: $('media-state'), localVideo: $('local-video'), remoteVideo: $('remote-video'),
   chatForm: $('chat-form'), chatInput: $('chat-input'), chatLog: $('chat-log'),
   lobbyForm: $('lobby-form'), lobbyInput: $('lobby-input'), lobbyLog: $('lobby-log'), lobbyNote: $('lobby-note'),
+  lobbyMembers: $('lobby-members'), lobbyCount: $('lobby-count'), matchStats: $('match-stats'),
 };
 
 const params = new URLSearchParams(location.search);
 let iceServers = [];
 let client = null;
 let statusTimer = null;
+let statsAsked = false;
 /** The random-connect state: 'idle' | 'queued' | 'matched'. */
 let phase = 'idle';
 let match = null;
@@ -109,6 +114,8 @@ function wire(c) {
   c.on('reconnecting', ({ attempt, delay }) => showReconnecting(attempt, delay));
   c.on('gaveup', ({ reason }) => {
     setStatus('gaveup', `Gave up: ${reason}. Press Retry to connect again.`);
+    showStats('unknown', 'Not connected: nobody counted.');
+    renderMembers();
     endCall();
     setPhase('idle');
     setPartner('none', 'Not connected.');
@@ -119,6 +126,13 @@ function wire(c) {
       lobbyMessage(m);
     }
   });
+  for (const event of ['join', 'leave']) {
+    c.on(event, e => {
+      if (e.channel === LOBBY && c === client) {
+        renderMembers();
+      }
+    });
+  }
   c.on('match.found', found);
   c.on('match.signal', s => {
     if (match && s.match === match.match) {
@@ -145,12 +159,45 @@ function wire(c) {
 async function connect() {
   client = new SwitchboardClient(clientOptions());
   wire(client);
+  renderMembers();
   try {
     await client.connect();
   } catch (e) {
     return; // gaveup already said why
   }
+  refreshStats();
   await subscribeLobby(client);
+}
+
+// ---- online and waiting (match.stats) ----
+
+function showStats(state, text) {
+  ui.matchStats.dataset.state = state;
+  ui.matchStats.textContent = text;
+}
+
+/** Asks for the figures when connected (a request made while reconnecting would only wait), one at a time. */
+async function refreshStats() {
+  const c = client;
+  if (!c || c.state !== 'connected' || statsAsked) {
+    return;
+  }
+  statsAsked = true;
+  try {
+    const { online, waiting } = await c.matchStats();
+    if (c === client) {
+      ui.matchStats.dataset.online = String(online);
+      ui.matchStats.dataset.waiting = String(waiting);
+      showStats('shown', `${online} online, ${waiting} waiting`);
+    }
+  } catch (e) {
+    if (c === client && e.code === 'unavailable') {
+      showStats('unavailable', 'Online figures unavailable right now.');
+    }
+    // disconnected or closed: the status line says so, the next refresh asks again
+  } finally {
+    statsAsked = false;
+  }
 }
 
 ui.retry.addEventListener('click', () => {
@@ -210,11 +257,40 @@ function lobbyMessage(m) {
   renderLobbyLine(line);
 }
 
+/** A member's name: info.name when it is a non-empty string, else the user id. */
+function memberName(member) {
+  const name = member.info && typeof member.info === 'object' ? member.info.name : undefined;
+  return typeof name === 'string' && name.trim() ? name.trim() : member.user;
+}
+
+/** Shows the lobby's roster as the client keeps it (it is changed by every join and leave). */
+function renderMembers() {
+  // given up: nobody is known to be here any more
+  const members = (client && client.state !== 'gaveup' && client.roster(LOBBY)) || [];
+  const me = client && client.user;
+  const items = members.map(m => {
+    const li = document.createElement('li');
+    li.dataset.user = m.user;
+    li.textContent = memberName(m);
+    if (m.user === me) {
+      li.className = 'me';
+      li.append(document.createTextNode(' (you)'));
+    }
+    return li;
+  });
+  ui.lobbyMembers.replaceChildren(...items);
+  ui.lobbyCount.textContent = members.length ? `(${members.length})` : '';
+}
+
 async function subscribeLobby(c) {
   const since = lobby.epoch !== undefined && lobby.offset !== undefined
     ? { offset: lobby.offset, epoch: lobby.epoch } : undefined;
+  const options = { presence: true, joinLeave: true };
+  if (since) {
+    options.since = since;
+  }
   try {
-    const ack = await c.subscribe(LOBBY, since ? { since } : undefined);
+    const ack = await c.subscribe(LOBBY, options);
     if (since && ack.recovered !== true) {
       ui.lobbyNote.textContent = 'Messages sent while this page was away could not all be recovered.';
     }
@@ -506,6 +582,7 @@ function endCall() {
 // ---- start ----
 
 lobby.lines.forEach(renderLobbyLine);
+setInterval(refreshStats, STATS_EVERY);
 setPhase('idle');
 setRtc('none');
 fetch('/demo/config')

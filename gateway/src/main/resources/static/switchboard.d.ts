@@ -91,6 +91,46 @@ export interface MatchPartnerFrame {
   state: 'reconnecting' | 'back';
 }
 
+/** A user present in a channel and its public info: the JWT claim `info`, `{}` for guests (section 10). */
+export interface PresentUser {
+  user: string;
+  info: { [key: string]: Json };
+}
+
+/** A user became present in a channel subscribed with joinLeave. */
+export interface JoinFrame {
+  type: 'join';
+  channel: string;
+  user: string;
+  info: { [key: string]: Json };
+}
+
+/** A user is no longer present in a channel subscribed with joinLeave. */
+export interface LeaveFrame {
+  type: 'leave';
+  channel: string;
+  user: string;
+}
+
+/** The reply to presence(): at most 1,000 users listed, `truncated` beyond. */
+export interface PresenceAck {
+  type: 'ack';
+  id: number;
+  channel: string;
+  /** Every user present, listed or not. */
+  count: number;
+  users: PresentUser[];
+  truncated: boolean;
+}
+
+/** The reply to matchStats(): users connected cluster-wide and users in the random-connect queue, at most 2 s old. */
+export interface StatsAck {
+  type: 'ack';
+  id: number;
+  online: number;
+  waiting: number;
+}
+
 /** Any frame from the server that is not a reply, a welcome or a ping. */
 export interface ServerFrame {
   type: string;
@@ -136,6 +176,14 @@ export interface SwitchboardClientOptions {
 export interface SubscribeOptions {
   /** Ask for the messages after this position; the ack says whether all were recovered. */
   since?: StreamPosition;
+  /** This user is present in the channel while subscribed (section 10). Kept for every reconnect. Default false. */
+  presence?: boolean;
+  /**
+   * Emit the channel's `join` and `leave` and keep its roster (`roster(channel)`): the ack resolves once the roster
+   * was read, everyone present emitted as `join`; after every reconnect the roster is read again and the difference
+   * emitted before `recovered`. Kept for every reconnect. Default false.
+   */
+  joinLeave?: boolean;
 }
 
 export interface SwitchboardEvents {
@@ -162,9 +210,16 @@ export interface SwitchboardEvents {
   'match.signal': MatchSignalFrame;
   'match.ended': MatchEndedFrame;
   'match.partner': MatchPartnerFrame;
+  /**
+   * A user joined a joinLeave channel: a change of its roster (never a user already listed, unless its info changed),
+   * live or found by the read after a (re)subscribe.
+   */
+  join: JoinFrame;
+  /** A user left a joinLeave channel: a change of its roster (only a user listed), live or found by a read. */
+  leave: LeaveFrame;
   /** A server error frame without id. */
   error: ErrorFrame;
-  /** Every server frame that is not a reply, a welcome or a ping. */
+  /** Every server frame that is not a reply, a welcome or a ping; and the join and leave a roster read told. */
   frame: ServerFrame;
 }
 
@@ -193,6 +248,18 @@ export declare class SwitchboardClient {
   unsubscribe(channel: string): Promise<Ack>;
   publish(channel: string, data: Json): Promise<Ack>;
   send(to: string, data: Json): Promise<Ack>;
+  /** Who is present in a channel now (at most 1,000 listed); needs the right to subscribe to it. */
+  presence(channel: string): Promise<PresenceAck>;
+  /** How many users are present in a channel. */
+  presenceCount(channel: string): Promise<number>;
+  /** Users online and waiting to be matched; rejects with code 'unavailable' when the figures are over 2 s old. */
+  matchStats(): Promise<StatsAck>;
+  /**
+   * The users present in a channel subscribed with joinLeave, as `join` and `leave` told them, in the order they
+   * joined; undefined for any other channel. After a truncated read (over 1,000 present), users it did not list are
+   * kept, since they may be present beyond the list.
+   */
+  roster(channel: string): PresentUser[] | undefined;
   /** Adds the next request id; rejects with a {@link SwitchboardError}. */
   request(frame: { type: string; [field: string]: unknown }): Promise<Ack>;
   /** The position of the last message of a remembered channel. */

@@ -5,6 +5,11 @@
  * channels re-subscribed. The same behaviour and events as the Java client
  * (io.switchboard.protocol.client.ReconnectingClient).
  *
+ * Presence (section 10): a channel subscribed with `joinLeave` has a roster (`roster(channel)`), and its `join` and
+ * `leave` events are exactly the changes of that roster. The roster is read with `presence` when the channel is
+ * subscribed and again after every reconnect, and the difference is emitted as `join` and `leave` before
+ * `recovered`, so the page never keeps a roster that went stale while it was disconnected.
+ *
  * One dependency-free ES module, served by the gateway at /switchboard.js; types in /switchboard.d.ts. Written in
  * ES2020 (no class fields, no private members) so that it runs unchanged in current browsers and in the mobile web
  * views of the last few years (Safari and WKWebView 13.4+, Chrome and Android WebView 80+).
@@ -17,6 +22,9 @@
  * await client.connect();
  * await client.subscribe('public:lobby');
  * await client.publish('public:lobby', { text: 'hi' });
+ * client.on('join', j => addMember(j.user, j.info));
+ * client.on('leave', l => removeMember(l.user));
+ * await client.subscribe('public:room', { presence: true, joinLeave: true });
  *
  * @module switchboard
  */
@@ -139,6 +147,121 @@ function seen(position, frame) {
   return position !== undefined && frame.epoch === position.epoch && frame.offset <= position.offset;
 }
 
+/** Whether two JSON values are equal, whatever the order of their keys. */
+function sameJson(a, b) {
+  if (a === b) {
+    return true;
+  }
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object'
+    || Array.isArray(a) !== Array.isArray(b)) {
+    return false;
+  }
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length
+    && keys.every(k => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+}
+
+/** Live events kept aside during one roster sync, at most; beyond, the oldest go. */
+const MAX_KEPT = 10000;
+
+/**
+ * The users present in one joinLeave channel as the page was told them; each method returns the join and leave
+ * events to emit, so that what the page was told always equals the roster (the same rules as the Java client's
+ * PresenceRoster). A sync starts before the subscribe goes out (its own join may come before its ack); live events
+ * are kept aside until the presence read answers, then applied on top of its answer in order: those from before the
+ * read change nothing it did not say, those from after it are newer. A truncated answer (over 1,000 users) tells no
+ * leave for known users it does not list: they may be present beyond the list, and stay.
+ */
+class Roster {
+  constructor(channel) {
+    this.channel = channel;
+    /** user → info, in the order told */
+    this.users = new Map();
+    /** non-null while a sync is under way */
+    this.kept = null;
+    this.generation = 0;
+  }
+
+  startSync() {
+    if (this.kept === null) {
+      this.kept = [];
+    }
+    return ++this.generation;
+  }
+
+  live(event) {
+    if (this.kept !== null) {
+      if (this.kept.length === MAX_KEPT) {
+        this.kept.shift();
+      }
+      this.kept.push(event);
+      return [];
+    }
+    const told = [];
+    Roster.apply(this.users, event, told);
+    return told;
+  }
+
+  synced(token, read) {
+    if (token !== this.generation || this.kept === null) {
+      return [];
+    }
+    const next = new Map();
+    for (const u of Array.isArray(read.users) ? read.users : []) {
+      next.set(u.user, u.info);
+    }
+    if (read.truncated === true) {
+      for (const [user, info] of this.users) {
+        if (!next.has(user)) {
+          next.set(user, info);
+        }
+      }
+    }
+    for (const event of this.kept) {
+      Roster.apply(next, event, null);
+    }
+    this.kept = null;
+    const told = [];
+    for (const user of this.users.keys()) {
+      if (!next.has(user)) {
+        told.push({ type: 'leave', channel: this.channel, user });
+      }
+    }
+    for (const [user, info] of next) {
+      if (!this.users.has(user) || !sameJson(this.users.get(user), info)) {
+        told.push({ type: 'join', channel: this.channel, user, info });
+      }
+    }
+    this.users = next;
+    return told;
+  }
+
+  unsynced(token) {
+    if (token !== this.generation || this.kept === null) {
+      return [];
+    }
+    const told = [];
+    for (const event of this.kept) {
+      Roster.apply(this.users, event, told);
+    }
+    this.kept = null;
+    return told;
+  }
+
+  static apply(users, event, told) {
+    if (event.type === 'join') {
+      const known = users.has(event.user);
+      const was = users.get(event.user);
+      users.set(event.user, event.info);
+      if (told && (!known || !sameJson(was, event.info))) {
+        told.push(event);
+      }
+    } else if (event.type === 'leave' && users.delete(event.user) && told) {
+      told.push(event);
+    }
+  }
+}
+
 /**
  * A reconnecting connection to a Switchboard gateway. Create it, listen with {@link SwitchboardClient#on}, then
  * {@link SwitchboardClient#connect}. Requests made while it is not connected wait and are sent once it is;
@@ -192,9 +315,11 @@ export class SwitchboardClient {
     this._pending = new Map();
     /** Requests waiting for a connection, in call order: {frame, resolve, reject}. */
     this._queue = [];
-    /** The remembered channels and, once known, their positions. */
-    this._channels = new Set();
+    /** The remembered channels, each with how it is subscribed ({presence, joinLeave}), and their positions. */
+    this._channels = new Map();
     this._positions = new Map();
+    /** The roster of each remembered joinLeave channel. */
+    this._rosters = new Map();
     this._inbox = undefined;
     this._welcome = undefined;
     this._everWelcomed = false;
@@ -233,6 +358,17 @@ export class SwitchboardClient {
    */
   position(channel) {
     return copy(this._positions.get(channel));
+  }
+
+  /**
+   * The users present in a channel subscribed with joinLeave, as the `join` and `leave` events told them, in the
+   * order they joined; undefined for any other channel.
+   * @param {string} channel
+   * @returns {{user: string, info: object}[] | undefined}
+   */
+  roster(channel) {
+    const roster = this._rosters.get(channel);
+    return roster && Array.from(roster.users, ([user, info]) => ({ user, info }));
   }
 
   /**
@@ -301,16 +437,28 @@ export class SwitchboardClient {
   }
 
   /**
-   * Subscribes to a channel and remembers it: it is subscribed again, from its position, on every reconnect.
-   * `options.since`, a position kept from an earlier page or client (for instance in sessionStorage), asks for the
-   * messages after it (section 5) when the client knows no position of its own for the channel yet.
+   * Subscribes to a channel and remembers it: it is subscribed again, from its position and with the same `presence`
+   * and `joinLeave`, on every reconnect. `options.since`, a position kept from an earlier page or client (for
+   * instance in sessionStorage), asks for the messages after it (section 5) when the client knows no position of its
+   * own for the channel yet. `options.presence`: this user is present in the channel while subscribed.
+   * `options.joinLeave`: the channel's `join` and `leave` events, and its roster; the ack then resolves once the
+   * roster was read, everyone present having been emitted as `join` (this user included).
    * @param {string} channel
-   * @param {{since?: {offset: number, epoch: string}}} [options]
+   * @param {{since?: {offset: number, epoch: string}, presence?: boolean, joinLeave?: boolean}} [options]
    * @returns {Promise<object>} the ack: {channel, offset, epoch, recovered?}
    */
   subscribe(channel, options) {
-    this._channels.add(channel);
-    const frame = { type: 'subscribe', channel };
+    const presence = !!(options && options.presence);
+    const joinLeave = !!(options && options.joinLeave);
+    this._channels.set(channel, { presence, joinLeave });
+    if (joinLeave) {
+      if (!this._rosters.has(channel)) {
+        this._rosters.set(channel, new Roster(channel));
+      }
+    } else {
+      this._rosters.delete(channel);
+    }
+    const frame = subscribeFrame(channel, presence, joinLeave);
     const since = options && options.since;
     if (isPosition(since) && !this._positions.has(channel)) {
       frame.since = { offset: since.offset, epoch: since.epoch };
@@ -319,14 +467,43 @@ export class SwitchboardClient {
   }
 
   /**
-   * Unsubscribes and forgets the channel and its position.
+   * Unsubscribes and forgets the channel, its position and its roster.
    * @param {string} channel
    * @returns {Promise<object>}
    */
   unsubscribe(channel) {
     this._channels.delete(channel);
     this._positions.delete(channel);
+    this._rosters.delete(channel);
     return this.request({ type: 'unsubscribe', channel });
+  }
+
+  /**
+   * Who is present in a channel now (section 10): at most 1,000 users, `truncated` beyond. Needs the right to
+   * subscribe to the channel, not a subscription.
+   * @param {string} channel
+   * @returns {Promise<object>} the ack: {channel, count, users: [{user, info}], truncated}
+   */
+  presence(channel) {
+    return this.request({ type: 'presence', channel });
+  }
+
+  /**
+   * How many users are present in a channel.
+   * @param {string} channel
+   * @returns {Promise<number>}
+   */
+  presenceCount(channel) {
+    return this.request({ type: 'presence.count', channel }).then(ack => ack.count);
+  }
+
+  /**
+   * Users online cluster-wide and users waiting in the random-connect queue; rejects with code `unavailable` when the
+   * gateway's figures are more than 2 s old.
+   * @returns {Promise<object>} the ack: {online, waiting}
+   */
+  matchStats() {
+    return this.request({ type: 'match.stats' });
   }
 
   /**
@@ -586,16 +763,50 @@ export class SwitchboardClient {
           return;
         }
         break;
+      case 'join':
+      case 'leave':
+        if (this._rosters.has(frame.channel)) {
+          this._tell(this._rosters.get(frame.channel).live(frame));
+          return;
+        }
+        if (!this._channels.has(frame.channel)) {
+          return; // a channel forgotten since
+        }
+        break;
       default:
         if (isPosition(frame) && this._inboxEvent(frame)) {
           return;
         }
     }
-    if (frame.type === 'message' || frame.type === 'direct' || frame.type === 'error'
-      || frame.type.startsWith('match.')) {
+    if (frame.type === 'message' || frame.type === 'direct' || frame.type === 'error' || frame.type === 'join'
+      || frame.type === 'leave' || frame.type.startsWith('match.')) {
       this._emit(frame.type, frame);
     }
     this._emit('frame', frame);
+  }
+
+  /** Emits the join and leave events a roster told. */
+  _tell(told) {
+    for (const event of told) {
+      this._emit(event.type, event);
+      this._emit('frame', event);
+    }
+  }
+
+  /**
+   * Reads who is present in a joinLeave channel and emits the difference with what its roster knew; a failed read
+   * applies what was heard meanwhile (and says so on the console unless the connection dropped). Never rejects.
+   */
+  _syncRoster(channel, roster, token) {
+    return this.request({ type: 'presence', channel }).then(
+      read => this._tell(roster.synced(token, read)),
+      e => {
+        if (e.code !== 'disconnected' && e.code !== 'closed') {
+          console.warn(`switchboard: could not read who is present in ${channel} (${e.message}); its roster may miss`
+            + ' changes made while the client was away');
+        }
+        this._tell(roster.unsynced(token));
+      });
   }
 
   /** Advances the channel's position; true when the message is a duplicate, to drop. */
@@ -685,9 +896,11 @@ export class SwitchboardClient {
         };
       }));
     };
-    for (const channel of this._channels) {
+    for (const [channel, how] of this._channels) {
       if (!covered.has(channel)) {
-        const entry = { frame: { type: 'subscribe', channel }, resolve: () => {}, reject: () => {} };
+        const entry = {
+          frame: subscribeFrame(channel, how.presence, how.joinLeave), resolve: () => {}, reject: () => {},
+        };
         track(channel, entry);
         this._send(entry);
       }
@@ -702,7 +915,10 @@ export class SwitchboardClient {
     return Promise.all(results).then(channels => channels.filter(c => c !== null));
   }
 
-  /** Sends a request on the live connection with the next id; a subscribe asks from the channel's position. */
+  /**
+   * Sends a request on the live connection with the next id; a subscribe asks from the channel's position, and a
+   * joinLeave subscribe starts its roster's sync before it goes out (its own join may come before its ack).
+   */
   _send(entry) {
     const frame = Object.assign({}, entry.frame);
     frame.id = ++this._nextId;
@@ -717,6 +933,10 @@ export class SwitchboardClient {
       return;
     }
     entry.sent = frame;
+    if (frame.type === 'subscribe' && frame.joinLeave === true && this._rosters.has(frame.channel)) {
+      const roster = this._rosters.get(frame.channel);
+      entry.roster = { roster, token: roster.startSync() };
+    }
     this._pending.set(frame.id, entry);
     this._conn.ws.send(text);
   }
@@ -729,6 +949,9 @@ export class SwitchboardClient {
     }
     this._pending.delete(frame.id);
     if (error) {
+      if (entry.roster) {
+        this._tell(entry.roster.roster.unsynced(entry.roster.token));
+      }
       entry.reject(failure(error.code, `${error.code}: ${error.message || entry.sent.type + ' refused'}`, error));
       return;
     }
@@ -741,6 +964,10 @@ export class SwitchboardClient {
         // a first subscribe from a given position: recovered from there, even when nothing follows
         this._positions.set(sent.channel, copy(sent.since));
       }
+    }
+    if (entry.roster && this._rosters.get(sent.channel) === entry.roster.roster) {
+      this._syncRoster(sent.channel, entry.roster.roster, entry.roster.token).then(() => entry.resolve(ack));
+      return;
     }
     entry.resolve(ack);
   }
@@ -779,6 +1006,18 @@ export class SwitchboardClient {
       }
     }
   }
+}
+
+/** A subscribe frame, with the presence options only when set. */
+function subscribeFrame(channel, presence, joinLeave) {
+  const frame = { type: 'subscribe', channel };
+  if (presence) {
+    frame.presence = true;
+  }
+  if (joinLeave) {
+    frame.joinLeave = true;
+  }
+  return frame;
 }
 
 function defaultUrl() {

@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeoutException;
 import java.util.function.LongFunction;
@@ -35,6 +34,19 @@ import reactor.core.scheduler.Schedulers;
  * drops fail with {@code disconnected} (they may or may not have taken effect); after {@link #close()} or when
  * the client gave up, they fail with {@code closed}.
  *
+ * <p><b>Presence</b> (docs/protocol.md section 10): a channel subscribed with {@link SubscribeOptions#joinLeave()}
+ * has a roster ({@link #roster(String)}), and its {@code join} and {@code leave} frames on {@link #frames()} are
+ * exactly the changes of that roster: a join for a user not listed (or whose {@code info} changed), a leave for a
+ * user listed, never a duplicate. When the channel is subscribed, and again after every reconnect (resumed or
+ * not), the client reads {@code presence} and tells the difference with the roster it knew as joins and leaves
+ * (so on the first subscribe, everyone present arrives as a join, this user included), before it reports
+ * {@link ConnectionEvent.Recovered}: the application never keeps a roster that went stale while it was
+ * disconnected. When the read is {@code truncated} (more than 1,000 users), users it does not list stay in the
+ * roster and no leave is told for them; note that the gateway sends no join or leave at all for a channel with more
+ * than {@code SWITCHBOARD_PRESENCE_EVENTS_MAX} users (default 1,000), so for such channels count with
+ * {@link #presenceCount(String)} instead. If the read fails, the changes heard meanwhile are applied and a warning
+ * is logged.
+ *
  * <p>{@link #events()} and {@link #frames()} may each be subscribed once; what comes before is kept until then.
  */
 public final class ReconnectingClient implements AutoCloseable {
@@ -57,8 +69,13 @@ public final class ReconnectingClient implements AutoCloseable {
     private final Sinks.Many<ConnectionEvent> events = Sinks.many().unicast().onBackpressureBuffer();
     private final Sinks.Many<ServerFrame> frames = Sinks.many().unicast().onBackpressureBuffer();
     private final Sinks.One<ServerFrame.Welcome> firstWelcome = Sinks.one();
-    private final Set<String> channels = ConcurrentHashMap.newKeySet();
+    /** The remembered channels and how to subscribe them again (without {@code since}: see positions). */
+    private final Map<String, SubscribeOptions> channels = new ConcurrentHashMap<>();
+
     private final Map<String, StreamPosition> positions = new ConcurrentHashMap<>();
+    /** The roster of each remembered joinLeave channel. */
+    private final Map<String, PresenceRoster> rosters = new ConcurrentHashMap<>();
+
     private final Object lock = new Object();
 
     // Guarded by lock.
@@ -124,7 +141,9 @@ public final class ReconnectingClient implements AutoCloseable {
 
     /**
      * Everything the server sends that is not a reply, a {@code welcome} or a {@code ping}: channel messages,
-     * inbox events, errors without an id, {@code match.partner}. In order, without duplicates across reconnects.
+     * inbox events, errors without an id, {@code match.partner}, and the {@code join} and {@code leave} of
+     * joinLeave channels (the changes of their rosters, see the class comment). In order, without duplicates
+     * across reconnects.
      */
     public Flux<ServerFrame> frames() {
         return frames.asFlux();
@@ -153,6 +172,16 @@ public final class ReconnectingClient implements AutoCloseable {
         return inboxPosition;
     }
 
+    /**
+     * The users present in {@code channel}, a channel subscribed with {@code joinLeave}, as the application was
+     * told them by {@link #frames()}: user id, then its {@code info} (raw JSON), in the order they joined. Null for
+     * any other channel.
+     */
+    public Map<String, String> roster(String channel) {
+        PresenceRoster roster = rosters.get(channel);
+        return roster == null ? null : roster.users();
+    }
+
     /** The connection under this client now, or null between connections: for tests that need to reach it. */
     public SwitchboardClient connection() {
         synchronized (lock) {
@@ -165,13 +194,30 @@ public final class ReconnectingClient implements AutoCloseable {
      * {@code since}; emits the ack of this subscription.
      */
     public Mono<ServerFrame.Ack> subscribe(String channel) {
+        return subscribe(channel, SubscribeOptions.DEFAULT);
+    }
+
+    /**
+     * Subscribes {@code channel} as {@code options} say, now or as soon as a connection is up, and again with the
+     * same {@code presence} and {@code joinLeave} on every reconnect. With {@code joinLeave}, the ack is emitted once
+     * the channel's roster was read (see the class comment); a roster that could not be read is logged, not an
+     * error.
+     */
+    public Mono<ServerFrame.Ack> subscribe(String channel, SubscribeOptions options) {
         return Mono.defer(() -> {
-            channels.add(channel);
+            if (options.since() != null) {
+                positions.putIfAbsent(channel, options.since());
+            }
+            channels.put(channel, options.withSince(null));
+            if (options.joinLeave()) {
+                rosters.computeIfAbsent(channel, PresenceRoster::new);
+            } else {
+                rosters.remove(channel);
+            }
             return ready().flatMap(c -> subscribeOn(c, channel)).doOnError(SwitchboardException.class, e -> {
                 if (!connectionLost(e)) {
                     // Refused (forbidden, too_many, ...): not a channel to subscribe again.
-                    channels.remove(channel);
-                    positions.remove(channel);
+                    forget(channel);
                 }
             });
         });
@@ -183,19 +229,13 @@ public final class ReconnectingClient implements AutoCloseable {
      * {@code recovered}. Used only while this client knows no position of its own for the channel.
      */
     public Mono<ServerFrame.Ack> subscribe(String channel, StreamPosition since) {
-        return Mono.defer(() -> {
-            if (since != null) {
-                positions.putIfAbsent(channel, since);
-            }
-            return subscribe(channel);
-        });
+        return subscribe(channel, SubscribeOptions.DEFAULT.withSince(since));
     }
 
-    /** Forgets {@code channel}; unsubscribes it on the server when a connection is up. */
+    /** Forgets {@code channel} (and its roster); unsubscribes it on the server when a connection is up. */
     public Mono<Void> unsubscribe(String channel) {
         return Mono.defer(() -> {
-            channels.remove(channel);
-            positions.remove(channel);
+            forget(channel);
             SwitchboardClient c = liveConnection();
             return c == null
                     ? Mono.empty()
@@ -209,6 +249,27 @@ public final class ReconnectingClient implements AutoCloseable {
 
     public Mono<ServerFrame.Ack> send(String userId, String dataJson) {
         return request(id -> new ClientFrame.Send(id, userId, dataJson));
+    }
+
+    /**
+     * Who is present in {@code channel} now (docs/protocol.md section 10): at most 1,000 users, {@code truncated}
+     * beyond. Needs the right to subscribe to the channel, not a subscription.
+     */
+    public Mono<ServerFrame.PresenceAck> presence(String channel) {
+        return ready().flatMap(c -> c.presence(channel).onErrorMap(this::disconnected));
+    }
+
+    /** How many users are present in {@code channel}. */
+    public Mono<Long> presenceCount(String channel) {
+        return ready().flatMap(c -> c.presenceCount(channel).onErrorMap(this::disconnected));
+    }
+
+    /**
+     * Users online cluster-wide and users waiting in the random-connect queue; fails with {@code unavailable} when
+     * the gateway's figures are more than 2 s old.
+     */
+    public Mono<ServerFrame.StatsAck> matchStats() {
+        return ready().flatMap(c -> c.matchStats().onErrorMap(this::disconnected));
     }
 
     /** Sends the frame made for the next request id once a connection is up; emits its ack. */
@@ -328,7 +389,7 @@ public final class ReconnectingClient implements AutoCloseable {
     /** Subscribes every channel again, with {@code since} where a position is known; then the client is ready. */
     private Mono<Void> resubscribe(SwitchboardClient c, ServerFrame.Welcome w, boolean reconnect) {
         List<String> lost = new ArrayList<>();
-        return Flux.fromIterable(List.copyOf(channels))
+        return Flux.fromIterable(List.copyOf(channels.keySet()))
                 .flatMap(channel -> {
                     StreamPosition since = positions.get(channel);
                     return subscribeOn(c, channel)
@@ -355,8 +416,7 @@ public final class ReconnectingClient implements AutoCloseable {
                 "Gateway refused to subscribe {} again after a reconnect ({}); the channel is dropped",
                 channel,
                 e.getMessage());
-        channels.remove(channel);
-        positions.remove(channel);
+        forget(channel);
         synchronized (lost) {
             lost.add(channel);
         }
@@ -388,16 +448,62 @@ public final class ReconnectingClient implements AutoCloseable {
         toEmit.tryEmitValue(c);
     }
 
+    private void forget(String channel) {
+        channels.remove(channel);
+        positions.remove(channel);
+        rosters.remove(channel);
+    }
+
+    /** Subscribes {@code channel} on {@code c} as remembered; with joinLeave, syncs its roster before the ack. */
     private Mono<ServerFrame.Ack> subscribeOn(SwitchboardClient c, String channel) {
         StreamPosition since = positions.get(channel);
-        return c.subscribe(channel, since)
+        SubscribeOptions options = channels.getOrDefault(channel, SubscribeOptions.DEFAULT);
+        PresenceRoster roster = options.joinLeave() ? rosters.get(channel) : null;
+        // before the subscribe goes out: its own join may come before its ack
+        long sync = roster == null ? 0 : roster.startSync();
+        Mono<ServerFrame.Ack> subscribed = c.subscribe(channel, since, options.presence(), options.joinLeave())
                 .doOnNext(ack -> {
                     boolean keep = since != null && Boolean.TRUE.equals(ack.recovered());
-                    if (!keep && ack.offset() != null && ack.epoch() != null && channels.contains(channel)) {
+                    if (!keep && ack.offset() != null && ack.epoch() != null && channels.containsKey(channel)) {
                         positions.put(channel, new StreamPosition(ack.offset(), ack.epoch()));
                     }
+                });
+        if (roster != null) {
+            subscribed = subscribed
+                    .flatMap(ack -> syncRoster(c, channel, roster, sync).thenReturn(ack))
+                    .doOnError(e -> tell(roster.unsynced(sync)));
+        }
+        return subscribed.onErrorMap(this::disconnected);
+    }
+
+    /** Reads who is present in {@code channel} and tells the difference with what {@code roster} knew. */
+    private Mono<Void> syncRoster(SwitchboardClient c, String channel, PresenceRoster roster, long sync) {
+        return c.presence(channel)
+                .doOnNext(read -> tell(roster.synced(sync, read)))
+                .onErrorResume(e -> {
+                    if (!(e instanceof SwitchboardException se) || !connectionLost(se)) {
+                        log.warn(
+                                "Could not read who is present in {} ({}); its roster may miss changes made while"
+                                        + " this client was away",
+                                channel,
+                                describe(e));
+                    }
+                    tell(roster.unsynced(sync));
+                    return Mono.empty();
                 })
-                .onErrorMap(this::disconnected);
+                .then();
+    }
+
+    /** Hands join and leave frames of a roster to the application. */
+    private void tell(List<ServerFrame> told) {
+        if (told.isEmpty()) {
+            return;
+        }
+        synchronized (frames) {
+            for (ServerFrame f : told) {
+                frames.tryEmitNext(f);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- frames
@@ -409,6 +515,16 @@ public final class ReconnectingClient implements AutoCloseable {
         if (f instanceof ServerFrame.Message m) {
             if (!advance(m.channel(), m.offset(), m.epoch())) {
                 return;
+            }
+        } else if (f instanceof ServerFrame.Join || f instanceof ServerFrame.Leave) {
+            String channel = f instanceof ServerFrame.Join j ? j.channel() : ((ServerFrame.Leave) f).channel();
+            PresenceRoster roster = rosters.get(channel);
+            if (roster != null) {
+                tell(roster.live(f));
+                return;
+            }
+            if (!channels.containsKey(channel)) {
+                return; // a channel forgotten since
             }
         } else {
             StreamPosition at = inboxPositionOf(f);
@@ -431,7 +547,7 @@ public final class ReconnectingClient implements AutoCloseable {
         if (seen != null && seen.epoch().equals(epoch) && offset <= seen.offset()) {
             return false;
         }
-        if (channels.contains(channel)) {
+        if (channels.containsKey(channel)) {
             positions.put(channel, new StreamPosition(offset, epoch));
         }
         return true;

@@ -6,8 +6,12 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.switchboard.gateway.support.TestGateway;
+import io.switchboard.gateway.support.Tokens;
+import io.switchboard.protocol.ClientFrame;
+import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.browser.HeadlessChromium;
 import io.switchboard.testing.net.TcpProxy;
+import io.switchboard.testing.redis.RedisServer;
 import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -51,7 +55,9 @@ class DemoPageIntegrationTests {
             "remote-video",
             "lobby-input",
             "lobby-send",
-            "lobby-log");
+            "lobby-log",
+            "lobby-members",
+            "match-stats");
     /** Every control a person uses: real buttons and inputs. */
     private static final List<String> CONTROLS =
             List.of("interests", "start", "next", "stop", "chat-input", "chat-send", "lobby-input", "lobby-send");
@@ -62,6 +68,7 @@ class DemoPageIntegrationTests {
 
     private TestGateway gw;
     private TcpProxy proxy;
+    private RedisServer redis;
     private final List<HeadlessChromium.Page> pages = new ArrayList<>();
 
     @RegisterExtension
@@ -100,6 +107,9 @@ class DemoPageIntegrationTests {
         }
         if (gw != null) {
             gw.close();
+        }
+        if (redis != null) {
+            redis.close();
         }
     }
 
@@ -408,6 +418,101 @@ class DemoPageIntegrationTests {
         assertThat(shown(page, texts)).containsExactlyElementsOf(texts);
         assertThat(text(page, "lobby-note")).isEmpty();
         assertNoProblems(page);
+    }
+
+    /** The condition that the page's #match-stats shows {@code online} online and {@code waiting} waiting. */
+    private static String statsShow(int online, int waiting) {
+        return "$('match-stats').dataset.state === 'shown' && $('match-stats').textContent === %s"
+                .formatted(js(online + " online, " + waiting + " waiting"));
+    }
+
+    @Test
+    @DisplayName("section 10: the random-connect side shows how many are online and waiting (match.stats), refreshed"
+            + " as users join and leave the queue")
+    void matchStatsShowOnlineAndWaiting() {
+        gw = TestGateway.start();
+        HeadlessChromium.Page page = openConnected("");
+        until(page, statsShow(1, 0), "the page alone online");
+
+        SwitchboardClient other = gw.connect(Tokens.user("u_wait"));
+        other.request(id -> new ClientFrame.MatchJoin(id, List.of())).block(TestGateway.TIMEOUT);
+        until(page, statsShow(2, 1), "a second user, waiting");
+        other.request(ClientFrame.MatchLeave::new).block(TestGateway.TIMEOUT);
+        until(page, statsShow(2, 0), "nobody waiting any more");
+
+        assertThat(page.evaluate("return document.getElementById('match-stats').dataset.waiting;")
+                        .asText())
+                .isEqualTo("0");
+        assertNoProblems(page);
+    }
+
+    @Test
+    @DisplayName(
+            "section 10: while the gateway cannot count (Redis down, figures over 2 s old) the page says the figures"
+                    + " are unavailable, and shows them again once Redis is back")
+    void matchStatsUnavailableWhileRedisIsDown() {
+        redis = RedisServer.start();
+        gw = TestGateway.startClustered(redis.uri(), "gw-test", Map.of());
+        HeadlessChromium.Page page = openConnected("");
+        until(page, statsShow(1, 0), "the figures");
+
+        redis.kill();
+        until(page, "$('match-stats').dataset.state === 'unavailable'", "the figures to be unavailable");
+        String shown = text(page, "match-stats");
+        redis.restart();
+        until(page, statsShow(1, 0), "the figures again");
+
+        assertThat(shown).contains("unavailable");
+        assertThat(text(page, "status")).as("the connection itself stayed up").startsWith("Connected");
+    }
+
+    /** The names the page's lobby member list shows, in order. */
+    private static List<String> members(HeadlessChromium.Page page) {
+        return lines(page, "lobby-members");
+    }
+
+    private static String memberShown(String name, boolean shown) {
+        return (shown ? "" : "!")
+                + "Array.from($('lobby-members').children).some(li => li.textContent === %s)".formatted(js(name));
+    }
+
+    @Test
+    @DisplayName(
+            "section 10: the lobby lists who is here (info.name, else the user id; the page itself marked), updated"
+                    + " on join and leave, and brought up to date after a reconnect")
+    void lobbyMembersFollowJoinAndLeave() {
+        gw = TestGateway.start();
+        proxy = TcpProxy.to(gw.port());
+        HeadlessChromium.Page page = openConnected("?reconnectBase=300&ws=" + proxy.wsUri());
+        String me = page.evaluate("return document.getElementById('status').textContent.replace('Connected as ', '');")
+                .asText();
+        until(page, memberShown(me + " (you)", true), "the page itself in the list");
+
+        SwitchboardClient ann = gw.connect(Tokens.userWithInfo("u_ann", Map.of("name", "Ann")));
+        ann.subscribe("public:lobby", null, true, false).block(TestGateway.TIMEOUT);
+        SwitchboardClient bob = gw.connect(Tokens.user("u_bob"));
+        bob.subscribe("public:lobby", null, true, false).block(TestGateway.TIMEOUT);
+        until(page, memberShown("Ann", true) + " && " + memberShown("u_bob", true), "Ann and u_bob to join");
+        assertThat(members(page)).containsExactlyInAnyOrder(me + " (you)", "Ann", "u_bob");
+        assertThat(text(page, "lobby-count")).isEqualTo("(3)");
+
+        ann.unsubscribe("public:lobby").block(TestGateway.TIMEOUT);
+        until(page, memberShown("Ann", false), "Ann to leave");
+        assertThat(members(page)).containsExactlyInAnyOrder(me + " (you)", "u_bob");
+
+        proxy.refuse();
+        proxy.cutAll();
+        until(page, "$('status').dataset.state === 'reconnecting'", "the page to reconnect");
+        bob.unsubscribe("public:lobby").block(TestGateway.TIMEOUT);
+        ann.subscribe("public:lobby", null, true, false).block(TestGateway.TIMEOUT);
+        proxy.accept();
+        until(page, "$('status').dataset.recovered === 'true'", "the page to recover");
+
+        assertThat(members(page))
+                .as("what changed while away, shown once recovered")
+                .containsExactlyInAnyOrder(me + " (you)", "Ann");
+        assertThat(text(page, "lobby-count")).isEqualTo("(2)");
+        assertNoProblems(page, proxy.wsUri());
     }
 
     @Test

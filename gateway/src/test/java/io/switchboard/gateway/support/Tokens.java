@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.Date;
 import java.util.List;
+import java.util.Map;
 
 /** Client JWTs for tests, signed with {@link TestGateway#JWT_SECRET} unless said otherwise. */
 public final class Tokens {
@@ -22,6 +23,15 @@ public final class Tokens {
 
     public static String user(String sub, List<String> subscribe, List<String> publish) {
         return hs256(TestGateway.JWT_SECRET, sub, Instant.now().plusSeconds(600), subscribe, publish);
+    }
+
+    /** A user whose token carries the claim {@code info} (public data shown in presence). */
+    public static String userWithInfo(String sub, Map<String, Object> info) {
+        JWTClaimsSet claims = new JWTClaimsSet.Builder(
+                        claims(sub, Instant.now().plusSeconds(600), List.of(), List.of()))
+                .claim("info", info)
+                .build();
+        return sign(JWSAlgorithm.HS256, TestGateway.JWT_SECRET, claims);
     }
 
     public static String hs256(String secret, String sub, Instant exp, List<String> subscribe, List<String> publish) {

@@ -37,7 +37,7 @@
 
   const LIFECYCLE = ['connecting', 'connected', 'recovered', 'disconnected', 'reconnecting', 'gaveup', 'closed'];
   const FRAMES = ['message', 'direct', 'error', 'match.found', 'match.signal', 'match.ended', 'match.partner',
-    'frame'];
+    'join', 'leave', 'frame'];
   const EVENTS = LIFECYCLE.concat(FRAMES);
 
   class Recorder {
