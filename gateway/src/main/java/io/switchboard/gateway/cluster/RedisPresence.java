@@ -18,7 +18,8 @@ import reactor.core.publisher.Mono;
 /**
  * The cluster mode's presence, in Redis. Each channel's presence sits in its slot (hash tag {@code {channel}}):
  * {@code :pu} maps each present user to its info (its length is the count), {@code :ph} maps each holder
- * ({@code user connection}) to the instance that holds it, {@code :pc} counts each user's holders. A script
+ * ({@code user connection}) to the instance that holds it, {@code :pc} counts each user's holders, {@code :pl}
+ * lists each user's lingering holders (of dropped connections, which its next holder replaces). A script
  * changes them together and publishes the {@code join} or {@code leave} on {@link #EVENTS} (classic pub/sub, so
  * it reaches every instance, in a Redis Cluster too).
  *
@@ -42,14 +43,43 @@ public final class RedisPresence implements PresenceStore {
     /** Holders written at once during a rebuild. */
     static final int REBUILD_CONCURRENCY = 64;
 
-    /** Adds a holder; a user's first publishes the join when the channel has at most ARGV[5] users. */
+    /**
+     * Adds a holder, taking the place of the user's lingering ones (KEYS[4]); a user not present before publishes
+     * the join when the channel has at most ARGV[5] users. A holder added again takes incarnation ARGV[3].
+     */
     private static final RedisScript ADD = new RedisScript("""
             local h = ARGV[1] .. ' ' .. ARGV[2]
-            if redis.call('HSET', KEYS[2], h, ARGV[3]) == 0 then return {0} end
-            if redis.call('HINCRBY', KEYS[3], ARGV[1], 1) > 1 then return {0} end
+            local present = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
+            local lingering = redis.call('HGET', KEYS[4], ARGV[1])
+            if lingering and not redis.call('HGET', KEYS[2], h) then
+              for c in string.gmatch(lingering, '%S+') do
+                if redis.call('HDEL', KEYS[2], ARGV[1] .. ' ' .. c) == 1 then
+                  redis.call('HINCRBY', KEYS[3], ARGV[1], -1)
+                end
+              end
+              redis.call('HDEL', KEYS[4], ARGV[1])
+            end
+            if redis.call('HSET', KEYS[2], h, ARGV[3]) == 1 then
+              redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
+            end
+            if present then return {0} end
             redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
             if redis.call('HLEN', KEYS[1]) <= tonumber(ARGV[5]) then
               redis.call('PUBLISH', ARGV[6], 'j ' .. ARGV[7] .. ' ' .. ARGV[1] .. ' ' .. ARGV[4])
+            end
+            return {1}
+            """);
+    /** Marks a holder lingering: the user's next holder in the channel takes its place. */
+    private static final RedisScript LINGER = new RedisScript("""
+            if not redis.call('HGET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2]) then return {0} end
+            local lingering = redis.call('HGET', KEYS[4], ARGV[1])
+            if lingering then
+              for c in string.gmatch(lingering, '%S+') do
+                if c == ARGV[2] then return {0} end
+              end
+              redis.call('HSET', KEYS[4], ARGV[1], lingering .. ' ' .. ARGV[2])
+            else
+              redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
             end
             return {1}
             """);
@@ -62,8 +92,18 @@ public final class RedisPresence implements PresenceStore {
             local owner = redis.call('HGET', KEYS[2], h)
             if not owner or (ARGV[3] ~= '' and owner ~= ARGV[3]) then return {0} end
             redis.call('HDEL', KEYS[2], h)
+            local lingering = redis.call('HGET', KEYS[4], ARGV[1])
+            if lingering then
+              local rest = {}
+              for c in string.gmatch(lingering, '%S+') do
+                if c ~= ARGV[2] then rest[#rest + 1] = c end
+              end
+              if #rest == 0 then redis.call('HDEL', KEYS[4], ARGV[1])
+              else redis.call('HSET', KEYS[4], ARGV[1], table.concat(rest, ' ')) end
+            end
             if redis.call('HINCRBY', KEYS[3], ARGV[1], -1) > 0 then return {0} end
             redis.call('HDEL', KEYS[3], ARGV[1])
+            redis.call('HDEL', KEYS[4], ARGV[1])
             local n = redis.call('HLEN', KEYS[1])
             redis.call('HDEL', KEYS[1], ARGV[1])
             if n <= tonumber(ARGV[4]) then
@@ -160,7 +200,7 @@ public final class RedisPresence implements PresenceStore {
 
     static String[] channelKeys(String channel) {
         String tag = RedisKeys.PREFIX + "{" + channel + "}";
-        return new String[] {tag + ":pu", tag + ":ph", tag + ":pc"};
+        return new String[] {tag + ":pu", tag + ":ph", tag + ":pc", tag + ":pl"};
     }
 
     static String indexKey(String incarnation) {
@@ -203,6 +243,12 @@ public final class RedisPresence implements PresenceStore {
                         EVENTS,
                         channel))
                 .map(r -> ((Long) r.get(0)) == 1L);
+    }
+
+    @Override
+    public Mono<Void> linger(String channel, String user, String connection) {
+        return LINGER.<List<Object>>run(redis, channelKeys(channel), user, connection)
+                .then();
     }
 
     @Override
@@ -257,7 +303,10 @@ public final class RedisPresence implements PresenceStore {
         String inc = incarnation();
         String index = indexKey(inc);
         Mono<Void> write = Flux.fromIterable(held)
-                .flatMap(h -> add(h.channel(), h.user(), h.connection(), h.info()), REBUILD_CONCURRENCY)
+                .flatMap(
+                        h -> add(h.channel(), h.user(), h.connection(), h.info())
+                                .then(h.lingering() ? linger(h.channel(), h.user(), h.connection()) : Mono.empty()),
+                        REBUILD_CONCURRENCY)
                 .then();
         Mono<Void> removeExtra = redis.<Set<String>>execute(index, c -> c.smembers(index))
                 .flatMapMany(Flux::fromIterable)

@@ -26,6 +26,9 @@ public final class MemoryPresence implements PresenceStore {
 
     private static final class Present {
         final Set<String> connections = new HashSet<>(2);
+        /** Holders of dropped connections, taken over by the user's next holder. */
+        final Set<String> lingering = new HashSet<>(2);
+
         final String info;
 
         Present(String info) {
@@ -51,6 +54,10 @@ public final class MemoryPresence implements PresenceStore {
         TreeMap<String, Present> users = channels.computeIfAbsent(channel, c -> new TreeMap<>());
         Present p = users.get(user);
         if (p != null) {
+            if (!p.connections.contains(connection)) {
+                p.connections.removeAll(p.lingering);
+                p.lingering.clear();
+            }
             p.connections.add(connection);
             return false;
         }
@@ -61,6 +68,23 @@ public final class MemoryPresence implements PresenceStore {
             tell(new ServerFrame.Join(channel, user, info));
         }
         return true;
+    }
+
+    @Override
+    public Mono<Void> linger(String channel, String user, String connection) {
+        return Mono.fromRunnable(() -> {
+            synchronized (channels) {
+                lingerLocked(channel, user, connection);
+            }
+        });
+    }
+
+    private void lingerLocked(String channel, String user, String connection) {
+        TreeMap<String, Present> users = channels.get(channel);
+        Present p = users == null ? null : users.get(user);
+        if (p != null && p.connections.contains(connection)) {
+            p.lingering.add(connection);
+        }
     }
 
     @Override
@@ -75,7 +99,11 @@ public final class MemoryPresence implements PresenceStore {
     private boolean removeLocked(String channel, String user, String connection) {
         TreeMap<String, Present> users = channels.get(channel);
         Present p = users == null ? null : users.get(user);
-        if (p == null || !p.connections.remove(connection) || !p.connections.isEmpty()) {
+        if (p == null || !p.connections.remove(connection)) {
+            return false;
+        }
+        p.lingering.remove(connection);
+        if (!p.connections.isEmpty()) {
             return false;
         }
         int before = users.size();
@@ -133,6 +161,9 @@ public final class MemoryPresence implements PresenceStore {
                 for (Holder h : held) {
                     keep.add(List.of(h.channel(), h.user(), h.connection()));
                     addLocked(h.channel(), h.user(), h.connection(), h.info());
+                    if (h.lingering()) {
+                        lingerLocked(h.channel(), h.user(), h.connection());
+                    }
                 }
                 List<List<String>> extra = new ArrayList<>();
                 channels.forEach((channel, users) -> users.forEach((user, p) -> {

@@ -77,6 +77,9 @@ public final class PresenceService implements AutoCloseable {
         final String info;
         final Set<String> channels = ConcurrentHashMap.newKeySet();
         volatile Disposable linger;
+        /** The connection dropped and may be resumed. */
+        volatile boolean lingering;
+
         private CompletableFuture<?> last = CompletableFuture.completedFuture(null);
 
         Held(String user, String info) {
@@ -167,8 +170,9 @@ public final class PresenceService implements AutoCloseable {
     }
 
     /**
-     * {@code connection} closed: with {@code resumable}, what it holds stays for the resume grace and then goes;
-     * otherwise it goes now.
+     * {@code connection} closed: with {@code resumable}, what it holds stays for the resume grace and then goes,
+     * unless the user's resumed connection takes its place in a channel first (subscribing there again with
+     * presence, on any instance); otherwise it goes now.
      */
     public void closed(String connection, boolean resumable) {
         Held h = held.get(connection);
@@ -176,6 +180,17 @@ public final class PresenceService implements AutoCloseable {
             return;
         }
         if (resumable) {
+            h.lingering = true;
+            for (String channel : List.copyOf(h.channels)) {
+                h.inTurn(() -> store.linger(channel, h.user, connection)).subscribe(null, e -> {
+                    stale.set(true);
+                    log.debug(
+                            "Presence of {} in {} could not be marked lingering now: {}",
+                            h.user,
+                            channel,
+                            e.toString());
+                });
+            }
             h.linger = scheduler.schedule(() -> removeAll(connection, h), graceMs, TimeUnit.MILLISECONDS);
         } else {
             removeAll(connection, h);
@@ -300,7 +315,7 @@ public final class PresenceService implements AutoCloseable {
         List<PresenceStore.Holder> all = new ArrayList<>();
         held.forEach((connection, h) -> {
             for (String channel : h.channels) {
-                all.add(new PresenceStore.Holder(channel, h.user, connection, h.info));
+                all.add(new PresenceStore.Holder(channel, h.user, connection, h.info, h.lingering));
             }
         });
         rebuilds.increment();

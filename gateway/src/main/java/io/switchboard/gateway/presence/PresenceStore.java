@@ -27,6 +27,13 @@ public interface PresenceStore extends AutoCloseable {
      */
     Mono<Boolean> add(String channel, String user, String connection, String info);
 
+    /**
+     * {@code connection}'s connection dropped and may be resumed: its holder stays, but the user's next holder in
+     * {@code channel} (the resumed connection subscribing again, here or on another instance) takes its place,
+     * with no {@code leave} and no {@code join}. Nothing when the holder is not there.
+     */
+    Mono<Void> linger(String channel, String user, String connection);
+
     /** {@code connection} holds {@code user}'s presence no more; emits true when the user left (a {@code leave}). */
     Mono<Boolean> remove(String channel, String user, String connection);
 
@@ -38,7 +45,8 @@ public interface PresenceStore extends AutoCloseable {
 
     /**
      * Makes the store hold exactly {@code held} for this instance: holders it lacks are added (a {@code join}
-     * where that makes a user present), holders of this instance it has beyond them are removed.
+     * where that makes a user present) and lingering ones marked so, holders of this instance it has beyond them
+     * are removed.
      */
     Mono<Void> rebuild(Collection<Holder> held);
 
@@ -57,8 +65,15 @@ public interface PresenceStore extends AutoCloseable {
     @Override
     default void close() {}
 
-    /** One holder of this instance: a connection of {@code user} present in {@code channel}, with its info. */
-    record Holder(String channel, String user, String connection, String info) {}
+    /**
+     * One holder of this instance: a connection of {@code user} present in {@code channel}, with its info;
+     * {@code lingering} when the connection dropped and may be resumed ({@link #linger}).
+     */
+    record Holder(String channel, String user, String connection, String info, boolean lingering) {
+        public Holder(String channel, String user, String connection, String info) {
+            this(channel, user, connection, info, false);
+        }
+    }
 
     /** A channel's users (at most the number asked for) and how many there are in all. */
     record Roster(long count, List<ServerFrame.PresentUser> users) {

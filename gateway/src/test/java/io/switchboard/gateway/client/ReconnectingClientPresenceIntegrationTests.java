@@ -21,7 +21,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -223,10 +222,6 @@ class ReconnectingClientPresenceIntegrationTests {
     }
 
     @Test
-    @Disabled("gateway bug, found by this test: after a resume, the dropped connection's presence holders stay for the"
-            + " whole resume grace (PresenceService.closed lingers them, nothing ends that on resume), so a resumed"
-            + " user who then unsubscribes (or closes normally) leaves only when the grace runs out (30 s), not at once;"
-            + " enable once fixed")
     @DisplayName("section 10: a user who resumed and then unsubscribes leaves at once (counts exact within 2 s)")
     void resumedUserWhoUnsubscribesLeavesAtOnce() {
         TestGateway gw = keep(TestGateway.start(Map.of()));

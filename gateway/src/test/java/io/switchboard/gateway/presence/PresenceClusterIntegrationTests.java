@@ -277,4 +277,34 @@ class PresenceClusterIntegrationTests {
                 .extracting(ServerFrame.PresentUser::user)
                 .containsExactly("u_marker");
     }
+
+    @Test
+    @DisplayName("section 10: a user resumed on another instance that unsubscribes leaves at once, not when the first"
+            + " instance's grace for its dropped connection runs out")
+    void resumedElsewhereThenUnsubscribedLeavesAtOnce() {
+        TestGateway a = instance("gw-a", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
+        TestGateway b = instance("gw-b", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
+        SwitchboardClient watcher = b.connect(Tokens.user("u_watch"));
+        List<ServerFrame> seen = joinsAndLeaves(watcher);
+        watcher.subscribe(LOBBY, null, false, true).block(T);
+        SwitchboardClient bob = a.connect(Tokens.user("u_bob"));
+        ServerFrame.Welcome first = bob.welcome();
+        bob.subscribe(LOBBY, null, true, false).block(T);
+        Await.until("bob's join", T, () -> seen.size() == 1);
+        bob.abort();
+        SwitchboardClient again = b.open();
+        again.hello(new ClientFrame.Hello(1, Tokens.user("u_bob"), first.resume(), null, "test"))
+                .block(T);
+        again.subscribe(LOBBY, null, true, false).block(T);
+
+        again.unsubscribe(LOBBY).block(T);
+
+        Await.until(
+                "bob's leave, well within the 60 s grace",
+                T,
+                () -> seen.contains(new ServerFrame.Leave(LOBBY, "u_bob")));
+        assertThat(seen)
+                .containsExactly(new ServerFrame.Join(LOBBY, "u_bob", "{}"), new ServerFrame.Leave(LOBBY, "u_bob"));
+        assertThat(watcher.presenceCount(LOBBY).block(T)).isZero();
+    }
 }

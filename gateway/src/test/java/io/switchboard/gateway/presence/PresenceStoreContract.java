@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.switchboard.gateway.presence.PresenceStore.Holder;
 import io.switchboard.gateway.presence.PresenceStore.Roster;
+import io.switchboard.protocol.Limits;
 import io.switchboard.protocol.ServerFrame;
 import io.switchboard.testing.Await;
 import java.time.Duration;
@@ -13,6 +14,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import reactor.core.publisher.Flux;
 
 /**
  * What every {@link PresenceStore} does (docs/protocol.md section 10), run against the memory store and the Redis
@@ -114,6 +116,45 @@ abstract class PresenceStoreContract {
     }
 
     @Test
+    @DisplayName("section 10: a lingering holder (a dropped connection) is replaced by the user's next holder with no"
+            + " leave and no join; when that one goes, the user leaves at once")
+    void lingeringHolderIsTakenOver() {
+        store.add("public:lobby", "u_ann", "old", "{}").block(T);
+        store.linger("public:lobby", "u_ann", "old").block(T);
+
+        assertThat(store.add("public:lobby", "u_ann", "new", "{}").block(T)).isFalse();
+        assertThat(store.count("public:lobby").block(T)).isEqualTo(1);
+        assertThat(store.remove("public:lobby", "u_ann", "new").block(T))
+                .as("the last holder")
+                .isTrue();
+        assertThat(store.remove("public:lobby", "u_ann", "old").block(T))
+                .as("already replaced")
+                .isFalse();
+        awaitQuiet();
+
+        awaitEvents(join("public:lobby", "u_ann", "{}"), leave("public:lobby", "u_ann"));
+        assertThat(store.count("public:lobby").block(T)).isZero();
+    }
+
+    @Test
+    @DisplayName("section 10: a lingering holder nobody replaces leaves when it is removed; a linger elsewhere or of"
+            + " a holder that is not there changes nothing")
+    void lingeringHolderNotReplacedLeavesWhenRemoved() {
+        store.add("public:lobby", "u_ann", "old", "{}").block(T);
+        store.add("public:other", "u_ann", "new", "{}").block(T);
+        store.linger("public:lobby", "u_ann", "old").block(T);
+        store.linger("public:lobby", "u_ann", "nope").block(T);
+        store.linger("public:nowhere", "u_ann", "old").block(T);
+
+        assertThat(store.count("public:lobby").block(T)).isEqualTo(1);
+        assertThat(store.remove("public:lobby", "u_ann", "old").block(T)).isTrue();
+        assertThat(store.count("public:other").block(T)).isEqualTo(1);
+        assertThat(store.add("public:lobby", "u_ann", "again", "{}").block(T))
+                .as("a join again")
+                .isTrue();
+    }
+
+    @Test
     @DisplayName("section 10: a list gives the count and at most the users asked for, by user id, with their info")
     void listIsBoundedAndOrdered() {
         for (String u : List.of("u_e", "u_c", "u_a", "u_d", "u_b")) {
@@ -203,6 +244,21 @@ abstract class PresenceStoreContract {
         assertThat(store.count("public:lobby").block(T))
                 .as("a rebuild again changes nothing")
                 .isEqualTo(2);
+    }
+
+    @Test
+    @DisplayName("section 10: a presence read of more than 1,000 users lists 1,000 and says truncated")
+    void readOfMoreThanTheMaximumIsTruncated() {
+        Flux.range(0, Limits.MAX_PRESENCE_USERS + 1)
+                .flatMap(i -> store.add("public:crowd", "u_" + i, "c" + i, "{}"), 64)
+                .blockLast(T);
+
+        Roster r = store.list("public:crowd", Limits.MAX_PRESENCE_USERS).block(T);
+
+        assertThat(r.count()).isEqualTo(Limits.MAX_PRESENCE_USERS + 1);
+        assertThat(r.users()).hasSize(Limits.MAX_PRESENCE_USERS).doesNotHaveDuplicates();
+        assertThat(r.truncated()).isTrue();
+        assertThat(store.count("public:crowd").block(T)).isEqualTo(Limits.MAX_PRESENCE_USERS + 1);
     }
 
     @Test
