@@ -72,6 +72,85 @@ class FrameCodecUnitTests {
     // ---------------------------------------------------------------- decodeClient, every frame type
 
     @Nested
+    @DisplayName("section 10: presence frames")
+    class PresenceFrames {
+
+        @Test
+        @DisplayName("subscribe reads presence and joinLeave; absent or null is false")
+        void subscribeFlags() {
+            assertThat(decode("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:lobby\",\"presence\":true,"
+                            + "\"joinLeave\":true}"))
+                    .isEqualTo(new ClientFrame.Subscribe(1L, "public:lobby", null, true, true));
+            assertThat(decode("{\"type\":\"subscribe\",\"id\":1,\"channel\":\"public:lobby\",\"presence\":null}"))
+                    .isEqualTo(new ClientFrame.Subscribe(1L, "public:lobby", null, false, false));
+        }
+
+        @Test
+        @DisplayName("a presence or joinLeave that is not a boolean is a bad_request naming the field, with the id")
+        void nonBooleanFlagsAreRefused() {
+            for (String field : List.of("presence", "joinLeave")) {
+                for (String value : List.of("\"yes\"", "1", "{}")) {
+                    FrameDecodeException e = org.assertj.core.api.Assertions.catchThrowableOfType(
+                            FrameDecodeException.class,
+                            () -> FrameCodec.decodeClient("{\"type\":\"subscribe\",\"id\":7,\"channel\":"
+                                    + "\"public:lobby\",\"" + field + "\":" + value + "}"));
+                    assertThat(e).as("%s=%s", field, value).isNotNull();
+                    assertThat(e.code()).isEqualTo(ErrorCodes.BAD_REQUEST);
+                    assertThat(e.id()).isEqualTo(7L);
+                    assertThat(e.getMessage()).contains("'" + field + "'");
+                }
+            }
+        }
+
+        @Test
+        @DisplayName("presence and presence.count need a valid channel")
+        void readsNeedAChannel() {
+            assertThat(decode("{\"type\":\"presence\",\"id\":2,\"channel\":\"public:lobby\"}"))
+                    .isEqualTo(new ClientFrame.Presence(2L, "public:lobby"));
+            assertThat(decode("{\"type\":\"presence.count\",\"id\":3,\"channel\":\"public:lobby\"}"))
+                    .isEqualTo(new ClientFrame.PresenceCount(3L, "public:lobby"));
+            assertThat(decode("{\"type\":\"match.stats\",\"id\":4}")).isEqualTo(new ClientFrame.MatchStats(4L));
+            for (String bad : List.of(
+                    "{\"type\":\"presence\",\"id\":2}",
+                    "{\"type\":\"presence.count\",\"id\":2,\"channel\":\"bad channel\"}")) {
+                FrameDecodeException e = org.assertj.core.api.Assertions.catchThrowableOfType(
+                        FrameDecodeException.class, () -> FrameCodec.decodeClient(bad));
+                assertThat(e).as(bad).isNotNull();
+                assertThat(e.getMessage()).contains("channel");
+            }
+        }
+
+        @Test
+        @DisplayName("the presence reply, join and leave are written exactly as the protocol's examples")
+        void wireForm() {
+            assertSameJson(
+                    FrameCodec.encode(new ServerFrame.PresenceAck(
+                            2,
+                            "public:lobby",
+                            2,
+                            List.of(
+                                    new ServerFrame.PresentUser("g_Qm3v", "{}"),
+                                    new ServerFrame.PresentUser("u_ann", "{\"name\":\"Ann\"}")),
+                            false)),
+                    "{\"type\":\"ack\",\"id\":2,\"channel\":\"public:lobby\",\"count\":2,\"users\":[{\"user\":"
+                            + "\"g_Qm3v\",\"info\":{}},{\"user\":\"u_ann\",\"info\":{\"name\":\"Ann\"}}],"
+                            + "\"truncated\":false}");
+            assertSameJson(
+                    FrameCodec.encode(new ServerFrame.PresenceAck(3, "public:lobby", 2, null, null)),
+                    "{\"type\":\"ack\",\"id\":3,\"channel\":\"public:lobby\",\"count\":2}");
+            assertSameJson(
+                    FrameCodec.encode(new ServerFrame.Join("public:lobby", "u_bob", "{\"name\":\"Bob\"}")),
+                    "{\"type\":\"join\",\"channel\":\"public:lobby\",\"user\":\"u_bob\",\"info\":{\"name\":\"Bob\"}}");
+            assertSameJson(
+                    FrameCodec.encode(new ServerFrame.Leave("public:lobby", "u_bob")),
+                    "{\"type\":\"leave\",\"channel\":\"public:lobby\",\"user\":\"u_bob\"}");
+            assertSameJson(
+                    FrameCodec.encode(new ServerFrame.StatsAck(4, 1234, 17)),
+                    "{\"type\":\"ack\",\"id\":4,\"online\":1234,\"waiting\":17}");
+        }
+    }
+
+    @Nested
     @DisplayName("decodeClient: every client frame type")
     class DecodeClientTypes {
 
@@ -1125,7 +1204,13 @@ class FrameCodecUnitTests {
                     new ClientFrame.MatchLeave(8L),
                     new ClientFrame.MatchLeave(null),
                     new ClientFrame.Block(9L, "u_bob"),
-                    new ClientFrame.Block(null, "u_\u00e9"));
+                    new ClientFrame.Block(null, "u_\u00e9"),
+                    new ClientFrame.Subscribe(10L, "public:lobby", null, true, true),
+                    new ClientFrame.Subscribe(11L, "public:lobby", new StreamPosition(3, "e"), true, false),
+                    new ClientFrame.Subscribe(null, "public:lobby", null, false, true),
+                    new ClientFrame.Presence(12L, "public:lobby"),
+                    new ClientFrame.PresenceCount(null, "public:lobby"),
+                    new ClientFrame.MatchStats(13L));
         }
 
         @ParameterizedTest(name = "{0}")
@@ -1197,7 +1282,21 @@ class FrameCodecUnitTests {
                             new ServerFrame.Message("public:x", 1, "e", "u", "{ \"a\" : [1, 1.0, 1e400] }"),
                             new ServerFrame.Direct("u", "123456789012345678901234567890", 7, "e"),
                             new ServerFrame.MatchSignal("m", null, "{\"candidate\":\"\\u00e9\"}", 1, "e"),
-                            new ServerFrame.MatchFound("m", "p", false, List.of("a", "b", "\u00e9"), 0, "e")));
+                            new ServerFrame.MatchFound("m", "p", false, List.of("a", "b", "\u00e9"), 0, "e"),
+                            new ServerFrame.Join("public:lobby", "u_ann", "{\"name\":\"Ann \u00e9\"}"),
+                            new ServerFrame.Join("public:lobby", "g_Qm3v", "{}"),
+                            new ServerFrame.Leave("public:lobby", "u_ann"),
+                            new ServerFrame.PresenceAck(
+                                    2,
+                                    "public:lobby",
+                                    2,
+                                    List.of(
+                                            new ServerFrame.PresentUser("g_Qm3v", "{}"),
+                                            new ServerFrame.PresentUser("u_ann", "{\"name\":\"Ann\"}")),
+                                    false),
+                            new ServerFrame.PresenceAck(3, "public:lobby", 1001, List.of(), true),
+                            new ServerFrame.PresenceAck(4, "public:lobby", 0, null, null),
+                            new ServerFrame.StatsAck(5, 1234, 17)));
         }
 
         @ParameterizedTest(name = "{0}")

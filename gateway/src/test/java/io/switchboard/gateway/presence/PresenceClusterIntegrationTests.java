@@ -115,12 +115,14 @@ class PresenceClusterIntegrationTests {
         assertThat(ann.presenceCount(LOBBY).block(T)).isEqualTo(1);
     }
 
-    @Test
-    @DisplayName("section 10: a user that drops on one instance and resumes on another within the grace never leaves,"
-            + " not even when the first instance's grace for it runs out")
-    void resumeOnAnotherInstanceDoesNotLeave() {
-        TestGateway a = instance("gw-a", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "1500"));
-        TestGateway b = instance("gw-b", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "1500"));
+    /** Two instances; {@code u_bob} present on gw-a drops and resumes on gw-b, subscribing there again. */
+    private record Resumed(
+            TestGateway a, TestGateway b, SwitchboardClient watcher, List<ServerFrame> seen, SwitchboardClient bob) {}
+
+    private Resumed bobResumesOnAnotherInstance(long graceMs) {
+        Map<String, String> grace = Map.of("SWITCHBOARD_RESUME_GRACE_MS", String.valueOf(graceMs));
+        TestGateway a = instance("gw-a", grace);
+        TestGateway b = instance("gw-b", grace);
         SwitchboardClient watcher = b.connect(Tokens.user("u_watch"));
         List<ServerFrame> seen = joinsAndLeaves(watcher);
         watcher.subscribe(LOBBY, null, false, true).block(T);
@@ -136,18 +138,27 @@ class PresenceClusterIntegrationTests {
                 .block(T);
         assertThat(resumed.resumed()).isTrue();
         again.subscribe(LOBBY, null, true, false).block(T);
+        return new Resumed(a, b, watcher, seen, again);
+    }
+
+    @Test
+    @DisplayName("section 10: a user that drops on one instance and resumes on another within the grace never leaves,"
+            + " not even when the first instance's grace for it runs out")
+    void resumeOnAnotherInstanceDoesNotLeave() {
+        Resumed r = bobResumesOnAnotherInstance(1_500);
+
         Await.until(
                 "gw-a to let go of bob's dropped connection after its grace",
                 T,
-                () -> a.gateway().presence().holders() == 0);
-        SwitchboardClient marker = b.connect(Tokens.user("u_marker"));
+                () -> r.a().gateway().presence().holders() == 0);
+        SwitchboardClient marker = r.b().connect(Tokens.user("u_marker"));
         marker.subscribe(LOBBY, null, true, false).block(T);
-        Await.until("the marker's join", T, () -> seen.size() >= 2);
+        Await.until("the marker's join", T, () -> r.seen().size() >= 2);
 
-        assertThat(seen)
+        assertThat(r.seen())
                 .containsExactly(
                         new ServerFrame.Join(LOBBY, "u_bob", "{}"), new ServerFrame.Join(LOBBY, "u_marker", "{}"));
-        assertThat(watcher.presenceCount(LOBBY).block(T)).isEqualTo(2);
+        assertThat(r.watcher().presenceCount(LOBBY).block(T)).isEqualTo(2);
     }
 
     @Test
@@ -282,29 +293,16 @@ class PresenceClusterIntegrationTests {
     @DisplayName("section 10: a user resumed on another instance that unsubscribes leaves at once, not when the first"
             + " instance's grace for its dropped connection runs out")
     void resumedElsewhereThenUnsubscribedLeavesAtOnce() {
-        TestGateway a = instance("gw-a", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
-        TestGateway b = instance("gw-b", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
-        SwitchboardClient watcher = b.connect(Tokens.user("u_watch"));
-        List<ServerFrame> seen = joinsAndLeaves(watcher);
-        watcher.subscribe(LOBBY, null, false, true).block(T);
-        SwitchboardClient bob = a.connect(Tokens.user("u_bob"));
-        ServerFrame.Welcome first = bob.welcome();
-        bob.subscribe(LOBBY, null, true, false).block(T);
-        Await.until("bob's join", T, () -> seen.size() == 1);
-        bob.abort();
-        SwitchboardClient again = b.open();
-        again.hello(new ClientFrame.Hello(1, Tokens.user("u_bob"), first.resume(), null, "test"))
-                .block(T);
-        again.subscribe(LOBBY, null, true, false).block(T);
+        Resumed r = bobResumesOnAnotherInstance(60_000);
 
-        again.unsubscribe(LOBBY).block(T);
+        r.bob().unsubscribe(LOBBY).block(T);
 
         Await.until(
                 "bob's leave, well within the 60 s grace",
                 T,
-                () -> seen.contains(new ServerFrame.Leave(LOBBY, "u_bob")));
-        assertThat(seen)
+                () -> r.seen().contains(new ServerFrame.Leave(LOBBY, "u_bob")));
+        assertThat(r.seen())
                 .containsExactly(new ServerFrame.Join(LOBBY, "u_bob", "{}"), new ServerFrame.Leave(LOBBY, "u_bob"));
-        assertThat(watcher.presenceCount(LOBBY).block(T)).isZero();
+        assertThat(r.watcher().presenceCount(LOBBY).block(T)).isZero();
     }
 }
