@@ -60,6 +60,8 @@ import javax.crypto.spec.SecretKeySpec;
  * @param transport the I/O loops' kernel interface ({@code SWITCHBOARD_TRANSPORT}); null: {@link IoTransport#AUTO}
  * @param presenceEventsMax {@code join} and {@code leave} are sent for a channel only while it has at most this
  *                          many present users ({@code SWITCHBOARD_PRESENCE_EVENTS_MAX})
+ * @param hooks the application's backend: proxy hooks and webhook events ({@code SWITCHBOARD_HOOK_*},
+ *              {@code SWITCHBOARD_WEBHOOK_*}); null: {@link HookConfig#none()}
  */
 public record GatewayConfig(
         String host,
@@ -90,7 +92,8 @@ public record GatewayConfig(
         List<IceServer> iceServers,
         EdgeConfig edge,
         IoTransport transport,
-        int presenceEventsMax) {
+        int presenceEventsMax,
+        HookConfig hooks) {
 
     public static final String DEFAULT_HOST = "0.0.0.0";
     public static final int DEFAULT_PORT = 8080;
@@ -152,6 +155,8 @@ public record GatewayConfig(
         problems.addAll(edge.problems());
         transport = transport == null ? IoTransport.DEFAULT : transport;
         problems.addAll(transportProblems(transport));
+        hooks = hooks == null ? HookConfig.none() : hooks;
+        problems.addAll(hooks.problems());
         if (presenceEventsMax < 0) {
             problems.add("SWITCHBOARD_PRESENCE_EVENTS_MAX=" + presenceEventsMax + ": expected 0 to 1000000");
         }
@@ -210,6 +215,7 @@ public record GatewayConfig(
         EdgeConfig edge = EdgeConfig.read(r);
         IoTransport transport = readTransport(r);
         int presenceEventsMax = r.integer("SWITCHBOARD_PRESENCE_EVENTS_MAX", DEFAULT_PRESENCE_EVENTS_MAX, 0, 1_000_000);
+        HookConfig hooks = HookConfig.read(r);
         List<String> problems = new ArrayList<>(r.problems);
         // A setting that could not be read is reported once; checks that would use its default are left out.
         List<String> checks = validate(
@@ -249,6 +255,7 @@ public record GatewayConfig(
             checks.addAll(mongo.problems(hello));
         }
         checks.addAll(edge.problems());
+        checks.addAll(hooks.problems());
         if (transport != null) {
             checks.addAll(transportProblems(transport));
         }
@@ -289,7 +296,8 @@ public record GatewayConfig(
                 iceServers,
                 edge,
                 transport,
-                presenceEventsMax);
+                presenceEventsMax,
+                hooks);
     }
 
     private static IoTransport readTransport(Reader r) {
@@ -497,6 +505,7 @@ public record GatewayConfig(
                         : String.join(
                                 "; ", iceServers.stream().map(IceServer::masked).toList()));
         m.putAll(edge.describe());
+        m.putAll(hooks.describe());
         IoTransport used = transport.resolve();
         m.put(
                 IoTransport.VARIABLE,

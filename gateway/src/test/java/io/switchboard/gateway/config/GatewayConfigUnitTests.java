@@ -439,7 +439,7 @@ class GatewayConfigUnitTests {
                 () -> new GatewayConfig(
                         "0.0.0.0", 8080, "gw-1", null, null, true, 0, 25_000, 10_000, 65_536, 100, 200, 1000, 100,
                         120_000, 1 << 20, 1 << 20, 30_000, 5_000, 3, 1000, null, 10_000, null, null, List.of(), null,
-                        null, 1000));
+                        null, 1000, null));
 
         assertThat(e).isNotNull();
         assertThat(e.problems()).singleElement(STRING).contains("SWITCHBOARD_HELLO_TIMEOUT_MS=0");
@@ -553,6 +553,16 @@ class GatewayConfigUnitTests {
                 "SWITCHBOARD_ICE_SERVERS",
                 "SWITCHBOARD_TRANSPORT"));
         expected.addAll(EdgeConfig.defaults().describe().keySet());
+        expected.addAll(List.of(
+                "SWITCHBOARD_HOOK_URL",
+                "SWITCHBOARD_HOOKS",
+                "SWITCHBOARD_HOOK_KEY",
+                "SWITCHBOARD_HOOK_TIMEOUT_MS",
+                "SWITCHBOARD_HOOK_CHANNELS",
+                "SWITCHBOARD_HOOK_MAX_IN_FLIGHT",
+                "SWITCHBOARD_WEBHOOK_URL",
+                "SWITCHBOARD_WEBHOOK_SECRET",
+                "SWITCHBOARD_WEBHOOK_BACKLOG"));
         assertThat(described.keySet()).containsExactlyInAnyOrderElementsOf(expected);
         assertThat(described.get("SWITCHBOARD_JWT_SECRET")).contains("unset");
         assertThat(described.get("SWITCHBOARD_API_KEY")).contains("unset");
@@ -787,7 +797,8 @@ class GatewayConfigUnitTests {
                         List.of(),
                         null,
                         null,
-                        1000));
+                        1000,
+                        null));
 
         assertThat(e.problems()).singleElement(STRING).startsWith("SWITCHBOARD_REDIS_START_WAIT_MS=-5");
         assertThat(new RedisConfig("redis://127.0.0.1:6379", null, 1_000, 10_000).startWaitMs())
