@@ -186,4 +186,18 @@ public sealed interface ClientFrame {
             return TYPE;
         }
     }
+
+    /** A call to the application's backend (section 11): {@code method} and its {@code data} (raw JSON). */
+    record Rpc(Long id, String method, String data) implements ClientFrame {
+        public static final String TYPE = "rpc";
+
+        public Rpc {
+            Objects.requireNonNull(method, "method");
+            Objects.requireNonNull(data, "data");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
 }

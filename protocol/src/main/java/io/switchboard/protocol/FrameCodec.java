@@ -76,6 +76,7 @@ public final class FrameCodec {
             case ClientFrame.Presence.TYPE -> new ClientFrame.Presence(id, f.requireChannel(id));
             case ClientFrame.PresenceCount.TYPE -> new ClientFrame.PresenceCount(id, f.requireChannel(id));
             case ClientFrame.MatchStats.TYPE -> new ClientFrame.MatchStats(id);
+            case ClientFrame.Rpc.TYPE -> new ClientFrame.Rpc(id, f.requireMethod(id), f.requireData(id));
             default ->
                 throw new FrameDecodeException(
                         ErrorCodes.UNKNOWN_TYPE, id, "unknown frame type '" + truncate(type) + "'");
@@ -118,17 +119,20 @@ public final class FrameCodec {
                                 f.requireLong("count"),
                                 f.optUsers("users"),
                                 f.optBoolean("truncated"))
-                        : f.node("online") != null
-                                ? new ServerFrame.StatsAck(
-                                        f.requireLong("id"), f.requireLong("online"), f.requireLong("waiting"))
-                                : new ServerFrame.Ack(
-                                        f.requireLong("id"),
-                                        f.optString("channel", null),
-                                        f.optLong("offset"),
-                                        f.optString("epoch", null),
-                                        f.optBoolean("recovered"),
-                                        f.optBoolean("delivered"),
-                                        f.optBoolean("queued"));
+                        : f.node("result") != null
+                                ? new ServerFrame.RpcAck(
+                                        f.requireLong("id"), f.node("result").toString())
+                                : f.node("online") != null
+                                        ? new ServerFrame.StatsAck(
+                                                f.requireLong("id"), f.requireLong("online"), f.requireLong("waiting"))
+                                        : new ServerFrame.Ack(
+                                                f.requireLong("id"),
+                                                f.optString("channel", null),
+                                                f.optLong("offset"),
+                                                f.optString("epoch", null),
+                                                f.optBoolean("recovered"),
+                                                f.optBoolean("delivered"),
+                                                f.optBoolean("queued"));
             case ServerFrame.Error.TYPE ->
                 new ServerFrame.Error(
                         f.optLong("id"),
@@ -174,6 +178,9 @@ public final class FrameCodec {
             case ServerFrame.Join.TYPE ->
                 new ServerFrame.Join(
                         f.requireString("channel", null), f.requireString("user", null), f.rawOrEmpty("info"));
+            case ServerFrame.Subscribed.TYPE ->
+                new ServerFrame.Subscribed(
+                        f.requireString("channel", null), f.requireLong("offset"), f.optString("epoch", null));
             case ServerFrame.Leave.TYPE ->
                 new ServerFrame.Leave(f.requireString("channel", null), f.requireString("user", null));
             default ->
@@ -330,6 +337,14 @@ public final class FrameCodec {
             g.writeNumberField("id", a.id());
             g.writeNumberField("online", a.online());
             g.writeNumberField("waiting", a.waiting());
+        } else if (frame instanceof ServerFrame.RpcAck a) {
+            g.writeNumberField("id", a.id());
+            g.writeFieldName("result");
+            g.writeRawValue(a.result());
+        } else if (frame instanceof ServerFrame.Subscribed sub) {
+            g.writeStringField("channel", sub.channel());
+            g.writeNumberField("offset", sub.offset());
+            g.writeStringField("epoch", sub.epoch());
         } else if (frame instanceof ServerFrame.Join j) {
             g.writeStringField("channel", j.channel());
             g.writeStringField("user", j.user());
@@ -374,6 +389,9 @@ public final class FrameCodec {
                 if (s.joinLeave()) {
                     g.writeBooleanField("joinLeave", true);
                 }
+            } else if (frame instanceof ClientFrame.Rpc r) {
+                g.writeStringField("method", r.method());
+                writeData(g, r.data());
             } else if (frame instanceof ClientFrame.Presence p) {
                 g.writeStringField("channel", p.channel());
             } else if (frame instanceof ClientFrame.PresenceCount p) {
@@ -561,6 +579,29 @@ public final class FrameCodec {
                 throw bad(id, "field 'channel': " + problem);
             }
             return channel;
+        }
+
+        /** An rpc {@code method}: 1 to {@link Limits#MAX_METHOD_LENGTH} characters of A-Z a-z 0-9 _ - . : */
+        String requireMethod(Long id) throws FrameDecodeException {
+            String m = requireString("method", id);
+            boolean ok = !m.isEmpty() && m.length() <= Limits.MAX_METHOD_LENGTH;
+            for (int i = 0; ok && i < m.length(); i++) {
+                char c = m.charAt(i);
+                ok = c >= 'A' && c <= 'Z'
+                        || c >= 'a' && c <= 'z'
+                        || c >= '0' && c <= '9'
+                        || c == '_'
+                        || c == '-'
+                        || c == '.'
+                        || c == ':';
+            }
+            if (!ok) {
+                throw bad(
+                        id,
+                        "field 'method' must be 1 to " + Limits.MAX_METHOD_LENGTH
+                                + " characters of A-Z a-z 0-9 _ - . :");
+            }
+            return m;
         }
 
         String requireUserId(String name, Long id) throws FrameDecodeException {

@@ -25,6 +25,9 @@ public record Limits(int maxFrame, int rate, int burst, int maxSubscriptions) {
     /** Largest user {@code info} (the token's claim {@code info}), in bytes of JSON. */
     public static final int MAX_INFO_BYTES = 1024;
 
+    /** Longest {@code rpc} method name. */
+    public static final int MAX_METHOD_LENGTH = 64;
+
     /** Longest channel name. */
     public static final int MAX_CHANNEL_LENGTH = 128;
 }

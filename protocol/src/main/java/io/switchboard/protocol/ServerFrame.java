@@ -194,4 +194,30 @@ public sealed interface ServerFrame {
             return TYPE;
         }
     }
+
+    /** The reply to {@code rpc}: the backend's {@code result} (raw JSON). */
+    record RpcAck(long id, String result) implements ServerFrame {
+        public static final String TYPE = Ack.TYPE;
+
+        public RpcAck {
+            Objects.requireNonNull(result, "result");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
+
+    /** A channel the server subscribed the connection to before its {@code welcome} (section 11, connect hook). */
+    record Subscribed(String channel, long offset, String epoch) implements ServerFrame {
+        public static final String TYPE = "subscribed";
+
+        public Subscribed {
+            Objects.requireNonNull(channel, "channel");
+        }
+
+        public String type() {
+            return TYPE;
+        }
+    }
 }

@@ -1210,7 +1210,9 @@ class FrameCodecUnitTests {
                     new ClientFrame.Subscribe(null, "public:lobby", null, false, true),
                     new ClientFrame.Presence(12L, "public:lobby"),
                     new ClientFrame.PresenceCount(null, "public:lobby"),
-                    new ClientFrame.MatchStats(13L));
+                    new ClientFrame.MatchStats(13L),
+                    new ClientFrame.Rpc(14L, "report", "{\"reason\":\"spam\"}"),
+                    new ClientFrame.Rpc(null, "A-z_0.9:x", "null"));
         }
 
         @ParameterizedTest(name = "{0}")
@@ -1296,7 +1298,10 @@ class FrameCodecUnitTests {
                                     false),
                             new ServerFrame.PresenceAck(3, "public:lobby", 1001, List.of(), true),
                             new ServerFrame.PresenceAck(4, "public:lobby", 0, null, null),
-                            new ServerFrame.StatsAck(5, 1234, 17)));
+                            new ServerFrame.StatsAck(5, 1234, 17),
+                            new ServerFrame.RpcAck(9, "{\"ok\":true}"),
+                            new ServerFrame.RpcAck(10, "[1,\"a\"]"),
+                            new ServerFrame.Subscribed("room:1", 20, "a1b2")));
         }
 
         @ParameterizedTest(name = "{0}")
