@@ -3,13 +3,12 @@ package io.switchboard.gateway.cluster;
 import io.switchboard.gateway.presence.PresenceStore;
 import io.switchboard.protocol.ServerFrame;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Flux;
@@ -40,7 +39,7 @@ public final class RedisPresence implements PresenceStore {
     static final String FIGURES = RedisKeys.PREFIX + "{presence}:figures";
     /** Holders removed from a dead incarnation's index per round. */
     static final int REAP_BATCH = 500;
-    /** Holders written at once during a rebuild. */
+    /** Holders looked at (and removed) at once while pruning. */
     static final int REBUILD_CONCURRENCY = 64;
 
     /**
@@ -295,35 +294,23 @@ public final class RedisPresence implements PresenceStore {
     }
 
     @Override
-    public Mono<Void> rebuild(Collection<Holder> held) {
-        Set<String> keep = new HashSet<>();
-        for (Holder h : held) {
-            keep.add(entry(h.channel(), h.user(), h.connection()));
-        }
+    public Mono<Void> prune(Predicate<Holder> held) {
         String inc = incarnation();
         String index = indexKey(inc);
-        Mono<Void> write = Flux.fromIterable(held)
-                .flatMap(
-                        h -> add(h.channel(), h.user(), h.connection(), h.info())
-                                .then(h.lingering() ? linger(h.channel(), h.user(), h.connection()) : Mono.empty()),
-                        REBUILD_CONCURRENCY)
-                .then();
-        Mono<Void> removeExtra = redis.<Set<String>>execute(index, c -> c.smembers(index))
+        return redis.<Set<String>>execute(index, c -> c.smembers(index))
                 .flatMapMany(Flux::fromIterable)
-                .filter(e -> !keep.contains(e))
                 .flatMap(
                         e -> {
                             String[] f = e.split(" ", 3);
-                            return f.length < 3
-                                    ? redis.<Long>execute(index, c -> c.srem(index, e))
-                                            .then()
-                                    : remove(f[0], f[1], f[2], inc)
-                                            .then(redis.<Long>execute(index, c -> c.srem(index, e)))
-                                            .then();
+                            if (f.length == 3 && held.test(new Holder(f[0], f[1], f[2], null))) {
+                                return Mono.empty();
+                            }
+                            Mono<Boolean> removed = f.length < 3 ? Mono.just(false) : remove(f[0], f[1], f[2], inc);
+                            return removed.then(redis.<Long>execute(index, c -> c.srem(index, e)))
+                                    .then();
                         },
                         REBUILD_CONCURRENCY)
                 .then();
-        return write.then(removeExtra);
     }
 
     @Override

@@ -2,7 +2,6 @@ package io.switchboard.gateway.presence;
 
 import io.switchboard.protocol.ServerFrame;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -11,6 +10,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import reactor.core.publisher.Mono;
 
 /**
@@ -154,27 +154,20 @@ public final class MemoryPresence implements PresenceStore {
     }
 
     @Override
-    public Mono<Void> rebuild(Collection<Holder> held) {
+    public Mono<Void> prune(Predicate<Holder> held) {
         return Mono.fromRunnable(() -> {
             synchronized (channels) {
-                Set<List<String>> keep = new HashSet<>();
-                for (Holder h : held) {
-                    keep.add(List.of(h.channel(), h.user(), h.connection()));
-                    addLocked(h.channel(), h.user(), h.connection(), h.info());
-                    if (h.lingering()) {
-                        lingerLocked(h.channel(), h.user(), h.connection());
-                    }
-                }
-                List<List<String>> extra = new ArrayList<>();
+                List<Holder> gone = new ArrayList<>();
                 channels.forEach((channel, users) -> users.forEach((user, p) -> {
                     for (String c : p.connections) {
-                        if (!keep.contains(List.of(channel, user, c))) {
-                            extra.add(List.of(channel, user, c));
+                        Holder h = new Holder(channel, user, c, p.info);
+                        if (!held.test(h)) {
+                            gone.add(h);
                         }
                     }
                 }));
-                for (List<String> e : extra) {
-                    removeLocked(e.get(0), e.get(1), e.get(2));
+                for (Holder h : gone) {
+                    removeLocked(h.channel(), h.user(), h.connection());
                 }
             }
         });

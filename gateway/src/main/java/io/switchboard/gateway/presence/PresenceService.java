@@ -8,6 +8,7 @@ import io.switchboard.protocol.Limits;
 import io.switchboard.protocol.ServerFrame;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -22,6 +23,7 @@ import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 import reactor.core.scheduler.Scheduler;
 
@@ -33,12 +35,14 @@ import reactor.core.scheduler.Scheduler;
  * <p>A connection that dropped and may resume keeps its holders for the resume grace, so that a user who comes
  * back (here or on another instance, which adds its own holder) never leaves; then they go. A change the store
  * could not be told of (an outage) marks the store stale: once a tick succeeds again, the store is rebuilt from
- * the holders, and rebuilt again if a holder went while that ran.
+ * the holders, each written in turn with its connection's own changes.
  */
 public final class PresenceService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PresenceService.class);
     /** How often the lease is renewed, the figures are read, and dead instances' holders are removed. */
     public static final Duration TICK = Duration.ofSeconds(1);
+    /** Holders written at once during a rebuild. */
+    static final int REBUILD_CONCURRENCY = 64;
     /** {@code match.stats} answers with figures at most this old, else {@code unavailable}. */
     public static final Duration STATS_MAX_AGE = Duration.ofSeconds(2);
 
@@ -54,7 +58,6 @@ public final class PresenceService implements AutoCloseable {
     private final Map<String, Set<Consumer<ServerFrame>>> listeners = new ConcurrentHashMap<>();
 
     private final AtomicLong holders = new AtomicLong();
-    private final AtomicLong removals = new AtomicLong();
     private final AtomicBoolean stale = new AtomicBoolean();
     private final AtomicBoolean ticking = new AtomicBoolean();
     private final Counter joins;
@@ -210,7 +213,6 @@ public final class PresenceService implements AutoCloseable {
             return false;
         }
         holders.decrementAndGet();
-        removals.incrementAndGet();
         if (h.channels.isEmpty()) {
             held.remove(connection, h);
         }
@@ -310,12 +312,16 @@ public final class PresenceService implements AutoCloseable {
                 });
     }
 
+    /**
+     * Tells the store every holder again, each in turn with that connection's own changes and only if still held
+     * then (so that a holder that went meanwhile is never written back), then prunes what the store has beyond
+     * what is held at that moment.
+     */
     private Mono<Void> rebuild(boolean lost) {
-        long removedBefore = removals.get();
-        List<PresenceStore.Holder> all = new ArrayList<>();
+        List<Map.Entry<String, String>> all = new ArrayList<>();
         held.forEach((connection, h) -> {
             for (String channel : h.channels) {
-                all.add(new PresenceStore.Holder(channel, h.user, connection, h.info, h.lingering));
+                all.add(Map.entry(connection, channel));
             }
         });
         rebuilds.increment();
@@ -325,12 +331,47 @@ public final class PresenceService implements AutoCloseable {
                     all.size(),
                     lost ? "it no longer knew this instance" : "after changes it could not be told of");
         }
-        return store.rebuild(all).doOnSuccess(v -> {
-            if (removals.get() != removedBefore) {
-                // a holder that went while this ran may have been added back: the next tick settles it
-                stale.set(true);
+        return Flux.fromIterable(all)
+                .flatMap(
+                        e -> {
+                            String connection = e.getKey();
+                            String channel = e.getValue();
+                            Held h = held.get(connection);
+                            if (h == null) {
+                                return Mono.empty();
+                            }
+                            return h.inTurn(() -> !h.channels.contains(channel)
+                                    ? Mono.empty()
+                                    : store.add(channel, h.user, connection, h.info)
+                                            .then(
+                                                    h.lingering
+                                                            ? store.linger(channel, h.user, connection)
+                                                            : Mono.empty()));
+                        },
+                        REBUILD_CONCURRENCY)
+                .then(store.prune(this::isHeld));
+    }
+
+    /** The users this instance's connections hold present in {@code channel} (for tests). */
+    Set<String> usersHeldIn(String channel) {
+        Set<String> users = new HashSet<>();
+        held.values().forEach(h -> {
+            if (h.channels.contains(channel)) {
+                users.add(h.user);
             }
         });
+        return users;
+    }
+
+    /** Tells the store every holder again now, as after an outage (for tests). */
+    Mono<Void> rebuildNow() {
+        return rebuild(false);
+    }
+
+    /** Whether {@code holder} is still held by this instance's connections. */
+    private boolean isHeld(PresenceStore.Holder holder) {
+        Held h = held.get(holder.connection());
+        return h != null && h.channels.contains(holder.channel());
     }
 
     @Override

@@ -2,8 +2,12 @@ package io.switchboard.gateway.presence;
 
 import io.switchboard.protocol.ServerFrame;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
@@ -16,7 +20,7 @@ import reactor.core.publisher.Mono;
  * <p>Each instance is the truth about its own holders; the store is where they meet. An instance renews a lease
  * with every {@link #tick}; the holders of an instance whose lease ran out are removed by the others' ticks, so a
  * dead instance's users leave within the lease and a tick. What an instance could not tell the store (an outage)
- * it tells again with {@link #rebuild}, from its live connections.
+ * it tells again from its live connections: {@link #add} for each holder, then {@link #prune}.
  */
 public interface PresenceStore extends AutoCloseable {
 
@@ -44,18 +48,33 @@ public interface PresenceStore extends AutoCloseable {
     Mono<Roster> list(String channel, int max);
 
     /**
-     * Makes the store hold exactly {@code held} for this instance: holders it lacks are added (a {@code join}
-     * where that makes a user present) and lingering ones marked so, holders of this instance it has beyond them
-     * are removed.
+     * Removes this instance's holders that {@code held} says it no longer holds, asking it at the moment each is
+     * looked at (so that a holder added meanwhile is kept). A {@code leave} where that makes a user leave.
      */
-    Mono<Void> rebuild(Collection<Holder> held);
+    Mono<Void> prune(Predicate<Holder> held);
+
+    /**
+     * Makes the store hold exactly {@code held} for this instance: holders it lacks are added (a {@code join}
+     * where that makes a user present) and lingering ones marked so, then holders of this instance beyond them are
+     * removed. The caller makes sure no change of the same holders runs meanwhile.
+     */
+    default Mono<Void> rebuild(Collection<Holder> held) {
+        Set<List<String>> keep = new HashSet<>();
+        for (Holder h : held) {
+            keep.add(List.of(h.channel(), h.user(), h.connection()));
+        }
+        return Flux.fromIterable(held)
+                .concatMap(h -> add(h.channel(), h.user(), h.connection(), h.info())
+                        .then(h.lingering() ? linger(h.channel(), h.user(), h.connection()) : Mono.empty()))
+                .then(prune(h -> keep.contains(List.of(h.channel(), h.user(), h.connection()))));
+    }
 
     /**
      * Every second: renews this instance's lease and reports its figures ({@code online} users connected here,
      * {@code present} users present here, over all channels); removes the holders of instances whose lease ran
      * out; emits the figures over every live instance. Emits {@link Figures#lost} when the store no longer knew
      * this instance (its data was lost, or its lease had run out and its holders were removed): a
-     * {@link #rebuild} of every holder is due.
+     * rebuild of every holder is due.
      */
     Mono<Figures> tick(long online, long present);
 
