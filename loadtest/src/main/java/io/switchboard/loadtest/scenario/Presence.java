@@ -177,6 +177,8 @@ final class Presence {
     private final Recorder leaveToLeaveOther = new Recorder(3);
     private final Recorder subscribeToAck = new Recorder(3);
     private final LongAdder framesToStormUsers = new LongAdder();
+    private final LongAdder countsUnavailable = new LongAdder();
+    private final LongAdder subscribesUnavailable = new LongAdder();
     private final LongAdder stormBack = new LongAdder();
     private final AtomicInteger stormGaveUp = new AtomicInteger();
     private final AtomicInteger stormNotResumed = new AtomicInteger();
@@ -238,6 +240,8 @@ final class Presence {
             r.put("eventsOverBound", ((Map<?, ?>) r.get("storm")).get("eventsOverBound"));
             r.put("gaveUp", stormGaveUp.get());
             r.put("notResumed", stormNotResumed.get());
+            r.put("countsUnavailable", countsUnavailable.sum());
+            r.put("subscribesUnavailable", subscribesUnavailable.sum());
             r.put("requestErrors", load.errors.get());
             r.put("firstRequestError", load.firstError.get());
             r.put("closedDuringRun", unexpectedCloses.sum());
@@ -373,6 +377,11 @@ final class Presence {
         }
         Map<String, Object> roster = roster(obs, CHURN, presentUsers);
         r.put("finalRoster", roster);
+        long online = obs.size()
+                + users.stream()
+                        .filter(c -> ((ChurnUser) c.attachment).conn.isOpen())
+                        .count();
+        r.put("matchStats", matchStats(obs, online));
         r.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, seconds));
         ctx.say(String.format(
                 "  churn: %,.0f presence changes/s; join on the other gateway p50 %s ms, p99 %s ms after the"
@@ -820,6 +829,52 @@ final class Presence {
         return r;
     }
 
+    /**
+     * {@code match.stats} on each gateway until both say {@code online} users (every connection is a guest of its
+     * own), for at most 5 s: the figures are at most 2 s old, read by the presence tick every second (so an answer
+     * also shows the tick runs).
+     */
+    private Map<String, Object> matchStats(List<Conn> obs, long online) throws BenchmarkException {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("expectedOnline", online);
+        long start = System.nanoTime();
+        long end = start + TimeUnit.SECONDS.toNanos(5);
+        long[] last = new long[obs.size()];
+        while (true) {
+            LongAdder answered = new LongAdder();
+            for (int i = 0; i < obs.size(); i++) {
+                int instance = i;
+                last[i] = -1;
+                long id = requestIds.incrementAndGet();
+                rosters.put(id, text -> {
+                    last[instance] = Storm.parse(text).path("online").asLong(-1);
+                    answered.increment();
+                });
+                pending.put(id, new Pending(System.nanoTime(), k -> {}));
+                obs.get(i).send("{\"type\":\"match.stats\",\"id\":" + id + "}");
+            }
+            long wait = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (answered.sum() < obs.size() && System.nanoTime() - wait < 0) {
+                RunContext.pause(Duration.ofMillis(5));
+            }
+            boolean all = true;
+            for (long l : last) {
+                all &= l == online;
+            }
+            if (all || System.nanoTime() - end > 0) {
+                List<Long> got = new ArrayList<>();
+                for (long l : last) {
+                    got.add(l);
+                }
+                r.put("online", got);
+                r.put("exact", all);
+                r.put("afterMs", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+                return r;
+            }
+            RunContext.pause(Duration.ofMillis(100));
+        }
+    }
+
     private final Map<Long, java.util.function.Consumer<String>> rosters = new ConcurrentHashMap<>();
 
     // ------------------------------------------------------------------------------------------------- listener
@@ -869,7 +924,17 @@ final class Presence {
                     event(a, text);
                     return;
                 }
-                super.replied(c, id, error, text);
+                if (error && text.contains("\"code\":\"unavailable\"")) {
+                    // back-pressure (a dependency slow or away): a legitimate answer, counted apart
+                    (a instanceof Observer ? countsUnavailable : subscribesUnavailable).increment();
+                    if (a instanceof Observer) {
+                        pending.remove(id);
+                        rosters.remove(id);
+                        return;
+                    }
+                } else {
+                    super.replied(c, id, error, text);
+                }
                 if (a instanceof Observer) {
                     Pending p = pending.remove(id);
                     if (p == null) {
@@ -886,7 +951,14 @@ final class Presence {
                     }
                 } else if (a instanceof ChurnUser u) {
                     churnReplied(c, u, id, error, text);
-                } else if (a instanceof StormUser u && !error) {
+                } else if (a instanceof StormUser && error) {
+                    if (text.contains("\"code\":\"unavailable\"")) {
+                        long retry = Storm.parse(text).path("retryAfter").asLong(1000);
+                        String again = "{\"type\":\"subscribe\",\"id\":" + id + ",\"channel\":\"" + BIG
+                                + "\",\"presence\":true,\"joinLeave\":true}";
+                        wire.get().schedule(() -> c.send(again), retry);
+                    }
+                } else if (a instanceof StormUser u) {
                     if (id == 1) {
                         stormFillAcks.increment();
                     } else {

@@ -143,6 +143,7 @@ final class PresenceTruth {
         private long exactAtOnce;
         private long largestError;
         private long largestErrorAtOnce;
+        private long allowedSpread;
         private String firstWrong;
 
         Accuracy(PresenceTruth truth, long windowNanos) {
@@ -157,6 +158,7 @@ final class PresenceTruth {
             long error = within.error(count);
             long errorAtOnce = atOnce.error(count);
             samples++;
+            allowedSpread += within.max() - within.min();
             if (error == 0) {
                 exact++;
             } else if (firstWrong == null) {
@@ -189,6 +191,8 @@ final class PresenceTruth {
             r.put("exactShare", samples == 0 ? null : round((double) exact / samples));
             r.put("largestError", largestError);
             r.put("firstWrong", firstWrong);
+            // how many counts a sample could rightly answer, on average: the window's leniency under churn
+            r.put("meanRightValues", samples == 0 ? null : round(1 + (double) allowedSpread / samples));
             // Stricter than the protocol: no change may be missed, however recent.
             r.put("exactAtOnceShare", samples == 0 ? null : round((double) exactAtOnce / samples));
             r.put("largestErrorAtOnce", largestErrorAtOnce);

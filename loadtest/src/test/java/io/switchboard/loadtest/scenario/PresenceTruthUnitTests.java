@@ -77,7 +77,8 @@ class PresenceTruthUnitTests {
                 .containsEntry("exactWithin2s", 2L)
                 .containsEntry("exactShare", 0.5)
                 .containsEntry("largestError", 3L)
-                .containsEntry("firstWrong", "count 3 where 2 to 2 was right");
+                .containsEntry("firstWrong", "count 3 where 2 to 2 was right")
+                .containsEntry("meanRightValues", 1.75); // the first window reaches back before the users: 0 to 3
         // at once (no window): the 1.5 s answer of 3 was wrong too
         assertThat(r).containsEntry("exactAtOnceShare", 0.25).containsEntry("largestErrorAtOnce", 3L);
     }
