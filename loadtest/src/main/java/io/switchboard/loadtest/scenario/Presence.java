@@ -662,7 +662,6 @@ final class Presence {
         }
         drop.put("countsWhileReconnecting", counts);
         drop.put("count", after.result());
-        drop.put("framesWithoutCap", 2L * n * (n + observers.length));
         drop.put("cpuCoresUsed", Results.cores(cpu1, cpu2, machine1, machine2, (settledAt - stormDroppedAt) / 1e9));
         eventsOver += (Long) drop.get("overBound");
         wrong += after.wrong() ? 1 : 0;
