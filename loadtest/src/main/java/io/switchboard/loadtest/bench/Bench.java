@@ -24,7 +24,7 @@ import java.util.Map;
  * Scenarios ({@link Scenarios}): {@code idle} (connections held, memory per connection), {@code connect}
  * (connections per second), {@code fanout} (deliveries per second and publish-to-receive latency, one instance and
  * two through Redis), {@code match} (random connect through Redis), {@code storm} (reconnect storm, nothing
- * lost), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
+ * lost), {@code presence} (join/leave churn, exact counts, a storm in a big channel), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
  *
  * <p>Run it with {@code scripts/bench [--quick] [options]} ({@link BenchOptions}). Exit status: 0 when every
  * scenario ran and nothing was lost, 1 when one failed or lost anything, 2 for a bad command line. Speed never fails
@@ -136,6 +136,15 @@ public final class Bench {
                                         quick ? 2 : 10,
                                         quick ? 50 : 10,
                                         Duration.ofSeconds(quick ? 1 : 5))));
+            }
+            if (o.only().contains("presence")) {
+                scenarios.put(
+                        "presence",
+                        guard(
+                                b,
+                                failures,
+                                "presence",
+                                () -> b.presence(o.presenceUsers(), o.presenceSeconds(), o.presenceStorm())));
             }
             if (o.only().contains("gatling")) {
                 scenarios.put("gatling", guard(b, failures, "gatling", b::gatling));

@@ -49,18 +49,22 @@ record BenchOptions(
         int storm,
         int matchUsers,
         int matchSeconds,
+        int presenceUsers,
+        int presenceSeconds,
+        int presenceStorm,
         Path repo,
         Path outDir,
         Map<String, String> gatewayEnv) {
-    static final List<String> SCENARIOS = List.of("idle", "connect", "fanout", "match", "storm", "gatling");
+    static final List<String> SCENARIOS = List.of("idle", "connect", "fanout", "match", "storm", "presence", "gatling");
 
     static final String USAGE = """
             usage: scripts/bench [--quick] [--only a,b] [--no-socketio] [--jfr] [--heap SIZE] [--client-threads N]
                                  [--idle N] [--connect N] [--subscribers N] [--channels N] [--rates R1,R2]
-                                 [--step-seconds S] [--storm N] [--match-users N] [--match-seconds S] [--out DIR]
+                                 [--step-seconds S] [--storm N] [--match-users N] [--match-seconds S]
+                                 [--presence-users N] [--presence-seconds S] [--presence-storm N] [--out DIR]
                                  [--gateway-env K=V,K=V]
               --quick           a small run of every scenario: checks that it works and loses nothing
-              --only LIST       scenarios to run, of idle,connect,fanout,match,storm,gatling (default all)
+              --only LIST       scenarios to run, of idle,connect,fanout,match,storm,presence,gatling (default all)
               --no-socketio     skip the Socket.IO baseline
               --jfr             record every gateway with Java Flight Recorder (profile) into <out>/logs/jfr/
               --heap SIZE       gateway heap, -Xms and -Xmx (default 1g)
@@ -72,6 +76,9 @@ record BenchOptions(
               --step-seconds S  measured seconds per fan-out step (default 10)
               --storm N         reconnect-storm clients (default 5000)
               --match-users N   random-connect users (default 400); --match-seconds S (default 20)
+              --presence-users N  presence churn users (default 2000); --presence-seconds S (default 20)
+              --presence-storm N  users of the presence storm's channel (default 10000, capped by the open-file
+                                limit)
               --out DIR         where result.json, result.md and the logs go (default loadtest/target/bench)
               --gateway-env L   settings for every gateway started, K=V separated by commas, of SWITCHBOARD_*
                                 and JAVA_TOOL_OPTIONS (e.g. SWITCHBOARD_TRANSPORT=io_uring); recorded in the result
@@ -125,6 +132,9 @@ record BenchOptions(
                         "--storm",
                         "--match-users",
                         "--match-seconds",
+                        "--presence-users",
+                        "--presence-seconds",
+                        "--presence-storm",
                         "--out",
                         "--gateway-env",
                         "--repo" -> {
@@ -183,6 +193,9 @@ record BenchOptions(
         int storm = Math.min(cap, number(o, "--storm", quick ? 200 : 5000, 1, 10_000_000, problems));
         int matchUsers = number(o, "--match-users", quick ? 40 : 400, 2, 1_000_000, problems);
         int matchSeconds = number(o, "--match-seconds", quick ? 3 : 20, 1, 3600, problems);
+        int presenceUsers = Math.min(cap, number(o, "--presence-users", quick ? 40 : 2000, 2, 1_000_000, problems));
+        int presenceSeconds = number(o, "--presence-seconds", quick ? 3 : 20, 1, 3600, problems);
+        int presenceStorm = Math.min(cap, number(o, "--presence-storm", quick ? 200 : 10_000, 2, 10_000_000, problems));
         Map<String, String> gatewayEnv = new LinkedHashMap<>();
         if (o.containsKey("--gateway-env")) {
             for (String kv : o.get("--gateway-env").split(",")) {
@@ -221,6 +234,9 @@ record BenchOptions(
                 storm,
                 matchUsers,
                 matchSeconds,
+                presenceUsers,
+                presenceSeconds,
+                presenceStorm,
                 repo,
                 outDir,
                 Collections.unmodifiableMap(gatewayEnv));

@@ -62,6 +62,14 @@ final class Verdict {
                     positive(p, name, r, "notResumed", "clients not resumed");
                 }
                 positive(p, name, r, "channelsNotRecovered", "channels not recovered");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "wrongFinalCounts",
+                        "presence counts or lists still wrong 2 s after the users stopped changing them");
+                positive(p, name, r, "eventsOverBound", "join/leave frames beyond what the events cap allows");
+                positive(p, name, r, "eventsMissed", "joins or leaves that never reached a joinLeave subscriber");
                 if (r.get("fewestHeartbeatsAnswered") instanceof Number n && n.intValue() < 1) {
                     p.add(name + ": a held connection answered no heartbeat");
                 }
@@ -129,6 +137,26 @@ final class Verdict {
                     "storm",
                     st.get("resumed") + " of " + st.get("clients") + " resumed in " + st.get("allResumedAfterMs")
                             + " ms, lost " + st.get("lost"));
+        }
+        if (scenarios.get("presence") instanceof Map<?, ?> pr && pr.get("churn") instanceof Map<?, ?> churn) {
+            s.put("presence changes/s", churn.get("changesPerSecond"));
+            Map<String, Object> join = (Map<String, Object>) churn.get("joinSeenOnOtherGateway");
+            Map<String, Object> ack = (Map<String, Object>) join.get("afterAckMs");
+            s.put("presence join on other gateway p50/p99 ms", ack.get("p50") + " / " + ack.get("p99"));
+            List<String> exact = new ArrayList<>();
+            for (Object c : ((Map<String, Object>) churn.get("countsDuringChurn")).values()) {
+                exact.add(String.valueOf(((Map<String, Object>) c).get("exactShare")));
+            }
+            s.put("presence counts exact within 2 s", String.join(" / ", exact));
+            if (pr.get("storm") instanceof Map<?, ?> st && st.get("fill") instanceof Map<?, ?> fill) {
+                Map<String, Object> drop = (Map<String, Object>) st.get("drop");
+                s.put(
+                        "presence storm",
+                        st.get("users") + " users, cap " + st.get("eventsMax") + ": fill " + fill.get("framesToUsers")
+                                + " frames to users (" + fill.get("framesWithoutCap") + " uncapped), drop "
+                                + drop.get("observerEvents") + " events to observers, back in "
+                                + drop.get("allBackAfterMs") + " ms");
+            }
         }
         if (scenarios.get("gatling") instanceof Map<?, ?> g && g.containsKey("simulations")) {
             s.put("gatling", g.get("simulationsPassed") + " of " + g.get("simulations") + " simulations passed");

@@ -19,7 +19,7 @@ import java.util.Map;
  * The scenarios of the benchmark runner, one method each; every one starts what it measures ({@link LocalCluster}),
  * measures, stops it, and returns its part of {@code result.json}, or throws a {@link BenchmarkException} with a
  * line a person can act on. What each measures is in the comment of its class ({@link Connections},
- * {@link FanOut}, {@link Storm}, {@link GatlingScenarios}, {@link MatchBenchmark}).
+ * {@link FanOut}, {@link Storm}, {@link Presence}, {@link GatlingScenarios}, {@link MatchBenchmark}).
  */
 public final class Scenarios {
     /** Idle connections opened before the baseline of memory is read: {@code idle} needs more than this. */
@@ -100,6 +100,20 @@ public final class Scenarios {
     public Map<String, Object> storm(int clients, int channels, int ratePerChannel, Duration before)
             throws BenchmarkException {
         return new Storm(ctx, clients, channels, ratePerChannel, before).run();
+    }
+
+    /**
+     * {@code presence}: join/leave churn of {@code users} on a shared channel for {@code seconds}, then a storm of
+     * {@code stormUsers} in one channel, on two gateways sharing Redis ({@link Presence}).
+     */
+    public Map<String, Object> presence(int users, int seconds, int stormUsers) throws BenchmarkException {
+        // Every join and leave of the churn is told (the cap is at least its users); the storm's channel is above
+        // the cap, as a big channel is. --quick lowers the cap so that its small storm meets it too.
+        int eventsMax = ctx.quick() ? Math.max(users, stormUsers / 4) : Math.max(1000, users);
+        Duration closeWait = ctx.quick() ? Duration.ofSeconds(3) : Duration.ofSeconds(35);
+        return new Presence(
+                        ctx, new Presence.Options(users, Duration.ofSeconds(seconds), stormUsers, eventsMax, closeWait))
+                .run();
     }
 
     /** {@code gatling}: every Gatling simulation against one gateway, small under {@code --quick}. */

@@ -42,7 +42,7 @@ class BenchOptionsUnitTests {
         assertThat(o.quick()).isFalse();
         assertThat(o.socketIo()).isTrue();
         assertThat(o.jfr()).isFalse();
-        assertThat(o.only()).containsExactly("idle", "connect", "fanout", "match", "storm", "gatling");
+        assertThat(o.only()).containsExactly("idle", "connect", "fanout", "match", "storm", "presence", "gatling");
         assertThat(o.heap()).isEqualTo("1g");
         assertThat(o.clientThreads()).isEqualTo(2);
         assertThat(o.idle()).isEqualTo(100_000);
@@ -54,6 +54,9 @@ class BenchOptionsUnitTests {
         assertThat(o.storm()).isEqualTo(5000);
         assertThat(o.matchUsers()).isEqualTo(400);
         assertThat(o.matchSeconds()).isEqualTo(20);
+        assertThat(o.presenceUsers()).isEqualTo(2000);
+        assertThat(o.presenceSeconds()).isEqualTo(20);
+        assertThat(o.presenceStorm()).isEqualTo(10_000);
         assertThat(o.repo()).isEqualTo(repo.toAbsolutePath().normalize());
         assertThat(o.outDir()).isEqualTo(o.repo().resolve("loadtest/target/bench"));
         assertThat(o.idleCapped()).isFalse();
@@ -72,6 +75,9 @@ class BenchOptionsUnitTests {
         assertThat(o.storm()).isEqualTo(200);
         assertThat(o.matchUsers()).isEqualTo(40);
         assertThat(o.matchSeconds()).isEqualTo(3);
+        assertThat(o.presenceUsers()).isEqualTo(40);
+        assertThat(o.presenceSeconds()).isEqualTo(3);
+        assertThat(o.presenceStorm()).isEqualTo(200);
         assertThat(o.rates()).containsExactly(100L, 200L);
         assertThat(o.only()).containsExactly("fanout", "storm");
     }
@@ -94,6 +100,22 @@ class BenchOptionsUnitTests {
                                 + " separated by commas",
                         "--gateway-env SWITCHBOARD_RATE: expected SWITCHBOARD_NAME=value or JAVA_TOOL_OPTIONS=flags,"
                                 + " separated by commas");
+    }
+
+    @Test
+    void presenceSizesAreCappedByTheOpenFileLimit() throws Exception {
+        BenchOptions o = BenchOptions.parse(
+                new String[] {"--only", "presence", "--presence-users", "50000", "--presence-seconds", "5"},
+                repo.resolve("loadtest"),
+                9000);
+        assertThat(o.only()).containsExactly("presence");
+        assertThat(o.presenceUsers()).isEqualTo(8000);
+        assertThat(o.presenceStorm()).isEqualTo(8000);
+        assertThat(o.presenceSeconds()).isEqualTo(5);
+        assertThat(problems("--presence-users", "1", "--presence-seconds", "0"))
+                .containsExactly(
+                        "--presence-users 1: expected a whole number from 2 to 1000000",
+                        "--presence-seconds 0: expected a whole number from 1 to 3600");
     }
 
     @Test
@@ -122,7 +144,7 @@ class BenchOptionsUnitTests {
                 .containsExactly(
                         "unknown argument --bogus (--help lists them)",
                         "--out needs a value",
-                        "--only speed: expected some of idle,connect,fanout,match,storm,gatling",
+                        "--only speed: expected some of idle,connect,fanout,match,storm,presence,gatling",
                         "--heap lots: expected a size such as 512m or 2g",
                         "--client-threads 0: expected a whole number from 1 to 64",
                         "--rates 0: expected deliveries per second, at least 1, such as 100000",

@@ -127,6 +127,72 @@ class VerdictUnitTests {
     }
 
     @Test
+    void wrongPresenceCountsAndEventsFailEveryRun() {
+        Map<String, Object> presence = map(
+                "presence",
+                map(
+                        "wrongFinalCounts",
+                        1L,
+                        "eventsOverBound",
+                        12L,
+                        "eventsMissed",
+                        3L,
+                        "notResumed",
+                        0,
+                        "gaveUp",
+                        0,
+                        "requestErrors",
+                        0,
+                        "closedDuringRun",
+                        0L,
+                        "deadProcess",
+                        null));
+        List<String> expected = List.of(
+                "presence: 1 presence counts or lists still wrong 2 s after the users stopped changing them",
+                "presence: 12 join/leave frames beyond what the events cap allows",
+                "presence: 3 joins or leaves that never reached a joinLeave subscriber");
+        assertThat(Verdict.problems(presence, true)).containsExactlyElementsOf(expected);
+        assertThat(Verdict.problems(presence, false)).containsExactlyElementsOf(expected);
+        assertThat(Verdict.problems(
+                        map("presence", map("wrongFinalCounts", 0L, "eventsOverBound", 0L, "eventsMissed", 0L)), true))
+                .isEmpty();
+    }
+
+    @Test
+    void presenceSummaryHasRateLatencyAccuracyAndTheStorm() {
+        Map<String, Object> presence = map(
+                "churn",
+                map(
+                        "changesPerSecond",
+                        1800.0,
+                        "joinSeenOnOtherGateway",
+                        map("afterAckMs", map("p50", 1.5, "p99", 40.0)),
+                        "countsDuringChurn",
+                        map("instance1", map("exactShare", 1.0), "instance2", map("exactShare", 0.99))),
+                "storm",
+                map(
+                        "users",
+                        10_000,
+                        "eventsMax",
+                        2000,
+                        "fill",
+                        map("framesToUsers", 2_100_000L, "framesWithoutCap", 50_025_000L),
+                        "drop",
+                        map("observerEvents", List.of(0L, 0L), "allBackAfterMs", 9000L)));
+        Map<String, Object> s = Verdict.summary(map("presence", presence));
+        assertThat(s)
+                .containsEntry("presence changes/s", 1800.0)
+                .containsEntry("presence join on other gateway p50/p99 ms", "1.5 / 40.0")
+                .containsEntry("presence counts exact within 2 s", "1.0 / 0.99")
+                .containsEntry(
+                        "presence storm",
+                        "10000 users, cap 2000: fill 2100000 frames to users (50025000 uncapped), drop [0, 0] events"
+                                + " to observers, back in 9000 ms");
+        assertThat(Verdict.summary(map("presence", map("failed", "gateway did not start"))))
+                .isEmpty();
+    }
+
+    @Test
     void aFailedScenarioIsNotReportedTwice() {
         assertThat(Verdict.problems(map("storm", map("failed", "gateway did not start", "lost", 3L)), true))
                 .isEmpty();
