@@ -695,9 +695,8 @@ final class Presence {
         r.put("close", close);
         eventsOver += (Long) close.get("overBound");
         r.put("eventsOverBound", eventsOver);
-        r.put("wrongFinalCounts", wrong);
-        // A user who resumed and then closed normally must leave (protocol section 10): reported, see the docs.
-        r.put("countAfterCloseWrong", gone.wrong());
+        // a user who resumed and then closed normally leaves at once (protocol section 10)
+        r.put("wrongFinalCounts", wrong + (gone.wrong() ? 1 : 0));
         ctx.say(String.format(
                 "  storm: all closed; count 0 after %s ms (waited at most %d ms); observers got %s events",
                 gone.result().get("allExactAfterMs"), o.closeWait().toMillis(), close.get("observerEvents")));
