@@ -68,14 +68,29 @@ public final class RedisPresence implements PresenceStore {
             end
             return {1}
             """);
-    /** Marks a holder lingering: the user's next holder in the channel takes its place. */
+    /**
+     * Marks a holder lingering: the user's next holder in the channel takes its place. When the user already has
+     * another holder there (its resumed connection subscribed before this drop was told), the lingering one goes
+     * at once, with no leave: either order of the two ends the same.
+     */
     private static final RedisScript LINGER = new RedisScript("""
-            if not redis.call('HGET', KEYS[2], ARGV[1] .. ' ' .. ARGV[2]) then return {0} end
+            local h = ARGV[1] .. ' ' .. ARGV[2]
+            if not redis.call('HGET', KEYS[2], h) then return {0} end
             local lingering = redis.call('HGET', KEYS[4], ARGV[1])
+            local count = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+            local others = count - 1
             if lingering then
               for c in string.gmatch(lingering, '%S+') do
                 if c == ARGV[2] then return {0} end
+                others = others - 1
               end
+            end
+            if others > 0 then
+              redis.call('HDEL', KEYS[2], h)
+              redis.call('HINCRBY', KEYS[3], ARGV[1], -1)
+              return {2}
+            end
+            if lingering then
               redis.call('HSET', KEYS[4], ARGV[1], lingering .. ' ' .. ARGV[2])
             else
               redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])

@@ -82,7 +82,16 @@ public final class MemoryPresence implements PresenceStore {
     private void lingerLocked(String channel, String user, String connection) {
         TreeMap<String, Present> users = channels.get(channel);
         Present p = users == null ? null : users.get(user);
-        if (p != null && p.connections.contains(connection)) {
+        if (p == null || !p.connections.contains(connection)) {
+            return;
+        }
+        long others = p.connections.stream()
+                .filter(c -> !c.equals(connection) && !p.lingering.contains(c))
+                .count();
+        if (others > 0) {
+            // the user's resumed connection is already here: this one goes at once, with no leave
+            p.connections.remove(connection);
+        } else {
             p.lingering.add(connection);
         }
     }

@@ -34,7 +34,8 @@ public interface PresenceStore extends AutoCloseable {
     /**
      * {@code connection}'s connection dropped and may be resumed: its holder stays, but the user's next holder in
      * {@code channel} (the resumed connection subscribing again, here or on another instance) takes its place,
-     * with no {@code leave} and no {@code join}. Nothing when the holder is not there.
+     * with no {@code leave} and no {@code join}; when the user already has another (not lingering) holder there,
+     * it goes at once, with no leave. Nothing when the holder is not there.
      */
     Mono<Void> linger(String channel, String user, String connection);
 

@@ -137,6 +137,26 @@ abstract class PresenceStoreContract {
     }
 
     @Test
+    @DisplayName("section 10: a drop told after the user's resumed connection subscribed again: the dropped holder"
+            + " goes at once, no leave; the user leaves at once when the resumed one ends")
+    void dropToldAfterTheResumedSubscribe() {
+        store.add("public:lobby", "u_ann", "old", "{}").block(T);
+        assertThat(store.add("public:lobby", "u_ann", "new", "{}").block(T)).isFalse();
+        store.linger("public:lobby", "u_ann", "old").block(T);
+
+        assertThat(store.count("public:lobby").block(T)).isEqualTo(1);
+        assertThat(store.remove("public:lobby", "u_ann", "new").block(T))
+                .as("the last holder")
+                .isTrue();
+        assertThat(store.remove("public:lobby", "u_ann", "old").block(T))
+                .as("gone already")
+                .isFalse();
+        awaitQuiet();
+
+        awaitEvents(join("public:lobby", "u_ann", "{}"), leave("public:lobby", "u_ann"));
+    }
+
+    @Test
     @DisplayName("section 10: a lingering holder nobody replaces leaves when it is removed; a linger elsewhere or of"
             + " a holder that is not there changes nothing")
     void lingeringHolderNotReplacedLeavesWhenRemoved() {
