@@ -15,6 +15,7 @@ import io.switchboard.protocol.client.SwitchboardException;
 import io.switchboard.testing.Await;
 import io.switchboard.testing.redis.RedisServer;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +24,7 @@ import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import reactor.core.publisher.Flux;
 
 /**
  * Presence across instances through a real redis-server (docs/protocol.md section 10): join and leave on every
@@ -304,5 +306,49 @@ class PresenceClusterIntegrationTests {
         assertThat(r.seen())
                 .containsExactly(new ServerFrame.Join(LOBBY, "u_bob", "{}"), new ServerFrame.Leave(LOBBY, "u_bob"));
         assertThat(r.watcher().presenceCount(LOBBY).block(T)).isZero();
+    }
+
+    @Test
+    @DisplayName("section 10: many users dropped at once, resumed on the other instance and closed normally: all leave"
+            + " at once, whatever order their drops and resumes reached Redis in")
+    void stormOfResumesThenCloses() {
+        TestGateway a = instance("gw-a", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
+        TestGateway b = instance("gw-b", Map.of("SWITCHBOARD_RESUME_GRACE_MS", "60000"));
+        SwitchboardClient watcher = b.connect(Tokens.user("u_watch"));
+        int n = 200;
+        List<TestGateway> first = new ArrayList<>();
+        List<SwitchboardClient> users = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            TestGateway gw = i % 2 == 0 ? a : b;
+            SwitchboardClient c = gw.connect();
+            c.subscribe(LOBBY, null, true, false).block(T);
+            first.add(gw);
+            users.add(c);
+        }
+        awaitCount("all present", watcher, n);
+
+        users.forEach(SwitchboardClient::abort);
+        List<SwitchboardClient> resumed = Flux.range(0, n)
+                .flatMap(
+                        i -> {
+                            TestGateway other = first.get(i) == a ? b : a;
+                            return SwitchboardClient.open(other.options())
+                                    .delayElement(Duration.ofMillis(i % 7))
+                                    .flatMap(again -> again.hello(new ClientFrame.Hello(
+                                                    1,
+                                                    null,
+                                                    users.get(i).welcome().resume(),
+                                                    null,
+                                                    "test"))
+                                            .then(again.subscribe(LOBBY, null, true, false))
+                                            .thenReturn(again));
+                        },
+                        64)
+                .collectList()
+                .block(T.multipliedBy(3));
+        awaitCount("all present after the resumes", watcher, n);
+        Flux.fromIterable(resumed).flatMap(c -> c.close(1000, "bye"), 64).blockLast(T);
+
+        awaitCount("nobody left", watcher, 0);
     }
 }

@@ -39,6 +39,9 @@ import java.util.concurrent.TimeUnit;
  * <p>Every connection's events reach one {@link Listener}, on the connection's event-loop thread.
  */
 public final class WireClient implements AutoCloseable {
+    /** How long {@link Conn#closeGracefully} waits for the server to close before closing itself. */
+    static final java.time.Duration CLOSE_WAIT = java.time.Duration.ofSeconds(5);
+
     /** Loopback source addresses used in turn, so that one address's ephemeral ports never run out. */
     public static final int CONNECTIONS_PER_SOURCE_ADDRESS = 20_000;
 
@@ -217,12 +220,18 @@ public final class WireClient implements AutoCloseable {
             }
         }
 
-        /** Closes with a close frame (code 1000), as a well-behaved client leaving. */
+        /**
+         * Closes with a close frame (code 1000), as a well-behaved client leaving: the server answers it and closes
+         * the connection. Closing the socket at once instead would reset it when frames are still unread, and the
+         * reset may drop the close frame before the server reads it (the server then sees a lost connection, 1006,
+         * which keeps the user resumable for the grace). Closed here too if the server has not after
+         * {@link #CLOSE_WAIT}.
+         */
         public void closeGracefully() {
             Channel ch = channel;
             if (ch != null && ch.isActive()) {
-                ch.writeAndFlush(new CloseWebSocketFrame(1000, "benchmark over"))
-                        .addListener(ChannelFutureListener.CLOSE);
+                ch.writeAndFlush(new CloseWebSocketFrame(1000, "benchmark over"));
+                ch.eventLoop().schedule(() -> ch.close(), CLOSE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
             }
         }
 
