@@ -368,9 +368,8 @@ final class HookClient implements DependencyCheck, AutoCloseable {
             return Mono.just(new DependencyHealth(
                     false,
                     -1,
-                    "the backend at " + where + " is failing, hook calls are held off"
-                            + (state == CircuitBreaker.State.HALF_OPEN ? " but for a few trials" : "") + ": "
-                            + lastFailure));
+                    "hook calls are held off" + (state == CircuitBreaker.State.HALF_OPEN ? " but for a few trials" : "")
+                            + ": " + lastFailure));
         }
         if (lastFailed) {
             return Mono.just(
