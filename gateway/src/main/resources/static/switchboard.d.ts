@@ -105,6 +105,18 @@ export interface JoinFrame {
   info: { [key: string]: Json };
 }
 
+/**
+ * A channel the application's backend subscribed this connection to (its connect hook, docs/backend.md), sent on
+ * every connection before the welcome; its messages follow as `message` events. The client does not subscribe it
+ * again on reconnect: the backend does.
+ */
+export interface SubscribedFrame {
+  type: 'subscribed';
+  channel: string;
+  offset: number;
+  epoch: string;
+}
+
 /** A user is no longer present in a channel subscribed with joinLeave. */
 export interface LeaveFrame {
   type: 'leave';
@@ -217,6 +229,8 @@ export interface SwitchboardEvents {
   join: JoinFrame;
   /** A user left a joinLeave channel: a change of its roster (only a user listed), live or found by a read. */
   leave: LeaveFrame;
+  /** A channel the application's backend subscribed this connection to, before each welcome. */
+  subscribed: SubscribedFrame;
   /** A server error frame without id. */
   error: ErrorFrame;
   /** Every server frame that is not a reply, a welcome or a ping; and the join and leave a roster read told. */
@@ -248,6 +262,11 @@ export declare class SwitchboardClient {
   unsubscribe(channel: string): Promise<Ack>;
   publish(channel: string, data: Json): Promise<Ack>;
   send(to: string, data: Json): Promise<Ack>;
+  /**
+   * Calls a method of the application's backend through the gateway's rpc hook; resolves with its result. Rejects with
+   * the backend's error code, 'unavailable' (with retryAfter) when it is slow or down, 'unknown_type' without the hook.
+   */
+  rpc(method: string, data?: Json): Promise<Json>;
   /** Who is present in a channel now (at most 1,000 listed); needs the right to subscribe to it. */
   presence(channel: string): Promise<PresenceAck>;
   /** How many users are present in a channel. */

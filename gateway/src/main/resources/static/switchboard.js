@@ -25,6 +25,9 @@
  * client.on('join', j => addMember(j.user, j.info));
  * client.on('leave', l => removeMember(l.user));
  * await client.subscribe('public:room', { presence: true, joinLeave: true });
+ * // with the gateway's hooks on (docs/backend.md): a call to the application's backend, and its channels
+ * client.on('subscribed', s => console.log('the backend subscribed', s.channel));
+ * const ticket = await client.rpc('report', { user: 'u_42' });
  *
  * @module switchboard
  */
@@ -507,6 +510,19 @@ export class SwitchboardClient {
   }
 
   /**
+   * Calls a method of the application's backend through the gateway's rpc hook (docs/backend.md). Resolves with the
+   * backend's result; rejects with the backend's error code, `unavailable` (with `retryAfter`) when the backend is
+   * slow or down, or `unknown_type` when the gateway proxies no rpc. Not retried: a call the connection dropped under
+   * rejects with `disconnected`.
+   * @param {string} method 1 to 64 characters of A-Z a-z 0-9 _ - . :
+   * @param {any} [data] any JSON value, null when left out
+   * @returns {Promise<any>} the backend's result
+   */
+  rpc(method, data) {
+    return this.request({ type: 'rpc', method, data: data === undefined ? null : data }).then(ack => ack.result);
+  }
+
+  /**
    * @param {string} channel
    * @param {any} data any JSON value
    * @returns {Promise<object>} the ack: {offset, epoch}
@@ -762,6 +778,10 @@ export class SwitchboardClient {
         if (this._channelMessage(frame)) {
           return;
         }
+        break;
+      case 'subscribed':
+        // a channel the application's backend subscribed this connection to, before its welcome (not an inbox event)
+        this._emit('subscribed', frame);
         break;
       case 'join':
       case 'leave':

@@ -22,6 +22,7 @@ import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
 import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.health.spi.DependencyCheck;
+import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
@@ -84,6 +85,7 @@ public final class Gateway implements AutoCloseable {
     private final AutoCloseable ownedRegistry;
     private final MatchService matches;
     private final PresenceService presence;
+    private final Hooks hooks;
     private final Scheduler housekeeping;
     private final UserStore store;
     private final StoreWriter storeWriter;
@@ -197,6 +199,14 @@ public final class Gateway implements AutoCloseable {
                 housekeeping,
                 System::nanoTime,
                 metrics.registry());
+        hooks = Hooks.create(
+                config.hooks(),
+                config.nodeId(),
+                config.maxFrame(),
+                config.maxSubscriptions(),
+                loops.group(),
+                metrics.registry());
+        hooks.dependency().ifPresent(checks::add);
         health = new HealthService(
                 config.nodeId(), config.clustered() ? "cluster" : "embedded", checks, metrics, registry::size);
         housekeeping.schedulePeriodically(
@@ -234,7 +244,8 @@ public final class Gateway implements AutoCloseable {
                         config.edge().userConnectRate(),
                         config.edge().userConnectBurst(),
                         config.edge().rateEntries(),
-                        System::nanoTime));
+                        System::nanoTime),
+                hooks);
         HttpApi api =
                 new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history, presence);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
@@ -329,6 +340,7 @@ public final class Gateway implements AutoCloseable {
         }
         health.startDraining();
         server.disposeNow(Duration.ofSeconds(10));
+        hooks.close();
         matches.close();
         presence.close();
         storeWriter.close();

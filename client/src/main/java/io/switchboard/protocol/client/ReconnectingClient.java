@@ -141,9 +141,10 @@ public final class ReconnectingClient implements AutoCloseable {
 
     /**
      * Everything the server sends that is not a reply, a {@code welcome} or a {@code ping}: channel messages,
-     * inbox events, errors without an id, {@code match.partner}, and the {@code join} and {@code leave} of
-     * joinLeave channels (the changes of their rosters, see the class comment). In order, without duplicates
-     * across reconnects.
+     * inbox events, errors without an id, {@code match.partner}, the {@code join} and {@code leave} of
+     * joinLeave channels (the changes of their rosters, see the class comment), and on every connection the
+     * {@code subscribed} frames of the channels the application's backend subscribed it to (docs/backend.md),
+     * ahead of that connection's welcome. In order, without duplicates across reconnects.
      */
     public Flux<ServerFrame> frames() {
         return frames.asFlux();
@@ -270,6 +271,15 @@ public final class ReconnectingClient implements AutoCloseable {
      */
     public Mono<ServerFrame.StatsAck> matchStats() {
         return ready().flatMap(c -> c.matchStats().onErrorMap(this::disconnected));
+    }
+
+    /**
+     * Calls {@code method} of the application's backend with {@code dataJson} once a connection is up (see
+     * {@link SwitchboardClient#rpc}); emits the backend's {@code result} as JSON text. Not retried: a call the
+     * connection dropped under fails with {@code disconnected}, and the application decides whether to call again.
+     */
+    public Mono<String> rpc(String method, String dataJson) {
+        return ready().flatMap(c -> c.rpc(method, dataJson).onErrorMap(this::disconnected));
     }
 
     /** Sends the frame made for the next request id once a connection is up; emits its ack. */

@@ -84,7 +84,10 @@ public final class SwitchboardClient implements AutoCloseable {
     private void start() {
         // No hidden retry: reactor-netty would retry a connection reset before the request went out at once,
         // an attempt outside the jitter rule of docs/protocol.md section 8 (ReconnectingClient owns retrying).
-        HttpClient http = HttpClient.newConnection().disableRetry(true).responseTimeout(options.connectTimeout());
+        HttpClient http = HttpClient.newConnection()
+                .disableRetry(true)
+                .responseTimeout(options.connectTimeout())
+                .headers(h -> options.headers().forEach(h::set));
         connection = http.websocket(WebsocketClientSpec.builder()
                         .protocols(SUBPROTOCOL)
                         .maxFramePayloadLength(options.maxFramePayloadLength())
@@ -122,7 +125,11 @@ public final class SwitchboardClient implements AutoCloseable {
         return welcome;
     }
 
-    /** Every frame from the server that is not a reply to a request of this client, nor its welcome. */
+    /**
+     * Every frame from the server that is not a reply to a request of this client, nor its welcome: among them the
+     * {@code subscribed} frames of the channels the application's backend subscribed this connection to, which
+     * come before the welcome.
+     */
     public Flux<ServerFrame> events() {
         return events.asFlux();
     }
@@ -176,6 +183,17 @@ public final class SwitchboardClient implements AutoCloseable {
     /** Sends {@code dataJson} to the inbox of {@code userId}. */
     public Mono<ServerFrame.Ack> send(String userId, String dataJson) {
         return request(id -> new ClientFrame.Send(id, userId, dataJson));
+    }
+
+    /**
+     * Calls {@code method} of the application's backend with {@code dataJson} (one JSON value as text), through
+     * the gateway's {@code rpc} hook (docs/backend.md); emits the backend's {@code result} as JSON text, or fails
+     * with a {@link SwitchboardException} carrying the backend's error code, {@code unavailable} (with
+     * {@code retryAfter}) when the backend is slow or down, or {@code unknown_type} when the gateway proxies no rpc.
+     */
+    public Mono<String> rpc(String method, String dataJson) {
+        return reply(id -> new ClientFrame.Rpc(id, method, dataJson), ServerFrame.RpcAck.class)
+                .map(ServerFrame.RpcAck::result);
     }
 
     /**
@@ -295,7 +313,9 @@ public final class SwitchboardClient implements AutoCloseable {
                 ? Long.valueOf(a.id())
                 : decoded instanceof ServerFrame.PresenceAck p
                         ? Long.valueOf(p.id())
-                        : decoded instanceof ServerFrame.StatsAck st ? Long.valueOf(st.id()) : null;
+                        : decoded instanceof ServerFrame.StatsAck st
+                                ? Long.valueOf(st.id())
+                                : decoded instanceof ServerFrame.RpcAck r ? Long.valueOf(r.id()) : null;
         if (replyTo != null) {
             Sinks.One<ServerFrame> reply = pending.remove(replyTo);
             if (reply != null) {

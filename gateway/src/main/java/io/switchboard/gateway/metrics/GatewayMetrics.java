@@ -39,6 +39,7 @@ public final class GatewayMetrics implements AutoCloseable {
             ClientFrame.MatchNext.TYPE,
             ClientFrame.MatchLeave.TYPE,
             ClientFrame.Block.TYPE,
+            ClientFrame.Rpc.TYPE,
             "invalid");
     private static final List<String> SERVER_TYPES = List.of(
             ServerFrame.Welcome.TYPE,
@@ -50,7 +51,8 @@ public final class GatewayMetrics implements AutoCloseable {
             ServerFrame.MatchFound.TYPE,
             ServerFrame.MatchSignal.TYPE,
             ServerFrame.MatchEnded.TYPE,
-            ServerFrame.MatchPartner.TYPE);
+            ServerFrame.MatchPartner.TYPE,
+            ServerFrame.Subscribed.TYPE);
     private static final int[] CLOSE_CODES = {
         CloseCodes.NORMAL,
         CloseCodes.GOING_AWAY,

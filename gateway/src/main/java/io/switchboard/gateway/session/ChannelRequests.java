@@ -4,6 +4,8 @@ import io.switchboard.gateway.auth.Identity;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.config.HookConfig;
+import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.protocol.Channels;
@@ -12,13 +14,16 @@ import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import reactor.core.publisher.Flux;
 import reactor.core.publisher.Mono;
 
 /**
  * A session's channel requests (docs/protocol.md sections 5 and 10): {@code subscribe} (with presence and join and
- * leave), {@code unsubscribe}, {@code publish} and {@code send}, and the subscriptions they hold. Confined to the
- * session's loop.
+ * leave), {@code unsubscribe}, {@code publish} and {@code send}, and the subscriptions they hold. A subscribe or
+ * publish to a channel the hooks cover asks the backend first (docs/backend.md), after the token's rights and the
+ * subscription limit were checked; an idempotent subscribe does not. Confined to the session's loop.
  */
 final class ChannelRequests {
     private final Session session;
@@ -27,6 +32,7 @@ final class ChannelRequests {
     private final PresenceService presence;
     private final Replies replies;
     private final int maxSubscriptions;
+    private final Hooks hooks;
     private final Map<String, Subscription> subscriptions = new HashMap<>();
 
     ChannelRequests(
@@ -35,13 +41,15 @@ final class ChannelRequests {
             InboxService inbox,
             PresenceService presence,
             Replies replies,
-            int maxSubscriptions) {
+            int maxSubscriptions,
+            Hooks hooks) {
         this.session = session;
         this.channels = channels;
         this.inbox = inbox;
         this.presence = presence;
         this.replies = replies;
         this.maxSubscriptions = maxSubscriptions;
+        this.hooks = hooks;
     }
 
     /** Answers {@code frame} if it is a channel request; null if it is not. */
@@ -88,6 +96,28 @@ final class ChannelRequests {
                             + " subscriptions per connection");
             return Mono.empty();
         }
+        if (!hooks.asks(HookConfig.SUBSCRIBE, channelName)) {
+            return subscribeNow(identity, s);
+        }
+        return replies.then(
+                s.id(),
+                "subscribe to " + channelName,
+                hooks.subscribe(identity.userId(), session.id(), channelName),
+                verdict -> {
+                    if (!session.isOpen()) {
+                        return Mono.empty();
+                    }
+                    if (!verdict.allowed()) {
+                        replies.refused(s.id(), verdict.refusal());
+                        return Mono.empty();
+                    }
+                    return subscribeNow(identity, s);
+                });
+    }
+
+    /** Subscribes (the rights, the limit and the backend checked). */
+    private Mono<Void> subscribeNow(Identity identity, ClientFrame.Subscribe s) {
+        String channelName = s.channel();
         Subscription sub = new Subscription(session, channelName, s.presence(), s.joinLeave());
         subscriptions.put(channelName, sub);
         if (sub.joinLeave()) {
@@ -126,6 +156,32 @@ final class ChannelRequests {
                 });
     }
 
+    /** A channel the server subscribes before the {@code welcome}, and what its history said then. */
+    record ServerSide(Subscription subscription, HistoryRead read) {
+        ServerFrame.Subscribed frame() {
+            return new ServerFrame.Subscribed(subscription.channel(), read.latest(), read.epoch());
+        }
+    }
+
+    /**
+     * Subscribes the channels the backend's {@code connect} answer named (docs/backend.md), in their order; emits,
+     * on the connection's loop, each subscription with its read, not ready yet: the caller writes the
+     * {@code subscribed} frames, the {@code welcome}, then makes them ready, so that no message of theirs comes
+     * before the {@code welcome}.
+     */
+    Mono<List<ServerSide>> subscribeServerSide(List<String> names) {
+        List<Mono<ServerSide>> each = new ArrayList<>(names.size());
+        for (String name : names) {
+            if (subscriptions.containsKey(name)) {
+                continue;
+            }
+            Subscription sub = new Subscription(session, name);
+            subscriptions.put(name, sub);
+            each.add(channels.subscribe(name, sub, null).map(read -> new ServerSide(sub, read)));
+        }
+        return Flux.mergeSequential(each).collectList().publishOn(session.scheduler());
+    }
+
     private void unsubscribe(ClientFrame.Unsubscribe u) {
         Subscription sub = subscriptions.remove(u.channel());
         if (sub != null) {
@@ -158,10 +214,32 @@ final class ChannelRequests {
                                     : "only public: channels and those the token's publish claim grants are allowed"));
             return Mono.empty();
         }
+        if (!hooks.asks(HookConfig.PUBLISH, channelName)) {
+            return publishNow(identity, p, p.data());
+        }
+        return replies.then(
+                p.id(),
+                "publish to " + channelName,
+                hooks.publish(identity.userId(), session.id(), channelName, p.data()),
+                verdict -> {
+                    if (!session.isOpen()) {
+                        return Mono.empty();
+                    }
+                    if (!verdict.allowed()) {
+                        replies.refused(p.id(), verdict.refusal());
+                        return Mono.empty();
+                    }
+                    return publishNow(identity, p, verdict.data() != null ? verdict.data() : p.data());
+                });
+    }
+
+    /** Publishes {@code data} (the client's, or the backend's replacement). */
+    private Mono<Void> publishNow(Identity identity, ClientFrame.Publish p, String data) {
+        String channelName = p.channel();
         return replies.reply(
                 p.id(),
                 "publish to " + channelName,
-                channels.publish(channelName, Publication.MESSAGE, identity.userId(), p.data()),
+                channels.publish(channelName, Publication.MESSAGE, identity.userId(), data),
                 pub -> replies.ack(
                         p.id(), id -> new ServerFrame.Ack(id, null, pub.offset(), pub.epoch(), null, null, null)));
     }

@@ -1,10 +1,12 @@
 package io.switchboard.gateway.session;
 
 import io.switchboard.gateway.health.spi.DependencyUnavailableException;
+import io.switchboard.gateway.hooks.HookRefusal;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.ServerFrame;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,6 +59,24 @@ final class Replies {
 
     <T> Mono<Void> reply(Long requestId, String what, Mono<T> result, Consumer<T> onValue) {
         return reply(requestId, what, result, onValue, null);
+    }
+
+    /**
+     * Brings {@code result} back to the connection's loop and goes on with {@code next}, which answers the request
+     * itself; a failure of {@code result} is answered as {@link #failed} says and {@code next} is not run.
+     */
+    <T> Mono<Void> then(Long requestId, String what, Mono<T> result, Function<T, Mono<Void>> next) {
+        return result.publishOn(scheduler)
+                .onErrorResume(e -> {
+                    failed(requestId, what, e);
+                    return Mono.empty();
+                })
+                .flatMap(next);
+    }
+
+    /** Answers with the refusal of the application's backend. */
+    void refused(Long requestId, HookRefusal refusal) {
+        error(requestId, refusal.code(), refusal.message(), refusal.retryAfter());
     }
 
     /** Answers {@code unavailable} for a dependency outage, {@code internal} for anything else. */

@@ -2,12 +2,14 @@ package io.switchboard.gateway.session;
 
 import io.switchboard.gateway.auth.Identity;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.hooks.ClientHeaders;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.CloseCodes;
 import io.switchboard.protocol.ErrorCodes;
 import io.switchboard.protocol.FrameCodec;
 import io.switchboard.protocol.FrameDecodeException;
 import io.switchboard.protocol.StreamPosition;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.publisher.Mono;
@@ -37,6 +39,10 @@ public final class Session implements SessionHandle {
     private final ChannelRequests channels;
     private final MatchRequests matches;
     private final PresenceRequests presence;
+    private final RpcRequests rpc;
+    /** The upgrade request's headers for the {@code connect} hook; dropped once {@code hello} is answered. */
+    private ClientHeaders headers;
+
     private volatile Runnable onClose;
     private volatile String userId;
     private Identity identity;
@@ -45,6 +51,11 @@ public final class Session implements SessionHandle {
 
     /** {@code scheduler} is the connection's loop (inline when on it; timers), {@code loopIndex} its number. */
     public Session(SessionContext ctx, Outbound out, Scheduler scheduler, int loopIndex) {
+        this(ctx, out, scheduler, loopIndex, null);
+    }
+
+    /** With the upgrade request's {@code headers} the {@code connect} hook receives (null: none). */
+    public Session(SessionContext ctx, Outbound out, Scheduler scheduler, int loopIndex, ClientHeaders headers) {
         GatewayConfig config = ctx.config();
         this.ctx = ctx;
         this.out = out;
@@ -56,8 +67,10 @@ public final class Session implements SessionHandle {
                 new Heartbeat(this, out, scheduler, ctx.nanoTime(), config.pingIntervalMs(), config.pingTimeoutMs());
         this.replies = new Replies(this, out, ctx.metrics(), scheduler, config.rate(), config.burst());
         this.inbox = new SessionInbox(this, ctx, scheduler);
+        this.headers = headers;
         this.channels = new ChannelRequests(
-                this, ctx.channels(), ctx.inbox(), ctx.presence(), replies, config.maxSubscriptions());
+                this, ctx.channels(), ctx.inbox(), ctx.presence(), replies, config.maxSubscriptions(), ctx.hooks());
+        this.rpc = new RpcRequests(this, ctx.hooks(), replies);
         this.presence = new PresenceRequests(ctx.presence(), replies);
         this.matches = new MatchRequests(this, ctx.matches(), replies, config.maxBlocks());
     }
@@ -130,7 +143,9 @@ public final class Session implements SessionHandle {
         if (state == SessionState.AWAITING_HELLO) {
             if (frame instanceof ClientFrame.Hello hello) {
                 heartbeat.stop();
-                return new Handshake(this, ctx, replies, scheduler).hello(hello);
+                ClientHeaders h = headers;
+                headers = null;
+                return new Handshake(this, ctx, replies, scheduler, h).hello(hello);
             }
             return protocolError(frame.id(), "the first frame must be hello, not " + frame.type(), "expected hello");
         }
@@ -147,6 +162,7 @@ public final class Session implements SessionHandle {
         Mono<Void> answer = channels.handle(identity, frame);
         answer = answer != null ? answer : presence.handle(identity, frame);
         answer = answer != null ? answer : matches.handle(frame);
+        answer = answer != null ? answer : rpc.handle(identity, frame);
         if (answer != null) {
             return answer;
         }
@@ -160,15 +176,47 @@ public final class Session implements SessionHandle {
         return Mono.empty();
     }
 
-    /** The connection is now {@code who}'s: registered, heart beating, inbox subscribed, welcomed. */
-    Mono<Void> open(Identity who, Handshake.Resume resume, StreamPosition inboxSince) {
+    /**
+     * The connection is now {@code who}'s: registered, heart beating, subscribed to {@code serverChannels} (the
+     * backend's, docs/backend.md) and its inbox, welcomed. The channels' {@code subscribed} frames come before the
+     * {@code welcome}, their messages after it; when they cannot be subscribed (Redis away) the client is told
+     * {@code unavailable} and closed with 1011, to come back.
+     */
+    Mono<Void> open(Identity who, Handshake.Resume resume, StreamPosition inboxSince, List<String> serverChannels) {
         identity = who;
         userId = who.userId();
         state = SessionState.OPEN;
         inbox.opening(who.guest(), resume, inboxSince);
         ctx.registry().register(this);
         heartbeat.start();
-        return inbox.subscribe(true);
+        if (serverChannels.isEmpty()) {
+            return inbox.subscribe(true);
+        }
+        return channels.subscribeServerSide(serverChannels)
+                .flatMap(subscribed -> {
+                    if (!isOpen()) {
+                        return Mono.<Void>empty();
+                    }
+                    inbox.aroundWelcome(
+                            () -> subscribed.forEach(c -> out.write(c.frame())),
+                            () -> subscribed.forEach(c -> c.subscription().ready(null, c.read())));
+                    return inbox.subscribe(true);
+                })
+                .onErrorResume(e -> {
+                    log.debug(
+                            "Connection {} of user {}: the backend's channels cannot be subscribed: {}",
+                            id,
+                            userId,
+                            e.toString());
+                    replies.error(
+                            null,
+                            ErrorCodes.UNAVAILABLE,
+                            "the channels the application subscribes this connection to are unavailable right now,"
+                                    + " try again",
+                            Replies.UNAVAILABLE_RETRY_MS);
+                    close(CloseCodes.INTERNAL_ERROR, "channels unavailable, try again");
+                    return Mono.empty();
+                });
     }
 
     @Override

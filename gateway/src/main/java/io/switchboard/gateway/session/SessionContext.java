@@ -4,6 +4,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
@@ -12,7 +13,7 @@ import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.protocol.Limits;
 import java.util.function.LongSupplier;
 
-/** What every session shares: configuration and the services it calls. Built once by the gateway. */
+/** What every session shares: configuration and the services it calls (the backend's hooks too). Built once by the gateway. */
 public record SessionContext(
         GatewayConfig config,
         Authenticator authenticator,
@@ -25,7 +26,38 @@ public record SessionContext(
         GatewayMetrics metrics,
         Ids ids,
         LongSupplier nanoTime,
-        KeyedTokenBuckets userConnects) {
+        KeyedTokenBuckets userConnects,
+        Hooks hooks) {
+
+    /** Without proxy hooks. */
+    public SessionContext(
+            GatewayConfig config,
+            Authenticator authenticator,
+            ResumeTokens resumeTokens,
+            SessionRegistry registry,
+            ChannelService channels,
+            InboxService inbox,
+            MatchService matches,
+            PresenceService presence,
+            GatewayMetrics metrics,
+            Ids ids,
+            LongSupplier nanoTime,
+            KeyedTokenBuckets userConnects) {
+        this(
+                config,
+                authenticator,
+                resumeTokens,
+                registry,
+                channels,
+                inbox,
+                matches,
+                presence,
+                metrics,
+                ids,
+                nanoTime,
+                userConnects,
+                Hooks.none());
+    }
 
     /** The limits announced in {@code welcome}. */
     public Limits limits() {

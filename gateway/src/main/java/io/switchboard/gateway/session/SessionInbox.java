@@ -44,6 +44,10 @@ final class SessionInbox {
     private Handshake.Resume resume = Handshake.Resume.FRESH;
     private StreamPosition recoverFrom;
     private boolean guest;
+    /** Written just before the welcome (the server-side channels' {@code subscribed}), and just after it. */
+    private Runnable beforeWelcome = () -> {};
+
+    private Runnable afterWelcome = () -> {};
 
     SessionInbox(Session session, SessionContext ctx, Scheduler scheduler) {
         this.session = session;
@@ -69,6 +73,22 @@ final class SessionInbox {
         this.resume = resume;
         this.recoverFrom = since;
         this.replays = resume.claim() != null && since != null;
+    }
+
+    /** Runs {@code before} just before the {@code welcome} is written and {@code after} just after it. */
+    void aroundWelcome(Runnable before, Runnable after) {
+        this.beforeWelcome = before;
+        this.afterWelcome = after;
+    }
+
+    private void welcomed(Runnable write) {
+        Runnable before = beforeWelcome;
+        Runnable after = afterWelcome;
+        beforeWelcome = () -> {};
+        afterWelcome = () -> {};
+        before.run();
+        write.run();
+        after.run();
     }
 
     /** Subscribes the inbox; the first time ({@code welcoming}), the welcome follows. */
@@ -104,7 +124,11 @@ final class SessionInbox {
                 .doOnNext(read -> {
                     attempting = false;
                     if (session.isOpen()) {
-                        sub.ready(welcoming ? welcome(read) : null, read);
+                        if (welcoming) {
+                            welcomed(() -> sub.ready(welcome(read), read));
+                        } else {
+                            sub.ready(null, read);
+                        }
                         ctx.matches().returned(userId, session.id());
                     }
                 })
@@ -117,7 +141,7 @@ final class SessionInbox {
                         return Mono.empty();
                     }
                     if (welcoming) {
-                        session.outbound().write(welcome(null));
+                        welcomed(() -> session.outbound().write(welcome(null)));
                     }
                     retry = scheduler.schedule(
                             () -> {

@@ -4,13 +4,16 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import io.netty.channel.Channel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.websocketx.Utf8FrameValidator;
 import io.netty.handler.codec.http.websocketx.WebSocket13FrameDecoder;
 import io.netty.handler.codec.http.websocketx.WebSocketDecoderConfig;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.config.HookConfig;
 import io.switchboard.gateway.config.IceServer;
 import io.switchboard.gateway.health.HealthService;
+import io.switchboard.gateway.hooks.ClientHeaders;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.session.Session;
 import io.switchboard.gateway.session.SessionContext;
@@ -22,6 +25,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import reactor.core.publisher.Mono;
 import reactor.netty.DisposableServer;
@@ -194,6 +198,8 @@ public final class GatewayServer {
             channel.pipeline().addAfter(WS_DECODER, "utf8validator", new Utf8FrameValidator(false));
         }
         channel.config().setWriteBufferWaterMark(waterMark);
+        // the connect hook's headers, kept by the session until its hello is answered
+        ClientHeaders headers = sessions.hooks().proxies(HookConfig.CONNECT) ? clientHeaders(in.headers()) : null;
         // reactor-netty keeps the upgrade's request and response for as long as the connection lives, and nothing
         // reads their headers after the handshake: without them an idle connection holds about 1 KB less
         in.headers().clear();
@@ -202,7 +208,21 @@ public final class GatewayServer {
         }
         int loopIndex = loops.indexOf(channel.eventLoop());
         WebSocketConnection connection = new WebSocketConnection(channel, config, sessions.metrics());
-        return connection.run(new Session(sessions, connection, loops.scheduler(loopIndex), loopIndex), in);
+        return connection.run(new Session(sessions, connection, loops.scheduler(loopIndex), loopIndex, headers), in);
+    }
+
+    /** The upgrade request's headers the {@code connect} hook receives; several of one name joined. */
+    static ClientHeaders clientHeaders(HttpHeaders h) {
+        return new ClientHeaders(
+                joined(h, HttpHeaderNames.COOKIE, "; "),
+                joined(h, HttpHeaderNames.ORIGIN, ", "),
+                joined(h, HttpHeaderNames.USER_AGENT, " "),
+                joined(h, "x-forwarded-for", ", "));
+    }
+
+    private static String joined(HttpHeaders h, CharSequence name, String separator) {
+        List<String> all = h.getAll(name);
+        return all.isEmpty() ? null : all.size() == 1 ? all.get(0) : String.join(separator, all);
     }
 
     private Mono<Void> ready(HttpServerRequest req, HttpServerResponse res) {
