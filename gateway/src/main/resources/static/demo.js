@@ -22,6 +22,7 @@ const $ = id => document.getElementById(id);
 const ui = {
   status: $('status'), node: $('node'), retry: $('retry'),
   joinForm: $('join-form'), interests: $('interests'), start: $('start'), next: $('next'), stop: $('stop'),
+  report: $('report'), reportState: $('report-state'),
   partner: $('partner-state'), media: $('media-state'), localVideo: $('local-video'), remoteVideo: $('remote-video'),
   chatForm: $('chat-form'), chatInput: $('chat-input'), chatLog: $('chat-log'),
   lobbyForm: $('lobby-form'), lobbyInput: $('lobby-input'), lobbyLog: $('lobby-log'), lobbyNote: $('lobby-note'),
@@ -321,11 +322,44 @@ ui.lobbyForm.addEventListener('submit', async event => {
 
 // ---- random connect ----
 
+/**
+ * Report: an rpc call (docs/protocol.md section 11) that the gateway proxies to the application's backend, here the
+ * sample backend of samples/backend (docs/backend.md). Without an rpc hook the gateway answers unknown_type.
+ */
+function setReport(state, text) {
+  ui.reportState.dataset.state = state;
+  ui.reportState.textContent = text;
+}
+
+ui.report.addEventListener('click', () => {
+  if (phase !== 'matched' || !match || !client) {
+    return;
+  }
+  const reported = match;
+  ui.report.disabled = true;
+  setReport('sending', `Reporting ${reported.partner}…`);
+  client.rpc('report', { match: reported.match, partner: reported.partner })
+    .then(result => {
+      const ticket = result && typeof result === 'object' && result.ticket ? ` (ticket ${result.ticket})` : '';
+      setReport('reported', `Reported ${reported.partner}: thank you${ticket}.`);
+    })
+    .catch(e => {
+      const code = e && e.code;
+      setReport('failed', code === 'unknown_type'
+        ? 'Reporting is not set up on this gateway (no rpc hook).'
+        : code === 'unavailable'
+          ? 'Reporting is unavailable right now; try again in a moment.'
+          : `The report was refused: ${(e && e.message) || code || 'error'}.`);
+      ui.report.disabled = phase !== 'matched';
+    });
+});
+
 function setPhase(p) {
   phase = p;
   ui.start.disabled = p !== 'idle';
   ui.next.disabled = p === 'idle';
   ui.stop.disabled = p === 'idle';
+  ui.report.disabled = p !== 'matched';
   ui.interests.disabled = p !== 'idle';
   if (p !== 'matched') {
     match = null;
