@@ -5,10 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.switchboard.gateway.support.SampleBackend;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.client.SwitchboardClient;
+import io.switchboard.testing.Await;
 import io.switchboard.testing.browser.HeadlessChromium;
 import io.switchboard.testing.net.TcpProxy;
 import io.switchboard.testing.redis.RedisServer;
@@ -57,7 +59,9 @@ class DemoPageIntegrationTests {
             "lobby-send",
             "lobby-log",
             "lobby-members",
-            "match-stats");
+            "match-stats",
+            "report",
+            "report-state");
     /** Every control a person uses: real buttons and inputs. */
     private static final List<String> CONTROLS =
             List.of("interests", "start", "next", "stop", "chat-input", "chat-send", "lobby-input", "lobby-send");
@@ -335,6 +339,47 @@ class DemoPageIntegrationTests {
         assertThat(text(alice, "partner-state")).contains("Looking for someone new");
         assertNoProblems(alice);
         assertNoProblems(bob);
+    }
+
+    @Test
+    @DisplayName("section 11: Report during a match is an rpc the gateway proxies to the sample backend, which answers"
+            + " a ticket and logs the report; without an rpc hook the page says reporting is not set up")
+    void reportThroughTheSampleBackend() throws Exception {
+        try (SampleBackend backend = SampleBackend.start(Map.of())) {
+            gw = TestGateway.start(Map.of(
+                    "SWITCHBOARD_INTEREST_WAIT_MS", "0",
+                    "SWITCHBOARD_HOOK_URL", backend.hookUrl(),
+                    "SWITCHBOARD_HOOKS", "rpc"));
+            HeadlessChromium.Page alice = openConnected("");
+            HeadlessChromium.Page bob = openConnected("");
+            until(alice, "$('report').disabled === true", "Report off before a match");
+            click(alice, "start");
+            until(alice, "$('partner-state').dataset.state === 'waiting'", "alice to wait in the queue");
+            click(bob, "start");
+            until(alice, "$('partner-state').dataset.state === 'matched'", "the match");
+            until(alice, "$('report').disabled === false", "Report on during the match");
+
+            click(alice, "report");
+
+            until(alice, "$('report-state').dataset.state === 'reported'", "the backend's answer");
+            assertThat(text(alice, "report-state")).contains("ticket r-1");
+            Await.until(
+                    "the backend to log the report",
+                    WAIT,
+                    () -> backend.lines().stream().anyMatch(l -> l.contains("report r-1:") && l.contains("reported")));
+            assertNoProblems(alice);
+        }
+        gw.close();
+        gw = TestGateway.start(Map.of("SWITCHBOARD_INTEREST_WAIT_MS", "0"));
+        HeadlessChromium.Page carol = openConnected("");
+        HeadlessChromium.Page dave = openConnected("");
+        click(carol, "start");
+        until(carol, "$('partner-state').dataset.state === 'waiting'", "carol to wait in the queue");
+        click(dave, "start");
+        until(carol, "$('report').disabled === false", "Report on during the match");
+        click(carol, "report");
+        until(carol, "$('report-state').dataset.state === 'failed'", "the refusal");
+        assertThat(text(carol, "report-state")).contains("not set up");
     }
 
     @Test
