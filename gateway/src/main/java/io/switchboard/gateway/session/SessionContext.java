@@ -4,6 +4,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
@@ -25,7 +26,42 @@ public record SessionContext(
         GatewayMetrics metrics,
         Ids ids,
         LongSupplier nanoTime,
-        KeyedTokenBuckets userConnects) {
+        KeyedTokenBuckets userConnects,
+        EventService events) {
+
+    public SessionContext {
+        events = events == null ? EventService.disabled() : events;
+    }
+
+    /** Without webhook events. */
+    public SessionContext(
+            GatewayConfig config,
+            Authenticator authenticator,
+            ResumeTokens resumeTokens,
+            SessionRegistry registry,
+            ChannelService channels,
+            InboxService inbox,
+            MatchService matches,
+            PresenceService presence,
+            GatewayMetrics metrics,
+            Ids ids,
+            LongSupplier nanoTime,
+            KeyedTokenBuckets userConnects) {
+        this(
+                config,
+                authenticator,
+                resumeTokens,
+                registry,
+                channels,
+                inbox,
+                matches,
+                presence,
+                metrics,
+                ids,
+                nanoTime,
+                userConnects,
+                null);
+    }
 
     /** The limits announced in {@code welcome}. */
     public Limits limits() {
