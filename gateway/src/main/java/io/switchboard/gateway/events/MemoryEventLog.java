@@ -68,6 +68,7 @@ public final class MemoryEventLog implements EventLog {
 
     private void deliverNext() {
         List<WebhookEvent> batch = new ArrayList<>();
+        long first;
         long last;
         WebhookDelivery d;
         synchronized (this) {
@@ -76,6 +77,7 @@ public final class MemoryEventLog implements EventLog {
             }
             delivering = true;
             d = delivery;
+            first = queue.peekFirst().seq();
             long seq = -1;
             for (Iterator<Entry> i = queue.iterator(); i.hasNext() && batch.size() < WebhookDelivery.BATCH; ) {
                 Entry e = i.next();
@@ -84,10 +86,16 @@ public final class MemoryEventLog implements EventLog {
             }
             last = seq;
         }
-        d.deliver(batch, () -> !closed).subscribe(ok -> delivered(last), e -> {
+        // a batch whose oldest event was dropped meanwhile is not sent again: the next batch starts at what is left
+        d.deliver(batch, () -> !closed && headIs(first)).subscribe(ok -> delivered(last), e -> {
             log.debug("Delivering events failed: {}", e.toString());
             delivered(-1);
         });
+    }
+
+    private synchronized boolean headIs(long seq) {
+        Entry head = queue.peekFirst();
+        return head != null && head.seq() == seq;
     }
 
     private void delivered(long last) {

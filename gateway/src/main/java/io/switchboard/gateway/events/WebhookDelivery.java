@@ -175,14 +175,14 @@ public final class WebhookDelivery implements DependencyCheck, AutoCloseable {
             List<WebhookEvent> batch, byte[] body, int failures, BooleanSupplier keepTrying, String why) {
         failed.increment();
         failedBecause(why);
-        return Mono.delay(backoff(failures), scheduler)
+        return Mono.delay(backoff(firstBackoff, maxBackoff, failures), scheduler)
                 .then(Mono.defer(() -> attempt(batch, body, failures + 1, keepTrying)));
     }
 
     /** The wait after the {@code failures}-th failure in a row: the first backoff doubled each time, capped. */
-    Duration backoff(int failures) {
-        long ms = firstBackoff.toMillis() << Math.min(failures, 30);
-        return Duration.ofMillis(Math.min(ms <= 0 ? Long.MAX_VALUE : ms, maxBackoff.toMillis()));
+    static Duration backoff(Duration first, Duration max, int failures) {
+        long ms = first.toMillis() << Math.min(failures, 30);
+        return Duration.ofMillis(Math.min(ms <= 0 ? Long.MAX_VALUE : ms, max.toMillis()));
     }
 
     private Mono<Integer> post(byte[] body) {
