@@ -352,6 +352,8 @@ public final class RedisEventLog implements EventLog {
         boolean ready;
 
         boolean running;
+        /** Failed POSTs in a row: the next read waits for the backoff they call for. */
+        int failures;
 
         Shard(int index) {
             this.index = index;
@@ -428,7 +430,11 @@ public final class RedisEventLog implements EventLog {
                     .defaultIfEmpty(List.of());
         }
 
-        private Mono<Void> deliver(List<StreamMessage<String, String>> read) {
+        /**
+         * Sends a batch once; after a failure the next step waits for the backoff and reads the pending entries
+         * again, so that those trimmed meanwhile (the oldest, beyond the bound) are not sent. Emits the wait.
+         */
+        private Mono<Duration> deliver(List<StreamMessage<String, String>> read) {
             List<WebhookEvent> batch = new ArrayList<>(read.size());
             List<String> ids = new ArrayList<>(read.size());
             for (StreamMessage<String, String> m : read) {
@@ -441,11 +447,12 @@ public final class RedisEventLog implements EventLog {
                 }
             }
             WebhookDelivery d = delivery;
-            Mono<Boolean> sent = batch.isEmpty() ? Mono.just(true) : d.deliver(batch, () -> owned && !closed);
+            Mono<Boolean> sent = batch.isEmpty() ? Mono.just(true) : d.sendOnce(batch);
             return sent.flatMap(ok -> {
                 if (!ok) {
-                    return Mono.empty();
+                    return Mono.just(d.backoff(failures++));
                 }
+                failures = 0;
                 String[] args = new String[ids.size() + 2];
                 args[0] = consumer;
                 args[1] = GROUP;
@@ -458,7 +465,7 @@ public final class RedisEventLog implements EventLog {
                                 owned = false; // another instance took the shard: it sends these again
                             }
                         })
-                        .then();
+                        .thenReturn(Duration.ZERO);
             });
         }
     }

@@ -90,7 +90,9 @@ public final class RedisSessionLineage implements SessionLineage {
     private final long leaseMs;
     private final long graceMs;
     private final Disposable ticks;
-    private final Mono<Void> leased;
+    /** Whether the lease was written: before it, no connection is written into the index. */
+    private volatile boolean leaseWritten;
+
     private volatile Lost lost;
     private volatile int live = 1;
 
@@ -100,8 +102,6 @@ public final class RedisSessionLineage implements SessionLineage {
         this.incarnation = node + "#" + random;
         this.leaseMs = leaseMs;
         this.graceMs = graceMs;
-        this.leased =
-                tick(false).cache(v -> Duration.ofDays(365_000), e -> Duration.ZERO, () -> Duration.ofDays(365_000));
         this.ticks = Flux.interval(
                         Duration.ZERO, Duration.ofMillis(Math.max(100, Math.min(1_000, leaseMs / 3))), scheduler)
                 .onBackpressureDrop()
@@ -112,6 +112,10 @@ public final class RedisSessionLineage implements SessionLineage {
                         }),
                         1)
                 .subscribe();
+    }
+
+    private Mono<Void> leased() {
+        return leaseWritten ? Mono.empty() : Mono.defer(() -> tick(false));
     }
 
     /** Who tells the sessions of dead instances. */
@@ -141,6 +145,7 @@ public final class RedisSessionLineage implements SessionLineage {
         return LEASE.<List<Object>>run(
                         redis, new String[] {NODES}, incarnation, Long.toString(leaseMs), Long.toString(graceMs))
                 .flatMap(r -> {
+                    leaseWritten = true;
                     live = ((Long) r.get(0)).intValue();
                     List<String> dead = new ArrayList<>();
                     for (int i = 1; i < r.size(); i++) {
@@ -158,7 +163,7 @@ public final class RedisSessionLineage implements SessionLineage {
     public Mono<Void> opened(String user, String session) {
         String key = record(user, session);
         String index = index(incarnation);
-        return leased.then(Mono.when(
+        return leased().then(Mono.when(
                 redis.execute(key, c -> c.set(key, session, SetArgs.Builder.px(RECORD_TTL))),
                 redis.execute(index, c -> c.hset(index, session, user + " " + session))));
     }
@@ -166,7 +171,7 @@ public final class RedisSessionLineage implements SessionLineage {
     @Override
     public Mono<String> resumed(String user, String previous, String session) {
         String index = index(incarnation);
-        return leased.then(RESUME.<List<Object>>run(
+        return leased().then(RESUME.<List<Object>>run(
                         redis,
                         new String[] {record(user, previous), record(user, session)},
                         session,

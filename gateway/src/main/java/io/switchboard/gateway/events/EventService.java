@@ -88,6 +88,11 @@ public final class EventService implements AutoCloseable {
         return enabled;
     }
 
+    /** Where events wait, when events are on. */
+    public EventLog log() {
+        return events;
+    }
+
     /** The {@code /health} entry, when events are on. */
     public WebhookDelivery delivery() {
         return delivery;

@@ -156,6 +156,33 @@ public final class WebhookDelivery implements DependencyCheck, AutoCloseable {
         return attempt(batch, body, 0, keepTrying);
     }
 
+    /**
+     * Sends {@code batch} once: emits whether the backend acknowledged it (a failure is counted, logged when it is
+     * a change, and to be followed by a wait of {@link #backoff(int)}).
+     */
+    public Mono<Boolean> sendOnce(List<WebhookEvent> batch) {
+        return post(body(batch))
+                .map(status -> {
+                    if (status >= 200 && status < 300) {
+                        acknowledged(batch);
+                        return true;
+                    }
+                    failed.increment();
+                    failedBecause("it answered " + status);
+                    return false;
+                })
+                .onErrorResume(e -> {
+                    failed.increment();
+                    failedBecause(describe(e));
+                    return Mono.just(false);
+                });
+    }
+
+    /** The wait after the {@code failures}-th failure in a row (0 for the first): 1 s doubling to 5 min. */
+    public Duration backoff(int failures) {
+        return backoff(firstBackoff, maxBackoff, failures);
+    }
+
     private Mono<Boolean> attempt(List<WebhookEvent> batch, byte[] body, int failures, BooleanSupplier keepTrying) {
         if (!keepTrying.getAsBoolean()) {
             return Mono.just(false);
