@@ -4,6 +4,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
@@ -27,9 +28,15 @@ public record SessionContext(
         Ids ids,
         LongSupplier nanoTime,
         KeyedTokenBuckets userConnects,
-        Hooks hooks) {
+        Hooks hooks,
+        EventService events) {
 
-    /** Without proxy hooks. */
+    public SessionContext {
+        hooks = hooks == null ? Hooks.none() : hooks;
+        events = events == null ? EventService.disabled() : events;
+    }
+
+    /** Without proxy hooks and webhook events. */
     public SessionContext(
             GatewayConfig config,
             Authenticator authenticator,
@@ -56,7 +63,8 @@ public record SessionContext(
                 ids,
                 nanoTime,
                 userConnects,
-                Hooks.none());
+                null,
+                null);
     }
 
     /** The limits announced in {@code welcome}. */
