@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.switchboard.gateway.support.Browser;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.protocol.ClientFrame;
@@ -17,12 +18,9 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.AfterTestExecutionCallback;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
@@ -35,36 +33,15 @@ class BrowserPresenceIntegrationTests {
     private static final String RECORDER = resource("io/switchboard/gateway/browser/recorder.js");
     private static final String ROOM = "public:room";
 
-    private static HeadlessChromium chromium;
+    @RegisterExtension
+    static final Browser browser = new Browser();
 
     private TestGateway gw;
     private TcpProxy proxy;
     private HeadlessChromium.Page page;
 
-    @RegisterExtension
-    final AfterTestExecutionCallback consoleOnFailure = context -> {
-        if (context.getExecutionException().isPresent() && page != null) {
-            System.out.println(context.getDisplayName() + ":" + page.consoleText());
-        }
-    };
-
-    @BeforeAll
-    static void launch() {
-        chromium = HeadlessChromium.launch();
-    }
-
-    @AfterAll
-    static void quit() {
-        if (chromium != null) {
-            chromium.close();
-        }
-    }
-
     @AfterEach
     void stop() {
-        if (page != null) {
-            page.close();
-        }
         if (proxy != null) {
             proxy.close();
         }
@@ -93,7 +70,7 @@ class BrowserPresenceIntegrationTests {
 
     /** A tab with {@code client} connected to {@code ws} and its Recorder {@code rec}; the user id of its welcome. */
     private String connectPage(String ws) {
-        page = chromium.open(gw.httpUri("/health/live"));
+        page = browser.open(gw.httpUri("/health/live"));
         page.evaluate(RECORDER);
         return page.evaluate("""
                 const sb = await import('/switchboard.js');

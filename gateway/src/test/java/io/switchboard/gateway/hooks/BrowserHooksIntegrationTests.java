@@ -3,14 +3,14 @@ package io.switchboard.gateway.hooks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.switchboard.gateway.support.Browser;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.testing.browser.HeadlessChromium;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The browser client {@code /switchboard.js} with the proxy hooks (docs/backend.md), in a headless Chromium: the
@@ -19,29 +19,15 @@ import org.junit.jupiter.api.Test;
  * its code.
  */
 class BrowserHooksIntegrationTests {
-    private static HeadlessChromium chromium;
+    @RegisterExtension
+    static final Browser browser = new Browser();
 
     private final FakeBackend backend = new FakeBackend();
     private TestGateway gw;
     private HeadlessChromium.Page page;
 
-    @BeforeAll
-    static void launch() {
-        chromium = HeadlessChromium.launch();
-    }
-
-    @AfterAll
-    static void quit() {
-        if (chromium != null) {
-            chromium.close();
-        }
-    }
-
     @AfterEach
     void stop() {
-        if (page != null) {
-            page.close();
-        }
         if (gw != null) {
             gw.close();
         }
@@ -68,7 +54,7 @@ class BrowserHooksIntegrationTests {
                                 ? "{\"result\":{\"ticket\":7,\"about\":"
                                         + call.body().path("data").path("about") + "}}"
                                 : "{\"error\":{\"code\":\"forbidden\",\"message\":\"not yours\"}}"));
-        page = chromium.open(gw.httpUri("/health/live"));
+        page = browser.open(gw.httpUri("/health/live"));
 
         JsonNode seen = page.evaluate("""
                 document.cookie = 'sid=dana-session; path=/';
