@@ -1,5 +1,6 @@
 package io.switchboard.loadtest.scenario;
 
+import io.netty.channel.EventLoop;
 import io.switchboard.loadtest.cluster.LocalCluster;
 import io.switchboard.loadtest.result.BenchmarkException;
 import io.switchboard.loadtest.result.Results;
@@ -11,8 +12,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import org.HdrHistogram.Histogram;
@@ -39,6 +40,7 @@ final class FanOut {
     static final double GIVE_UP_BELOW = 0.7;
 
     private static final String PAYLOAD = "x".repeat(PAYLOAD_BYTES);
+    private static final TimeUnit NANOS = TimeUnit.NANOSECONDS;
 
     /** A subscriber's state, touched only on its connection's event loop. */
     static final class Sub {
@@ -323,34 +325,41 @@ final class FanOut {
         long interval = Math.max(1, (long) (1e9 / publishRate));
         AtomicLong publishedInWindow = new AtomicLong();
         AtomicLong ids = new AtomicLong(1_000_000L * (1 + subs.size()));
-        List<ScheduledFuture<?>> tasks = new ArrayList<>();
+        AtomicInteger finished = new AtomicInteger();
         for (int p = 0; p < pubs.size(); p++) {
             Conn pub = pubs.get(p);
             int channel = p;
             long[] sent = {0};
-            tasks.add(pub.channel()
-                    .eventLoop()
-                    .scheduleAtFixedRate(
-                            () -> {
-                                long now = System.nanoTime();
-                                long due = Math.min(now, windowEnd);
-                                boolean wrote = false;
-                                for (long t = start + sent[0] * interval; t - due < 0; t = start + sent[0] * interval) {
-                                    boolean in = t - windowStart >= 0;
-                                    pub.write(publish(dialect, channel, publishId(ids.incrementAndGet(), in), t));
-                                    sent[0]++;
-                                    wrote = true;
-                                    if (in) {
-                                        publishedInWindow.incrementAndGet();
-                                    }
-                                }
-                                if (wrote) {
-                                    pub.flush();
-                                }
-                            },
-                            0,
-                            1,
-                            TimeUnit.MILLISECONDS));
+            EventLoop loop = pub.channel().eventLoop();
+            Runnable[] tick = new Runnable[1];
+            // Each publisher runs on its connection's loop when its next message is due (at most every millisecond:
+            // faster ones send what is due in a batch), and ends with the window: a step of many slow publishers
+            // costs the load generator no idle ticks.
+            tick[0] = () -> {
+                long now = System.nanoTime();
+                long due = Math.min(now, windowEnd);
+                boolean wrote = false;
+                for (long t = start + sent[0] * interval; t - due < 0; t = start + sent[0] * interval) {
+                    boolean in = t - windowStart >= 0;
+                    pub.write(publish(dialect, channel, publishId(ids.incrementAndGet(), in), t));
+                    sent[0]++;
+                    wrote = true;
+                    if (in) {
+                        publishedInWindow.incrementAndGet();
+                    }
+                }
+                if (wrote) {
+                    pub.flush();
+                }
+                long next = start + sent[0] * interval;
+                if (next - windowEnd >= 0) {
+                    finished.incrementAndGet();
+                    return;
+                }
+                loop.schedule(
+                        tick[0], Math.max(next - System.nanoTime(), interval < 1_000_000L ? 1_000_000L : 0), NANOS);
+            };
+            loop.execute(tick[0]);
         }
         sleepUntil(windowStart);
         addition.window(true);
@@ -360,20 +369,19 @@ final class FanOut {
         Map<String, Duration> cpu2 = cpu(cluster);
         long[] machine2 = Results.machineTicks();
         addition.window(false);
-        tasks.forEach(t -> t.cancel(false));
-        // Once the publishers stopped (a task may be writing still), the step waits for every publish of the window
-        // to be answered and every acked one to reach every subscriber of its channel.
-        RunContext.pause(Duration.ofMillis(5));
-        long published = publishedInWindow.get();
+        // Once every publisher sent its last message of the window, the step waits for every publish of the window to
+        // be answered and every acked one to reach every subscriber of its channel.
         long drainEnd = System.nanoTime() + DRAIN.toNanos();
-        while ((answered(st) < published || st.deliveredOfWindow.sum() < st.ackedOfWindow.sum() * perChannel)
+        while ((finished.get() < pubs.size()
+                        || answered(st) < publishedInWindow.get()
+                        || st.deliveredOfWindow.sum() < st.ackedOfWindow.sum() * perChannel)
                 && System.nanoTime() - drainEnd < 0
                 && load.closedAfterReady.get() == 0) {
             RunContext.pause(Duration.ofMillis(20));
         }
         long drainedAfterMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - windowEnd);
         step = null;
-        published = publishedInWindow.get();
+        long published = publishedInWindow.get();
         long ackedOfWindow = st.ackedOfWindow.sum();
         long expected = ackedOfWindow * perChannel;
         long unansweredOfWindow = Math.max(0, published - answered(st));
