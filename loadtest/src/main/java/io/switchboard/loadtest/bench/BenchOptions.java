@@ -90,7 +90,7 @@ record BenchOptions(
                                 limit)
               --hook-subscribers N  subscribers of the hooks scenario's fan-out (default 2000);
                                 --hook-channels N its channels (default 500)
-              --hook-rates LIST offered publishes per second of the hooks scenario, one step each (default 2000,5000)
+              --hook-rates LIST offered publishes per second of the hooks scenario, one step each (default 1000,2500)
               --hook-delay-ms MS  the hooks scenario's slow backend answers this late; 0: no slow run (default 20)
               --out DIR         where result.json, result.md and the logs go (default loadtest/target/bench)
               --gateway-env L   settings for every gateway started, K=V separated by commas, of SWITCHBOARD_*
@@ -205,7 +205,7 @@ record BenchOptions(
         int hookSubscribers =
                 Math.min(cap, number(o, "--hook-subscribers", quick ? 200 : 2000, 1, 10_000_000, problems));
         int hookChannels = number(o, "--hook-channels", quick ? 50 : 500, 1, 100_000, problems);
-        List<Long> hookRates = rates(o, "--hook-rates", quick ? "200" : "2000,5000", "publishes", "2000", problems);
+        List<Long> hookRates = rates(o, "--hook-rates", quick ? "200" : "1000,2500", "publishes", "2000", problems);
         int hookDelayMs = number(o, "--hook-delay-ms", quick ? 10 : 20, 0, 60_000, problems);
         Map<String, String> gatewayEnv = new LinkedHashMap<>();
         if (o.containsKey("--gateway-env")) {

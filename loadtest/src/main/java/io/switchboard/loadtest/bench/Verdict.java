@@ -71,6 +71,9 @@ final class Verdict {
                 positive(p, name, r, "eventsOverBound", "join/leave frames beyond what the events cap allows");
                 positive(p, name, r, "eventsMissed", "joins or leaves that never reached a joinLeave subscriber");
                 positive(p, name, r, "publishesUnanswered", "publishes never answered");
+                if (r.get("noPublishThroughTheHook") instanceof Number n && n.intValue() > 0) {
+                    p.add(name + ": no publish was acknowledged through the hook: nothing was checked");
+                }
                 positive(
                         p,
                         name,

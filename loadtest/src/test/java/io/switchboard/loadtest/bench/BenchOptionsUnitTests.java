@@ -60,7 +60,7 @@ class BenchOptionsUnitTests {
         assertThat(o.presenceStorm()).isEqualTo(10_000);
         assertThat(o.hookSubscribers()).isEqualTo(2000);
         assertThat(o.hookChannels()).isEqualTo(500);
-        assertThat(o.hookRates()).containsExactly(2000L, 5000L);
+        assertThat(o.hookRates()).containsExactly(1000L, 2500L);
         assertThat(o.hookDelayMs()).isEqualTo(20);
         assertThat(o.repo()).isEqualTo(repo.toAbsolutePath().normalize());
         assertThat(o.outDir()).isEqualTo(o.repo().resolve("loadtest/target/bench"));

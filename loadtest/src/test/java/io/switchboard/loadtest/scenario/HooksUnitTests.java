@@ -67,6 +67,12 @@ class HooksUnitTests {
     }
 
     @Test
+    void nothingAckedIsNothingChecked() {
+        assertThat(check(List.of(pub(0, 0, 9, 0)), Map.of("c0", 3L))).containsEntry("noPublishThroughTheHook", 1);
+        assertThat(check(List.of(pub(0, 1, 9, 0)), Map.of("c0", 3L))).containsEntry("noPublishThroughTheHook", 0);
+    }
+
+    @Test
     void callsForAChannelNobodyPublishedToAreUnexplained() {
         Map<String, Object> r = check(List.of(pub(0, 2, 0, 0)), Map.of("c0", 2L, "other", 3L));
         assertThat(r).containsEntry("hookCalls", 5L).containsEntry("hookCallsUnexplained", 3L);
