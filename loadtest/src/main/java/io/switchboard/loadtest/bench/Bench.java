@@ -24,7 +24,8 @@ import java.util.Map;
  * Scenarios ({@link Scenarios}): {@code idle} (connections held, memory per connection), {@code connect}
  * (connections per second), {@code fanout} (deliveries per second and publish-to-receive latency, one instance and
  * two through Redis), {@code match} (random connect through Redis), {@code storm} (reconnect storm, nothing
- * lost), {@code presence} (join/leave churn, exact counts, a storm in a big channel), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
+ * lost), {@code presence} (join/leave churn, exact counts, a storm in a big channel), {@code hooks} (the cost of a
+ * publish hook on fan-out), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
  *
  * <p>Run it with {@code scripts/bench [--quick] [options]} ({@link BenchOptions}). Exit status: 0 when every
  * scenario ran and nothing was lost, 1 when one failed or lost anything, 2 for a bad command line. Speed never fails
@@ -145,6 +146,22 @@ public final class Bench {
                                 failures,
                                 "presence",
                                 () -> b.presence(o.presenceUsers(), o.presenceSeconds(), o.presenceStorm())));
+            }
+            if (o.only().contains("hooks")) {
+                scenarios.put(
+                        "hooks",
+                        guard(
+                                b,
+                                failures,
+                                "hooks",
+                                () -> b.hooks(
+                                        o.hookSubscribers(),
+                                        o.hookChannels(),
+                                        o.hookRates(),
+                                        o.hookDelayMs(),
+                                        Duration.ofSeconds(quick ? 1 : 15),
+                                        Duration.ofSeconds(quick ? 1 : 3),
+                                        Duration.ofSeconds(o.stepSeconds()))));
             }
             if (o.only().contains("gatling")) {
                 scenarios.put("gatling", guard(b, failures, "gatling", b::gatling));

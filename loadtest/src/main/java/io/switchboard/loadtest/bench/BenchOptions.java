@@ -26,6 +26,8 @@ import java.util.Set;
  * @param idle idle connections to hold, after the cap
  * @param idleRequested idle connections asked for, before the cap
  * @param rates offered deliveries per second, one fan-out step each
+ * @param hookRates offered publishes per second, one step of the hooks scenario each
+ * @param hookDelayMs the slow backend's added delay of the hooks scenario, 0 for no slow variant
  * @param repo the Switchboard repository
  * @param outDir where result.json, result.md and the logs go
  * @param gatewayEnv settings given to every gateway the run starts, on top of the runner's own (such as
@@ -52,19 +54,26 @@ record BenchOptions(
         int presenceUsers,
         int presenceSeconds,
         int presenceStorm,
+        int hookSubscribers,
+        int hookChannels,
+        List<Long> hookRates,
+        int hookDelayMs,
         Path repo,
         Path outDir,
         Map<String, String> gatewayEnv) {
-    static final List<String> SCENARIOS = List.of("idle", "connect", "fanout", "match", "storm", "presence", "gatling");
+    static final List<String> SCENARIOS =
+            List.of("idle", "connect", "fanout", "match", "storm", "presence", "hooks", "gatling");
 
     static final String USAGE = """
             usage: scripts/bench [--quick] [--only a,b] [--no-socketio] [--jfr] [--heap SIZE] [--client-threads N]
                                  [--idle N] [--connect N] [--subscribers N] [--channels N] [--rates R1,R2]
                                  [--step-seconds S] [--storm N] [--match-users N] [--match-seconds S]
-                                 [--presence-users N] [--presence-seconds S] [--presence-storm N] [--out DIR]
-                                 [--gateway-env K=V,K=V]
+                                 [--presence-users N] [--presence-seconds S] [--presence-storm N]
+                                 [--hook-subscribers N] [--hook-channels N] [--hook-rates R1,R2] [--hook-delay-ms MS]
+                                 [--out DIR] [--gateway-env K=V,K=V]
               --quick           a small run of every scenario: checks that it works and loses nothing
-              --only LIST       scenarios to run, of idle,connect,fanout,match,storm,presence,gatling (default all)
+              --only LIST       scenarios to run, of idle,connect,fanout,match,storm,presence,hooks,gatling
+                                (default all)
               --no-socketio     skip the Socket.IO baseline
               --jfr             record every gateway with Java Flight Recorder (profile) into <out>/logs/jfr/
               --heap SIZE       gateway heap, -Xms and -Xmx (default 1g)
@@ -79,6 +88,10 @@ record BenchOptions(
               --presence-users N  presence churn users (default 2000); --presence-seconds S (default 20)
               --presence-storm N  users of the presence storm's channel (default 10000, capped by the open-file
                                 limit)
+              --hook-subscribers N  subscribers of the hooks scenario's fan-out (default 2000);
+                                --hook-channels N its channels (default 500)
+              --hook-rates LIST offered publishes per second of the hooks scenario, one step each (default 1000,2500)
+              --hook-delay-ms MS  the hooks scenario's slow backend answers this late; 0: no slow run (default 20)
               --out DIR         where result.json, result.md and the logs go (default loadtest/target/bench)
               --gateway-env L   settings for every gateway started, K=V separated by commas, of SWITCHBOARD_*
                                 and JAVA_TOOL_OPTIONS (e.g. SWITCHBOARD_TRANSPORT=io_uring); recorded in the result
@@ -135,6 +148,10 @@ record BenchOptions(
                         "--presence-users",
                         "--presence-seconds",
                         "--presence-storm",
+                        "--hook-subscribers",
+                        "--hook-channels",
+                        "--hook-rates",
+                        "--hook-delay-ms",
                         "--out",
                         "--gateway-env",
                         "--repo" -> {
@@ -177,25 +194,19 @@ record BenchOptions(
         int subscribers = Math.min(cap, number(o, "--subscribers", quick ? 200 : 10_000, 1, 10_000_000, problems));
         int channels = number(o, "--channels", quick ? 4 : 10, 1, 10_000, problems);
         int stepSeconds = number(o, "--step-seconds", quick ? 2 : 10, 1, 3600, problems);
-        List<Long> rates = new ArrayList<>();
-        for (String r : o.getOrDefault("--rates", quick ? "4000" : "100000,250000,500000,1000000")
-                .split(",")) {
-            try {
-                long rate = Long.parseLong(r.strip());
-                if (rate < 1) {
-                    throw new NumberFormatException();
-                }
-                rates.add(rate);
-            } catch (NumberFormatException e) {
-                problems.add("--rates " + r + ": expected deliveries per second, at least 1, such as 100000");
-            }
-        }
+        List<Long> rates =
+                rates(o, "--rates", quick ? "4000" : "100000,250000,500000,1000000", "deliveries", "100000", problems);
         int storm = Math.min(cap, number(o, "--storm", quick ? 200 : 5000, 1, 10_000_000, problems));
         int matchUsers = number(o, "--match-users", quick ? 40 : 400, 2, 1_000_000, problems);
         int matchSeconds = number(o, "--match-seconds", quick ? 3 : 20, 1, 3600, problems);
         int presenceUsers = Math.min(cap, number(o, "--presence-users", quick ? 40 : 2000, 2, 1_000_000, problems));
         int presenceSeconds = number(o, "--presence-seconds", quick ? 3 : 20, 1, 3600, problems);
         int presenceStorm = Math.min(cap, number(o, "--presence-storm", quick ? 200 : 10_000, 2, 10_000_000, problems));
+        int hookSubscribers =
+                Math.min(cap, number(o, "--hook-subscribers", quick ? 200 : 2000, 1, 10_000_000, problems));
+        int hookChannels = number(o, "--hook-channels", quick ? 50 : 500, 1, 100_000, problems);
+        List<Long> hookRates = rates(o, "--hook-rates", quick ? "200" : "1000,2500", "publishes", "2000", problems);
+        int hookDelayMs = number(o, "--hook-delay-ms", quick ? 10 : 20, 0, 60_000, problems);
         Map<String, String> gatewayEnv = new LinkedHashMap<>();
         if (o.containsKey("--gateway-env")) {
             for (String kv : o.get("--gateway-env").split(",")) {
@@ -211,6 +222,9 @@ record BenchOptions(
         }
         if (subscribers < channels) {
             problems.add("--subscribers " + subscribers + " is less than --channels " + channels);
+        }
+        if (hookSubscribers < hookChannels) {
+            problems.add("--hook-subscribers " + hookSubscribers + " is less than --hook-channels " + hookChannels);
         }
         if (!problems.isEmpty()) {
             throw new BadArgumentsException(problems);
@@ -237,9 +251,31 @@ record BenchOptions(
                 presenceUsers,
                 presenceSeconds,
                 presenceStorm,
+                hookSubscribers,
+                hookChannels,
+                List.copyOf(hookRates),
+                hookDelayMs,
                 repo,
                 outDir,
                 Collections.unmodifiableMap(gatewayEnv));
+    }
+
+    /** A list of rates, {@code what} per second, each at least 1. */
+    private static List<Long> rates(
+            Map<String, String> o, String name, String otherwise, String what, String example, List<String> problems) {
+        List<Long> rates = new ArrayList<>();
+        for (String r : o.getOrDefault(name, otherwise).split(",")) {
+            try {
+                long rate = Long.parseLong(r.strip());
+                if (rate < 1) {
+                    throw new NumberFormatException();
+                }
+                rates.add(rate);
+            } catch (NumberFormatException e) {
+                problems.add(name + " " + r + ": expected " + what + " per second, at least 1, such as " + example);
+            }
+        }
+        return rates;
     }
 
     private static int number(

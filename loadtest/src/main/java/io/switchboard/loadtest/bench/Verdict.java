@@ -70,6 +70,23 @@ final class Verdict {
                         "presence counts or lists still wrong 2 s after the users stopped changing them");
                 positive(p, name, r, "eventsOverBound", "join/leave frames beyond what the events cap allows");
                 positive(p, name, r, "eventsMissed", "joins or leaves that never reached a joinLeave subscriber");
+                positive(p, name, r, "publishesUnanswered", "publishes never answered");
+                if (r.get("noPublishThroughTheHook") instanceof Number n && n.intValue() > 0) {
+                    p.add(name + ": no publish was acknowledged through the hook: nothing was checked");
+                }
+                positive(
+                        p,
+                        name,
+                        r,
+                        "publishesWithoutHookCall",
+                        "acknowledged publishes the backend was never asked about (first: " + r.get("firstHookMismatch")
+                                + ")");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "hookCallsUnexplained",
+                        "hook calls beyond the publishes answered (first: " + r.get("firstHookMismatch") + ")");
                 if (r.get("fewestHeartbeatsAnswered") instanceof Number n && n.intValue() < 1) {
                     p.add(name + ": a held connection answered no heartbeat");
                 }
@@ -158,10 +175,35 @@ final class Verdict {
                                 + drop.get("allBackAfterMs") + " ms");
             }
         }
+        if (scenarios.get("hooks") instanceof Map<?, ?> h && h.get("publishHook") instanceof Map<?, ?> ph) {
+            String cost = hookCost((List<Object>) ph.get("comparison"));
+            if (cost != null) {
+                s.put("publish hook", cost);
+            }
+        }
         if (scenarios.get("gatling") instanceof Map<?, ?> g && g.containsKey("simulations")) {
             s.put("gatling", g.get("simulationsPassed") + " of " + g.get("simulations") + " simulations passed");
         }
         return s;
+    }
+
+    /**
+     * What the publish hook cost at the highest offered rate both with and without it reached: the server's CPU per
+     * publish and the p99, without → with; null when there is no such rate.
+     */
+    @SuppressWarnings("unchecked")
+    static String hookCost(List<Object> comparison) {
+        String cost = null;
+        for (Object o : comparison == null ? List.of() : comparison) {
+            Map<String, Object> row = (Map<String, Object>) o;
+            if (row.get("noHook") instanceof Map<?, ?> without && row.get("publishHook") instanceof Map<?, ?> with) {
+                cost = row.get("offeredPublishesPerSecond") + " publishes/s: server µs/publish "
+                        + without.get("serverCpuMicrosPerPublish") + " → " + with.get("serverCpuMicrosPerPublish")
+                        + ", p99 ms " + without.get("p99Ms") + " → " + with.get("p99Ms") + ", backend "
+                        + with.get("backendCores") + " cores";
+            }
+        }
+        return cost;
     }
 
     /** The step with the most deliveries per second among those sustained without loss, or null. */
@@ -249,6 +291,37 @@ final class Verdict {
             }
             md.append('\n');
         }
+        if (scenarios.get("hooks") instanceof Map<?, ?> h
+                && h.get("publishHook") instanceof Map<?, ?> ph
+                && ph.get("comparison") instanceof List<?> rows
+                && !rows.isEmpty()) {
+            md.append("| publish hook | offered publishes/s | delivered/s | p50 ms | p99 ms | server µs/delivery"
+                    + " | server µs/publish | hook calls/s | backend cores | unavailable | lost |\n"
+                    + "|---|---|---|---|---|---|---|---|---|---|---|\n");
+            for (Object o : rows) {
+                Map<String, Object> row = (Map<String, Object>) o;
+                for (Map.Entry<String, Object> e : row.entrySet()) {
+                    if (e.getValue() instanceof Map<?, ?> c) {
+                        md.append("| ").append(e.getKey());
+                        md.append(" | ").append(row.get("offeredPublishesPerSecond"));
+                        for (String k : List.of(
+                                "deliveriesPerSecond",
+                                "p50Ms",
+                                "p99Ms",
+                                "serverCpuMicrosPerDelivery",
+                                "serverCpuMicrosPerPublish",
+                                "hookCallsPerSecond",
+                                "backendCores",
+                                "publishesUnavailable",
+                                "lost")) {
+                            md.append(" | ").append(c.get(k) == null ? "" : c.get(k));
+                        }
+                        md.append(" |\n");
+                    }
+                }
+            }
+            md.append('\n');
+        }
         List<String> failures = (List<String>) result.get("failures");
         md.append(failures.isEmpty() ? "Nothing lost, nothing failed.\n" : "FAILED: " + failures + "\n");
         return md.toString();
@@ -261,6 +334,11 @@ final class Verdict {
         Map<String, Object> m = (Map<String, Object>) value;
         if (scenario.equals("idle") || scenario.equals("connect") || scenario.equals("fanout")) {
             m.forEach((k, v) -> parts.put(scenario + " " + k, (Map<String, Object>) v));
+        } else if (scenario.equals("hooks") && m.get("publishHook") instanceof Map<?, ?> ph) {
+            // one part per variant of the publish hook's fan-out; the events' part will join them
+            Map<String, Object> variants = (Map<String, Object>) ph.get("variants");
+            (variants == null ? Map.<String, Object>of() : variants)
+                    .forEach((k, v) -> parts.put("hooks " + k, (Map<String, Object>) v));
         } else {
             parts.put(scenario, m);
         }

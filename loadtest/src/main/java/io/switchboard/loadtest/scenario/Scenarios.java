@@ -19,7 +19,7 @@ import java.util.Map;
  * The scenarios of the benchmark runner, one method each; every one starts what it measures ({@link LocalCluster}),
  * measures, stops it, and returns its part of {@code result.json}, or throws a {@link BenchmarkException} with a
  * line a person can act on. What each measures is in the comment of its class ({@link Connections},
- * {@link FanOut}, {@link Storm}, {@link Presence}, {@link GatlingScenarios}, {@link MatchBenchmark}).
+ * {@link FanOut}, {@link Storm}, {@link Presence}, {@link Hooks}, {@link GatlingScenarios}, {@link MatchBenchmark}).
  */
 public final class Scenarios {
     /** Idle connections opened before the baseline of memory is read: {@code idle} needs more than this. */
@@ -113,6 +113,27 @@ public final class Scenarios {
         Duration closeWait = ctx.quick() ? Duration.ofSeconds(3) : Duration.ofSeconds(35);
         return new Presence(
                         ctx, new Presence.Options(users, Duration.ofSeconds(seconds), stormUsers, eventsMax, closeWait))
+                .run();
+    }
+
+    /**
+     * {@code hooks}: the cost of the publish hook on fan-out ({@link Hooks}): one gateway, {@code subscribers} over
+     * {@code channels}, one step per offered publish rate, without hooks, with them, and with a backend answering
+     * {@code slowDelayMs} late (none when 0).
+     */
+    public Map<String, Object> hooks(
+            int subscribers,
+            int channels,
+            List<Long> publishRates,
+            long slowDelayMs,
+            Duration firstWarmup,
+            Duration warmup,
+            Duration measure)
+            throws BenchmarkException {
+        return new Hooks(
+                        ctx,
+                        new Hooks.Options(
+                                subscribers, channels, publishRates, slowDelayMs, firstWarmup, warmup, measure))
                 .run();
     }
 

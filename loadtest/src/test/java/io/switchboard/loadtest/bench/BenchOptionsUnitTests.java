@@ -42,7 +42,8 @@ class BenchOptionsUnitTests {
         assertThat(o.quick()).isFalse();
         assertThat(o.socketIo()).isTrue();
         assertThat(o.jfr()).isFalse();
-        assertThat(o.only()).containsExactly("idle", "connect", "fanout", "match", "storm", "presence", "gatling");
+        assertThat(o.only())
+                .containsExactly("idle", "connect", "fanout", "match", "storm", "presence", "hooks", "gatling");
         assertThat(o.heap()).isEqualTo("1g");
         assertThat(o.clientThreads()).isEqualTo(2);
         assertThat(o.idle()).isEqualTo(100_000);
@@ -57,6 +58,10 @@ class BenchOptionsUnitTests {
         assertThat(o.presenceUsers()).isEqualTo(2000);
         assertThat(o.presenceSeconds()).isEqualTo(20);
         assertThat(o.presenceStorm()).isEqualTo(10_000);
+        assertThat(o.hookSubscribers()).isEqualTo(2000);
+        assertThat(o.hookChannels()).isEqualTo(500);
+        assertThat(o.hookRates()).containsExactly(1000L, 2500L);
+        assertThat(o.hookDelayMs()).isEqualTo(20);
         assertThat(o.repo()).isEqualTo(repo.toAbsolutePath().normalize());
         assertThat(o.outDir()).isEqualTo(o.repo().resolve("loadtest/target/bench"));
         assertThat(o.idleCapped()).isFalse();
@@ -78,8 +83,45 @@ class BenchOptionsUnitTests {
         assertThat(o.presenceUsers()).isEqualTo(40);
         assertThat(o.presenceSeconds()).isEqualTo(3);
         assertThat(o.presenceStorm()).isEqualTo(200);
+        assertThat(o.hookSubscribers()).isEqualTo(200);
+        assertThat(o.hookChannels()).isEqualTo(50);
+        assertThat(o.hookRates()).containsExactly(200L);
+        assertThat(o.hookDelayMs()).isEqualTo(10);
         assertThat(o.rates()).containsExactly(100L, 200L);
         assertThat(o.only()).containsExactly("fanout", "storm");
+    }
+
+    @Test
+    void hooksOptions() throws Exception {
+        BenchOptions o = parse(
+                "--only",
+                "hooks",
+                "--hook-subscribers",
+                "800",
+                "--hook-channels",
+                "200",
+                "--hook-rates",
+                "100,300",
+                "--hook-delay-ms",
+                "0");
+        assertThat(o.only()).containsExactly("hooks");
+        assertThat(o.hookSubscribers()).isEqualTo(800);
+        assertThat(o.hookChannels()).isEqualTo(200);
+        assertThat(o.hookRates()).containsExactly(100L, 300L);
+        assertThat(o.hookDelayMs()).isZero();
+        assertThat(problems(
+                        "--hook-subscribers",
+                        "10",
+                        "--hook-channels",
+                        "20",
+                        "--hook-rates",
+                        "5,0",
+                        "--hook-delay-ms",
+                        "-1"))
+                .containsExactly(
+                        "--hook-rates 0: expected publishes per second, at least 1, such as 2000",
+                        "--hook-delay-ms -1: expected a whole number from 0 to 60000",
+                        "--hook-subscribers 10 is less than --hook-channels 20");
     }
 
     @Test
@@ -144,7 +186,7 @@ class BenchOptionsUnitTests {
                 .containsExactly(
                         "unknown argument --bogus (--help lists them)",
                         "--out needs a value",
-                        "--only speed: expected some of idle,connect,fanout,match,storm,presence,gatling",
+                        "--only speed: expected some of idle,connect,fanout,match,storm,presence,hooks,gatling",
                         "--heap lots: expected a size such as 512m or 2g",
                         "--client-threads 0: expected a whole number from 1 to 64",
                         "--rates 0: expected deliveries per second, at least 1, such as 100000",

@@ -119,6 +119,145 @@ class VerdictUnitTests {
                         "gatling: 1 Gatling simulation(s) failed: [FanOutSimulation]");
     }
 
+    private static Map<String, Object> hookVariant(Object... kv) {
+        Map<String, Object> v = map(
+                "steps",
+                List.of(step(8000, 8000, 1.0, 0, 3.0)),
+                "lost",
+                0L,
+                "duplicatesOrOutOfOrder",
+                0L,
+                "publishesUnavailable",
+                12L,
+                "publishesUnanswered",
+                0L,
+                "requestErrors",
+                0,
+                "closedDuringRun",
+                0);
+        v.putAll(map(kv));
+        return v;
+    }
+
+    @Test
+    void hooksFailOnLossAndOnPublishesTheBackendWasNotAskedAboutButNotOnUnavailable() {
+        Map<String, Object> fine = map(
+                "hooks",
+                map(
+                        "publishHook",
+                        map(
+                                "variants",
+                                map(
+                                        "noHook",
+                                        hookVariant(),
+                                        "publishHook",
+                                        hookVariant("publishesWithoutHookCall", 0L, "hookCallsUnexplained", 0L))),
+                        "events",
+                        "not measured yet"));
+        assertThat(Verdict.problems(fine, true)).isEmpty();
+        assertThat(Verdict.problems(fine, false)).isEmpty();
+        Map<String, Object> wrong = map(
+                "hooks",
+                map(
+                        "publishHook",
+                        map(
+                                "variants",
+                                map(
+                                        "noHook",
+                                        hookVariant("lost", 4L),
+                                        "publishHook",
+                                        hookVariant(
+                                                "publishesWithoutHookCall",
+                                                2L,
+                                                "hookCallsUnexplained",
+                                                1L,
+                                                "firstHookMismatch",
+                                                "public:fan-3: 5 acked",
+                                                "publishesUnanswered",
+                                                3L)))));
+        // a full run of hooks is not an overload: its loss fails it too
+        assertThat(Verdict.problems(wrong, false))
+                .containsExactly(
+                        "hooks noHook: 4 messages lost",
+                        "hooks publishHook: 3 publishes never answered",
+                        "hooks publishHook: 2 acknowledged publishes the backend was never asked about (first:"
+                                + " public:fan-3: 5 acked)",
+                        "hooks publishHook: 1 hook calls beyond the publishes answered (first: public:fan-3: 5 acked)");
+        assertThat(Verdict.problems(map("hooks", map("failed", "the hook backend did not listen")), true))
+                .isEmpty(); // reported by the runner
+    }
+
+    @Test
+    void hookCostInTheSummaryAndATableInTheMarkdown() {
+        List<Object> comparison = List.of(
+                map(
+                        "offeredPublishesPerSecond",
+                        2000L,
+                        "offeredDeliveriesPerSecond",
+                        8000L,
+                        "noHook",
+                        map(
+                                "deliveriesPerSecond",
+                                8000.0,
+                                "p50Ms",
+                                1.0,
+                                "p99Ms",
+                                2.0,
+                                "serverCpuMicrosPerPublish",
+                                40.0,
+                                "hookCallsPerSecond",
+                                0.0,
+                                "publishesUnavailable",
+                                0L,
+                                "lost",
+                                0L),
+                        "publishHook",
+                        map(
+                                "deliveriesPerSecond",
+                                7990.0,
+                                "p50Ms",
+                                1.5,
+                                "p99Ms",
+                                3.0,
+                                "serverCpuMicrosPerPublish",
+                                70.0,
+                                "hookCallsPerSecond",
+                                2000.0,
+                                "backendCores",
+                                0.3,
+                                "publishesUnavailable",
+                                0L,
+                                "lost",
+                                0L)),
+                map("offeredPublishesPerSecond", 5000L, "noHook", map("p99Ms", 4.0)));
+        Map<String, Object> scenarios = map("hooks", map("publishHook", map("comparison", comparison)));
+        assertThat(Verdict.summary(scenarios))
+                .containsEntry(
+                        "publish hook",
+                        "2000 publishes/s: server µs/publish 40.0 → 70.0, p99 ms 2.0 → 3.0, backend 0.3 cores");
+        assertThat(Verdict.summary(map("hooks", map("failed", "x")))).doesNotContainKey("publish hook");
+        Map<String, Object> result = map(
+                "startedAt",
+                "2025-01-02T03:04:05Z",
+                "quick",
+                false,
+                "machine",
+                map("cores", 2, "jvm", "OpenJDK 17"),
+                "openFileLimit",
+                4096,
+                "scenarios",
+                scenarios,
+                "failures",
+                List.of(),
+                "summary",
+                map());
+        assertThat(Verdict.markdown(result))
+                .contains("| publish hook | offered publishes/s | delivered/s | p50 ms | p99 ms |")
+                .contains("| noHook | 2000 | 8000.0 | 1.0 | 2.0 |  | 40.0 | 0.0 |  | 0 | 0 |\n")
+                .contains("| publishHook | 2000 | 7990.0 | 1.5 | 3.0 |  | 70.0 | 2000.0 | 0.3 | 0 | 0 |\n")
+                .contains("| noHook | 5000 |  |  | 4.0 |");
+    }
+
     @Test
     void notResumedFailsAQuickStormButIsReportedOnlyForAFullOne() {
         Map<String, Object> storm = map("storm", map("notResumed", 7));
