@@ -154,7 +154,20 @@ final class FanOut {
             List<Long> offeredPerSecond,
             Duration firstWarmup,
             Duration warmup,
-            Duration measure) {}
+            Duration measure,
+            boolean spread) {
+
+        /** Every publisher starts at once (their messages come in bursts, one from each). */
+        FanOutOptions(
+                int subscribers,
+                int channels,
+                List<Long> offeredPerSecond,
+                Duration firstWarmup,
+                Duration warmup,
+                Duration measure) {
+            this(subscribers, channels, offeredPerSecond, firstWarmup, warmup, measure, false);
+        }
+    }
 
     FanOut(RunContext ctx, LocalCluster.Target target, int servers, FanOutOptions o) {
         this(ctx, target, servers, o, Addition.NONE);
@@ -330,6 +343,9 @@ final class FanOut {
             Conn pub = pubs.get(p);
             int channel = p;
             long[] sent = {0};
+            // spread: the publishers' schedules are shifted evenly over one interval, so that the messages arrive
+            // at an even rate rather than in a burst of one from each publisher every interval
+            long first = o.spread() ? start + interval * p / pubs.size() : start;
             EventLoop loop = pub.channel().eventLoop();
             Runnable[] tick = new Runnable[1];
             // Each publisher runs on its connection's loop when its next message is due (at most every millisecond:
@@ -339,7 +355,7 @@ final class FanOut {
                 long now = System.nanoTime();
                 long due = Math.min(now, windowEnd);
                 boolean wrote = false;
-                for (long t = start + sent[0] * interval; t - due < 0; t = start + sent[0] * interval) {
+                for (long t = first + sent[0] * interval; t - due < 0; t = first + sent[0] * interval) {
                     boolean in = t - windowStart >= 0;
                     pub.write(publish(dialect, channel, publishId(ids.incrementAndGet(), in), t));
                     sent[0]++;
@@ -351,7 +367,7 @@ final class FanOut {
                 if (wrote) {
                     pub.flush();
                 }
-                long next = start + sent[0] * interval;
+                long next = first + sent[0] * interval;
                 if (next - windowEnd >= 0) {
                     finished.incrementAndGet();
                     return;

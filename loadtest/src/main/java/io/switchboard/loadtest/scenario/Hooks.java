@@ -82,8 +82,10 @@ final class Hooks {
         int perChannel = o.perChannel();
         List<Long> deliveries =
                 o.publishRates().stream().map(p -> p * perChannel).toList();
+        // publishes at an even rate: in bursts of one per channel, the hook calls of a burst would all be in flight
+        // at once, and the in-flight bound (SWITCHBOARD_HOOK_MAX_IN_FLIGHT) would answer the excess unavailable
         FanOut.FanOutOptions fo = new FanOut.FanOutOptions(
-                o.subscribers(), o.channels(), deliveries, o.firstWarmup(), o.warmup(), o.measure());
+                o.subscribers(), o.channels(), deliveries, o.firstWarmup(), o.warmup(), o.measure(), true);
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("subscribers", o.subscribers());
         r.put("channels", o.channels());
