@@ -9,13 +9,11 @@ import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.History;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
-import io.switchboard.gateway.channel.Occupancy;
 import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
 import io.switchboard.gateway.cluster.RedisEventLog;
 import io.switchboard.gateway.cluster.RedisHistory;
 import io.switchboard.gateway.cluster.RedisLuaRunner;
-import io.switchboard.gateway.cluster.RedisOccupancy;
 import io.switchboard.gateway.cluster.RedisPresence;
 import io.switchboard.gateway.cluster.RedisResumeSecret;
 import io.switchboard.gateway.cluster.RedisSessionLineage;
@@ -26,7 +24,6 @@ import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
 import io.switchboard.gateway.events.EventLog;
 import io.switchboard.gateway.events.EventService;
-import io.switchboard.gateway.events.LocalOccupancy;
 import io.switchboard.gateway.events.MemoryEventLog;
 import io.switchboard.gateway.events.MemorySessionLineage;
 import io.switchboard.gateway.events.SessionLineage;
@@ -98,9 +95,6 @@ public final class Gateway implements AutoCloseable {
     private final PresenceService presence;
     private final Hooks hooks;
     private final EventService events;
-    /** Who hears of channels' first and last local subscribers: set by {@link #events}. */
-    private Occupancy occupancy = Occupancy.NONE;
-
     private final Scheduler housekeeping;
     private final UserStore store;
     private final StoreWriter storeWriter;
@@ -186,8 +180,7 @@ public final class Gateway implements AutoCloseable {
             housekeeping.schedulePeriodically(
                     () -> memory.evictIdle(hub::hasSubscribers), period, period, TimeUnit.MILLISECONDS);
         }
-        events = events(config, ids);
-        channels = new ChannelService(hub, broker, history, occupancy);
+        channels = new ChannelService(hub, broker, history);
         InboxService inbox = new InboxService(channels, registry::isConnected);
         store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES) : new MongoUserStore(config.mongo());
         storeWriter = new StoreWriter(
@@ -198,6 +191,7 @@ public final class Gateway implements AutoCloseable {
                 metrics.registry());
         checks = new ArrayList<>(checks);
         store.dependency().ifPresent(checks::add);
+        events = events(config, ids);
         if (events.enabled()) {
             checks.add(events.delivery());
         }
@@ -274,7 +268,7 @@ public final class Gateway implements AutoCloseable {
 
     /**
      * Webhook events when {@code SWITCHBOARD_WEBHOOK_URL} is set: in Redis streams in the cluster mode, in a
-     * bounded queue in memory in the embedded mode; and who tells channels' occupancy (nobody without them).
+     * bounded queue in memory in the embedded mode.
      */
     private EventService events(GatewayConfig config, Ids ids) {
         if (!config.hooks().webhooks()) {
@@ -315,12 +309,6 @@ public final class Gateway implements AutoCloseable {
                 () -> "ev_" + ids.epoch() + ids.epoch());
         if (redisLineage != null) {
             redisLineage.reapWith(service::nodeLost);
-            RedisOccupancy clusterOccupancy =
-                    new RedisOccupancy(redis, service, redisLineage.incarnation(), () -> ids.epoch() + ids.epoch());
-            redisLineage.hold(clusterOccupancy);
-            occupancy = clusterOccupancy;
-        } else {
-            occupancy = new LocalOccupancy(service);
         }
         return service;
     }

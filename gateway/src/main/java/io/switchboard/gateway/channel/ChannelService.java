@@ -7,26 +7,19 @@ import reactor.core.publisher.Mono;
  * Subscribing and publishing, whatever the broker: a new subscriber is indexed and the broker's subscription
  * to the channel is confirmed before the history is read, so nothing published meanwhile is missed. Changes of
  * one channel's local subscribers and the broker's subscription happen under one lock per channel (striped),
- * so a channel's last subscriber leaving and a new one arriving can never leave the broker unsubscribed, and the
- * {@link Occupancy} hears of a channel's first and last local subscribers in the order they came and went.
+ * so a channel's last subscriber leaving and a new one arriving can never leave the broker unsubscribed.
  */
 public final class ChannelService {
     private static final int STRIPES = 256;
     private final ChannelHub hub;
     private final Broker broker;
     private final History history;
-    private final Occupancy occupancy;
     private final Object[] locks = new Object[STRIPES];
 
     public ChannelService(ChannelHub hub, Broker broker, History history) {
-        this(hub, broker, history, Occupancy.NONE);
-    }
-
-    public ChannelService(ChannelHub hub, Broker broker, History history, Occupancy occupancy) {
         this.hub = hub;
         this.broker = broker;
         this.history = history;
-        this.occupancy = occupancy;
         for (int i = 0; i < STRIPES; i++) {
             locks[i] = new Object();
         }
@@ -42,22 +35,17 @@ public final class ChannelService {
      */
     public Mono<HistoryRead> subscribe(String channel, Subscriber subscriber, StreamPosition since) {
         Mono<Void> attached;
-        Mono<Void> told;
         synchronized (lockOf(channel)) {
-            boolean first = hub.add(channel, subscriber);
+            hub.add(channel, subscriber);
             attached = broker.attach(channel);
-            told = occupancy.joined(channel, first);
         }
-        return Mono.when(attached, told)
-                .then(history.read(channel, since))
-                .doOnError(e -> unsubscribe(channel, subscriber));
+        return attached.then(history.read(channel, since)).doOnError(e -> unsubscribe(channel, subscriber));
     }
 
     public void unsubscribe(String channel, Subscriber subscriber) {
         synchronized (lockOf(channel)) {
             if (hub.remove(channel, subscriber)) {
                 broker.detach(channel);
-                occupancy.left(channel);
             }
         }
     }

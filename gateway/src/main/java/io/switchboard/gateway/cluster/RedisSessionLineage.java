@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import reactor.core.Disposable;
@@ -26,9 +25,7 @@ import reactor.core.scheduler.Scheduler;
  * every second on Redis's clock. A connection leaves the index once its end was told. When a lease has been over
  * for the resume grace (its users had the grace to resume elsewhere), one surviving instance (under a lock)
  * ends each connection left in the index that nobody resumed, and tells it with reason {@code node_lost}, before
- * removing it: an instance that dies while doing so leaves the rest to the next. What else an incarnation keeps in
- * Redis ({@link Holdings}, such as the channels it holds subscribers of) is reaped with it, by the same survivor,
- * before the incarnation is forgotten.
+ * removing it: an instance that dies while doing so leaves the rest to the next.
  */
 public final class RedisSessionLineage implements SessionLineage {
     private static final Logger log = LoggerFactory.getLogger(RedisSessionLineage.class);
@@ -88,19 +85,6 @@ public final class RedisSessionLineage implements SessionLineage {
         Mono<Void> lost(String user, String origin, String node);
     }
 
-    /**
-     * What else an incarnation keeps in Redis, under its lease: checked after each renewal of this instance's lease
-     * (Redis answered: what it lost or was not told can be told again), and reaped with a dead incarnation.
-     */
-    public interface Holdings {
-        /** This instance's lease was renewed; returns at once (what it starts runs on its own). */
-        void renewed();
-
-        /** Tells what dead incarnation {@code incarnation} (of instance {@code node}) left, then removes it. */
-        Mono<Void> reap(String incarnation, String node);
-    }
-
-    private final List<Holdings> holdings = new CopyOnWriteArrayList<>();
     private final RedisConnections redis;
     private final String incarnation;
     private final long leaseMs;
@@ -139,11 +123,6 @@ public final class RedisSessionLineage implements SessionLineage {
         this.lost = lost;
     }
 
-    /** {@code h} is told of each renewal of this instance's lease, and reaps what dead incarnations left. */
-    public void hold(Holdings h) {
-        holdings.add(h);
-    }
-
     /** This instance's name in the index and the stream consumer group. */
     public String incarnation() {
         return incarnation;
@@ -168,9 +147,6 @@ public final class RedisSessionLineage implements SessionLineage {
                 .flatMap(r -> {
                     leaseWritten = true;
                     live = ((Long) r.get(0)).intValue();
-                    if (reap) {
-                        holdings.forEach(Holdings::renewed);
-                    }
                     List<String> dead = new ArrayList<>();
                     for (int i = 1; i < r.size(); i++) {
                         if (!incarnation.equals(r.get(i))) {
@@ -231,9 +207,6 @@ public final class RedisSessionLineage implements SessionLineage {
                 .flatMap(ok -> {
                     log.info("Events: instance {} is gone; its sessions not resumed meanwhile end with node_lost", inc);
                     return reapBatch(inc)
-                            .then(Flux.fromIterable(holdings)
-                                    .concatMap(h -> h.reap(inc, nodeOf(inc)))
-                                    .then())
                             .then(FORGET.<List<Object>>run(redis, new String[] {NODES}, inc))
                             .then(redis.execute(lock, c -> c.del(lock)));
                 })
@@ -242,7 +215,7 @@ public final class RedisSessionLineage implements SessionLineage {
 
     private Mono<Void> reapBatch(String inc) {
         String index = index(inc);
-        String node = nodeOf(inc);
+        String node = inc.contains("#") ? inc.substring(0, inc.lastIndexOf('#')) : inc;
         return redis.<List<io.lettuce.core.KeyValue<String, String>>>execute(
                         index, c -> c.hrandfieldWithvalues(index, REAP_BATCH))
                 .flatMap(batch -> {
@@ -261,11 +234,6 @@ public final class RedisSessionLineage implements SessionLineage {
                             })
                             .then(Mono.defer(() -> reapBatch(inc)));
                 });
-    }
-
-    /** The instance ({@code SWITCHBOARD_NODE_ID}) of incarnation {@code inc}. */
-    static String nodeOf(String inc) {
-        return inc.contains("#") ? inc.substring(0, inc.lastIndexOf('#')) : inc;
     }
 
     @Override

@@ -1,7 +1,6 @@
 package io.switchboard.gateway.events;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.switchboard.protocol.Channels;
 import java.time.Clock;
 import java.util.List;
 import java.util.Map;
@@ -202,40 +201,6 @@ public final class EventService implements AutoCloseable {
         n.put("user", user);
         n.put("blocked", blocked);
         return events.append(WebhookEvent.of(n, at, user));
-    }
-
-    // ------------------------------------------------------------------ channels
-
-    /**
-     * Whether {@code channel} has {@code channel.occupied} and {@code channel.vacated} events: every channel but the
-     * inboxes ({@code user:}), which are a connection's own and not channels the backend hears of.
-     */
-    public static boolean tellsOccupancy(String channel) {
-        return !Channels.isInbox(channel);
-    }
-
-    /**
-     * {@code channel} got its first subscriber cluster-wide ({@code occupied}) or lost its last one: the event
-     * {@code id} (fixed by the change it reports where a copy may be made twice), made on {@code where}'s behalf,
-     * ordered with the channel's other events. Completes once stored (or held, see {@link EventLog#append}).
-     */
-    public Mono<Void> channel(String channel, boolean occupied, String id, String where) {
-        if (!enabled) {
-            return Mono.empty();
-        }
-        long at = clock.millis();
-        ObjectNode n = WebhookEvent.envelope(
-                id == null ? randomIds.get() : id,
-                occupied ? WebhookEvent.CHANNEL_OCCUPIED : WebhookEvent.CHANNEL_VACATED,
-                at,
-                where == null ? node : where);
-        n.put("channel", channel);
-        return events.append(WebhookEvent.of(n, at, channel));
-    }
-
-    /** This instance's name in events ({@code SWITCHBOARD_NODE_ID}). */
-    public String node() {
-        return node;
     }
 
     // ------------------------------------------------------------------ events

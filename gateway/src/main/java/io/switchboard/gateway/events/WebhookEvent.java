@@ -15,7 +15,7 @@ import java.util.Collection;
  * @param type {@code user.connected}, {@code match.started}, ...
  * @param atMillis when it happened, on the producing instance's clock
  * @param key what orders it: events with the same key are delivered in the order they were stored (a user, a
- *            match, a channel)
+ *            match)
  * @param json the whole event
  */
 public record WebhookEvent(String id, String type, long atMillis, String key, String json) {
@@ -24,8 +24,6 @@ public record WebhookEvent(String id, String type, long atMillis, String key, St
     public static final String MATCH_STARTED = "match.started";
     public static final String MATCH_ENDED = "match.ended";
     public static final String USER_BLOCKED = "user.blocked";
-    public static final String CHANNEL_OCCUPIED = "channel.occupied";
-    public static final String CHANNEL_VACATED = "channel.vacated";
 
     /** The reasons of {@code user.disconnected}. */
     public static final String CLOSED = "closed";

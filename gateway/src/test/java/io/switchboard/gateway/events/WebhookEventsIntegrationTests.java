@@ -1,7 +1,5 @@
 package io.switchboard.gateway.events;
 
-import static io.switchboard.gateway.support.WebhookBackend.channelEvents;
-import static io.switchboard.gateway.support.WebhookBackend.ofChannel;
 import static io.switchboard.gateway.support.WebhookBackend.ofType;
 import static io.switchboard.gateway.support.WebhookBackend.ofUser;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -272,44 +270,5 @@ class WebhookEventsIntegrationTests {
                         "user.connected " + sessions.get(3),
                         "user.disconnected " + sessions.get(3));
         assertThat(backend.distinct(ofUser("u_gus"))).hasSize(4);
-    }
-
-    @Test
-    @DisplayName("section 11: a channel's first subscriber is channel.occupied, its last one gone channel.vacated, in"
-            + " order; a second subscriber and the inboxes tell nothing")
-    void occupiedAndVacatedInOrder() {
-        WebhookBackend backend = backend();
-        TestGateway gw = gateway(backend, Map.of());
-        SwitchboardClient ann = gw.connect(Tokens.user("u_occ1"));
-        SwitchboardClient bob = gw.connect(Tokens.user("u_occ2"));
-        for (int round = 0; round < 2; round++) {
-            ann.subscribe("public:room").block(T);
-            bob.subscribe("public:room").block(T);
-            ann.unsubscribe("public:room").block(T);
-            bob.unsubscribe("public:room").block(T);
-        }
-        ann.subscribe("public:room").block(T);
-        closeNormally(ann);
-
-        List<JsonNode> events = backend.await(6, ofChannel("public:room"), T);
-        assertThat(events)
-                .extracting(e -> e.get("type").asText())
-                .containsExactly(
-                        "channel.occupied",
-                        "channel.vacated",
-                        "channel.occupied",
-                        "channel.vacated",
-                        "channel.occupied",
-                        "channel.vacated");
-        assertThat(events).extracting(e -> e.get("node").asText()).containsOnly("gw-test");
-        assertThat(events.stream().map(e -> e.get("id").asText()).distinct()).hasSize(6);
-        closeNormally(bob);
-        backend.await(2, ofUser("u_occ2"), T);
-        assertThat(backend.distinct(channelEvents()))
-                .as("no event for the users' inboxes (user:...)")
-                .allMatch(e -> e.get("channel").asText().equals("public:room"));
-        assertThat(backend.received().stream().filter(ofChannel("public:room")))
-                .as("the embedded mode sends each once")
-                .hasSize(6);
     }
 }

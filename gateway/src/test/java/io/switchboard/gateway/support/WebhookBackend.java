@@ -128,17 +128,6 @@ public final class WebhookBackend implements AutoCloseable {
         return e -> user.equals(e.path("user").asText());
     }
 
-    /** The {@code channel.occupied} and {@code channel.vacated} events of {@code channel}. */
-    public static Predicate<JsonNode> ofChannel(String channel) {
-        return e -> channel.equals(e.path("channel").asText())
-                && e.path("type").asText().startsWith("channel.");
-    }
-
-    /** Every {@code channel.occupied} and {@code channel.vacated} event. */
-    public static Predicate<JsonNode> channelEvents() {
-        return e -> e.path("type").asText().startsWith("channel.");
-    }
-
     public static Predicate<JsonNode> ofType(String type) {
         return e -> type.equals(e.path("type").asText());
     }
