@@ -4,7 +4,6 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
-import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
@@ -28,15 +27,9 @@ public record SessionContext(
         Ids ids,
         LongSupplier nanoTime,
         KeyedTokenBuckets userConnects,
-        Hooks hooks,
-        EventService events) {
+        Hooks hooks) {
 
-    public SessionContext {
-        hooks = hooks == null ? Hooks.none() : hooks;
-        events = events == null ? EventService.disabled() : events;
-    }
-
-    /** Without proxy hooks and webhook events. */
+    /** Without proxy hooks. */
     public SessionContext(
             GatewayConfig config,
             Authenticator authenticator,
@@ -63,8 +56,7 @@ public record SessionContext(
                 ids,
                 nanoTime,
                 userConnects,
-                null,
-                null);
+                Hooks.none());
     }
 
     /** The limits announced in {@code welcome}. */
