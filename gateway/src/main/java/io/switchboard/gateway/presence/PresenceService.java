@@ -352,6 +352,11 @@ public final class PresenceService implements AutoCloseable {
                 .then(store.prune(this::isHeld));
     }
 
+    /** Channels with a local join/leave listener (for tests). */
+    int listenedChannels() {
+        return listeners.size();
+    }
+
     /** The users this instance's connections hold present in {@code channel} (for tests). */
     Set<String> usersHeldIn(String channel) {
         Set<String> users = new HashSet<>();

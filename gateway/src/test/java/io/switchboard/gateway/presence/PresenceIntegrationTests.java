@@ -255,6 +255,30 @@ class PresenceIntegrationTests {
     }
 
     @Test
+    @DisplayName("what a connection makes the gateway hold for presence goes with it: holders and join/leave"
+            + " listeners, after an unsubscribe and after a normal close")
+    void nothingIsHeldAfterwards() {
+        start(Map.of());
+        PresenceService presence = gw.gateway().presence();
+        SwitchboardClient a = gw.connect();
+        SwitchboardClient b = gw.connect();
+        for (int i = 0; i < 20; i++) {
+            a.subscribe("public:room-" + i, null, true, true).block(T);
+            b.subscribe("public:room-" + i, null, true, true).block(T);
+        }
+        assertThat(presence.holders()).isEqualTo(40);
+        assertThat(presence.listenedChannels()).isEqualTo(20);
+
+        for (int i = 0; i < 20; i++) {
+            a.unsubscribe("public:room-" + i).block(T);
+        }
+        b.close(1000, "bye").block(T);
+
+        Await.until("nothing held", T, () -> presence.holders() == 0 && presence.listenedChannels() == 0);
+        assertThat(a.presenceCount("public:room-0").block(T)).isZero();
+    }
+
+    @Test
     @DisplayName("section 10: match.stats answers users online and users waiting in the random-connect queue")
     void matchStats() {
         start(Map.of());

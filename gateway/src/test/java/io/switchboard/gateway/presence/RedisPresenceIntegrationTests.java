@@ -148,4 +148,26 @@ class RedisPresenceIntegrationTests extends PresenceStoreContract {
 
         assertThat(early.tick(1, 1).block(T).lost()).isTrue();
     }
+
+    @Test
+    @DisplayName("what a channel's presence holds in Redis is gone with its last user (no key of it is left), and"
+            + " from the instance's index once the dropped connection's grace has ended")
+    void aChannelLeavesNothingBehind() {
+        store.add("public:gone", "u_ann", "a1", "{\"name\":\"Ann\"}").block(T);
+        store.add("public:gone", "u_ann", "a2", "{}").block(T);
+        store.linger("public:gone", "u_ann", "a1").block(T);
+        store.add("public:gone", "u_bob", "b1", "{}").block(T);
+        assertThat(redis.server().cli("KEYS", "sb:{public:gone}:*")).isNotBlank();
+
+        store.remove("public:gone", "u_ann", "a2").block(T);
+        store.remove("public:gone", "u_bob", "b1").block(T);
+
+        assertThat(redis.server().cli("KEYS", "sb:{public:gone}:*")).isBlank();
+        assertThat(store.count("public:gone").block(T)).isZero();
+        // the dropped connection's entry in the instance's index goes when its grace ends (the service removes it)
+        assertThat(store.remove("public:gone", "u_ann", "a1").block(T))
+                .as("no leave again")
+                .isFalse();
+        assertThat(redis.server().cli("SMEMBERS", "sb:pi:{gw-a#1}")).doesNotContain("public:gone");
+    }
 }

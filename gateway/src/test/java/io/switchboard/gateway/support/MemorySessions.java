@@ -5,6 +5,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
 import io.switchboard.gateway.match.MatchService;
@@ -74,7 +75,8 @@ public record MemorySessions(SessionContext context, MatchService matches) {
                 metrics,
                 ids,
                 nanoTime,
-                new KeyedTokenBuckets(100, 100, 100, nanoTime));
+                new KeyedTokenBuckets(100, 100, 100, nanoTime),
+                Hooks.none());
         return new MemorySessions(context, matches);
     }
 }
