@@ -29,36 +29,6 @@ public record SessionContext(
         KeyedTokenBuckets userConnects,
         Hooks hooks) {
 
-    /** Without proxy hooks. */
-    public SessionContext(
-            GatewayConfig config,
-            Authenticator authenticator,
-            ResumeTokens resumeTokens,
-            SessionRegistry registry,
-            ChannelService channels,
-            InboxService inbox,
-            MatchService matches,
-            PresenceService presence,
-            GatewayMetrics metrics,
-            Ids ids,
-            LongSupplier nanoTime,
-            KeyedTokenBuckets userConnects) {
-        this(
-                config,
-                authenticator,
-                resumeTokens,
-                registry,
-                channels,
-                inbox,
-                matches,
-                presence,
-                metrics,
-                ids,
-                nanoTime,
-                userConnects,
-                Hooks.none());
-    }
-
     /** The limits announced in {@code welcome}. */
     public Limits limits() {
         return new Limits(config.maxFrame(), config.rate(), config.burst(), config.maxSubscriptions());
