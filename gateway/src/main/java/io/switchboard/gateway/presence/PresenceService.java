@@ -3,7 +3,10 @@ package io.switchboard.gateway.presence;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.PooledByteBufAllocator;
 import io.switchboard.gateway.health.spi.DependencyUnavailableException;
+import io.switchboard.gateway.wire.WireFrames;
 import io.switchboard.protocol.Limits;
 import io.switchboard.protocol.ServerFrame;
 import java.time.Duration;
@@ -17,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -55,7 +57,7 @@ public final class PresenceService implements AutoCloseable {
     /** Connection id, then what it holds. */
     private final Map<String, Held> held = new ConcurrentHashMap<>();
     /** Channel, then the subscribers that receive its join and leave. */
-    private final Map<String, Set<Consumer<ServerFrame>>> listeners = new ConcurrentHashMap<>();
+    private final Map<String, Set<Listener>> listeners = new ConcurrentHashMap<>();
 
     private final AtomicLong holders = new AtomicLong();
     private final AtomicBoolean stale = new AtomicBoolean();
@@ -97,6 +99,14 @@ public final class PresenceService implements AutoCloseable {
             last = next;
             return Mono.fromFuture(next, true);
         }
+    }
+
+    /**
+     * A subscriber that receives a channel's {@code join} and {@code leave}: the frame, and its wire bytes, encoded
+     * once for every listener, whose reference passes to it (it writes or releases them); called on any thread.
+     */
+    public interface Listener {
+        void told(ServerFrame event, ByteBuf wire);
     }
 
     /** The figures of {@code match.stats} and when this instance read them. */
@@ -227,11 +237,11 @@ public final class PresenceService implements AutoCloseable {
     }
 
     /** {@code listener} receives the {@code join} and {@code leave} of {@code channel}, on any thread. */
-    public void listen(String channel, Consumer<ServerFrame> listener) {
+    public void listen(String channel, Listener listener) {
         listeners.computeIfAbsent(channel, c -> ConcurrentHashMap.newKeySet()).add(listener);
     }
 
-    public void unlisten(String channel, Consumer<ServerFrame> listener) {
+    public void unlisten(String channel, Listener listener) {
         listeners.computeIfPresent(channel, (c, set) -> {
             set.remove(listener);
             return set.isEmpty() ? null : set;
@@ -249,11 +259,17 @@ public final class PresenceService implements AutoCloseable {
         } else {
             return;
         }
-        Set<Consumer<ServerFrame>> set = listeners.get(channel);
-        if (set != null) {
-            for (Consumer<ServerFrame> l : set) {
-                l.accept(event);
+        Set<Listener> set = listeners.get(channel);
+        if (set == null || set.isEmpty()) {
+            return;
+        }
+        ByteBuf wire = WireFrames.encode(PooledByteBufAllocator.DEFAULT, event);
+        try {
+            for (Listener l : set) {
+                l.told(event, wire.retainedDuplicate());
             }
+        } finally {
+            wire.release();
         }
     }
 

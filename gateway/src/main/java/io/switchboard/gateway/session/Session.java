@@ -241,6 +241,11 @@ public final class Session implements SessionHandle {
         return loopIndex;
     }
 
+    /** Counts one frame of {@code type} written to this connection as wire bytes encoded elsewhere. */
+    void framesOut(String type) {
+        ctx.metrics().framesOut(type, 1);
+    }
+
     /** The connection's loop. */
     Scheduler scheduler() {
         return scheduler;

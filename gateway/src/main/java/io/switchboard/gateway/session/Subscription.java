@@ -4,10 +4,11 @@ import io.netty.buffer.ByteBuf;
 import io.switchboard.gateway.channel.HistoryRead;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.channel.Subscriber;
+import io.switchboard.gateway.presence.PresenceService;
 import io.switchboard.protocol.ServerFrame;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * One session's subscription to one channel (or its inbox). Until the history has been read it buffers what is
@@ -19,7 +20,7 @@ final class Subscription implements Subscriber {
     private final String channel;
     private final boolean presence;
     private final boolean joinLeave;
-    private final Consumer<ServerFrame> presenceEvents = this::presenceEvent;
+    private final PresenceService.Listener presenceEvents = this::presenceEvent;
     private boolean ready;
     private boolean cancelled;
     private long lastOffset;
@@ -49,16 +50,23 @@ final class Subscription implements Subscriber {
     }
 
     /** What receives the channel's {@code join} and {@code leave} for this subscriber, from any thread. */
-    Consumer<ServerFrame> presenceEvents() {
+    PresenceService.Listener presenceEvents() {
         return presenceEvents;
     }
 
-    private void presenceEvent(ServerFrame event) {
-        session.onLoop(() -> {
-            if (!cancelled) {
-                session.outbound().write(event);
-            }
-        });
+    private void presenceEvent(ServerFrame event, ByteBuf wire) {
+        try {
+            session.onLoop(() -> {
+                if (cancelled) {
+                    wire.release();
+                    return;
+                }
+                session.framesOut(event.type());
+                session.outbound().writeWire(wire);
+            });
+        } catch (RejectedExecutionException e) {
+            wire.release(); // the loop is shutting down: the connection goes with it
+        }
     }
 
     String channel() {
