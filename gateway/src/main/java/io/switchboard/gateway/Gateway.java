@@ -9,17 +9,28 @@ import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.History;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.channel.Occupancy;
 import io.switchboard.gateway.cluster.RedisBroker;
 import io.switchboard.gateway.cluster.RedisConnections;
+import io.switchboard.gateway.cluster.RedisEventLog;
 import io.switchboard.gateway.cluster.RedisHistory;
 import io.switchboard.gateway.cluster.RedisLuaRunner;
+import io.switchboard.gateway.cluster.RedisOccupancy;
 import io.switchboard.gateway.cluster.RedisPresence;
 import io.switchboard.gateway.cluster.RedisResumeSecret;
+import io.switchboard.gateway.cluster.RedisSessionLineage;
 import io.switchboard.gateway.cluster.RedisSessionRegistry;
 import io.switchboard.gateway.cluster.RedisStartup;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.config.MongoConfig;
 import io.switchboard.gateway.config.RedisConfig;
+import io.switchboard.gateway.events.EventLog;
+import io.switchboard.gateway.events.EventService;
+import io.switchboard.gateway.events.LocalOccupancy;
+import io.switchboard.gateway.events.MemoryEventLog;
+import io.switchboard.gateway.events.MemorySessionLineage;
+import io.switchboard.gateway.events.SessionLineage;
+import io.switchboard.gateway.events.WebhookDelivery;
 import io.switchboard.gateway.health.HealthService;
 import io.switchboard.gateway.health.spi.DependencyCheck;
 import io.switchboard.gateway.hooks.Hooks;
@@ -86,6 +97,10 @@ public final class Gateway implements AutoCloseable {
     private final MatchService matches;
     private final PresenceService presence;
     private final Hooks hooks;
+    private final EventService events;
+    /** Who hears of channels' first and last local subscribers: set by {@link #events}. */
+    private Occupancy occupancy = Occupancy.NONE;
+
     private final Scheduler housekeeping;
     private final UserStore store;
     private final StoreWriter storeWriter;
@@ -171,7 +186,8 @@ public final class Gateway implements AutoCloseable {
             housekeeping.schedulePeriodically(
                     () -> memory.evictIdle(hub::hasSubscribers), period, period, TimeUnit.MILLISECONDS);
         }
-        channels = new ChannelService(hub, broker, history);
+        events = events(config, ids);
+        channels = new ChannelService(hub, broker, history, occupancy);
         InboxService inbox = new InboxService(channels, registry::isConnected);
         store = config.mongo() == null ? new MemoryUserStore(MEMORY_MATCHES) : new MongoUserStore(config.mongo());
         storeWriter = new StoreWriter(
@@ -182,6 +198,9 @@ public final class Gateway implements AutoCloseable {
                 metrics.registry());
         checks = new ArrayList<>(checks);
         store.dependency().ifPresent(checks::add);
+        if (events.enabled()) {
+            checks.add(events.delivery());
+        }
         matches = new MatchService(
                 matchmaker,
                 channels,
@@ -190,7 +209,8 @@ public final class Gateway implements AutoCloseable {
                 housekeeping,
                 metrics.registry(),
                 store,
-                storeWriter);
+                storeWriter,
+                events);
         presence = new PresenceService(
                 presenceStore,
                 registry::size,
@@ -245,10 +265,65 @@ public final class Gateway implements AutoCloseable {
                         config.edge().userConnectBurst(),
                         config.edge().rateEntries(),
                         System::nanoTime),
-                hooks);
+                hooks,
+                events);
         HttpApi api =
                 new HttpApi(config.apiKey(), config.maxFrame(), channels, inbox, registry, matches::history, presence);
         server = new GatewayServer(config, loops, sessions, health, metrics, api).bind();
+    }
+
+    /**
+     * Webhook events when {@code SWITCHBOARD_WEBHOOK_URL} is set: in Redis streams in the cluster mode, in a
+     * bounded queue in memory in the embedded mode; and who tells channels' occupancy (nobody without them).
+     */
+    private EventService events(GatewayConfig config, Ids ids) {
+        if (!config.hooks().webhooks()) {
+            return EventService.disabled();
+        }
+        int backlog = config.hooks().webhookBacklog();
+        WebhookDelivery delivery = new WebhookDelivery(
+                config.hooks().webhookUrl(),
+                config.hooks().webhookSecret(),
+                backlog,
+                WebhookDelivery.DEFAULT_FIRST_BACKOFF,
+                WebhookDelivery.DEFAULT_MAX_BACKOFF,
+                metrics.registry(),
+                housekeeping,
+                Clock.systemUTC(),
+                loops.group());
+        EventLog log;
+        SessionLineage lineage;
+        RedisSessionLineage redisLineage = null;
+        if (redis != null) {
+            long lease = config.redis().nodeLeaseMs();
+            redisLineage = new RedisSessionLineage(
+                    redis, config.nodeId(), ids.epoch(), lease, config.resumeGraceMs(), housekeeping);
+            lineage = redisLineage;
+            log = new RedisEventLog(redis, redisLineage, backlog, lease, housekeeping);
+        } else {
+            // an ended or resumed connection is remembered well past the grace, for a late resume of it
+            lineage = new MemorySessionLineage(2 * config.resumeGraceMs() + 60_000, System::nanoTime);
+            log = new MemoryEventLog(backlog);
+        }
+        EventService service = new EventService(
+                log,
+                lineage,
+                delivery,
+                config.nodeId(),
+                config.resumeGraceMs(),
+                housekeeping,
+                Clock.systemUTC(),
+                () -> "ev_" + ids.epoch() + ids.epoch());
+        if (redisLineage != null) {
+            redisLineage.reapWith(service::nodeLost);
+            RedisOccupancy clusterOccupancy =
+                    new RedisOccupancy(redis, service, redisLineage.incarnation(), () -> ids.epoch() + ids.epoch());
+            redisLineage.hold(clusterOccupancy);
+            occupancy = clusterOccupancy;
+        } else {
+            occupancy = new LocalOccupancy(service);
+        }
+        return service;
     }
 
     private static MatchmakerSettings matchSettings(GatewayConfig config, long nodeLeaseMs) {
@@ -302,6 +377,11 @@ public final class Gateway implements AutoCloseable {
         return Optional.ofNullable(redis);
     }
 
+    /** Webhook events: {@link EventService#disabled()} unless {@code SWITCHBOARD_WEBHOOK_URL} is set. */
+    public EventService events() {
+        return events;
+    }
+
     /** Completes when the server has been disposed. */
     public Mono<Void> onDispose() {
         return server.onDispose();
@@ -343,6 +423,7 @@ public final class Gateway implements AutoCloseable {
         hooks.close();
         matches.close();
         presence.close();
+        events.close();
         storeWriter.close();
         store.close();
         if (startup != null) {

@@ -88,6 +88,7 @@ public final class HealthService {
                         if (h.detail() != null) {
                             d.put("detail", h.detail());
                         }
+                        h.figures().forEach(d::put);
                     }
                     ObjectNode root = f.objectNode();
                     root.put("status", draining ? DOWN : allUp ? UP : DEGRADED);

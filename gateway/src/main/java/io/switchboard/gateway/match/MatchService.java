@@ -9,6 +9,7 @@ import io.micrometer.core.instrument.Timer;
 import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.Publication;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.health.spi.DependencyUnavailableException;
 import io.switchboard.gateway.store.MatchRecord;
 import io.switchboard.gateway.store.StoreWrite;
@@ -82,6 +83,7 @@ public final class MatchService implements AutoCloseable {
     private final Counter blockLoadFailures;
     private final UserStore store;
     private final StoreWriter writer;
+    private final EventService events;
     /** Users whose stored blocks this instance's matchmaker has been told, since their last drop. */
     private final Map<String, Mono<Void>> blocksLoaded = new ConcurrentHashMap<>();
 
@@ -94,6 +96,21 @@ public final class MatchService implements AutoCloseable {
             MeterRegistry registry,
             UserStore store,
             StoreWriter writer) {
+        this(matchmaker, channels, node, graceMs, scheduler, registry, store, writer, EventService.disabled());
+    }
+
+    /** With {@code events}: {@code match.started}, {@code match.ended} and {@code user.blocked} are stored first. */
+    public MatchService(
+            Matchmaker matchmaker,
+            ChannelService channels,
+            String node,
+            long graceMs,
+            Scheduler scheduler,
+            MeterRegistry registry,
+            UserStore store,
+            StoreWriter writer,
+            EventService events) {
+        this.events = events;
         this.matchmaker = matchmaker;
         this.store = store;
         this.writer = writer;
@@ -223,15 +240,19 @@ public final class MatchService implements AutoCloseable {
         if (problem != null) {
             return Mono.error(new IllegalArgumentException(problem));
         }
-        return busyIsUnavailable(matchmaker.block(user, other)).doOnNext(o -> {
-            if (Outcome.TOO_MANY.equals(o.status())) {
-                return;
-            }
-            if (!UserIds.isGuest(user) && !UserIds.isGuest(other)) {
-                writer.submit(new StoreWrite.Block(user, other, Instant.now()));
-            }
-            apply(o);
-        });
+        return busyIsUnavailable(matchmaker.block(user, other))
+                .flatMap(o -> Outcome.TOO_MANY.equals(o.status())
+                        ? Mono.just(o)
+                        : events.blocked(user, other).thenReturn(o))
+                .doOnNext(o -> {
+                    if (Outcome.TOO_MANY.equals(o.status())) {
+                        return;
+                    }
+                    if (!UserIds.isGuest(user) && !UserIds.isGuest(other)) {
+                        writer.submit(new StoreWrite.Block(user, other, Instant.now()));
+                    }
+                    apply(o);
+                });
     }
 
     /**
@@ -361,6 +382,23 @@ public final class MatchService implements AutoCloseable {
      * those that got there.
      */
     private void announce(Outcome o) {
+        if (!events.enabled() || o.ended().isEmpty() && o.pairings().isEmpty()) {
+            announceToUsers(o);
+            return;
+        }
+        // the webhook events are stored before the users learn of the match
+        List<Mono<Void>> told = new ArrayList<>();
+        for (Ended e : o.ended()) {
+            told.add(events.matchEnded(
+                    e.match(), e.partner() == null ? List.of(e.by()) : List.of(e.by(), e.partner()), e.reason()));
+        }
+        for (Pairing p : o.pairings()) {
+            told.add(events.matchStarted(p.match(), p.initiator(), p.other(), p.shared()));
+        }
+        Mono.when(told).subscribe(v -> {}, e -> announceToUsers(o), () -> announceToUsers(o));
+    }
+
+    private void announceToUsers(Outcome o) {
         List<Mono<Object>> sent = new ArrayList<>();
         for (Ended e : o.ended()) {
             if (e.partner() != null) {

@@ -57,8 +57,7 @@ final class ChannelRequests {
         if (frame instanceof ClientFrame.Subscribe s) {
             return subscribe(identity, s);
         } else if (frame instanceof ClientFrame.Unsubscribe u) {
-            unsubscribe(u);
-            return Mono.empty();
+            return unsubscribe(u);
         } else if (frame instanceof ClientFrame.Publish p) {
             return publish(identity, p);
         } else if (frame instanceof ClientFrame.Send s) {
@@ -182,24 +181,31 @@ final class ChannelRequests {
         return Flux.mergeSequential(each).collectList().publishOn(session.scheduler());
     }
 
-    private void unsubscribe(ClientFrame.Unsubscribe u) {
+    private Mono<Void> unsubscribe(ClientFrame.Unsubscribe u) {
         Subscription sub = subscriptions.remove(u.channel());
-        if (sub != null) {
-            end(sub);
+        if (sub == null) {
+            replies.ack(u.id());
+            return Mono.empty();
         }
-        replies.ack(u.id());
+        // the ack waits until what the unsubscribe makes known (the channel vacated) is stored
+        return replies.reply(
+                u.id(), "unsubscribe from " + u.channel(), end(sub).thenReturn(true), v -> replies.ack(u.id()));
     }
 
-    /** {@code sub} goes: no more messages, no more joins and leaves, and its user leaves the channel. */
-    private void end(Subscription sub) {
+    /**
+     * {@code sub} goes: no more messages, no more joins and leaves, and its user leaves the channel; completes once
+     * what that makes known to the backend is stored.
+     */
+    private Mono<Void> end(Subscription sub) {
         sub.cancel();
-        channels.unsubscribe(sub.channel(), sub);
+        Mono<Void> left = channels.unsubscribed(sub.channel(), sub);
         if (sub.joinLeave()) {
             presence.unlisten(sub.channel(), sub.presenceEvents());
         }
         if (sub.presence()) {
             presence.leave(session.id(), sub.channel());
         }
+        return left;
     }
 
     private Mono<Void> publish(Identity identity, ClientFrame.Publish p) {

@@ -2,6 +2,7 @@ package io.switchboard.gateway.session;
 
 import io.switchboard.gateway.auth.Identity;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.events.WebhookEvent;
 import io.switchboard.gateway.hooks.ClientHeaders;
 import io.switchboard.protocol.ClientFrame;
 import io.switchboard.protocol.CloseCodes;
@@ -48,6 +49,8 @@ public final class Session implements SessionHandle {
     private Identity identity;
     private SessionState state = SessionState.AWAITING_HELLO;
     private int closeCode;
+    /** Why the server closed it for good ({@code replaced}, {@code kicked}), for its webhook event; else null. */
+    private String endReason;
 
     /** {@code scheduler} is the connection's loop (inline when on it; timers), {@code loopIndex} its number. */
     public Session(SessionContext ctx, Outbound out, Scheduler scheduler, int loopIndex) {
@@ -187,6 +190,19 @@ public final class Session implements SessionHandle {
         userId = who.userId();
         state = SessionState.OPEN;
         inbox.opening(who.guest(), resume, inboxSince);
+        if (!ctx.events().enabled()) {
+            return registered(serverChannels);
+        }
+        // the user.connected is stored before anything else: before the welcome, before it replaces anyone
+        String resumes = resume.claim() == null ? null : resume.claim().session();
+        return ctx.events()
+                .opened(userId, id, resumes)
+                .publishOn(scheduler)
+                .then(Mono.defer(() -> state == SessionState.OPEN ? registered(serverChannels) : Mono.empty()));
+    }
+
+    /** Registered, heart beating, subscribed to {@code serverChannels} and its inbox, welcomed. */
+    private Mono<Void> registered(List<String> serverChannels) {
         ctx.registry().register(this);
         heartbeat.start();
         if (serverChannels.isEmpty()) {
@@ -300,6 +316,7 @@ public final class Session implements SessionHandle {
     public void replaced() {
         scheduler.schedule(() -> {
             if (state == SessionState.OPEN) {
+                endReason = WebhookEvent.REPLACED;
                 replies.error(
                         null,
                         ErrorCodes.SESSION_REPLACED,
@@ -311,7 +328,12 @@ public final class Session implements SessionHandle {
 
     @Override
     public void disconnect() {
-        scheduler.schedule(() -> close(CloseCodes.SESSION_REPLACED, "disconnected by the server"));
+        scheduler.schedule(() -> {
+            if (state == SessionState.OPEN && endReason == null) {
+                endReason = WebhookEvent.KICKED;
+            }
+            close(CloseCodes.SESSION_REPLACED, "disconnected by the server");
+        });
     }
 
     @Override
@@ -358,6 +380,13 @@ public final class Session implements SessionHandle {
         if (was != SessionState.AWAITING_HELLO && userId != null) {
             ctx.registry().unregister(this, CloseCodes.shouldReconnect(code));
             ctx.matches().dropped(userId, id);
+            // a connection that may be resumed ends its session only if the grace runs out first
+            ctx.events()
+                    .ended(
+                            id,
+                            endReason != null
+                                    ? endReason
+                                    : CloseCodes.shouldReconnect(code) ? null : WebhookEvent.CLOSED);
         }
         ctx.metrics().connectionClosed(code);
     }

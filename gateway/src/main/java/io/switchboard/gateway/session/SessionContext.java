@@ -4,6 +4,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
@@ -27,7 +28,8 @@ public record SessionContext(
         Ids ids,
         LongSupplier nanoTime,
         KeyedTokenBuckets userConnects,
-        Hooks hooks) {
+        Hooks hooks,
+        EventService events) {
 
     /** The limits announced in {@code welcome}. */
     public Limits limits() {

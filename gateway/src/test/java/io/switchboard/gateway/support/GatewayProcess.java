@@ -1,11 +1,16 @@
 package io.switchboard.gateway.support;
 
+import io.switchboard.testing.Await;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -59,6 +64,25 @@ public final class GatewayProcess implements AutoCloseable {
 
     public URI wsUri() {
         return URI.create("ws://127.0.0.1:" + port + "/ws");
+    }
+
+    /** Waits until its {@code /health/ready} answers 200: as a load balancer would before sending users. */
+    public GatewayProcess awaitReady(Duration timeout) {
+        HttpClient http = HttpClient.newHttpClient();
+        HttpRequest ready = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/health/ready"))
+                .timeout(Duration.ofSeconds(5))
+                .build();
+        Await.until("gateway process on port " + port + " ready", timeout, () -> {
+            try {
+                return http.send(ready, HttpResponse.BodyHandlers.discarding()).statusCode() == 200;
+            } catch (IOException e) {
+                return false;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        });
+        return this;
     }
 
     /** Kills the JVM at once (SIGKILL) and waits for it to be gone. */

@@ -5,6 +5,7 @@ import io.switchboard.gateway.auth.Authenticator;
 import io.switchboard.gateway.auth.ResumeTokens;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.config.GatewayConfig;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.hooks.Hooks;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.inbox.InboxService;
@@ -76,7 +77,8 @@ public record MemorySessions(SessionContext context, MatchService matches) {
                 ids,
                 nanoTime,
                 new KeyedTokenBuckets(100, 100, 100, nanoTime),
-                Hooks.none());
+                Hooks.none(),
+                EventService.disabled());
         return new MemorySessions(context, matches);
     }
 }

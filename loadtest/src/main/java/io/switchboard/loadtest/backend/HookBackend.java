@@ -13,16 +13,26 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import org.HdrHistogram.Histogram;
 import reactor.core.publisher.Mono;
 import reactor.netty.DisposableServer;
 import reactor.netty.http.server.HttpServer;
@@ -42,6 +52,12 @@ public final class HookBackend implements AutoCloseable {
     /** The path the hooks are POSTed under: {@code SWITCHBOARD_HOOK_URL} is {@link #url()}. */
     public static final String PATH = "/switchboard";
 
+    /** Where the webhook events are POSTed: {@code SWITCHBOARD_WEBHOOK_URL} is {@link #eventsUrl()}. */
+    public static final String EVENTS_PATH = PATH + "/events";
+
+    /** The environment variable that gives the backend's process the webhook secret. */
+    static final String SECRET_ENV = "HOOK_BACKEND_WEBHOOK_SECRET";
+
     static final String HOST = "127.0.0.1";
     static final Duration START_TIMEOUT = Duration.ofSeconds(30);
 
@@ -52,23 +68,53 @@ public final class HookBackend implements AutoCloseable {
     private final Path log;
     private final int port;
     private final long delayMs;
+    private final String secret;
     private final HttpClient http = HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(2))
             .build();
 
-    /** What the backend counted: calls by hook, and publish calls by channel (when asked for). */
-    public record Stats(Map<String, Long> calls, Map<String, Long> publishByChannel) {
+    /**
+     * What the backend counted: calls by hook, publish calls by channel (when asked for), and the webhook events.
+     */
+    public record Stats(Map<String, Long> calls, Map<String, Long> publishByChannel, Events events) {
         public long calls(String hook) {
             return calls.getOrDefault(hook, 0L);
         }
     }
 
-    private HookBackend(Process process, Path log, int port, long delayMs) {
+    /**
+     * The webhook events received ({@code POST} {@link #EVENTS_PATH}): batches, events (copies included), distinct
+     * ids by type, {@code user.disconnected} by reason, copies of an id already seen, batches whose signature did not
+     * verify (answered 401, their events not counted), the wall-clock time the last new event arrived (epoch ms, 0:
+     * none), and the delivery latency of each first copy ({@code now - at}, ms: p50, p99, max).
+     */
+    public record Events(
+            long batches,
+            long received,
+            Map<String, Long> distinctByType,
+            Map<String, Long> disconnectReasons,
+            long duplicates,
+            long badSignatures,
+            long lastNewAtMillis,
+            Map<String, Object> latencyMs) {
+        static final Events NONE = new Events(0, 0, Map.of(), Map.of(), 0, 0, 0, Map.of());
+
+        public long distinct(String type) {
+            return distinctByType.getOrDefault(type, 0L);
+        }
+
+        public long distinct() {
+            return distinctByType.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    private HookBackend(Process process, Path log, int port, long delayMs, String secret) {
         this.process = process;
         this.log = log;
         this.port = port;
         this.delayMs = delayMs;
+        this.secret = secret;
     }
 
     /**
@@ -76,6 +122,14 @@ public final class HookBackend implements AutoCloseable {
      * hook after {@code delayMs}; returns once it listens.
      */
     public static HookBackend start(Path log, long delayMs) throws BenchmarkException {
+        return start(log, delayMs, null);
+    }
+
+    /**
+     * As {@link #start(Path, long)}, and checking the signature of each batch of webhook events with
+     * {@code webhookSecret} (null: every batch is counted as badly signed).
+     */
+    public static HookBackend start(Path log, long delayMs, String webhookSecret) throws BenchmarkException {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         List<String> command = List.of(
                 java,
@@ -90,8 +144,11 @@ public final class HookBackend implements AutoCloseable {
         try {
             Files.createDirectories(log.getParent());
             Files.deleteIfExists(log);
-            p = new ProcessBuilder(command)
-                    .redirectErrorStream(true)
+            ProcessBuilder pb = new ProcessBuilder(command);
+            if (webhookSecret != null) {
+                pb.environment().put(SECRET_ENV, webhookSecret);
+            }
+            p = pb.redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.to(log.toFile()))
                     .start(); // standard input stays a pipe: closing it stops the backend
         } catch (IOException e) {
@@ -102,7 +159,7 @@ public final class HookBackend implements AutoCloseable {
             while (System.nanoTime() - deadline < 0) {
                 Matcher m = LISTENING.matcher(Files.exists(log) ? Files.readString(log) : "");
                 if (m.find()) {
-                    return new HookBackend(p, log, Integer.parseInt(m.group(1)), delayMs);
+                    return new HookBackend(p, log, Integer.parseInt(m.group(1)), delayMs, webhookSecret);
                 }
                 if (!p.isAlive()) {
                     throw new BenchmarkException("the hook backend exited with " + p.exitValue() + " at start; see "
@@ -129,6 +186,16 @@ public final class HookBackend implements AutoCloseable {
     /** {@code SWITCHBOARD_HOOK_URL} for the gateways. */
     public String url() {
         return "http://" + HOST + ":" + port + PATH;
+    }
+
+    /** {@code SWITCHBOARD_WEBHOOK_URL} for the gateways. */
+    public String eventsUrl() {
+        return "http://" + HOST + ":" + port + EVENTS_PATH;
+    }
+
+    /** The webhook secret it checks signatures with (null: none). */
+    public String secret() {
+        return secret;
     }
 
     public long delayMs() {
@@ -176,7 +243,33 @@ public final class HookBackend implements AutoCloseable {
         j.path("publishByChannel")
                 .fields()
                 .forEachRemaining(e -> byChannel.put(e.getKey(), e.getValue().asLong()));
-        return new Stats(calls, byChannel);
+        JsonNode e = j.path("events");
+        if (e.isMissingNode()) {
+            return new Stats(calls, byChannel, Events.NONE);
+        }
+        Map<String, Long> byType = new TreeMap<>();
+        e.path("distinctByType")
+                .fields()
+                .forEachRemaining(f -> byType.put(f.getKey(), f.getValue().asLong()));
+        Map<String, Long> reasons = new TreeMap<>();
+        e.path("disconnectReasons")
+                .fields()
+                .forEachRemaining(f -> reasons.put(f.getKey(), f.getValue().asLong()));
+        Map<String, Object> latency = new LinkedHashMap<>();
+        e.path("latencyMs")
+                .fields()
+                .forEachRemaining(f -> latency.put(
+                        f.getKey(), f.getValue().isNull() ? null : f.getValue().asLong()));
+        Events events = new Events(
+                e.path("batches").asLong(),
+                e.path("received").asLong(),
+                byType,
+                reasons,
+                e.path("duplicates").asLong(),
+                e.path("badSignatures").asLong(),
+                e.path("lastNewAtMillis").asLong(),
+                latency);
+        return new Stats(calls, byChannel, events);
     }
 
     /** Closes its standard input (it stops), then kills it if it has not within 5 s. */
@@ -212,6 +305,109 @@ public final class HookBackend implements AutoCloseable {
     static final class Counters {
         private final Map<String, LongAdder> calls = new ConcurrentHashMap<>();
         private final Map<String, LongAdder> publishByChannel = new ConcurrentHashMap<>();
+        private final byte[] secret;
+        private final LongAdder batches = new LongAdder();
+        private final LongAdder received = new LongAdder();
+        private final LongAdder duplicates = new LongAdder();
+        private final LongAdder badSignatures = new LongAdder();
+        private final Set<String> ids = ConcurrentHashMap.newKeySet();
+        private final Map<String, LongAdder> distinctByType = new ConcurrentHashMap<>();
+        private final Map<String, LongAdder> disconnectReasons = new ConcurrentHashMap<>();
+        private final AtomicLong lastNewAtMillis = new AtomicLong();
+        /** Delivery latency of first copies, ms; guarded by itself. */
+        private final Histogram latencyMs = new Histogram(TimeUnit.HOURS.toMillis(1), 3);
+
+        Counters() {
+            this(null);
+        }
+
+        /** @param secret the webhook secret batches are checked with; null: none verifies */
+        Counters(String secret) {
+            this.secret = secret == null ? null : secret.getBytes(StandardCharsets.UTF_8);
+        }
+
+        /**
+         * Counts one batch of webhook events, {@code body} signed by {@code signature} (the
+         * {@code Switchboard-Signature} header, may be null), received at {@code nowMillis}; returns the HTTP status
+         * to answer: 204, or 401 when the signature does not verify (its events are not counted, as a backend
+         * rejects them), or 400 when the body is no batch.
+         */
+        int events(String signature, byte[] body, long nowMillis) {
+            batches.increment();
+            if (!verify(signature, body, secret)) {
+                badSignatures.increment();
+                return 401;
+            }
+            JsonNode events;
+            try {
+                events = JSON.readTree(body).path("events");
+            } catch (IOException e) {
+                return 400;
+            }
+            if (!events.isArray()) {
+                return 400;
+            }
+            for (JsonNode e : events) {
+                received.increment();
+                String id = e.path("id").asText("");
+                if (!ids.add(id)) {
+                    duplicates.increment();
+                    continue;
+                }
+                String type = e.path("type").asText("?");
+                distinctByType.computeIfAbsent(type, t -> new LongAdder()).increment();
+                if (type.equals("user.disconnected")) {
+                    disconnectReasons
+                            .computeIfAbsent(e.path("reason").asText("?"), r -> new LongAdder())
+                            .increment();
+                }
+                lastNewAtMillis.accumulateAndGet(nowMillis, Math::max);
+                try {
+                    long at = Instant.parse(e.path("at").asText()).toEpochMilli();
+                    synchronized (latencyMs) {
+                        latencyMs.recordValue(
+                                Math.max(0, Math.min(nowMillis - at, latencyMs.getHighestTrackableValue())));
+                    }
+                } catch (DateTimeParseException ex) {
+                    // no latency for an event without a time
+                }
+            }
+            return 204;
+        }
+
+        /**
+         * Whether {@code header} ({@code t=<seconds>,v1=<hex>}) signs {@code body}: v1 is the HMAC-SHA256 of
+         * {@code t + "." + body} with {@code secret} (docs/backend.md, "Verifying the signature"). The age of
+         * {@code t} is not checked: the benchmark's copies sent again may be old.
+         */
+        static boolean verify(String header, byte[] body, byte[] secret) {
+            if (header == null || secret == null) {
+                return false;
+            }
+            String t = null;
+            String v1 = null;
+            for (String part : header.split(",")) {
+                String[] kv = part.trim().split("=", 2);
+                if (kv.length == 2 && kv[0].equals("t")) {
+                    t = kv[1];
+                } else if (kv.length == 2 && kv[0].equals("v1")) {
+                    v1 = kv[1];
+                }
+            }
+            if (t == null || v1 == null || !t.chars().allMatch(Character::isDigit) || t.isEmpty()) {
+                return false;
+            }
+            try {
+                Mac mac = Mac.getInstance("HmacSHA256");
+                mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+                mac.update((t + ".").getBytes(StandardCharsets.US_ASCII));
+                return MessageDigest.isEqual(mac.doFinal(body), HexFormat.of().parseHex(v1));
+            } catch (IllegalArgumentException e) {
+                return false;
+            } catch (GeneralSecurityException e) {
+                throw new IllegalStateException(e);
+            }
+        }
 
         /** Counts one call of {@code hook} with request {@code body} and returns the answer. */
         String call(String hook, String body) {
@@ -238,22 +434,59 @@ public final class HookBackend implements AutoCloseable {
                 publishByChannel.forEach((k, v) -> p.put(k, v.sum()));
                 j.put("publishByChannel", p);
             }
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("batches", batches.sum());
+            e.put("received", received.sum());
+            e.put("distinctByType", sums(distinctByType));
+            e.put("disconnectReasons", sums(disconnectReasons));
+            e.put("duplicates", duplicates.sum());
+            e.put("badSignatures", badSignatures.sum());
+            e.put("lastNewAtMillis", lastNewAtMillis.get());
+            Map<String, Object> latency = new LinkedHashMap<>();
+            synchronized (latencyMs) {
+                boolean none = latencyMs.getTotalCount() == 0;
+                latency.put("count", latencyMs.getTotalCount());
+                latency.put("p50", none ? null : latencyMs.getValueAtPercentile(50));
+                latency.put("p99", none ? null : latencyMs.getValueAtPercentile(99));
+                latency.put("max", none ? null : latencyMs.getMaxValue());
+            }
+            e.put("latencyMs", latency);
+            j.put("events", e);
             try {
                 return JSON.writeValueAsString(j);
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
+            } catch (IOException ex) {
+                throw new IllegalStateException(ex);
             }
         }
     }
 
-    /** The backend's process: {@code HookBackend DELAY_MS}. */
+    private static Map<String, Long> sums(Map<String, LongAdder> adders) {
+        Map<String, Long> m = new TreeMap<>();
+        adders.forEach((k, v) -> m.put(k, v.sum()));
+        return m;
+    }
+
+    /**
+     * The backend's process: {@code HookBackend DELAY_MS}, the webhook secret in {@value #SECRET_ENV}. The events
+     * are answered at once (the delay is the proxy hooks').
+     */
     public static void main(String[] args) throws IOException {
         long delay = args.length > 0 ? Long.parseLong(args[0]) : 0;
-        Counters counters = new Counters();
+        Counters counters = new Counters(System.getenv(SECRET_ENV));
         DisposableServer server = HttpServer.create()
                 .host(HOST)
                 .port(0)
-                .route(routes -> routes.post(PATH + "/{hook}", (req, res) -> {
+                .route(routes -> routes.post(EVENTS_PATH, (req, res) -> {
+                            String signature = req.requestHeaders().get("Switchboard-Signature");
+                            return req.receive()
+                                    .aggregate()
+                                    .asByteArray()
+                                    .defaultIfEmpty(new byte[0])
+                                    .flatMap(body -> res.status(
+                                                    counters.events(signature, body, System.currentTimeMillis()))
+                                            .send());
+                        })
+                        .post(PATH + "/{hook}", (req, res) -> {
                             String hook = req.param("hook");
                             Mono<String> answer = req.receive()
                                     .aggregate()

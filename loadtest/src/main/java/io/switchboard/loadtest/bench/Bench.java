@@ -25,7 +25,7 @@ import java.util.Map;
  * (connections per second), {@code fanout} (deliveries per second and publish-to-receive latency, one instance and
  * two through Redis), {@code match} (random connect through Redis), {@code storm} (reconnect storm, nothing
  * lost), {@code presence} (join/leave churn, exact counts, a storm in a big channel), {@code hooks} (the cost of a
- * publish hook on fan-out), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
+ * publish hook on fan-out, and webhook event throughput embedded and clustered), {@code gatling} (every Gatling simulation, small); idle, connect and fan-out run against Socket.IO too.
  *
  * <p>Run it with {@code scripts/bench [--quick] [options]} ({@link BenchOptions}). Exit status: 0 when every
  * scenario ran and nothing was lost, 1 when one failed or lost anything, 2 for a bad command line. Speed never fails

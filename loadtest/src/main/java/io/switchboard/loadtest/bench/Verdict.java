@@ -87,6 +87,29 @@ final class Verdict {
                         r,
                         "hookCallsUnexplained",
                         "hook calls beyond the publishes answered (first: " + r.get("firstHookMismatch") + ")");
+                positive(p, name, r, "eventsMissing", "webhook events the backend never got");
+                positive(p, name, r, "badSignatures", "webhook batches whose signature did not verify");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "disconnectsNotClosed",
+                        "user.disconnected events not 'closed' after normal closes");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "connectFailures",
+                        "connections failed before the welcome (first: " + r.get("firstConnectFailure") + ")");
+                positive(
+                        p,
+                        name,
+                        r,
+                        "closedByGatewayFirst",
+                        "connections the gateway closed first (first: " + r.get("firstClose") + ")");
+                if (r.get("noEventChecked") instanceof Number n && n.intValue() > 0) {
+                    p.add(name + ": no connection was welcomed: no event was checked");
+                }
                 if (r.get("fewestHeartbeatsAnswered") instanceof Number n && n.intValue() < 1) {
                     p.add(name + ": a held connection answered no heartbeat");
                 }
@@ -179,6 +202,16 @@ final class Verdict {
             String cost = hookCost((List<Object>) ph.get("comparison"));
             if (cost != null) {
                 s.put("publish hook", cost);
+            }
+        }
+        if (scenarios.get("hooks") instanceof Map<?, ?> h && h.get("events") instanceof Map<?, ?> ev) {
+            for (String mode : List.of("embedded", "cluster")) {
+                if (ev.get(mode) instanceof Map<?, ?> e && e.get("deliveryLatencyMs") instanceof Map<?, ?> l) {
+                    s.put(
+                            "webhook events " + mode,
+                            e.get("eventsPerSecond") + " events/s acknowledged, delivery p50/p99 " + l.get("p50") + "/"
+                                    + l.get("p99") + " ms, " + e.get("duplicateEvents") + " duplicates");
+                }
             }
         }
         if (scenarios.get("gatling") instanceof Map<?, ?> g && g.containsKey("simulations")) {
@@ -335,10 +368,17 @@ final class Verdict {
         if (scenario.equals("idle") || scenario.equals("connect") || scenario.equals("fanout")) {
             m.forEach((k, v) -> parts.put(scenario + " " + k, (Map<String, Object>) v));
         } else if (scenario.equals("hooks") && m.get("publishHook") instanceof Map<?, ?> ph) {
-            // one part per variant of the publish hook's fan-out; the events' part will join them
+            // one part per variant of the publish hook's fan-out, and one per mode of the events
             Map<String, Object> variants = (Map<String, Object>) ph.get("variants");
             (variants == null ? Map.<String, Object>of() : variants)
                     .forEach((k, v) -> parts.put("hooks " + k, (Map<String, Object>) v));
+            if (m.get("events") instanceof Map<?, ?> ev) {
+                for (String mode : List.of("embedded", "cluster")) {
+                    if (ev.get(mode) instanceof Map<?, ?> part) {
+                        parts.put("hooks events " + mode, (Map<String, Object>) part);
+                    }
+                }
+            }
         } else {
             parts.put(scenario, m);
         }

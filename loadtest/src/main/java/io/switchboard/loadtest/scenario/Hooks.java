@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * The cost of the backend hooks (protocol section 11, docs/backend.md), in parts; one so far.
+ * The cost of the backend hooks (protocol section 11, docs/backend.md), in two parts.
  *
  * <p><b>Publish hook</b>: {@link FanOut} on one gateway, the same workload run as separate variants: without hooks,
  * then with the {@code publish} hook on every channel of the workload ({@code SWITCHBOARD_HOOKS=publish},
@@ -26,9 +26,10 @@ import java.util.function.IntFunction;
  * subscriber of its channel once and in order (fan-out's own checks), and the backend was called for each
  * ({@link #hookCheck}); a publish answered {@code unavailable} is counted apart.
  *
- * <p><b>Event throughput</b> (the webhook events of section 11, batched and signed) is the second part, to come
- * with the events: it goes in {@link #run} beside the publish hook, under {@code events}, with a backend that
- * receives the batches ({@link HookBackend} answers any hook path it is POSTed).
+ * <p><b>Event throughput</b> (the webhook events of section 11, batched and signed), under {@code events}: connections
+ * opened and closed at a steady rate, in embedded mode (one gateway) and in cluster mode (two on one Redis), every
+ * {@code user.connected} and {@code user.disconnected} awaited at a {@link HookBackend} that checks the signatures
+ * and dedupes by id; see {@link HookEvents}.
  */
 final class Hooks {
     /** The channels of the workload, as fan-out names them: the hook covers them all. */
@@ -48,6 +49,7 @@ final class Hooks {
      * @param subscribers fan-out subscribers, over {@code channels} channels (one publisher each)
      * @param publishRates offered publishes per second, all channels together, one step each
      * @param slowDelayMs the slow backend's added delay per call; 0: no slow variant
+     * @param events the webhook events' part ({@link HookEvents})
      */
     record Options(
             int subscribers,
@@ -56,7 +58,8 @@ final class Hooks {
             long slowDelayMs,
             Duration firstWarmup,
             Duration warmup,
-            Duration measure) {
+            Duration measure,
+            HookEvents.Options events) {
         int perChannel() {
             return subscribers / channels;
         }
@@ -73,8 +76,7 @@ final class Hooks {
     Map<String, Object> run() throws BenchmarkException {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("publishHook", publishHook());
-        // The webhook events' throughput joins here, as r.put("events", ...), once the events are built.
-        r.put("events", "not measured yet: event throughput comes with the webhook events");
+        r.put("events", new HookEvents(ctx, o.events()).run());
         return r;
     }
 

@@ -116,10 +116,20 @@ public final class Scenarios {
                 .run();
     }
 
+    static final int EVENT_CONNECTS_PER_SECOND = 500;
+    static final int EVENT_SECONDS = 5;
+    static final int QUICK_EVENT_CONNECTS_PER_SECOND = 25;
+    static final int QUICK_EVENT_SECONDS = 2;
+    /** How long the backend may take to have every event once the last connection closed. */
+    static final Duration EVENTS_WAIT = Duration.ofSeconds(60);
+
     /**
      * {@code hooks}: the cost of the publish hook on fan-out ({@link Hooks}): one gateway, {@code subscribers} over
      * {@code channels}, one step per offered publish rate, without hooks, with them, and with a backend answering
-     * {@code slowDelayMs} late (none when 0).
+     * {@code slowDelayMs} late (none when 0); then the webhook events' throughput ({@link HookEvents}), embedded and
+     * cluster: {@value #EVENT_CONNECTS_PER_SECOND} connections/s opened and closed for
+     * {@value #EVENT_SECONDS} s ({@code --quick}: {@value #QUICK_EVENT_CONNECTS_PER_SECOND}/s for
+     * {@value #QUICK_EVENT_SECONDS} s, a check only).
      */
     public Map<String, Object> hooks(
             int subscribers,
@@ -130,10 +140,14 @@ public final class Scenarios {
             Duration warmup,
             Duration measure)
             throws BenchmarkException {
+        HookEvents.Options events = ctx.quick()
+                ? new HookEvents.Options(
+                        QUICK_EVENT_CONNECTS_PER_SECOND, Duration.ofSeconds(QUICK_EVENT_SECONDS), EVENTS_WAIT)
+                : new HookEvents.Options(EVENT_CONNECTS_PER_SECOND, Duration.ofSeconds(EVENT_SECONDS), EVENTS_WAIT);
         return new Hooks(
                         ctx,
                         new Hooks.Options(
-                                subscribers, channels, publishRates, slowDelayMs, firstWarmup, warmup, measure))
+                                subscribers, channels, publishRates, slowDelayMs, firstWarmup, warmup, measure, events))
                 .run();
     }
 

@@ -188,6 +188,54 @@ class VerdictUnitTests {
     }
 
     @Test
+    void hookEventsFailOnMissingEventsBadSignaturesAndWrongReasonsButNotOnCopies() {
+        Map<String, Object> fine = map(
+                "hooks",
+                map(
+                        "publishHook",
+                        map("variants", map("noHook", hookVariant())),
+                        "events",
+                        map(
+                                "embedded",
+                                map("eventsMissing", 0L, "badSignatures", 0L, "duplicateEvents", 4L),
+                                "cluster",
+                                map(
+                                        "eventsMissing",
+                                        0L,
+                                        "badSignatures",
+                                        0L,
+                                        "duplicateEvents",
+                                        7L,
+                                        "eventsPerSecond",
+                                        900.0,
+                                        "deliveryLatencyMs",
+                                        map("p50", 3L, "p99", 40L)))));
+        assertThat(Verdict.problems(fine, true)).isEmpty();
+        assertThat(Verdict.problems(fine, false)).isEmpty();
+        assertThat(Verdict.summary(fine))
+                .containsEntry(
+                        "webhook events cluster",
+                        "900.0 events/s acknowledged, delivery p50/p99 3/40 ms, 7 duplicates");
+        Map<String, Object> wrong = map(
+                "hooks",
+                map(
+                        "publishHook",
+                        map("variants", map("noHook", hookVariant())),
+                        "events",
+                        map(
+                                "embedded",
+                                map("eventsMissing", 0L, "badSignatures", 2L),
+                                "cluster",
+                                map("eventsMissing", 3L, "disconnectsNotClosed", 1L, "noEventChecked", 1))));
+        assertThat(Verdict.problems(wrong, false))
+                .containsExactly(
+                        "hooks events embedded: 2 webhook batches whose signature did not verify",
+                        "hooks events cluster: 3 webhook events the backend never got",
+                        "hooks events cluster: 1 user.disconnected events not 'closed' after normal closes",
+                        "hooks events cluster: no connection was welcomed: no event was checked");
+    }
+
+    @Test
     void hookCostInTheSummaryAndATableInTheMarkdown() {
         List<Object> comparison = List.of(
                 map(
