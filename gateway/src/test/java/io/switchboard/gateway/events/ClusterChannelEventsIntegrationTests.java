@@ -5,6 +5,7 @@ import static io.switchboard.gateway.support.WebhookBackend.ofChannel;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.GatewayProcess;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -18,7 +19,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -38,18 +38,12 @@ class ClusterChannelEventsIntegrationTests {
             "SWITCHBOARD_NODE_LEASE_MS", "3000",
             "SWITCHBOARD_RESUME_GRACE_MS", "1000");
 
-    private final List<AutoCloseable> started = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = started.size() - 1; i >= 0; i--) {
-            started.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private WebhookBackend backend() {
         WebhookBackend b = WebhookBackend.start();
-        started.add(b);
+        closing.keep(b);
         return b;
     }
 
@@ -61,7 +55,7 @@ class ClusterChannelEventsIntegrationTests {
 
     private TestGateway instance(String node, WebhookBackend backend) {
         TestGateway gw = TestGateway.startClustered(redis.server().uri(), node, env(backend));
-        started.add(gw);
+        closing.keep(gw);
         return gw;
     }
 
@@ -120,7 +114,7 @@ class ClusterChannelEventsIntegrationTests {
     void killedInstanceIsVacatedByASurvivor() throws Exception {
         WebhookBackend backend = backend();
         GatewayProcess doomed = GatewayProcess.start(redis.server().uri(), "gw-doomed", env(backend));
-        started.add(doomed);
+        closing.keep(doomed);
         TestGateway survivor = instance("gw-survivor", backend);
         SwitchboardClient there = SwitchboardClient.connect(SwitchboardClientOptions.of(doomed.wsUri())
                         .withToken(Tokens.user("u_k1"))

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.switchboard.gateway.cluster.RedisEventLog;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.GatewayProcess;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
@@ -23,7 +24,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -45,18 +45,12 @@ class ClusterWebhookEventsIntegrationTests {
             "SWITCHBOARD_NODE_LEASE_MS", "3000",
             "SWITCHBOARD_RESUME_GRACE_MS", "1000");
 
-    private final List<AutoCloseable> started = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = started.size() - 1; i >= 0; i--) {
-            started.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private WebhookBackend backend() {
         WebhookBackend b = WebhookBackend.start();
-        started.add(b);
+        closing.keep(b);
         return b;
     }
 
@@ -69,7 +63,7 @@ class ClusterWebhookEventsIntegrationTests {
 
     private TestGateway instance(String node, WebhookBackend backend, Map<String, String> extra) {
         TestGateway gw = TestGateway.startClustered(redis.server().uri(), node, env(backend, extra));
-        started.add(gw);
+        closing.keep(gw);
         return gw;
     }
 
@@ -221,7 +215,7 @@ class ClusterWebhookEventsIntegrationTests {
         WebhookBackend backend = backend();
         backend.failing(true);
         GatewayProcess doomed = GatewayProcess.start(redis.server().uri(), "gw-doomed", env(backend, Map.of()));
-        started.add(doomed);
+        closing.keep(doomed);
         doomed.awaitReady(T);
         TestGateway survivor = instance("gw-survivor", backend, Map.of());
         List<String> sessions = new ArrayList<>();
@@ -283,11 +277,11 @@ class ClusterWebhookEventsIntegrationTests {
     void sessionsOpenedWithoutRedisEndWithNodeLost() throws Exception {
         WebhookBackend backend = backend();
         TcpProxy toRedis = TcpProxy.to(redis.server().port());
-        started.add(toRedis);
+        closing.keep(toRedis);
         toRedis.refuse();
         GatewayProcess doomed =
                 GatewayProcess.start("redis://127.0.0.1:" + toRedis.port(), "gw-doomed", env(backend, Map.of()));
-        started.add(doomed);
+        closing.keep(doomed);
         instance("gw-survivor", backend, Map.of());
         List<String> sessions = new ArrayList<>();
         for (int u = 0; u < 3; u++) {
@@ -296,7 +290,7 @@ class ClusterWebhookEventsIntegrationTests {
                             .withToken(Tokens.user("u_nr" + u))
                             .withConnectTimeout(T))
                     .block(T);
-            started.add(c::abort);
+            closing.<AutoCloseable>keep(c::abort);
             sessions.add(c.welcome().session());
         }
         assertThat(backend.posts())

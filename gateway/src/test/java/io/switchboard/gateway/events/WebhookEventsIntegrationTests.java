@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.switchboard.gateway.support.Closing;
 import io.switchboard.gateway.support.TestGateway;
 import io.switchboard.gateway.support.Tokens;
 import io.switchboard.gateway.support.WebhookBackend;
@@ -20,9 +21,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Webhook events in the embedded mode (docs/protocol.md section 11, docs/backend-events.md), against a real HTTP
@@ -31,18 +32,12 @@ import org.junit.jupiter.api.Test;
 class WebhookEventsIntegrationTests {
     private static final Duration T = Duration.ofSeconds(20);
 
-    private final List<AutoCloseable> started = new ArrayList<>();
-
-    @AfterEach
-    void stop() throws Exception {
-        for (int i = started.size() - 1; i >= 0; i--) {
-            started.get(i).close();
-        }
-    }
+    @RegisterExtension
+    final Closing closing = new Closing();
 
     private WebhookBackend backend() {
         WebhookBackend b = WebhookBackend.start();
-        started.add(b);
+        closing.keep(b);
         return b;
     }
 
@@ -50,7 +45,7 @@ class WebhookEventsIntegrationTests {
         Map<String, String> env = new HashMap<>(backend.env());
         env.putAll(extra);
         TestGateway gw = TestGateway.start(env);
-        started.add(gw);
+        closing.keep(gw);
         return gw;
     }
 
