@@ -164,19 +164,30 @@ public final class EventService implements AutoCloseable {
         if (!enabled) {
             return;
         }
-        Tracked t = tracked.remove(session);
+        Tracked t = tracked.get(session);
         if (t == null) {
             return;
         }
         if (reason == null) {
-            scheduler.schedule(() -> end(t, session, WebhookEvent.TIMEOUT), graceMs, TimeUnit.MILLISECONDS);
+            tracked.remove(session);
+            scheduler.schedule(() -> end(t, session, WebhookEvent.TIMEOUT).subscribe(), graceMs, TimeUnit.MILLISECONDS);
         } else {
-            end(t, session, reason);
+            Mono<Void> ending = end(t, session, reason); // the user's turn is taken: then it is no longer tracked
+            tracked.remove(session);
+            ending.subscribe();
         }
     }
 
-    private void end(Tracked t, String session, String reason) {
-        inTurn(
+    /**
+     * Whether the end of connection {@code session} of {@code user}, closed for good, is stored (and nothing else
+     * of the user is under way here): for tests, which wait for it before the user's next connection.
+     */
+    public boolean settled(String user, String session) {
+        return !tracked.containsKey(session) && !turns.containsKey(user);
+    }
+
+    private Mono<Void> end(Tracked t, String session, String reason) {
+        return inTurn(
                         t.user(),
                         () -> lineage.ended(t.user(), session)
                                 .onErrorResume(e -> Mono.just(true))
@@ -184,7 +195,10 @@ public final class EventService implements AutoCloseable {
                                         ? events.append(disconnected(t.user(), t.origin(), node, reason))
                                         : Mono.empty()))
                 .then(Mono.defer(() -> lineage.forget(t.user(), session)))
-                .subscribe(v -> {}, e -> log.debug("Forgetting connection {} failed: {}", session, e.toString()));
+                .onErrorResume(e -> {
+                    log.debug("Forgetting connection {} failed: {}", session, e.toString());
+                    return Mono.empty();
+                });
     }
 
     /** A session of a dead instance ({@code node}) ended with it: stored, for a surviving instance to send. */

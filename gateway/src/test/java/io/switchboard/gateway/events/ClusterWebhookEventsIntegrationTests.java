@@ -92,7 +92,8 @@ class ClusterWebhookEventsIntegrationTests {
                 TestGateway gw = (round + u) % 2 == 0 ? a : b;
                 SwitchboardClient c = gw.connect(Tokens.user(user));
                 String s = c.welcome().session();
-                closeNormally(c);
+                // stored before the user's next connection (on the other instance) opens
+                WebhookBackend.closeStored(gw, c, user, T);
                 expected.computeIfAbsent(user, k -> new ArrayList<>()).add("user.connected " + s + " ");
                 expected.get(user).add("user.disconnected " + s + " closed");
             }
@@ -322,7 +323,7 @@ class ClusterWebhookEventsIntegrationTests {
         for (int i = 0; i < 3; i++) {
             SwitchboardClient c = gw.connect(Tokens.user("u_full"));
             sessions.add(c.welcome().session());
-            closeNormally(c);
+            WebhookBackend.closeStored(gw, c, "u_full", T);
         }
         MeterRegistry m = gw.gateway().metrics().registry();
         Await.until(

@@ -97,7 +97,7 @@ class WebhookEventsIntegrationTests {
         for (int i = 0; i < 6; i++) {
             SwitchboardClient c = gw.connect(Tokens.user("u_bob"));
             sessions.add(c.welcome().session());
-            closeNormally(c);
+            WebhookBackend.closeStored(gw, c, "u_bob", T);
         }
         List<JsonNode> events = backend.await(12, ofUser("u_bob"), T);
         List<String> seen = events.stream()
@@ -249,7 +249,7 @@ class WebhookEventsIntegrationTests {
         for (int i = 0; i < 4; i++) {
             SwitchboardClient c = gw.connect(Tokens.user("u_gus"));
             sessions.add(c.welcome().session());
-            closeNormally(c);
+            WebhookBackend.closeStored(gw, c, "u_gus", T);
         }
         MeterRegistry m = gw.gateway().metrics().registry();
         Await.until(

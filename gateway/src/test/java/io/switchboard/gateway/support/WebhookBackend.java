@@ -3,6 +3,7 @@ package io.switchboard.gateway.support;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.switchboard.gateway.events.WebhookSignature;
 import io.switchboard.protocol.FrameCodec;
+import io.switchboard.protocol.client.SwitchboardClient;
 import io.switchboard.testing.Await;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -122,6 +123,19 @@ public final class WebhookBackend implements AutoCloseable {
     /** Signature headers that did not verify. */
     public List<String> badSignatures() {
         return List.copyOf(badSignatures);
+    }
+
+    /**
+     * Closes {@code c} (1000), connected to {@code gw} as {@code user}, and waits until the gateway stored the end
+     * of its session: the user's next connection then comes after it in the events, as it came after the close.
+     */
+    public static void closeStored(TestGateway gw, SwitchboardClient c, String user, Duration timeout) {
+        String session = c.welcome().session();
+        c.close(1000, "bye").block(timeout);
+        Await.until(
+                "the end of " + user + "'s session " + session + " stored",
+                timeout,
+                () -> gw.gateway().events().settled(user, session));
     }
 
     public static Predicate<JsonNode> ofUser(String user) {
