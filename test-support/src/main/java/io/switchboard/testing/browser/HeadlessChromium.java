@@ -394,6 +394,9 @@ public final class HeadlessChromium implements AutoCloseable {
 
         /** Writes a PNG of what the tab shows now to {@code file} (its directories created) and returns it. */
         public Path screenshot(Path file) {
+            // a tab in the background (another page of this browser was opened after it) commits no new frame,
+            // and a capture of it can wait for one forever: bring it to the front first
+            call("Page.bringToFront", params());
             JsonNode shot = call("Page.captureScreenshot", params().put("format", "png"));
             try {
                 Files.createDirectories(file.toAbsolutePath().getParent());
