@@ -28,7 +28,7 @@ public final class WebhookSignature {
 
     /**
      * Whether {@code header} is a valid signature of {@code body}, made at most {@code toleranceSeconds} away from
-     * {@code nowSeconds}: what a backend checks (docs/backend-events.md has the same in a few lines).
+     * {@code nowSeconds}: what a backend checks (docs/backend.md "Verifying the signature" has the same in a few lines).
      */
     public boolean verify(String header, byte[] body, long nowSeconds, long toleranceSeconds) {
         if (header == null) {

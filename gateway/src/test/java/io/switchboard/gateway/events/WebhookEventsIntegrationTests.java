@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Webhook events in the embedded mode (docs/protocol.md section 11, docs/backend-events.md), against a real HTTP
+ * Webhook events in the embedded mode (docs/protocol.md section 11, docs/backend.md "Events"), against a real HTTP
  * server standing in for the backend.
  */
 class WebhookEventsIntegrationTests {
