@@ -85,6 +85,7 @@ public final class SwitchboardClient implements AutoCloseable {
         // No hidden retry: reactor-netty would retry a connection reset before the request went out at once,
         // an attempt outside the jitter rule of docs/protocol.md section 8 (ReconnectingClient owns retrying).
         HttpClient http = HttpClient.newConnection()
+                .runOn(ClientLoops.GROUP)
                 .disableRetry(true)
                 .responseTimeout(options.connectTimeout())
                 .headers(h -> options.headers().forEach(h::set));
