@@ -18,10 +18,7 @@ public final class ChannelService {
     private final Occupancy occupancy;
     private final Object[] locks = new Object[STRIPES];
 
-    public ChannelService(ChannelHub hub, Broker broker, History history) {
-        this(hub, broker, history, Occupancy.NONE);
-    }
-
+    /** {@code occupancy} hears of channels' first and last local subscribers ({@link Occupancy#NONE}: nobody). */
     public ChannelService(ChannelHub hub, Broker broker, History history, Occupancy occupancy) {
         this.hub = hub;
         this.broker = broker;

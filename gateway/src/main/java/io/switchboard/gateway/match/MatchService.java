@@ -87,19 +87,10 @@ public final class MatchService implements AutoCloseable {
     /** Users whose stored blocks this instance's matchmaker has been told, since their last drop. */
     private final Map<String, Mono<Void>> blocksLoaded = new ConcurrentHashMap<>();
 
-    public MatchService(
-            Matchmaker matchmaker,
-            ChannelService channels,
-            String node,
-            long graceMs,
-            Scheduler scheduler,
-            MeterRegistry registry,
-            UserStore store,
-            StoreWriter writer) {
-        this(matchmaker, channels, node, graceMs, scheduler, registry, store, writer, EventService.disabled());
-    }
-
-    /** With {@code events}: {@code match.started}, {@code match.ended} and {@code user.blocked} are stored first. */
+    /**
+     * {@code events}: where {@code match.started}, {@code match.ended} and {@code user.blocked} are stored first
+     * ({@link EventService#disabled()} without webhook events).
+     */
     public MatchService(
             Matchmaker matchmaker,
             ChannelService channels,

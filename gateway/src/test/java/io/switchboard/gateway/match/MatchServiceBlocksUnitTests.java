@@ -8,6 +8,8 @@ import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.channel.Occupancy;
+import io.switchboard.gateway.events.EventService;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.metrics.GatewayMetrics;
 import io.switchboard.gateway.store.MemoryUserStore;
@@ -49,11 +51,19 @@ class MatchServiceBlocksUnitTests {
         Ids ids = new Ids(new SplittableRandom(1));
         ChannelHub hub = new ChannelHub(loops, metrics);
         MemoryHistory history = new MemoryHistory(10, 60_000, System::nanoTime, ids);
-        ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history);
+        ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history, Occupancy.NONE);
         MemoryMatchmaker matchmaker = new MemoryMatchmaker(
                 new MatchmakerSettings(5_000, 3, 30_000, 10_000, 1_000, MAX_BLOCKS), System::currentTimeMillis);
         matches = new MatchService(
-                matchmaker, channels, "gw-test", 30_000, scheduler, new SimpleMeterRegistry(), store, writer);
+                matchmaker,
+                channels,
+                "gw-test",
+                30_000,
+                scheduler,
+                new SimpleMeterRegistry(),
+                store,
+                writer,
+                EventService.disabled());
     }
 
     @AfterEach

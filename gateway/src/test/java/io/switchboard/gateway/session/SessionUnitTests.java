@@ -8,6 +8,7 @@ import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.channel.Occupancy;
 import io.switchboard.gateway.channel.Publication;
 import io.switchboard.gateway.cluster.RedisUnavailableException;
 import io.switchboard.gateway.config.GatewayConfig;
@@ -91,7 +92,7 @@ class SessionUnitTests {
                 local.close();
             }
         };
-        ChannelService channels = new ChannelService(hub, broker, history);
+        ChannelService channels = new ChannelService(hub, broker, history, Occupancy.NONE);
         MemorySessions parts = MemorySessions.create(config, channels, metrics, ids, nanoTime, matchScheduler);
         matches = parts.matches();
         SessionContext ctx = parts.context();

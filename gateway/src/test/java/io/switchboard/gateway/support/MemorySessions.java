@@ -55,7 +55,8 @@ public record MemorySessions(SessionContext context, MatchService matches) {
                 matchScheduler,
                 new SimpleMeterRegistry(),
                 store,
-                new StoreWriter(store, 100, new SimpleMeterRegistry()));
+                new StoreWriter(store, 100, new SimpleMeterRegistry()),
+                EventService.disabled());
         PresenceService presence = new PresenceService(
                 new MemoryPresence(config.presenceEventsMax()),
                 registry::size,

@@ -30,6 +30,7 @@ import io.switchboard.gateway.channel.ChannelHub;
 import io.switchboard.gateway.channel.ChannelService;
 import io.switchboard.gateway.channel.LocalBroker;
 import io.switchboard.gateway.channel.MemoryHistory;
+import io.switchboard.gateway.channel.Occupancy;
 import io.switchboard.gateway.config.GatewayConfig;
 import io.switchboard.gateway.id.Ids;
 import io.switchboard.gateway.match.MatchService;
@@ -445,7 +446,7 @@ class WebSocketConnectionUnitTests {
         Ids ids = new Ids(new SplittableRandom(1));
         ChannelHub hub = new ChannelHub(loops, metrics);
         MemoryHistory history = new MemoryHistory(10, 60_000, nanoTime, ids);
-        ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history);
+        ChannelService channels = new ChannelService(hub, new LocalBroker(history, hub), history, Occupancy.NONE);
         MemorySessions parts = MemorySessions.create(config, channels, metrics, ids, nanoTime, matchScheduler);
         matches = parts.matches();
         SessionContext ctx = parts.context();
