@@ -1,5 +1,6 @@
 package io.switchboard.gateway.config;
 
+import io.switchboard.gateway.auth.ChannelPatterns;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +38,7 @@ public record HookConfig(
         Set<String> hooks,
         String key,
         long timeoutMs,
-        List<String> channels,
+        ChannelPatterns channels,
         int maxInFlight,
         URI webhookUrl,
         String webhookSecret,
@@ -55,7 +56,6 @@ public record HookConfig(
 
     public HookConfig {
         hooks = hooks == null ? Set.of() : Set.copyOf(hooks);
-        channels = channels == null ? null : List.copyOf(channels);
     }
 
     /** Nothing configured: no hooks, no events. */
@@ -79,15 +79,7 @@ public record HookConfig(
 
     /** Whether a subscribe or publish to {@code channel} goes through the hooks (given the hook is on). */
     public boolean covers(String channel) {
-        if (channels == null) {
-            return !channel.startsWith("public:");
-        }
-        for (String p : channels) {
-            if (p.endsWith("*") ? channel.startsWith(p.substring(0, p.length() - 1)) : channel.equals(p)) {
-                return true;
-            }
-        }
-        return false;
+        return channels == null ? !channel.startsWith("public:") : channels.matches(channel);
     }
 
     public boolean webhooks() {
@@ -100,7 +92,7 @@ public record HookConfig(
         Set<String> hooks = parseHooks(hooksSet, url != null, r.problems);
         String key = r.string("SWITCHBOARD_HOOK_KEY", null);
         long timeout = r.integer("SWITCHBOARD_HOOK_TIMEOUT_MS", DEFAULT_TIMEOUT_MS, 1, 600_000);
-        List<String> channels = parsePatterns(r.string("SWITCHBOARD_HOOK_CHANNELS", null), r.problems);
+        ChannelPatterns channels = parsePatterns(r.string("SWITCHBOARD_HOOK_CHANNELS", null), r.problems);
         int inFlight = r.integer("SWITCHBOARD_HOOK_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT, 1, 100_000);
         URI webhook = parseUrl("SWITCHBOARD_WEBHOOK_URL", r.string("SWITCHBOARD_WEBHOOK_URL", null), r.problems);
         String secret = r.string("SWITCHBOARD_WEBHOOK_SECRET", null);
@@ -153,7 +145,7 @@ public record HookConfig(
         m.put("SWITCHBOARD_HOOK_TIMEOUT_MS", String.valueOf(timeoutMs));
         m.put(
                 "SWITCHBOARD_HOOK_CHANNELS",
-                channels == null ? "(unset: every channel but public:)" : String.join(",", channels));
+                channels == null ? "(unset: every channel but public:)" : String.join(",", channels.patterns()));
         m.put("SWITCHBOARD_HOOK_MAX_IN_FLIGHT", String.valueOf(maxInFlight));
         m.put("SWITCHBOARD_WEBHOOK_URL", webhookUrl == null ? "(unset: no events)" : webhookUrl.toString());
         m.put("SWITCHBOARD_WEBHOOK_SECRET", webhookSecret == null ? "(unset)" : "****");
@@ -207,7 +199,7 @@ public record HookConfig(
         return out;
     }
 
-    private static List<String> parsePatterns(String value, List<String> problems) {
+    private static ChannelPatterns parsePatterns(String value, List<String> problems) {
         if (value == null) {
             return null;
         }
@@ -217,14 +209,13 @@ public record HookConfig(
             if (p.isEmpty()) {
                 continue;
             }
-            String name = p.endsWith("*") ? p.substring(0, p.length() - 1) : p;
-            if (!name.isEmpty() && io.switchboard.protocol.Channels.problem(name) != null) {
+            if (!ChannelPatterns.valid(p)) {
                 problems.add("SWITCHBOARD_HOOK_CHANNELS=" + value + ": '" + p + "' is not a channel pattern; expected"
                         + " channel names or prefixes ending in *, such as room:*,private:chat, separated by commas");
                 return null;
             }
             out.add(p);
         }
-        return out;
+        return new ChannelPatterns(out);
     }
 }

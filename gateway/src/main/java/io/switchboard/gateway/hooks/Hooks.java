@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.util.RawValue;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.EventLoopGroup;
+import io.switchboard.gateway.auth.ChannelPatterns;
 import io.switchboard.gateway.auth.UserIds;
 import io.switchboard.gateway.config.HookConfig;
 import io.switchboard.gateway.health.spi.DependencyCheck;
@@ -283,10 +284,8 @@ public final class Hooks implements AutoCloseable {
         List<String> out = new ArrayList<>(list.size());
         for (JsonNode n : list) {
             String s = n.isTextual() ? n.asText() : null;
-            String name = s != null && patterns && s.endsWith("*") ? s.substring(0, s.length() - 1) : s;
-            boolean ok = name != null
-                    && (name.isEmpty() ? patterns : Channels.problem(name) == null)
-                    && (patterns || !Channels.isInbox(name));
+            boolean ok = s != null
+                    && (patterns ? ChannelPatterns.valid(s) : Channels.problem(s) == null && !Channels.isInbox(s));
             if (!ok) {
                 throw new Invalid(
                         field,
