@@ -368,6 +368,11 @@ public final class RedisEventLog implements EventLog {
         volatile boolean owned;
         /** Whether the group exists and the previous owner's pending entries were claimed since it was taken. */
         boolean ready;
+        /**
+         * Whether this consumer has no pending entry (read and not acknowledged): then a read asks for new entries
+         * only. False after a take, a set-up, a failed POST or an error, until a read of the pending ones is empty.
+         */
+        boolean pendingClear;
 
         boolean running;
         /** What the shard's loop does now, and since when (for a test's diagnostics). */
@@ -387,6 +392,7 @@ public final class RedisEventLog implements EventLog {
         synchronized void take() {
             owned = true;
             ready = false;
+            pendingClear = false;
             if (!running) {
                 running = true;
                 scheduler.schedule(this::step);
@@ -406,6 +412,7 @@ public final class RedisEventLog implements EventLog {
                     .flatMap(batch -> batch.isEmpty() ? Mono.just(POLL) : deliver(batch))
                     .onErrorResume(e -> {
                         ready = false;
+                        pendingClear = false;
                         log.debug("Events: delivering shard {} failed: {}", index, e.toString());
                         return Mono.just(RETRY);
                     })
@@ -475,16 +482,25 @@ public final class RedisEventLog implements EventLog {
                     .flatMap(r -> r.getId() == null || r.getId().equals("0-0") ? Mono.empty() : claim(r.getId()));
         }
 
-        /** This consumer's pending entries first (read before, not acknowledged), then new ones. */
+        /** This consumer's pending entries first (read before, not acknowledged) while it may have some, then new ones. */
         private Mono<List<StreamMessage<String, String>>> read() {
             Consumer<String> me = Consumer.from(GROUP, consumer);
             XReadArgs count = XReadArgs.Builder.count(WebhookDelivery.BATCH);
+            Mono<List<StreamMessage<String, String>>> fresh =
+                    redis.execute(stream, c -> c.xreadgroup(me, count, XReadArgs.StreamOffset.lastConsumed(stream)));
+            if (pendingClear) {
+                return fresh.defaultIfEmpty(List.of());
+            }
             return redis.<List<StreamMessage<String, String>>>execute(
                             stream, c -> c.xreadgroup(me, count, XReadArgs.StreamOffset.from(stream, "0")))
-                    .flatMap(pending -> !pending.isEmpty()
-                            ? Mono.just(pending)
-                            : redis.<List<StreamMessage<String, String>>>execute(
-                                    stream, c -> c.xreadgroup(me, count, XReadArgs.StreamOffset.lastConsumed(stream))))
+                    .defaultIfEmpty(List.of())
+                    .flatMap(pending -> {
+                        if (!pending.isEmpty()) {
+                            return Mono.just(pending);
+                        }
+                        pendingClear = true;
+                        return fresh;
+                    })
                     .defaultIfEmpty(List.of());
         }
 
@@ -510,6 +526,7 @@ public final class RedisEventLog implements EventLog {
             Mono<Boolean> sent = batch.isEmpty() ? Mono.just(true) : d.sendOnce(batch);
             return sent.flatMap(ok -> {
                 if (!ok) {
+                    pendingClear = false; // the batch stays pending, read again after the backoff
                     return Mono.just(d.backoff(failures++));
                 }
                 failures = 0;
