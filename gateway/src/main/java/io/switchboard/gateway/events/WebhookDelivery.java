@@ -1,5 +1,6 @@
 package io.switchboard.gateway.events;
 
+import io.github.resilience4j.core.IntervalFunction;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -218,8 +219,8 @@ public final class WebhookDelivery implements DependencyCheck, AutoCloseable {
 
     /** The wait after the {@code failures}-th failure in a row: the first backoff doubled each time, capped. */
     static Duration backoff(Duration first, Duration max, int failures) {
-        long ms = first.toMillis() << Math.min(failures, 30);
-        return Duration.ofMillis(Math.min(ms <= 0 ? Long.MAX_VALUE : ms, max.toMillis()));
+        return Duration.ofMillis(IntervalFunction.ofExponentialBackoff(first.toMillis(), 2.0, max.toMillis())
+                .apply(failures + 1));
     }
 
     private Mono<Integer> post(byte[] body) {
